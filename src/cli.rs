@@ -1,0 +1,197 @@
+//! Command-line parsing into a typed value. Hand-written: four options do not
+//! pay for an argument-parsing crate in a binary that runs on every boot.
+
+use crate::keyring::{KeyringSpec, USER_KEYRING};
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Load,
+    Check,
+    Status,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub root: Option<PathBuf>,
+    pub securityfs: Option<PathBuf>,
+    pub cmdline: Option<PathBuf>,
+    pub keyring: KeyringSpec,
+    pub config: Option<PathBuf>,
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub verbosity: i8,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            root: None,
+            securityfs: None,
+            cmdline: None,
+            keyring: KeyringSpec(USER_KEYRING),
+            config: None,
+            verbosity: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Command, Options),
+    Help,
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub const HELP: &str = "\
+Usage: integrity-loader [COMMAND] [OPTIONS]
+
+Turns on IMA/EVM at boot: loads the kernel master key, the EVM key and the
+IMA/EVM certificates, writes the IMA policy and enables EVM. Reads dracut's
+/etc/sysconfig/{masterkey,evm,ima} and /etc/integrity-loader.conf.
+
+Commands:
+  load      run the boot sequence (the default)
+  check     read and validate everything load would use; change nothing
+  status    show loaded keys and certificates, EVM state, policy state
+
+Options:
+  --root DIR        real root holding config, keys and policy
+                    (default: $NEWROOT, else /sysroot if it has /etc, else /)
+  --securityfs DIR  securityfs (default /sys/kernel/security, mounted if needed)
+  --cmdline FILE    kernel command line (default /proc/cmdline)
+  --keyring SPEC    where keys go: @u (default), @s, @us, or a key id
+  --config FILE     native config (default ROOT/etc/integrity-loader.conf)
+  -v, --verbose     more detail (repeat for debug)
+  -q, --quiet       errors only
+  -h, --help        show this help
+  -V, --version     show the version
+
+Exit status: 0 every configured step succeeded, 1 a step failed,
+2 usage or configuration error.
+";
+
+pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
+    let mut opts = Options::default();
+    let mut command: Option<Command> = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, UsageError> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| UsageError(format!("option {name} needs {what}"))),
+            }
+        };
+        match name {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "-V" | "--version" => return Ok(Parsed::Version),
+            "-v" | "--verbose" => opts.verbosity = opts.verbosity.max(0).saturating_add(1),
+            "-vv" => opts.verbosity = 2,
+            "-q" | "--quiet" => opts.verbosity = -1,
+            "--root" => opts.root = Some(PathBuf::from(value("a directory")?)),
+            "--securityfs" => opts.securityfs = Some(PathBuf::from(value("a directory")?)),
+            "--cmdline" => opts.cmdline = Some(PathBuf::from(value("a file")?)),
+            "--config" => opts.config = Some(PathBuf::from(value("a file")?)),
+            "--keyring" => {
+                let v = value("a keyring")?;
+                opts.keyring = KeyringSpec::parse(&v).ok_or_else(|| {
+                    UsageError(format!(
+                        "--keyring {v}: expected @u, @s, @us, @p, @t or a key id"
+                    ))
+                })?;
+            }
+            "load" | "check" | "status" if command.is_none() => {
+                command = Some(match name {
+                    "load" => Command::Load,
+                    "check" => Command::Check,
+                    _ => Command::Status,
+                });
+            }
+            other if other.starts_with('-') => {
+                return Err(UsageError(format!("unknown option {other}")));
+            }
+            other => return Err(UsageError(format!("unexpected argument {other}"))),
+        }
+        if inline.is_some() && matches!(name, "-v" | "--verbose" | "-q" | "--quiet") {
+            return Err(UsageError(format!("option {name} takes no value")));
+        }
+    }
+    Ok(Parsed::Run(command.unwrap_or(Command::Load), opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::SESSION_KEYRING;
+
+    fn parse(words: &str) -> Result<Parsed, UsageError> {
+        let args: Vec<String> = words.split_whitespace().map(String::from).collect();
+        parse_args(&args)
+    }
+
+    #[test]
+    fn table() {
+        assert_eq!(
+            parse("").unwrap(),
+            Parsed::Run(Command::Load, Options::default())
+        );
+        assert_eq!(parse("--help").unwrap(), Parsed::Help);
+        assert_eq!(parse("check -V").unwrap(), Parsed::Version);
+        let Parsed::Run(cmd, o) =
+            parse("check --root /r --securityfs=/s --keyring @s -v -v").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(cmd, Command::Check);
+        assert_eq!(o.root, Some(PathBuf::from("/r")));
+        assert_eq!(o.securityfs, Some(PathBuf::from("/s")));
+        assert_eq!(o.keyring, KeyringSpec(SESSION_KEYRING));
+        assert_eq!(o.verbosity, 2);
+        let Parsed::Run(Command::Status, o) = parse("status --keyring 1234 -q").unwrap() else {
+            panic!()
+        };
+        assert_eq!((o.keyring, o.verbosity), (KeyringSpec(1234), -1));
+    }
+
+    #[test]
+    fn usage_errors() {
+        for (words, msg) in [
+            ("--root", "option --root needs a directory"),
+            ("--bogus", "unknown option --bogus"),
+            ("load check", "unexpected argument check"),
+            ("frobnicate", "unexpected argument frobnicate"),
+            (
+                "--keyring @x",
+                "--keyring @x: expected @u, @s, @us, @p, @t or a key id",
+            ),
+            ("--verbose=2", "option --verbose takes no value"),
+        ] {
+            assert_eq!(parse(words).unwrap_err().0, msg, "{words}");
+        }
+    }
+
+    #[test]
+    fn help_fits_80_columns() {
+        for line in HELP.lines() {
+            assert!(line.len() <= 80, "too long: {line}");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `integrity-loader check`: everything `load` reads and validates, through
+//! the same step code in dry-run mode; no kernel state changes.
+
+use super::{EXIT_FAILED, EXIT_OK, setup};
+use crate::cli::Options;
+use crate::config::Settings;
+use crate::plan;
+use crate::runner;
+use crate::steps::Context;
+use std::collections::BTreeSet;
+
+pub fn run(options: &Options) -> u8 {
+    let env = match setup(options, false, false) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    println!("root: {}", env.root.dir().display());
+    println!("securityfs: {}", env.securityfs.dir().display());
+    println!("keyring: {}", env.keyring_spec);
+    print_settings(&env.settings);
+    println!("plan:\n{}", plan::describe());
+    let mut ctx = Context {
+        settings: &env.settings,
+        root: &env.root,
+        securityfs: &env.securityfs,
+        keyring_spec: env.keyring_spec,
+        keyring: env.keyring,
+        dry_run: true,
+        failed: BTreeSet::new(),
+    };
+    let report = runner::run(&mut ctx);
+    println!("result:");
+    for r in &report.results {
+        println!(
+            "  {:<10} {}: {}",
+            r.step.name(),
+            r.outcome.status.word(),
+            r.outcome.message
+        );
+    }
+    if report.failed().is_empty() {
+        println!("check passed");
+        EXIT_OK
+    } else {
+        println!("check FAILED");
+        EXIT_FAILED
+    }
+}
+
+fn print_settings(s: &Settings) {
+    println!("settings:");
+    let rows = [
+        (
+            "MASTERKEYTYPE",
+            s.masterkey_type.value.name().to_string(),
+            s.masterkey_type.source.to_string(),
+        ),
+        (
+            "MASTERKEY",
+            s.masterkey.value.clone(),
+            s.masterkey.source.to_string(),
+        ),
+        ("kmk name", s.kmk_name.clone(), String::new()),
+        (
+            "EVMKEY",
+            s.evm_key.value.clone(),
+            s.evm_key.source.to_string(),
+        ),
+        (
+            "EVMX509",
+            s.evm_x509.value.clone(),
+            s.evm_x509.source.to_string(),
+        ),
+        (
+            "EVMKEYSDIR",
+            s.evm_keys_dir.value.clone(),
+            s.evm_keys_dir.source.to_string(),
+        ),
+        (
+            "EVM_ACTIVATION_BITS",
+            format!("{:#x}", s.evm_activation_bits.value),
+            s.evm_activation_bits.source.to_string(),
+        ),
+        (
+            "IMAPOLICY",
+            s.ima_policy.value.clone(),
+            s.ima_policy.source.to_string(),
+        ),
+        (
+            "IMAKEYSDIR",
+            s.ima_keys_dir.value.clone(),
+            s.ima_keys_dir.source.to_string(),
+        ),
+        (
+            "FAILURE_ACTION",
+            format!("{:?}", s.failure_action).to_lowercase(),
+            String::new(),
+        ),
+        (
+            "DROP_KMK",
+            if s.drop_kmk { "yes" } else { "no" }.to_string(),
+            String::new(),
+        ),
+    ];
+    for (name, value, source) in rows {
+        if source.is_empty() {
+            println!("  {name:<20} {value}");
+        } else {
+            println!("  {name:<20} {value}  ({source})");
+        }
+    }
+    if !s.required.is_empty() {
+        let names: Vec<&str> = s.required.iter().map(|r| r.name()).collect();
+        println!("  {:<20} {}", "REQUIRE", names.join(" "));
+    }
+}

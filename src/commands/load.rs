@@ -1,0 +1,49 @@
+//! `integrity-loader load`: the boot sequence.
+
+use super::{EXIT_FAILED, EXIT_OK, setup};
+use crate::cli::Options;
+use crate::runner;
+use crate::steps::Context;
+use std::collections::BTreeSet;
+
+pub fn run(options: &Options) -> u8 {
+    let env = match setup(options, true, true) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    log::info!(
+        "{} {}: root {}, securityfs {}, keyring {}",
+        crate::logging::TAG,
+        env!("CARGO_PKG_VERSION"),
+        env.root.dir().display(),
+        env.securityfs.dir().display(),
+        env.keyring_spec
+    );
+    let mut ctx = Context {
+        settings: &env.settings,
+        root: &env.root,
+        securityfs: &env.securityfs,
+        keyring_spec: env.keyring_spec,
+        keyring: env.keyring,
+        dry_run: false,
+        failed: BTreeSet::new(),
+    };
+    let report = runner::run(&mut ctx);
+    let failed = report.failed();
+    let ms = report.total.as_secs_f64() * 1000.0;
+    if failed.is_empty() {
+        log::info!("finished in {ms:.1} ms: every configured step succeeded");
+        EXIT_OK
+    } else {
+        let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
+        log::error!(
+            "finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={})",
+            names.join(", "),
+            match env.settings.failure_action {
+                crate::config::FailureAction::Continue => "continue",
+                crate::config::FailureAction::Halt => "halt",
+            }
+        );
+        EXIT_FAILED
+    }
+}

@@ -1,0 +1,142 @@
+//! The subcommands and the setup they share: where the root, securityfs and
+//! command line are, the resolved settings, the target keyring.
+
+pub mod check;
+pub mod load;
+pub mod status;
+
+use crate::cli::{Command, Options};
+use crate::cmdline::Cmdline;
+use crate::config::{ConfigInputs, Settings};
+use crate::keyring::{self, KeySerial, KeyringSpec};
+use crate::rootfs::Root;
+use crate::securityfs::{self, SecurityFs};
+use std::path::{Path, PathBuf};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn run(command: Command, options: &Options) -> u8 {
+    match command {
+        Command::Load => load::run(options),
+        Command::Check => check::run(options),
+        Command::Status => status::run(options),
+    }
+}
+
+/// What every command works on.
+pub struct Env {
+    pub root: Root,
+    pub securityfs: SecurityFs,
+    pub settings: Settings,
+    pub keyring_spec: KeyringSpec,
+    pub keyring: KeySerial,
+}
+
+/// The real root: --root, else $NEWROOT (dracut's hook environment), else
+/// /sysroot when it holds an /etc (the root is mounted), else /.
+pub fn root_dir(options: &Options) -> PathBuf {
+    if let Some(r) = &options.root {
+        return r.clone();
+    }
+    if let Some(n) = std::env::var_os("NEWROOT").filter(|n| !n.is_empty()) {
+        return PathBuf::from(n);
+    }
+    if Path::new("/sysroot/etc").is_dir() {
+        return PathBuf::from("/sysroot");
+    }
+    PathBuf::from("/")
+}
+
+/// The kernel command line, bounded; a missing default file is an empty line.
+fn read_cmdline(options: &Options) -> Result<Cmdline, String> {
+    let (path, explicit) = match &options.cmdline {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("/proc/cmdline"), false),
+    };
+    match Root::new("/").read(&path.to_string_lossy(), 64 * 1024) {
+        Ok(bytes) => Ok(Cmdline::parse(&String::from_utf8_lossy(&bytes))),
+        Err(e) if !explicit && e.is_not_found() => Ok(Cmdline::default()),
+        Err(e) => Err(format!("read kernel command line {e}")),
+    }
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Resolves everything; an error is already logged and carries the exit code.
+pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) -> Result<Env, u8> {
+    let root_dir = root_dir(options);
+    if !root_dir.is_dir() {
+        log::error!(
+            "root directory {} does not exist (see --root)",
+            root_dir.display()
+        );
+        return Err(EXIT_USAGE);
+    }
+    let root = Root::new(root_dir);
+    let (sfs_dir, is_default) = match &options.securityfs {
+        Some(d) => (d.clone(), false),
+        None => (PathBuf::from(securityfs::DEFAULT_DIR), true),
+    };
+    let securityfs = SecurityFs::new(sfs_dir);
+    if is_default && mount_securityfs {
+        match securityfs.mount_default_if_needed() {
+            Ok(true) => log::info!("mounted securityfs on {}", securityfs.dir().display()),
+            Ok(false) => {}
+            Err(e) => log::warn!(
+                "cannot mount securityfs on {}: {}",
+                securityfs.dir().display(),
+                e.desc()
+            ),
+        }
+    } else if !securityfs.dir().is_dir() {
+        log::warn!(
+            "securityfs directory {} does not exist",
+            securityfs.dir().display()
+        );
+    }
+    let cmdline = read_cmdline(options).map_err(|m| {
+        log::error!("{m}");
+        EXIT_USAGE
+    })?;
+    let release = kernel_release();
+    let settings = Settings::resolve(&ConfigInputs {
+        root: &root,
+        native_config: options.config.as_deref(),
+        cmdline: &cmdline,
+        kernel_release: &release,
+    })
+    .map_err(|e| {
+        log::error!("configuration error: {e}");
+        EXIT_USAGE
+    })?;
+    if settings.debug && log::max_level() < log::LevelFilter::Debug {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+    let keyring = match keyring::keyring_id(options.keyring, create_keyring) {
+        Ok(id) => id,
+        // check and status only search; a keyring that does not exist yet
+        // simply holds nothing.
+        Err(_) if !create_keyring => options.keyring.0,
+        Err(e) => {
+            log::error!(
+                "keyring {}: {}",
+                options.keyring,
+                crate::steps::keyring_errno_words(e)
+            );
+            return Err(EXIT_USAGE);
+        }
+    };
+    Ok(Env {
+        root,
+        securityfs,
+        settings,
+        keyring_spec: options.keyring,
+        keyring,
+    })
+}

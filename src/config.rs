@@ -1,0 +1,668 @@
+//! Everything `load` needs to know, resolved from (lowest to highest
+//! precedence) built-in defaults equal to dracut's, dracut's
+//! /etc/sysconfig/{masterkey,evm,ima}, our /etc/integrity-loader.conf, and the
+//! kernel command line (`masterkey=`, `masterkeytype=`, `evmkey=`,
+//! `evmx509=`, `rd.debug`), as dracut's 97masterkey and 98integrity do.
+
+use crate::cmdline::Cmdline;
+use crate::plan::StepId;
+use crate::rootfs::{FileError, Root};
+use crate::sysconfig::{self, Assignment, Assignments};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const MASTERKEY_CONFIG: &str = "/etc/sysconfig/masterkey";
+pub const EVM_CONFIG: &str = "/etc/sysconfig/evm";
+pub const IMA_CONFIG: &str = "/etc/sysconfig/ima";
+pub const NATIVE_CONFIG: &str = "/etc/integrity-loader.conf";
+/// Config files are a few lines; anything bigger is not one.
+const CONFIG_LIMIT: usize = 64 * 1024;
+
+/// Where a value came from, for messages and for naming the kmk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File { path: PathBuf, line: usize },
+    Cmdline(&'static str),
+}
+
+impl Source {
+    pub fn is_default(&self) -> bool {
+        *self == Source::Default
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::Cmdline(name) => write!(f, "kernel command line {name}="),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKeyType {
+    /// The kernel unseals a TPM-sealed blob itself.
+    Trusted,
+    /// Plain key bytes from a file.
+    User,
+}
+
+impl MasterKeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MasterKeyType::Trusted => "trusted",
+            MasterKeyType::User => "user",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    /// Report and go on with the steps that do not depend on the failed one
+    /// (dracut's behaviour).
+    Continue,
+    /// Stop at the first failure; the dracut hook then drops to the
+    /// emergency shell.
+    Halt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyWrite {
+    /// By path when the policy file carries an IMA signature, else rule by rule.
+    Auto,
+    Path,
+    Rules,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub masterkey_type: Setting<MasterKeyType>,
+    pub masterkey: Setting<String>,
+    /// Description of the kmk in the keyring: `kmk-<type>` as dracut names
+    /// it, or `kmk` (the kernel documentation's name) when set up natively.
+    pub kmk_name: String,
+    /// `pcrlock=N` added when loading a trusted kmk, as dracut does (11).
+    pub trusted_pcrlock: Option<u32>,
+    pub evm_key: Setting<String>,
+    pub evm_x509: Setting<String>,
+    pub evm_keys_dir: Setting<String>,
+    pub evm_activation_bits: Setting<u32>,
+    pub ima_policy: Setting<String>,
+    pub ima_keys_dir: Setting<String>,
+    pub failure_action: FailureAction,
+    pub required: BTreeSet<StepId>,
+    pub drop_kmk: bool,
+    pub policy_write: PolicyWrite,
+    pub debug: bool,
+}
+
+/// A configuration problem: file, line, column when known, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub place: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<FileError> for ConfigError {
+    fn from(e: FileError) -> Self {
+        ConfigError {
+            place: e.path.display().to_string(),
+            message: e.kind.to_string(),
+        }
+    }
+}
+
+/// Inputs for resolving the settings.
+pub struct ConfigInputs<'a> {
+    pub root: &'a Root,
+    /// `--config FILE` (a path on this machine), else the root's default.
+    pub native_config: Option<&'a Path>,
+    pub cmdline: &'a Cmdline,
+    /// `uname -r`, for MULTIKERNELMODE=YES.
+    pub kernel_release: &'a str,
+}
+
+struct ConfigFile {
+    path: PathBuf,
+    vars: Assignments,
+}
+
+impl ConfigFile {
+    fn get(&self, name: &str) -> Option<(&Assignment, Source)> {
+        self.vars.get(name).map(|a| {
+            (
+                a,
+                Source::File {
+                    path: self.path.clone(),
+                    line: a.line,
+                },
+            )
+        })
+    }
+
+    fn error(&self, a: &Assignment, message: String) -> ConfigError {
+        ConfigError {
+            place: format!("{}:{}", self.path.display(), a.line),
+            message,
+        }
+    }
+}
+
+fn read_config(root: &Root, path: &str) -> Result<Option<ConfigFile>, ConfigError> {
+    match root.read(path, CONFIG_LIMIT) {
+        Ok(bytes) => parse_config(root.display_path(path), &bytes).map(Some),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn parse_config(path: PathBuf, bytes: &[u8]) -> Result<ConfigFile, ConfigError> {
+    let vars = sysconfig::parse(bytes).map_err(|e| ConfigError {
+        place: format!("{}:{}:{}", path.display(), e.line, e.column),
+        message: e.kind.to_string(),
+    })?;
+    Ok(ConfigFile { path, vars })
+}
+
+const NATIVE_KEYS: &[&str] = &[
+    "MASTERKEYTYPE",
+    "MASTERKEY",
+    "KMK_NAME",
+    "TRUSTED_PCRLOCK",
+    "FAILURE_ACTION",
+    "REQUIRE",
+    "DROP_KMK",
+    "IMA_POLICY_WRITE",
+];
+
+/// Picks the highest-precedence value among the candidates; an empty value
+/// counts as unset, as in dracut's `[ -z "$VAR" ] && VAR=default`.
+fn pick(candidates: Vec<Option<(String, Source)>>, default: &str) -> Setting<String> {
+    candidates
+        .into_iter()
+        .rev()
+        .flatten()
+        .find(|(v, _)| !v.is_empty())
+        .map(|(value, source)| Setting { value, source })
+        .unwrap_or_else(|| Setting {
+            value: default.to_string(),
+            source: Source::Default,
+        })
+}
+
+fn from_file(file: &Option<ConfigFile>, name: &str) -> Option<(String, Source)> {
+    file.as_ref()?.get(name).map(|(a, s)| (a.value.clone(), s))
+}
+
+fn from_cmdline(cmdline: &Cmdline, name: &'static str) -> Option<(String, Source)> {
+    cmdline
+        .value(name)
+        .map(|v| (v.to_string(), Source::Cmdline(name)))
+}
+
+fn parse_bool(file: &ConfigFile, a: &Assignment) -> Result<bool, ConfigError> {
+    match a.value.as_str() {
+        "yes" | "true" | "1" | "YES" => Ok(true),
+        "no" | "false" | "0" | "NO" | "" => Ok(false),
+        other => Err(file.error(a, format!("{}=\"{other}\": expected yes or no", a.name))),
+    }
+}
+
+/// Parses a number as the shell's $((...)) does: decimal, 0x hex, 0 octal.
+pub fn parse_shell_number(text: &str) -> Option<u32> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else if t.len() > 1 && t.starts_with('0') {
+        u32::from_str_radix(&t[1..], 8).ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+impl Settings {
+    pub fn resolve(inputs: &ConfigInputs) -> Result<Settings, ConfigError> {
+        let root = inputs.root;
+        let masterkey_file = read_config(root, MASTERKEY_CONFIG)?;
+        let evm_file = read_config(root, EVM_CONFIG)?;
+        let ima_file = read_config(root, IMA_CONFIG)?;
+        let native = match inputs.native_config {
+            Some(path) => {
+                let bytes = Root::new("/")
+                    .read(&path.to_string_lossy(), CONFIG_LIMIT)
+                    .map_err(|e| ConfigError {
+                        place: path.display().to_string(),
+                        message: format!("cannot read the --config file: {}", e.kind),
+                    })?;
+                Some(parse_config(path.to_path_buf(), &bytes)?)
+            }
+            None => read_config(root, NATIVE_CONFIG)?,
+        };
+        if let Some(n) = &native {
+            for a in n.vars.iter() {
+                if !NATIVE_KEYS.contains(&a.name.as_str()) {
+                    return Err(n.error(
+                        a,
+                        format!(
+                            "unknown key {}; known keys: {}",
+                            a.name,
+                            NATIVE_KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let cmdline = inputs.cmdline;
+
+        // Master key type and path (97masterkey).
+        let type_setting = pick(
+            vec![
+                from_file(&masterkey_file, "MASTERKEYTYPE"),
+                from_file(&native, "MASTERKEYTYPE"),
+                from_cmdline(cmdline, "masterkeytype"),
+            ],
+            "trusted",
+        );
+        let masterkey_type = match type_setting.value.as_str() {
+            "trusted" => MasterKeyType::Trusted,
+            "user" => MasterKeyType::User,
+            other => {
+                return Err(ConfigError {
+                    place: type_setting.source.to_string(),
+                    message: format!(
+                        "master key type \"{other}\" is not supported; use trusted or user"
+                    ),
+                });
+            }
+        };
+        let natively_typed = matches!(&type_setting.source,
+            Source::File { path, .. } if native.as_ref().is_some_and(|n| &n.path == path));
+        let kmk_name = match from_file(&native, "KMK_NAME") {
+            Some((name, _)) if !name.is_empty() => name,
+            _ if natively_typed => "kmk".to_string(),
+            _ => format!("kmk-{}", masterkey_type.name()),
+        };
+        let multikernel =
+            from_file(&masterkey_file, "MULTIKERNELMODE").is_some_and(|(v, _)| v == "YES");
+        let default_masterkey = if multikernel {
+            format!(
+                "/etc/keys/kmk-{}-{}.blob",
+                masterkey_type.name(),
+                inputs.kernel_release
+            )
+        } else {
+            format!("/etc/keys/kmk-{}.blob", masterkey_type.name())
+        };
+        let masterkey = pick(
+            vec![
+                from_file(&masterkey_file, "MASTERKEY"),
+                from_file(&native, "MASTERKEY"),
+                from_cmdline(cmdline, "masterkey"),
+            ],
+            &default_masterkey,
+        );
+
+        // EVM (98integrity/evm-enable.sh).
+        let evm_key = pick(
+            vec![
+                from_file(&evm_file, "EVMKEY"),
+                from_cmdline(cmdline, "evmkey"),
+            ],
+            "/etc/keys/evm-trusted.blob",
+        );
+        if let Some(f) = &evm_file {
+            for (name, required) in [("EVMKEYTYPE", "encrypted"), ("EVMKEYDESC", "evm-key")] {
+                if let Some((a, _)) = f.get(name)
+                    && !a.value.is_empty()
+                    && a.value != required
+                {
+                    return Err(f.error(a, format!(
+                            "{name}=\"{}\": the kernel's EVM only takes an encrypted key named evm-key; remove this line",
+                            a.value
+                        )));
+                }
+            }
+        }
+        let evm_x509 = pick(
+            vec![
+                from_file(&evm_file, "EVMX509"),
+                from_cmdline(cmdline, "evmx509"),
+            ],
+            "/etc/keys/x509_evm.der",
+        );
+        let evm_keys_dir = pick(vec![from_file(&evm_file, "EVMKEYSDIR")], "/etc/keys/evm");
+        let bits = pick(vec![from_file(&evm_file, "EVM_ACTIVATION_BITS")], "0");
+        let Some(bits_value) = parse_shell_number(&bits.value) else {
+            return Err(ConfigError {
+                place: bits.source.to_string(),
+                message: format!(
+                    "EVM_ACTIVATION_BITS=\"{}\" is not a number (decimal or 0x hex)",
+                    bits.value
+                ),
+            });
+        };
+        let evm_activation_bits = Setting {
+            value: bits_value,
+            source: bits.source,
+        };
+
+        // IMA (98integrity/ima-*.sh).
+        let ima_policy = pick(
+            vec![from_file(&ima_file, "IMAPOLICY")],
+            "/etc/sysconfig/ima-policy",
+        );
+        let ima_keys_dir = pick(vec![from_file(&ima_file, "IMAKEYSDIR")], "/etc/keys/ima");
+
+        // Native-only settings.
+        let mut failure_action = FailureAction::Continue;
+        let mut required = BTreeSet::new();
+        let mut drop_kmk = false;
+        let mut policy_write = PolicyWrite::Auto;
+        let mut trusted_pcrlock = Some(11);
+        if let Some(n) = &native {
+            if let Some((a, _)) = n.get("FAILURE_ACTION") {
+                failure_action = match a.value.as_str() {
+                    "continue" | "" => FailureAction::Continue,
+                    "halt" => FailureAction::Halt,
+                    other => {
+                        return Err(n.error(
+                            a,
+                            format!("FAILURE_ACTION=\"{other}\": expected continue or halt"),
+                        ));
+                    }
+                };
+            }
+            if let Some((a, _)) = n.get("REQUIRE") {
+                for word in a.value.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
+                    match StepId::parse(word) {
+                        Some(id) => {
+                            required.insert(id);
+                        }
+                        None => {
+                            let names: Vec<&str> = StepId::ALL.iter().map(|s| s.name()).collect();
+                            return Err(n.error(
+                                a,
+                                format!(
+                                    "REQUIRE names unknown step \"{word}\"; steps are {}",
+                                    names.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some((a, _)) = n.get("DROP_KMK") {
+                drop_kmk = parse_bool(n, a)?;
+            }
+            if let Some((a, _)) = n.get("IMA_POLICY_WRITE") {
+                policy_write = match a.value.as_str() {
+                    "auto" | "" => PolicyWrite::Auto,
+                    "path" => PolicyWrite::Path,
+                    "rules" => PolicyWrite::Rules,
+                    other => {
+                        return Err(n.error(
+                            a,
+                            format!("IMA_POLICY_WRITE=\"{other}\": expected auto, path or rules"),
+                        ));
+                    }
+                };
+            }
+            if let Some((a, _)) = n.get("TRUSTED_PCRLOCK") {
+                trusted_pcrlock =
+                    match a.value.as_str() {
+                        "" | "no" => None,
+                        v => match v.parse::<u32>() {
+                            Ok(n) if n < 24 => Some(n),
+                            _ => {
+                                return Err(n.error(a, format!(
+                                "TRUSTED_PCRLOCK=\"{v}\": expected a PCR number 0..23, or no"
+                            )));
+                            }
+                        },
+                    };
+            }
+        }
+
+        let settings = Settings {
+            masterkey_type: Setting {
+                value: masterkey_type,
+                source: type_setting.source,
+            },
+            masterkey,
+            kmk_name,
+            trusted_pcrlock,
+            evm_key,
+            evm_x509,
+            evm_keys_dir,
+            evm_activation_bits,
+            ima_policy,
+            ima_keys_dir,
+            failure_action,
+            required,
+            drop_kmk,
+            policy_write,
+            debug: cmdline.flag("rd.debug"),
+        };
+        settings.check_paths()?;
+        Ok(settings)
+    }
+
+    /// Paths are taken inside the real root: they must be absolute.
+    fn check_paths(&self) -> Result<(), ConfigError> {
+        for (name, s) in [
+            ("MASTERKEY", &self.masterkey),
+            ("EVMKEY", &self.evm_key),
+            ("EVMX509", &self.evm_x509),
+            ("EVMKEYSDIR", &self.evm_keys_dir),
+            ("IMAPOLICY", &self.ima_policy),
+            ("IMAKEYSDIR", &self.ima_keys_dir),
+        ] {
+            if !s.value.starts_with('/') {
+                return Err(ConfigError {
+                    place: s.source.to_string(),
+                    message: format!(
+                        "{name}=\"{}\" must be an absolute path (it is taken inside the real root)",
+                        s.value
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_required(&self, step: StepId) -> bool {
+        self.required.contains(&step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Tree(PathBuf);
+    impl Tree {
+        fn new(files: &[(&str, &str)]) -> Tree {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let dir = std::env::temp_dir().join(format!("il-config-{}-{n}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            for (path, text) in files {
+                let p = dir.join(path.trim_start_matches('/'));
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                fs::write(p, text).unwrap();
+            }
+            fs::create_dir_all(&dir).unwrap();
+            Tree(dir)
+        }
+        fn resolve(&self, cmdline: &str) -> Result<Settings, ConfigError> {
+            let root = Root::new(&self.0);
+            let cmdline = Cmdline::parse(cmdline);
+            Settings::resolve(&ConfigInputs {
+                root: &root,
+                native_config: None,
+                cmdline: &cmdline,
+                kernel_release: "6.1.0-test",
+            })
+        }
+    }
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn dracut_defaults() {
+        let t = Tree::new(&[]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.masterkey_type.value, MasterKeyType::Trusted);
+        assert_eq!(s.masterkey.value, "/etc/keys/kmk-trusted.blob");
+        assert_eq!(s.kmk_name, "kmk-trusted");
+        assert_eq!(s.trusted_pcrlock, Some(11));
+        assert_eq!(s.evm_key.value, "/etc/keys/evm-trusted.blob");
+        assert_eq!(s.evm_x509.value, "/etc/keys/x509_evm.der");
+        assert_eq!(s.evm_keys_dir.value, "/etc/keys/evm");
+        assert_eq!(s.evm_activation_bits.value, 0);
+        assert_eq!(s.ima_policy.value, "/etc/sysconfig/ima-policy");
+        assert_eq!(s.ima_keys_dir.value, "/etc/keys/ima");
+        assert_eq!(s.failure_action, FailureAction::Continue);
+        assert!(!s.drop_kmk && !s.debug);
+    }
+
+    #[test]
+    fn dracut_files_and_precedence() {
+        let t = Tree::new(&[
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEYTYPE=user\nMULTIKERNELMODE=YES\n",
+            ),
+            (
+                EVM_CONFIG,
+                "EVMKEY=/k/evm.blob\nEVMX509=/k/x.der\nEVM_ACTIVATION_BITS=0x80000000\n",
+            ),
+            (IMA_CONFIG, "IMAPOLICY=/k/policy\nIMAKEYSDIR=/k/ima\n"),
+        ]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.masterkey.value, "/etc/keys/kmk-user-6.1.0-test.blob");
+        assert_eq!(s.kmk_name, "kmk-user");
+        assert_eq!(s.evm_key.value, "/k/evm.blob");
+        assert_eq!(s.evm_activation_bits.value, 0x8000_0000);
+        assert_eq!(s.ima_policy.value, "/k/policy");
+        // The command line wins; an empty value falls back to the default.
+        let s = t
+            .resolve("masterkey=/c/kmk evmkey=/c/evm evmx509= rd.debug")
+            .unwrap();
+        assert_eq!(s.masterkey.value, "/c/kmk");
+        assert_eq!(s.masterkey.source, Source::Cmdline("masterkey"));
+        assert_eq!(s.evm_key.value, "/c/evm");
+        assert_eq!(s.evm_x509.value, "/k/x.der");
+        assert!(s.debug);
+        let s = t.resolve("masterkeytype=trusted").unwrap();
+        assert_eq!(s.kmk_name, "kmk-trusted");
+        assert_eq!(s.masterkey.value, "/etc/keys/kmk-trusted-6.1.0-test.blob");
+    }
+
+    #[test]
+    fn native_config() {
+        let t = Tree::new(&[(
+            NATIVE_CONFIG,
+            "# ours\nMASTERKEYTYPE=user\nMASTERKEY=/etc/keys/kmk\nFAILURE_ACTION=halt\nREQUIRE=\"kmk evm\"\nDROP_KMK=yes\nIMA_POLICY_WRITE=rules\nTRUSTED_PCRLOCK=no\n",
+        )]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.kmk_name, "kmk");
+        assert_eq!(s.masterkey.value, "/etc/keys/kmk");
+        assert_eq!(s.failure_action, FailureAction::Halt);
+        assert!(s.is_required(StepId::Kmk) && s.is_required(StepId::Evm));
+        assert!(!s.is_required(StepId::ImaPolicy));
+        assert!(s.drop_kmk);
+        assert_eq!(s.policy_write, PolicyWrite::Rules);
+        assert_eq!(s.trusted_pcrlock, None);
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                NATIVE_CONFIG,
+                "FAILURE_ACTION=halt\nBOGUS=1\n",
+                "integrity-loader.conf:2: unknown key BOGUS",
+            ),
+            (
+                NATIVE_CONFIG,
+                "FAILURE_ACTION=stop\n",
+                "integrity-loader.conf:1: FAILURE_ACTION=\"stop\": expected continue or halt",
+            ),
+            (
+                NATIVE_CONFIG,
+                "REQUIRE=kmk,evmkey\n",
+                "REQUIRE names unknown step \"evmkey\"",
+            ),
+            (
+                NATIVE_CONFIG,
+                "DROP_KMK=maybe\n",
+                "DROP_KMK=\"maybe\": expected yes or no",
+            ),
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEYTYPE=logon\n",
+                "masterkey:1: master key type \"logon\" is not supported",
+            ),
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEY=keys/kmk.blob\n",
+                "masterkey:1: MASTERKEY=\"keys/kmk.blob\" must be an absolute path",
+            ),
+            (
+                EVM_CONFIG,
+                "\n\nEVMKEY=$HOME/x\n",
+                "evm:3:8: shell expansion",
+            ),
+            (
+                EVM_CONFIG,
+                "EVMKEYTYPE=user\n",
+                "evm:1: EVMKEYTYPE=\"user\": the kernel's EVM only takes an encrypted key named evm-key",
+            ),
+            (
+                EVM_CONFIG,
+                "EVM_ACTIVATION_BITS=lots\n",
+                "evm:1: EVM_ACTIVATION_BITS=\"lots\" is not a number",
+            ),
+            (IMA_CONFIG, "IMAPOLICY=/p\r\n", "ima:1:13: carriage return"),
+        ];
+        for (file, text, want) in cases {
+            let t = Tree::new(&[(file, text)]);
+            let e = t.resolve("").unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: got {e}");
+        }
+    }
+
+    #[test]
+    fn shell_numbers() {
+        assert_eq!(parse_shell_number("0"), Some(0));
+        assert_eq!(parse_shell_number("6"), Some(6));
+        assert_eq!(parse_shell_number("0x80000000"), Some(0x8000_0000));
+        assert_eq!(parse_shell_number("010"), Some(8));
+        assert_eq!(parse_shell_number("09"), None);
+        assert_eq!(parse_shell_number("-1"), None);
+    }
+}

@@ -1,0 +1,411 @@
+//! Files of the real root, read without trusting them: every configured path
+//! is resolved inside the root (symlinks included, as if chrooted), must name
+//! a regular file, and is read with a size bound.
+
+use crate::secret::Secret;
+use nix::errno::Errno;
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Symlinks followed while resolving one path, as the kernel's MAXSYMLINKS.
+const MAX_SYMLINKS: usize = 40;
+/// Entries read from one key directory; more is a broken or hostile root.
+pub const MAX_DIR_ENTRIES: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileErrorKind {
+    NotAbsolute,
+    DotDot,
+    EscapesRoot,
+    SymlinkLoop,
+    NotFound,
+    NotRegular(&'static str),
+    NotDirectory,
+    TooLarge { size: u64, limit: usize },
+    TooManyEntries { limit: usize },
+    Changed,
+    Io(Errno),
+}
+
+/// A file problem, naming the file as found on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub kind: FileErrorKind,
+}
+
+impl FileError {
+    pub fn is_not_found(&self) -> bool {
+        self.kind == FileErrorKind::NotFound
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.kind)
+    }
+}
+
+impl fmt::Display for FileErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileErrorKind::NotAbsolute => {
+                write!(
+                    f,
+                    "path must be absolute (it is taken inside the real root)"
+                )
+            }
+            FileErrorKind::DotDot => write!(f, "path must not contain '..'"),
+            FileErrorKind::EscapesRoot => {
+                write!(f, "a symlink on this path leads out of the real root")
+            }
+            FileErrorKind::SymlinkLoop => {
+                write!(f, "too many symlinks (a symlink loop?)")
+            }
+            FileErrorKind::NotFound => write!(f, "no such file"),
+            FileErrorKind::NotRegular(what) => write!(f, "is {what}, not a regular file"),
+            FileErrorKind::NotDirectory => write!(f, "is not a directory"),
+            FileErrorKind::TooLarge { size, limit } => {
+                write!(
+                    f,
+                    "file is {size} bytes, more than the {limit} bytes allowed"
+                )
+            }
+            FileErrorKind::TooManyEntries { limit } => {
+                write!(f, "directory holds more than {limit} entries")
+            }
+            FileErrorKind::Changed => write!(f, "file changed while it was read"),
+            FileErrorKind::Io(e) => write!(f, "{}", e.desc()),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// The real root the configuration, blobs, certificates and policy live in.
+#[derive(Debug, Clone)]
+pub struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    pub fn new(dir: impl Into<PathBuf>) -> Root {
+        Root { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where `path` (absolute, as written in the configuration) is on this
+    /// machine, without following anything: for messages.
+    pub fn display_path(&self, path: &str) -> PathBuf {
+        self.dir.join(path.trim_start_matches('/'))
+    }
+
+    fn error(&self, path: &str, kind: FileErrorKind) -> FileError {
+        FileError {
+            path: self.display_path(path),
+            kind,
+        }
+    }
+
+    /// Resolves `path` inside the root: absolute symlink targets start again
+    /// at the root, `..` may not climb above it.
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, FileError> {
+        if !path.starts_with('/') {
+            return Err(self.error(path, FileErrorKind::NotAbsolute));
+        }
+        let mut pending: Vec<OsString> = Vec::new();
+        for c in Path::new(path).components() {
+            match c {
+                Component::Normal(n) => pending.push(n.to_os_string()),
+                Component::ParentDir => return Err(self.error(path, FileErrorKind::DotDot)),
+                _ => {}
+            }
+        }
+        pending.reverse();
+        let mut resolved: Vec<OsString> = Vec::new();
+        let mut links = 0;
+        while let Some(name) = pending.pop() {
+            if name.as_bytes() == b".." {
+                if resolved.pop().is_none() {
+                    return Err(self.error(path, FileErrorKind::EscapesRoot));
+                }
+                continue;
+            }
+            resolved.push(name);
+            let here = self.join(&resolved);
+            let meta = match fs::symlink_metadata(&here) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(self.error(path, FileErrorKind::NotFound));
+                }
+                Err(e) => return Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
+            };
+            if !meta.file_type().is_symlink() {
+                continue;
+            }
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return Err(self.error(path, FileErrorKind::SymlinkLoop));
+            }
+            let target = fs::read_link(&here)
+                .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+            resolved.pop();
+            if target.is_absolute() {
+                resolved.clear();
+            }
+            let mut parts: Vec<OsString> = Vec::new();
+            for c in target.components() {
+                match c {
+                    Component::Normal(n) => parts.push(n.to_os_string()),
+                    Component::ParentDir => parts.push(OsString::from("..")),
+                    _ => {}
+                }
+            }
+            pending.extend(parts.into_iter().rev());
+        }
+        Ok(self.join(&resolved))
+    }
+
+    fn join(&self, parts: &[OsString]) -> PathBuf {
+        let mut p = self.dir.clone();
+        for part in parts {
+            p.push(part);
+        }
+        p
+    }
+
+    /// Whether `path` resolves to an existing file system object.
+    pub fn exists(&self, path: &str) -> bool {
+        self.resolve(path).is_ok()
+    }
+
+    fn open_regular(&self, path: &str, limit: usize) -> Result<(File, usize), FileError> {
+        let real = self.resolve(path)?;
+        // O_NONBLOCK: opening a FIFO must not wait for a writer.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags())
+            .open(&real)
+            .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+        let ft = meta.file_type();
+        if !ft.is_file() {
+            let what = if ft.is_dir() {
+                "a directory"
+            } else if ft.is_fifo() {
+                "a FIFO"
+            } else if ft.is_char_device() || ft.is_block_device() {
+                "a device"
+            } else if ft.is_socket() {
+                "a socket"
+            } else {
+                "not a file"
+            };
+            return Err(self.error(path, FileErrorKind::NotRegular(what)));
+        }
+        if meta.len() > limit as u64 {
+            return Err(self.error(
+                path,
+                FileErrorKind::TooLarge {
+                    size: meta.len(),
+                    limit,
+                },
+            ));
+        }
+        Ok((file, meta.len() as usize))
+    }
+
+    /// Reads a whole regular file of at most `limit` bytes.
+    pub fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, FileError> {
+        let (file, size) = self.open_regular(path, limit)?;
+        let mut buf = vec![0u8; size + 1];
+        let n = read_full(file, &mut buf).map_err(|e| self.error(path, e))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Reads key material into a buffer allocated once (no copies left behind
+    /// by reallocation) and zeroized on drop.
+    pub fn read_secret(&self, path: &str, limit: usize) -> Result<Secret, FileError> {
+        let (file, size) = self.open_regular(path, limit)?;
+        let mut buf = Secret::zeroed(size + 1);
+        let n = read_full(file, buf.expose_mut()).map_err(|e| self.error(path, e))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// The names in directory `path`, sorted as a shell glob sorts them;
+    /// `Ok(None)` when the directory does not exist.
+    pub fn list_dir(&self, path: &str) -> Result<Option<Vec<String>>, FileError> {
+        let real = match self.resolve(path) {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let entries = match fs::read_dir(&real) {
+            Ok(e) => e,
+            Err(e) if e.raw_os_error() == Some(libc_enotdir()) => {
+                return Err(self.error(path, FileErrorKind::NotDirectory));
+            }
+            Err(e) => return Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+            if names.len() == MAX_DIR_ENTRIES {
+                return Err(self.error(
+                    path,
+                    FileErrorKind::TooManyEntries {
+                        limit: MAX_DIR_ENTRIES,
+                    },
+                ));
+            }
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(Some(names))
+    }
+}
+
+/// Reads until EOF into `buf`, whose last byte must stay unused: filling it
+/// means the file grew after it was measured.
+fn read_full(mut file: File, buf: &mut [u8]) -> Result<usize, FileErrorKind> {
+    let mut filled = 0;
+    loop {
+        let Some(space) = buf.get_mut(filled..) else {
+            return Err(FileErrorKind::Changed);
+        };
+        if space.is_empty() {
+            return Err(FileErrorKind::Changed);
+        }
+        match file.read(space) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FileErrorKind::Io(io_errno(&e))),
+        }
+    }
+}
+
+fn libc_flags() -> i32 {
+    nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC
+}
+
+fn libc_enotdir() -> i32 {
+    nix::libc::ENOTDIR
+}
+
+pub fn io_errno(e: &std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempdir::TempDir, Root) {
+        let t = tempdir::TempDir::new();
+        fs::create_dir_all(t.path().join("etc/keys")).unwrap();
+        fs::write(t.path().join("etc/keys/a"), b"hello").unwrap();
+        let root = Root::new(t.path());
+        (t, root)
+    }
+
+    #[test]
+    fn reads_and_bounds() {
+        let (_t, root) = tree();
+        assert_eq!(root.read("/etc/keys/a", 10).unwrap(), b"hello");
+        let e = root.read("/etc/keys/a", 4).unwrap_err();
+        assert_eq!(e.kind, FileErrorKind::TooLarge { size: 5, limit: 4 });
+        assert!(root.read("/etc/keys/none", 10).unwrap_err().is_not_found());
+        assert_eq!(
+            root.read("etc/keys/a", 10).unwrap_err().kind,
+            FileErrorKind::NotAbsolute
+        );
+        assert_eq!(
+            root.read("/etc/../etc/keys/a", 10).unwrap_err().kind,
+            FileErrorKind::DotDot
+        );
+        assert_eq!(
+            root.read("/etc/keys", 10).unwrap_err().kind,
+            FileErrorKind::NotRegular("a directory")
+        );
+    }
+
+    #[test]
+    fn symlinks_stay_inside() {
+        let (t, root) = tree();
+        symlink("/etc/keys/a", t.path().join("etc/abs")).unwrap();
+        symlink("keys/a", t.path().join("etc/rel")).unwrap();
+        symlink("../../../../../../etc/passwd", t.path().join("etc/out")).unwrap();
+        symlink("loop2", t.path().join("etc/loop1")).unwrap();
+        symlink("loop1", t.path().join("etc/loop2")).unwrap();
+        assert_eq!(root.read("/etc/abs", 10).unwrap(), b"hello");
+        assert_eq!(root.read("/etc/rel", 10).unwrap(), b"hello");
+        assert_eq!(
+            root.read("/etc/out", 10).unwrap_err().kind,
+            FileErrorKind::EscapesRoot
+        );
+        assert_eq!(
+            root.read("/etc/loop1", 10).unwrap_err().kind,
+            FileErrorKind::SymlinkLoop
+        );
+    }
+
+    #[test]
+    fn fifo_is_refused_without_blocking() {
+        let (t, root) = tree();
+        nix::unistd::mkfifo(
+            &t.path().join("etc/fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        assert_eq!(
+            root.read("/etc/fifo", 10).unwrap_err().kind,
+            FileErrorKind::NotRegular("a FIFO")
+        );
+    }
+
+    #[test]
+    fn lists_sorted() {
+        let (t, root) = tree();
+        fs::write(t.path().join("etc/keys/0"), b"").unwrap();
+        assert_eq!(root.list_dir("/etc/keys").unwrap().unwrap(), vec!["0", "a"]);
+        assert_eq!(root.list_dir("/etc/nope").unwrap(), None);
+    }
+
+    /// A temp dir removed on drop; std has none and a crate is not worth it.
+    mod tempdir {
+        use std::path::{Path, PathBuf};
+        pub struct TempDir(PathBuf);
+        impl TempDir {
+            pub fn new() -> TempDir {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let p = std::env::temp_dir().join(format!("il-rootfs-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&p);
+                std::fs::create_dir_all(&p).unwrap();
+                TempDir(p)
+            }
+            pub fn path(&self) -> &Path {
+                &self.0
+            }
+        }
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+}

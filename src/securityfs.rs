@@ -1,0 +1,152 @@
+//! The kernel's securityfs files we write: `evm` and `ima/policy`. Reached
+//! through a directory the caller chooses, so tests use plain files.
+
+use nix::errno::Errno;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DIR: &str = "/sys/kernel/security";
+const SECURITYFS_MAGIC: i64 = 0x7363_6673;
+
+#[derive(Debug, Clone)]
+pub struct SecurityFs {
+    dir: PathBuf,
+}
+
+fn errno(e: &std::io::Error) -> Errno {
+    crate::rootfs::io_errno(e)
+}
+
+impl SecurityFs {
+    pub fn new(dir: impl Into<PathBuf>) -> SecurityFs {
+        SecurityFs { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Mounts securityfs on the default directory when nothing is mounted
+    /// there yet (dracut's securityfs module does the same).
+    pub fn mount_default_if_needed(&self) -> Result<bool, Errno> {
+        let stat = nix::sys::statfs::statfs(&self.dir)?;
+        if stat.filesystem_type().0 as i64 == SECURITYFS_MAGIC {
+            return Ok(false);
+        }
+        nix::mount::mount(
+            Some("securityfs"),
+            &self.dir,
+            Some("securityfs"),
+            nix::mount::MsFlags::MS_NOSUID
+                | nix::mount::MsFlags::MS_NODEV
+                | nix::mount::MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )?;
+        Ok(true)
+    }
+
+    pub fn evm_path(&self) -> PathBuf {
+        self.dir.join("evm")
+    }
+
+    pub fn policy_path(&self) -> PathBuf {
+        self.dir.join("ima").join("policy")
+    }
+
+    /// Whether the kernel has EVM (the `evm` file exists).
+    pub fn has_evm(&self) -> bool {
+        self.evm_path().exists()
+    }
+
+    /// Whether the kernel has IMA (the `ima` directory exists).
+    pub fn has_ima(&self) -> bool {
+        self.dir.join("ima").is_dir()
+    }
+
+    /// The current EVM state (the lock bit is never visible). An empty file
+    /// reads as 0, for test trees.
+    pub fn read_evm(&self) -> Result<u32, Errno> {
+        let mut text = String::new();
+        File::open(self.evm_path())
+            .and_then(|f| f.take(64).read_to_string(&mut text))
+            .map_err(|e| errno(&e))?;
+        let t = text.trim();
+        if t.is_empty() {
+            return Ok(0);
+        }
+        crate::config::parse_shell_number(t).ok_or(Errno::EINVAL)
+    }
+
+    /// Writes the activation value in one write, as dracut's `echo` does:
+    /// the first write with the HMAC bit locks the file (pitfall 1).
+    pub fn write_evm(&self, value: u32) -> Result<(), Errno> {
+        let text = format!("{value}\n");
+        let mut f = OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_CLOEXEC)
+            .open(self.evm_path())
+            .map_err(|e| errno(&e))?;
+        let n = f.write(text.as_bytes()).map_err(|e| errno(&e))?;
+        if n != text.len() {
+            return Err(Errno::EIO);
+        }
+        Ok(())
+    }
+
+    /// Opens the policy file for writing: exactly O_WRONLY (O_RDWR is refused
+    /// by the kernel), never creating it.
+    pub fn open_policy(&self) -> Result<PolicyWriter, Errno> {
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_CLOEXEC)
+            .open(self.policy_path())
+            .map_err(|e| errno(&e))?;
+        Ok(PolicyWriter { file })
+    }
+
+    /// What the policy file reads back, when it can be read (the kernel only
+    /// allows it with CONFIG_IMA_READ_POLICY); bounded.
+    pub fn read_policy(&self, limit: u64) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        File::open(self.policy_path())
+            .ok()?
+            .take(limit)
+            .read_to_end(&mut buf)
+            .ok()?;
+        Some(buf)
+    }
+}
+
+/// An open policy file: one rule (or one path) per `write()`.
+pub struct PolicyWriter {
+    file: File,
+}
+
+impl PolicyWriter {
+    /// Writes one unit ending in a newline. The kernel answers with the
+    /// length of the line it parsed, which can be one more than written when
+    /// the newline is missing (pitfall 3): anything else is a partial write.
+    pub fn write_unit(&mut self, unit: &[u8]) -> Result<(), Errno> {
+        loop {
+            match self.file.write(unit) {
+                Ok(n) if n == unit.len() || n == unit.len() + 1 => return Ok(()),
+                Ok(_) => return Err(Errno::EIO),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(errno(&e)),
+            }
+        }
+    }
+
+    /// Closes the file; the kernel applies the rules on close.
+    pub fn finish(self) -> Result<(), Errno> {
+        self.file.sync_all().or_else(|e| match e.raw_os_error() {
+            // securityfs files do not implement fsync.
+            Some(nix::libc::EINVAL) | Some(nix::libc::EROFS) => Ok(()),
+            _ => Err(errno(&e)),
+        })?;
+        drop(self.file);
+        Ok(())
+    }
+}

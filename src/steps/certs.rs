@@ -1,0 +1,299 @@
+//! Steps 3 and 4: X.509 certificates into the EVM and IMA keyrings: the
+//! kernel's trusted `.evm`/`.ima` when it has them, else `_evm`/`_ima`
+//! found or created under the target keyring, as dracut does.
+
+use super::{Context, Facts, Outcome, keyring_errno_words, missing};
+use crate::keyring::{self, KeySerial};
+use crate::plan::StepId;
+use crate::x509::{self, Certificate};
+use std::path::PathBuf;
+
+/// Certificates are a few KiB; the bound keeps a hostile file from costing memory.
+const CERT_FILE_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Evm,
+    Ima,
+}
+
+impl Target {
+    fn system_keyring(self) -> &'static str {
+        match self {
+            Target::Evm => ".evm",
+            Target::Ima => ".ima",
+        }
+    }
+    fn fallback_keyring(self) -> &'static str {
+        match self {
+            Target::Evm => "_evm",
+            Target::Ima => "_ima",
+        }
+    }
+    fn step(self) -> StepId {
+        match self {
+            Target::Evm => StepId::EvmCerts,
+            Target::Ima => StepId::ImaCerts,
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Target::Evm => "EVM",
+            Target::Ima => "IMA",
+        }
+    }
+}
+
+/// A configured certificate file, read and checked.
+struct Candidate {
+    shown: PathBuf,
+    cert: Certificate,
+}
+
+/// The files to load: for EVM, EVMX509 then EVMKEYSDIR/*; for IMA,
+/// IMAKEYSDIR/*. Missing files and directories are skipped as dracut skips
+/// them; a path named twice is read once.
+fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<String>, String> {
+    let s = ctx.settings;
+    let mut paths = Vec::new();
+    let dir = match target {
+        Target::Evm => {
+            if super::present(ctx, &s.evm_x509.value)? {
+                paths.push(s.evm_x509.value.clone());
+            }
+            &s.evm_keys_dir.value
+        }
+        Target::Ima => &s.ima_keys_dir.value,
+    };
+    let names = ctx.root.list_dir(dir).map_err(|e| format!("list {e}"))?;
+    for name in names.unwrap_or_default() {
+        if name.starts_with('.') {
+            continue; // a shell glob skips dot files
+        }
+        let p = format!("{}/{name}", dir.trim_end_matches('/'));
+        if ctx.root.resolve(&p).is_ok_and(|real| real.is_dir()) {
+            continue;
+        }
+        paths.push(p);
+    }
+    let mut seen = Vec::new();
+    paths.retain(|p| match ctx.root.resolve(p) {
+        Ok(real) if seen.contains(&real) => false,
+        Ok(real) => {
+            seen.push(real);
+            true
+        }
+        Err(_) => true,
+    });
+    Ok(paths)
+}
+
+pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
+    let has_feature = match target {
+        Target::Evm => ctx.securityfs.has_evm(),
+        Target::Ima => ctx.securityfs.has_ima(),
+    };
+    // `check` validates the files even where this kernel lacks the feature
+    // (it may run at initramfs build time on another kernel).
+    if !has_feature && !ctx.dry_run {
+        return Outcome::not_configured(format!("the kernel has no {}", target.label()));
+    }
+    let paths = match configured_paths(ctx, target) {
+        Ok(p) => p,
+        Err(m) => return Outcome::failed(m),
+    };
+    if paths.is_empty() {
+        let where_ = match target {
+            Target::Evm => format!(
+                "{} or {}",
+                ctx.settings.evm_x509.value, ctx.settings.evm_keys_dir.value
+            ),
+            Target::Ima => ctx.settings.ima_keys_dir.value.clone(),
+        };
+        return missing(
+            ctx,
+            target.step(),
+            format!("no {} certificates in {where_}", target.label()),
+        );
+    }
+
+    // Read and check every file before touching the kernel.
+    let mut failures: Vec<String> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for p in &paths {
+        let shown = ctx.root.display_path(p);
+        let bytes = match ctx.root.read(p, CERT_FILE_LIMIT) {
+            Ok(b) => b,
+            Err(e) => {
+                failures.push(format!("read {} certificate {e}", target.label()));
+                continue;
+            }
+        };
+        match x509::intake(&bytes) {
+            Ok(cert) => {
+                for w in cert.warnings() {
+                    log::warn!("{} certificate {}: {w}", target.label(), shown.display());
+                }
+                if let Some(first) = candidates.iter().find(|c| c.cert.der() == cert.der()) {
+                    log::info!(
+                        "{} certificate {} is the same as {}; loading it once",
+                        target.label(),
+                        shown.display(),
+                        first.shown.display()
+                    );
+                    continue;
+                }
+                candidates.push(Candidate { shown, cert });
+            }
+            Err(e) => failures.push(format!(
+                "{} certificate {}: {e}",
+                target.label(),
+                shown.display()
+            )),
+        }
+    }
+
+    let system = keyring::find_system_keyring(target.system_keyring());
+    let ring_name = if system.is_some() {
+        target.system_keyring()
+    } else {
+        target.fallback_keyring()
+    };
+
+    if ctx.dry_run {
+        for c in &candidates {
+            log::info!(
+                "would load {} certificate {}: subject \"{}\", key id {} ({})",
+                target.label(),
+                c.shown.display(),
+                c.cert.subject(),
+                c.cert.key_id(),
+                c.cert.key_type()
+            );
+        }
+        count_into(facts, target, candidates.len());
+        return finish(target, candidates.len(), 0, ring_name, failures, true);
+    }
+
+    let mut created = false;
+    let ring = if candidates.is_empty() {
+        None
+    } else {
+        match system {
+            Some(id) => Some(id),
+            None => match find_or_create(ctx, target.fallback_keyring()) {
+                Ok((id, new)) => {
+                    created = new;
+                    Some(id)
+                }
+                Err(m) => {
+                    failures.push(m);
+                    None
+                }
+            },
+        }
+    };
+    let mut loaded = 0;
+    let mut present = 0;
+    if let Some(ring) = ring {
+        let existing = existing_key_ids(ring);
+        for c in &candidates {
+            let desc = format!(
+                "{} certificate {}: subject \"{}\", key id {}",
+                target.label(),
+                c.shown.display(),
+                c.cert.subject(),
+                c.cert.key_id()
+            );
+            if existing
+                .iter()
+                .any(|d| d.ends_with(&format!(": {}", c.cert.key_id())))
+            {
+                log::info!("{desc}: already on {ring_name}");
+                present += 1;
+                continue;
+            }
+            match keyring::add_key("asymmetric", None, c.cert.der(), ring) {
+                Ok(id) => {
+                    log::info!("loaded {desc} into {ring_name} (id {id})");
+                    loaded += 1;
+                }
+                Err(e) => failures.push(format!(
+                    "load {desc}: kernel refused it ({e}): {}",
+                    x509::describe_kernel_refusal(e as i32, ring_name)
+                )),
+            }
+        }
+    }
+    // A keyring this run created and nothing went into is undone.
+    if let (Some(ring), true, 0) = (ring, created, loaded) {
+        let _ = keyring::unlink(ring, ctx.keyring);
+    }
+    count_into(facts, target, loaded + present);
+    finish(target, loaded, present, ring_name, failures, false)
+}
+
+fn count_into(facts: &mut Facts, target: Target, n: usize) {
+    match target {
+        Target::Evm => facts.evm_certs = n,
+        Target::Ima => facts.ima_certs = n,
+    }
+}
+
+fn finish(
+    target: Target,
+    loaded: usize,
+    present: usize,
+    ring: &str,
+    failures: Vec<String>,
+    dry_run: bool,
+) -> Outcome {
+    let verb = if dry_run { "would load" } else { "loaded" };
+    let mut summary = format!(
+        "{verb} {loaded} {} certificate(s) into {ring}",
+        target.label()
+    );
+    if present > 0 {
+        summary.push_str(&format!(", {present} already there"));
+    }
+    if !failures.is_empty() {
+        return Outcome::failed(format!("{}; {summary}", failures.join("; ")));
+    }
+    if loaded == 0 && present > 0 {
+        return Outcome::already(summary);
+    }
+    Outcome::done(summary)
+}
+
+/// The `_evm`/`_ima` keyring under the target keyring, created if absent
+/// (then `true`).
+fn find_or_create(ctx: &Context, name: &str) -> Result<(KeySerial, bool), String> {
+    match keyring::search(ctx.keyring, "keyring", name) {
+        Ok(Some(id)) => Ok((id, false)),
+        Ok(None) => keyring::new_keyring(name, ctx.keyring)
+            .map(|id| (id, true))
+            .map_err(|e| {
+                format!(
+                    "create keyring {name} in {}: {}",
+                    ctx.keyring_spec,
+                    keyring_errno_words(e)
+                )
+            }),
+        Err(e) => Err(format!(
+            "search keyring {}: {}",
+            ctx.keyring_spec,
+            keyring_errno_words(e)
+        )),
+    }
+}
+
+/// Descriptions of the asymmetric keys on a keyring ("CN: key id").
+fn existing_key_ids(ring: KeySerial) -> Vec<String> {
+    keyring::list(ring)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|id| keyring::describe(id).ok())
+        .filter(|k| k.key_type == "asymmetric")
+        .map(|k| k.description)
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! Step 2: the EVM HMAC key, an `encrypted` key named evm-key loaded from
+//! its exported blob; the kernel decrypts it with the kmk the blob names.
+
+use super::{Context, Facts, Outcome, keyring_errno_words, missing};
+use crate::encrypted_key::{self, BlobHeader};
+use crate::evm;
+use crate::keyring;
+use crate::plan::StepId;
+use nix::errno::Errno;
+
+pub const EVM_KEY_TYPE: &str = "encrypted";
+pub const EVM_KEY_NAME: &str = "evm-key";
+const BLOB_LIMIT: usize = 64 * 1024;
+
+pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
+    if !ctx.securityfs.has_evm() && !ctx.dry_run {
+        return Outcome::not_configured(format!(
+            "the kernel has no EVM ({} is missing)",
+            ctx.securityfs.evm_path().display()
+        ));
+    }
+    if let Ok(state) = ctx.securityfs.read_evm()
+        && state & evm::INIT_HMAC != 0
+    {
+        return Outcome::already("EVM HMAC is already enabled, the evm-key is not needed again");
+    }
+    let path = &ctx.settings.evm_key.value;
+    let shown = ctx.root.display_path(path);
+    match super::present(ctx, path) {
+        Ok(true) => {}
+        Ok(false) => {
+            return missing(
+                ctx,
+                StepId::EvmKey,
+                format!("no EVM key blob {}", shown.display()),
+            );
+        }
+        Err(m) => return Outcome::failed(m),
+    }
+    let bytes = match ctx.root.read(path, BLOB_LIMIT) {
+        Ok(b) => b,
+        Err(e) => return Outcome::failed(format!("read EVM key blob {e}")),
+    };
+    let blob = match encrypted_key::parse(&bytes) {
+        Ok(b) => b,
+        Err(e) => return Outcome::failed(format!("EVM key blob {}: {e}", shown.display())),
+    };
+    let header = &blob.header;
+    let kmk = format!(
+        "{}:{}",
+        ctx.settings.masterkey_type.value.name(),
+        ctx.settings.kmk_name
+    );
+
+    // An evm-key already present: keep it only if it is sealed by the same
+    // master key, never enable EVM with a key this configuration did not name.
+    match keyring::search(ctx.keyring, EVM_KEY_TYPE, EVM_KEY_NAME) {
+        Ok(Some(id)) => {
+            let existing = keyring::read(id)
+                .ok()
+                .and_then(|b| encrypted_key::parse(&b).ok());
+            return match existing {
+                Some(b) if same_master(&b.header, header) => {
+                    facts.evm_key = Some(id);
+                    facts.evm_key_ready = true;
+                    Outcome::already(format!(
+                        "evm-key is already loaded (id {id}), sealed by {}",
+                        header.master()
+                    ))
+                }
+                Some(b) => Outcome::failed(format!(
+                    "an evm-key sealed by {} is already in keyring {} (id {id}), but {} is sealed by {}; not enabling EVM with a key this configuration did not name",
+                    b.header.master(),
+                    ctx.keyring_spec,
+                    shown.display(),
+                    header.master()
+                )),
+                None => Outcome::failed(format!(
+                    "an evm-key is already in keyring {} (id {id}) and cannot be read back to check which master key seals it; remove it with `keyctl unlink {id}`",
+                    ctx.keyring_spec
+                )),
+            };
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Outcome::failed(format!(
+                "cannot search keyring {}: {}",
+                ctx.keyring_spec,
+                keyring_errno_words(e)
+            ));
+        }
+    }
+
+    if ctx.dry_run {
+        // The kmk is not loaded in `check`: compare names with the configuration.
+        if ctx.root.exists(&ctx.settings.masterkey.value) && header.master() != kmk {
+            return Outcome::failed(master_mismatch(&shown.display().to_string(), header, &kmk));
+        }
+        facts.evm_key_ready = true;
+        return Outcome::done(format!(
+            "would load evm-key ({} bytes, sealed by {}) from {}",
+            header.data_len,
+            header.master(),
+            shown.display()
+        ));
+    }
+
+    match keyring::search(
+        ctx.keyring,
+        header.master_type.key_type(),
+        &header.master_name,
+    ) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let mut m = format!(
+                "EVM key blob {} is sealed by {}, which is not loaded in keyring {}",
+                shown.display(),
+                header.master(),
+                ctx.keyring_spec
+            );
+            if header.master() != kmk {
+                m.push_str(&format!(
+                    "; the configured master key is {kmk}: re-export the evm-key sealed by it, or set MASTERKEY/MASTERKEYTYPE to the key that sealed this blob"
+                ));
+            } else {
+                m.push_str("; the kmk step did not load it");
+            }
+            return Outcome::failed(m);
+        }
+        Err(e) => {
+            return Outcome::failed(format!(
+                "cannot search keyring {}: {}",
+                ctx.keyring_spec,
+                keyring_errno_words(e)
+            ));
+        }
+    }
+
+    match keyring::add_key(
+        EVM_KEY_TYPE,
+        Some(EVM_KEY_NAME),
+        &blob.load_payload(),
+        ctx.keyring,
+    ) {
+        Ok(id) => {
+            facts.evm_key = Some(id);
+            facts.evm_key_added = true;
+            facts.evm_key_ready = true;
+            Outcome::done(format!(
+                "loaded evm-key ({} bytes, sealed by {}) from {} into {} (id {id})",
+                header.data_len,
+                header.master(),
+                shown.display(),
+                ctx.keyring_spec
+            ))
+        }
+        Err(e) => Outcome::failed(format!(
+            "load evm-key from {}: {}",
+            shown.display(),
+            match e {
+                Errno::EINVAL => format!(
+                    "the kernel could not decrypt it with {} (EINVAL): the blob was sealed by another master key of that name, or it is damaged",
+                    header.master()
+                ),
+                Errno::ENOKEY => format!(
+                    "the kernel did not find the master key {} (ENOKEY)",
+                    header.master()
+                ),
+                e => keyring_errno_words(e),
+            }
+        )),
+    }
+}
+
+fn same_master(a: &BlobHeader, b: &BlobHeader) -> bool {
+    a.master_type == b.master_type && a.master_name == b.master_name && a.data_len == b.data_len
+}
+
+fn master_mismatch(path: &str, header: &BlobHeader, kmk: &str) -> String {
+    format!(
+        "EVM key blob {path} is sealed by {}, but the configured master key is {kmk}; re-export the evm-key sealed by {kmk}, or set MASTERKEY/MASTERKEYTYPE to the key that sealed it",
+        header.master()
+    )
+}

@@ -1,0 +1,163 @@
+//! Step 1: the kernel master key (kmk), from a `user` key file (exact bytes)
+//! or a `trusted` blob the kernel unseals with the TPM.
+
+use super::{Context, Facts, Outcome, keyring_errno_words, missing};
+use crate::config::MasterKeyType;
+use crate::keyring;
+use crate::plan::StepId;
+use crate::secret::Secret;
+use nix::errno::Errno;
+
+/// The kernel's limit on a `user` key payload.
+const USER_PAYLOAD_MAX: usize = 32767;
+/// A trusted blob is at most 512 bytes, so 1024 hex digits (trusted-type.h).
+const TRUSTED_HEX_MAX: usize = 1024;
+
+pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
+    let s = ctx.settings;
+    let path = &s.masterkey.value;
+    let shown = ctx.root.display_path(path);
+    let key_type = s.masterkey_type.value.name();
+    let name = &s.kmk_name;
+    match super::present(ctx, path) {
+        Ok(true) => {}
+        Ok(false) => {
+            return missing(
+                ctx,
+                StepId::Kmk,
+                format!("no master key file {}", shown.display()),
+            );
+        }
+        Err(m) => return Outcome::failed(m),
+    }
+    let payload = match s.masterkey_type.value {
+        MasterKeyType::User => match user_payload(ctx, path) {
+            Ok(p) => p,
+            Err(message) => return Outcome::failed(message),
+        },
+        MasterKeyType::Trusted => match trusted_payload(ctx, path) {
+            Ok(p) => p,
+            Err(message) => return Outcome::failed(message),
+        },
+    };
+
+    // A key of this name already there: adding would update it in place.
+    match keyring::search(ctx.keyring, key_type, name) {
+        Ok(Some(id)) => {
+            facts.kmk = Some(id);
+            return if same_key(s.masterkey_type.value, id, &payload) {
+                Outcome::already(format!(
+                    "{key_type} key {name} is already loaded (id {id}) with the same content"
+                ))
+            } else {
+                facts.kmk = None;
+                Outcome::failed(format!(
+                    "a different {key_type} key {name} is already in keyring {} (id {id}); not replacing it. Remove it with `keyctl unlink {id} {}` if it is stale",
+                    ctx.keyring_spec, ctx.keyring_spec
+                ))
+            };
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Outcome::failed(format!(
+                "cannot search keyring {}: {}",
+                ctx.keyring_spec,
+                keyring_errno_words(e)
+            ));
+        }
+    }
+
+    let what = match s.masterkey_type.value {
+        MasterKeyType::User => format!("user key {name} ({} bytes)", payload.len()),
+        MasterKeyType::Trusted => format!("trusted key {name}"),
+    };
+    if ctx.dry_run {
+        return Outcome::done(format!("would load {what} from {}", shown.display()));
+    }
+    match keyring::add_key(key_type, Some(name), payload.expose(), ctx.keyring) {
+        Ok(id) => {
+            facts.kmk = Some(id);
+            facts.kmk_added = true;
+            Outcome::done(format!(
+                "loaded {what} from {} into {} (id {id})",
+                shown.display(),
+                ctx.keyring_spec
+            ))
+        }
+        Err(e) => Outcome::failed(format!(
+            "load {what} from {}: {}",
+            shown.display(),
+            add_error_words(s.masterkey_type.value, e)
+        )),
+    }
+}
+
+/// The file's exact bytes: dracut's `read -r` would cut a binary key at its
+/// first newline or NUL byte; we do not.
+fn user_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
+    let shown = ctx.root.display_path(path);
+    let key = ctx
+        .root
+        .read_secret(path, USER_PAYLOAD_MAX)
+        .map_err(|e| format!("read master key {e}"))?;
+    if key.is_empty() {
+        return Err(format!("master key file {} is empty", shown.display()));
+    }
+    Ok(key)
+}
+
+/// `load <hex> [pcrlock=N]`, as dracut's 97masterkey builds it.
+fn trusted_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
+    let shown = ctx.root.display_path(path);
+    let bytes = ctx
+        .root
+        .read(path, 64 * 1024)
+        .map_err(|e| format!("read trusted key blob {e}"))?;
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let hex = first_line.trim_ascii();
+    if hex.is_empty() {
+        return Err(format!("trusted key blob {} is empty", shown.display()));
+    }
+    if let Some(pos) = hex.iter().position(|b| !b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "trusted key blob {} is not hex (offset {pos}); export it with `keyctl pipe <id>`",
+            shown.display()
+        ));
+    }
+    if hex.len() % 2 != 0 || hex.len() > TRUSTED_HEX_MAX {
+        return Err(format!(
+            "trusted key blob {} has {} hex digits; a blob is an even number of at most {TRUSTED_HEX_MAX}",
+            shown.display(),
+            hex.len()
+        ));
+    }
+    let mut payload = b"load ".to_vec();
+    payload.extend_from_slice(hex);
+    if let Some(pcr) = ctx.settings.trusted_pcrlock {
+        payload.extend_from_slice(format!(" pcrlock={pcr}").as_bytes());
+    }
+    Ok(Secret::new(payload))
+}
+
+fn same_key(kind: MasterKeyType, id: keyring::KeySerial, payload: &Secret) -> bool {
+    match kind {
+        MasterKeyType::User => {
+            keyring::read_secret(id).is_ok_and(|k| payload.constant_time_eq(k.expose()))
+        }
+        // A trusted key reads back as its sealed blob (hex).
+        MasterKeyType::Trusted => keyring::read(id).is_ok_and(|blob| {
+            let hex = payload.expose().get(5..).unwrap_or_default();
+            let hex = hex.split(|b| *b == b' ').next().unwrap_or_default();
+            blob.trim_ascii().eq_ignore_ascii_case(hex)
+        }),
+    }
+}
+
+fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
+    match (kind, e) {
+        (MasterKeyType::Trusted, Errno::ENODEV) => "this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off, or no TPM was found before it initialised); use MASTERKEYTYPE=user, or unseal in userspace".into(),
+        (MasterKeyType::Trusted, Errno::EINVAL | Errno::EPERM) => "the kernel could not unseal the blob: the TPM refused it (PCR values differ from sealing time, another TPM, or a damaged blob) (EINVAL/EPERM)".into(),
+        (MasterKeyType::User, Errno::EINVAL) => "the kernel refused the payload size (1..32767 bytes) (EINVAL)".into(),
+        (_, e) => keyring_errno_words(e),
+    }
+}
