@@ -1,0 +1,181 @@
+//! Differential test against dracut's own 97masterkey and 98integrity
+//! scripts (Debian's dracut-core) on the same inputs. Each side runs in its
+//! own user namespace, which gives it a private `@u` user keyring, so both
+//! use their defaults unchanged. The state each leaves behind (keys with
+//! payload lengths, certificates per keyring, the EVM and policy files) is
+//! dumped by the same shell function and compared.
+//!
+//! Like an initramfs process (no session keyring, so lookups go through the
+//! user-session keyring to @u), each side runs in a session keyring that
+//! links the namespace's @u: the kernel finds the kmk there when it loads
+//! the evm-key.
+//!
+//! dracut's hooks run through scripts/run-dracut-integrity, which provides
+//! the dracut-lib helpers they call and says what it changes.
+
+mod common;
+use common::*;
+use std::fs;
+use std::process::Command;
+
+const RUNNER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/run-dracut-integrity");
+
+/// Prints the state of @u and the fake securityfs, sorted.
+const DUMP: &str = r#"
+dump() {
+    for k in $(keyctl rlist @u); do
+        d=$(keyctl rdescribe "$k"); t=${d%%;*}; n=${d##*;}
+        if [ "$t" = keyring ]; then
+            echo "keyring:$n"
+            for c in $(keyctl rlist "$k"); do cd=$(keyctl rdescribe "$c"); echo "$n/${cd%%;*}:${cd##*;}"; done
+        else
+            echo "$t:$n:$(keyctl pipe "$k" 2>/dev/null | wc -c)"
+        fi
+    done | sort
+    echo "evm=[$(cat "$SECURITYFSDIR/evm")]"
+    echo "policy=[$(cat "$SECURITYFSDIR/ima/policy")]"
+}
+"#;
+
+/// Runs `body` in a fresh user namespace (private @u) and returns the dump.
+fn in_userns(f: &Fixture, body: &str) -> String {
+    let script = format!(
+        "keyctl link @u @s >/dev/null\n{DUMP}\nexport NEWROOT='{root}' SECURITYFSDIR='{sfs}' CMDLINE_FILE='{cmdline}'\n{body}\necho ----\ndump\n",
+        root = f.root().display(),
+        sfs = f.dir.join("sfs").display(),
+        cmdline = f.dir.join("cmdline").display(),
+    );
+    let out = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "keyctl",
+            "session",
+            "-",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("INTEGRITY_LOADER_LOG", "stderr")
+        .output()
+        .expect("unshare (util-linux) runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stdout.contains("----"),
+        "user namespace run failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+        .split_once("----\n")
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default()
+}
+
+fn reset_securityfs(f: &Fixture) {
+    fs::write(f.dir.join("sfs/evm"), b"").unwrap();
+    fs::write(f.dir.join("sfs/ima/policy"), b"").unwrap();
+}
+
+fn run_dracut(f: &Fixture) -> String {
+    reset_securityfs(f);
+    in_userns(f, &format!("'{RUNNER}'"))
+}
+
+fn run_ours(f: &Fixture) -> String {
+    reset_securityfs(f);
+    let body = format!(
+        "'{BIN}' load --root \"$NEWROOT\" --securityfs \"$SECURITYFSDIR\" --cmdline \"$CMDLINE_FILE\"",
+    );
+    in_userns(f, &body)
+}
+
+/// A kmk dracut's `read -r` can carry: one line of text.
+const TEXT_KMK: &[u8] = b"kmk-for-the-differential-test-32";
+
+fn setup(f: &Fixture, kmk: &[u8]) {
+    dracut_setup(f);
+    // evmctl (1.4) exits 0 without importing PEM files; compare on DER.
+    fs::remove_dir_all(f.root().join("etc/keys/ima")).unwrap();
+    f.copy_cert("ecdsa-p256.der", "/etc/keys/ima/ecdsa.der");
+    f.copy_cert("rsa2048.der", "/etc/keys/ima/rsa.der");
+    f.write("/etc/keys/kmk-user.blob", kmk);
+    f.write("/etc/keys/evm-user.blob", make_evm_blob(kmk, "kmk-user"));
+}
+
+#[test]
+fn same_state_as_dracut_when_policy_is_written_by_path() {
+    let f = Fixture::new("diff-same");
+    setup(&f, TEXT_KMK);
+    // dracut always writes the policy by path; ask for that.
+    f.write("/etc/integrity-loader.conf", "IMA_POLICY_WRITE=path\n");
+    let dracut = run_dracut(&f);
+    let ours = run_ours(&f);
+    assert_eq!(ours, dracut, "ours:\n{ours}\ndracut:\n{dracut}");
+    assert!(ours.contains("user:kmk-user:32"), "{ours}");
+    assert!(ours.contains("evm=[3]"), "{ours}");
+    assert_eq!(ours.matches("_ima/asymmetric:").count(), 2, "{ours}");
+    assert_eq!(ours.matches("_evm/asymmetric:").count(), 1, "{ours}");
+}
+
+#[test]
+fn differs_on_purpose_unsigned_policy_goes_rule_by_rule() {
+    // dracut writes the path even for an unsigned policy; we write the rules
+    // (the kernel reads a path as a POLICY_CHECK file, which fails for an
+    // unsigned policy when signed policies are required). All else is equal.
+    let f = Fixture::new("diff-policy");
+    setup(&f, TEXT_KMK);
+    let dracut = run_dracut(&f);
+    let ours = run_ours(&f);
+    let policy_path = f.root().join("etc/sysconfig/ima-policy");
+    assert!(
+        dracut.contains(&format!("policy=[{}]", policy_path.display())),
+        "{dracut}"
+    );
+    assert!(
+        ours.contains(&format!("policy=[{}]", POLICY_RULES.trim_end())),
+        "{ours}"
+    );
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| {
+                !l.starts_with("policy=")
+                    && !l.starts_with("measure")
+                    && !l.starts_with("appraise")
+                    && !l.starts_with("dont_")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&ours), strip(&dracut));
+}
+
+#[test]
+fn differs_on_purpose_binary_kmk_is_loaded_whole() {
+    // dracut's `read -r` stops at the newline in the key: its kmk-user is 1
+    // byte, the evm-key does not decrypt, and EVM gets only the x509 bit.
+    let f = Fixture::new("diff-binary");
+    setup(&f, &BINARY_KMK);
+    let dracut = run_dracut(&f);
+    let ours = run_ours(&f);
+    assert!(ours.contains("user:kmk-user:32"), "{ours}");
+    assert!(ours.contains("evm=[3]"), "{ours}");
+    assert!(!dracut.contains("user:kmk-user:32"), "{dracut}");
+    assert!(dracut.contains("evm=[2]"), "{dracut}");
+}
+
+#[test]
+fn differs_on_purpose_pem_certificates_are_loaded() {
+    // evmctl import reports success for a PEM certificate but adds nothing;
+    // we convert PEM to DER and load it.
+    let f = Fixture::new("diff-pem");
+    dracut_setup(&f);
+    f.write("/etc/keys/kmk-user.blob", TEXT_KMK);
+    f.write(
+        "/etc/keys/evm-user.blob",
+        make_evm_blob(TEXT_KMK, "kmk-user"),
+    );
+    let dracut = run_dracut(&f);
+    let ours = run_ours(&f);
+    assert_eq!(dracut.matches("_ima/asymmetric:").count(), 0, "{dracut}");
+    assert_eq!(ours.matches("_ima/asymmetric:").count(), 2, "{ours}");
+}

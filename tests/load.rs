@@ -1,0 +1,285 @@
+//! `load` end to end on the host: the built binary, real kernel keyrings in a
+//! private session keyring, a fake securityfs.
+
+mod common;
+use common::*;
+
+#[test]
+fn dracut_setup_loads_everything() {
+    let f = Fixture::new("happy");
+    dracut_setup(&f);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+
+    // The kmk is the file's exact 32 bytes, newline and NUL included.
+    let kmk = f.find("user", "kmk-user").expect("kmk-user loaded");
+    assert_eq!(
+        integrity_loader::keyring::read_secret(kmk)
+            .unwrap()
+            .expose(),
+        BINARY_KMK
+    );
+    // The evm-key was loaded, used, then unlinked as dracut does.
+    assert_eq!(f.find("encrypted", "evm-key"), None);
+    r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk-user)");
+    r.assert_contains("unlinked evm-key");
+    assert_eq!(f.certs_in("_evm").len(), 1);
+    assert_eq!(f.certs_in("_ima").len(), 2);
+    assert_eq!(f.sfs_text("evm"), "3\n");
+    assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
+    r.assert_contains("kmk: done");
+    r.assert_contains("finished in");
+}
+
+#[test]
+fn second_run_changes_nothing() {
+    let f = Fixture::new("twice");
+    dracut_setup(&f);
+    assert_eq!(f.run(&["load"]).code, 0);
+    let before = f.snapshot();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_eq!(f.snapshot(), before);
+    r.assert_contains("kmk: already done");
+    r.assert_contains("evm-key: already done: EVM HMAC is already enabled");
+    r.assert_contains("already on _ima");
+    r.assert_contains("ima-policy: already done");
+    r.assert_contains("evm: already done: EVM is already enabled (hmac+x509, value 3)");
+}
+
+#[test]
+fn load_after_failed_run_completes() {
+    let f = Fixture::new("after-fail");
+    dracut_setup(&f);
+    // First run: the policy is broken, everything else loads.
+    f.write("/etc/sysconfig/ima-policy", "measure func=NOPE\n");
+    assert_eq!(f.run(&["load"]).code, 1);
+    assert_eq!(f.sfs_text("ima/policy"), "");
+    f.write("/etc/sysconfig/ima-policy", POLICY);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
+    assert_eq!(f.sfs_text("evm"), "3\n");
+}
+
+#[test]
+fn native_config_names_kmk_and_drops_it() {
+    let f = Fixture::new("native");
+    f.write(
+        "/etc/integrity-loader.conf",
+        "MASTERKEYTYPE=user\nMASTERKEY=/etc/keys/kmk\nDROP_KMK=yes\n",
+    );
+    f.write("/etc/keys/kmk", b"0123456789abcdef0123456789abcdef");
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    f.write(
+        "/etc/keys/evm.blob",
+        make_evm_blob(b"0123456789abcdef0123456789abcdef", "kmk"),
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes)");
+    assert_eq!(f.find("user", "kmk"), None, "DROP_KMK=yes unlinks the kmk");
+    assert_eq!(f.sfs_text("evm"), "1\n");
+}
+
+#[test]
+fn evm_key_sealed_by_another_kmk_never_enables_hmac() {
+    let f = Fixture::new("wrong-kmk");
+    dracut_setup(&f);
+    // Same name, other bytes: the kernel cannot decrypt it.
+    f.write(
+        "/etc/keys/evm-user.blob",
+        make_evm_blob(&[7u8; 32], "kmk-user"),
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("could not decrypt it with user:kmk-user (EINVAL)");
+    r.assert_contains("evm: skipped: step evm-key failed");
+    assert_eq!(f.sfs_text("evm"), "", "EVM must not be enabled");
+    assert_eq!(f.find("encrypted", "evm-key"), None);
+    // Independent steps still ran (FAILURE_ACTION=continue).
+    assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
+}
+
+#[test]
+fn evm_key_naming_an_absent_master_says_so() {
+    let f = Fixture::new("absent-master");
+    dracut_setup(&f);
+    f.write(
+        "/etc/keys/evm-user.blob",
+        make_evm_blob(&BINARY_KMK, "kmk-other"),
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("is sealed by user:kmk-other, which is not loaded in keyring @s; the configured master key is user:kmk-user");
+    assert_eq!(f.sfs_text("evm"), "");
+}
+
+#[test]
+fn signature_policy_without_ima_keys_is_not_written() {
+    let f = Fixture::new("brick");
+    dracut_setup(&f);
+    std::fs::remove_dir_all(f.root().join("etc/keys/ima")).unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("has appraise rules that need signatures, but no IMA key is loaded");
+    assert_eq!(f.sfs_text("ima/policy"), "");
+}
+
+#[test]
+fn signature_policy_after_ima_cert_failure_is_skipped() {
+    let f = Fixture::new("brick2");
+    dracut_setup(&f);
+    f.copy_cert("ca.pem", "/etc/keys/ima/zz-ca.pem");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("zz-ca.pem");
+    r.assert_contains("ima-policy: skipped");
+    assert_eq!(f.sfs_text("ima/policy"), "");
+    // The good certificates still loaded.
+    assert_eq!(f.certs_in("_ima").len(), 2);
+}
+
+#[test]
+fn bad_policy_line_names_file_line_and_column() {
+    let f = Fixture::new("bad-policy");
+    dracut_setup(&f);
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "# 1\n# 2\nmeasure func=BPRM_CHECK\n\n# 5\nmeasure func=FILE_CHECK\nmeasure fnc=FILE_CHECK\n",
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("/etc/sysconfig/ima-policy:7:9:");
+    r.assert_contains("no rule was written");
+    assert_eq!(f.sfs_text("ima/policy"), "");
+}
+
+#[test]
+fn halt_stops_at_first_failure_and_cleans_up() {
+    let f = Fixture::new("halt");
+    dracut_setup(&f);
+    f.write("/etc/integrity-loader.conf", "FAILURE_ACTION=halt\n");
+    f.write("/etc/keys/x509_evm.der", b"not a certificate");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("evm-certs: FAILED");
+    r.assert_contains("ima-certs: skipped: an earlier step failed and FAILURE_ACTION=halt");
+    r.assert_contains("unlinked evm-key");
+    assert_eq!(
+        f.find("encrypted", "evm-key"),
+        None,
+        "no half-configured evm-key left"
+    );
+    assert_eq!(f.sfs_text("evm"), "");
+    assert_eq!(f.sfs_text("ima/policy"), "");
+}
+
+#[test]
+fn check_changes_nothing_and_reports_the_plan() {
+    let f = Fixture::new("check");
+    dracut_setup(&f);
+    let before = f.snapshot();
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_eq!(f.snapshot(), before);
+    r.assert_contains("would load user key kmk-user (32 bytes)");
+    r.assert_contains("would write 3 (hmac+x509)");
+    r.assert_contains("skipped if kmk failed");
+    r.assert_contains("check passed");
+}
+
+#[test]
+fn check_catches_blob_sealed_by_other_master() {
+    let f = Fixture::new("check-master");
+    dracut_setup(&f);
+    f.write("/etc/keys/evm-user.blob", make_evm_blob(&BINARY_KMK, "kmk"));
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("is sealed by user:kmk, but the configured master key is user:kmk-user");
+}
+
+#[test]
+fn status_shows_keys_evm_and_policy() {
+    let f = Fixture::new("status");
+    dracut_setup(&f);
+    assert_eq!(f.run(&["load"]).code, 0);
+    let r = f.run(&["status"]);
+    assert_eq!(r.code, 0);
+    r.assert_contains("user kmk-user");
+    r.assert_contains("_ima (id");
+    r.assert_contains("evm: 3 (hmac+x509)");
+    r.assert_contains("ima policy: 4 rule(s)");
+}
+
+#[test]
+fn required_step_without_input_fails() {
+    let f = Fixture::new("required");
+    f.write("/etc/integrity-loader.conf", "REQUIRE=kmk\n");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("kmk: FAILED: no master key file");
+    r.assert_contains("and REQUIRE lists kmk");
+    // Without REQUIRE an empty root is simply not configured.
+    let g = Fixture::new("empty");
+    let r = g.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("kmk: not configured");
+}
+
+#[test]
+fn kernel_command_line_overrides_sysconfig() {
+    let f = Fixture::new("cmdline");
+    dracut_setup(&f);
+    f.write("/etc/keys/other-kmk", BINARY_KMK);
+    f.set_cmdline("ro masterkey=/etc/keys/nothing masterkey=/etc/keys/other-kmk rd.debug\n");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("/etc/keys/other-kmk into @s");
+}
+
+#[test]
+fn trusted_kmk_on_a_kernel_without_trusted_keys_says_so() {
+    let f = Fixture::new("trusted");
+    f.write("/etc/keys/kmk-trusted.blob", "0011aabb\n");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    // The host kernel may or may not have trusted keys; either way the
+    // message explains (no trusted keys, or the TPM refused the blob).
+    assert!(
+        r.output().contains("this kernel has no trusted keys")
+            || r.output().contains("the kernel could not unseal the blob"),
+        "{}",
+        r.output()
+    );
+    assert!(f.keys().is_empty());
+}
+
+#[test]
+fn secrets_never_appear_in_output() {
+    let f = Fixture::new("secret");
+    dracut_setup(&f);
+    // Successful run, then a run that fails on the kmk (a different key of
+    // the same name is loaded), then check.
+    let mut outputs = vec![f.run(&["load", "-v", "-v"]).output()];
+    outputs.push(f.run(&["check", "-v"]).output());
+    outputs.push(f.run(&["status"]).output());
+    let g = Fixture::new("secret2");
+    dracut_setup(&g);
+    integrity_loader::keyring::add_key(
+        "user",
+        Some("kmk-user"),
+        b"another key entirely 32 bytes!!",
+        g.session,
+    )
+    .unwrap();
+    outputs.push(g.run(&["load", "-v"]).output());
+    let hex: String = BINARY_KMK.iter().map(|b| format!("{b:02x}")).collect();
+    let raw = String::from_utf8_lossy(&BINARY_KMK[16..]).into_owned();
+    for out in outputs {
+        assert!(!out.contains(&hex), "kmk hex leaked:\n{out}");
+        assert!(!out.contains(&hex[..16]), "kmk hex prefix leaked");
+        assert!(!out.contains(&raw), "kmk bytes leaked");
+        assert!(!out.contains("WgoAEzfA"), "kmk base64 leaked"); // base64 of the first bytes
+    }
+}
