@@ -36,14 +36,20 @@ pub fn run(options: &Options) -> u8 {
         EXIT_OK
     } else {
         let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
-        log::error!(
-            "finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={})",
-            names.join(", "),
-            match env.settings.failure_action {
-                crate::config::FailureAction::Continue => "continue",
-                crate::config::FailureAction::Halt => "halt",
-            }
-        );
+        let action = match env.settings.failure_action {
+            crate::config::FailureAction::Continue => "continue",
+            crate::config::FailureAction::Halt => "halt",
+        };
+        log::error!("finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={action})", names.join(", "));
+        // One line on stdout for the dracut hook, whatever the log sink: it
+        // shows the reason and decides between warn and die from it.
+        let first = report
+            .results
+            .iter()
+            .find(|r| r.outcome.status == crate::steps::Status::Failed)
+            .map(|r| format!("{}: {}", r.step, r.outcome.message))
+            .unwrap_or_default();
+        println!("integrity-loader: FAILURE_ACTION={action}: {first}");
         EXIT_FAILED
     }
 }
