@@ -165,7 +165,12 @@ fn halt_stops_at_first_failure_and_cleans_up() {
     assert_eq!(r.code, 1);
     r.assert_contains("evm-certs: FAILED");
     // The one stdout line the dracut hook reads to choose die over warn.
-    assert!(r.stdout.starts_with("integrity-loader: FAILURE_ACTION=halt: evm-certs: "), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with("integrity-loader: FAILURE_ACTION=halt: evm-certs: "),
+        "{}",
+        r.stdout
+    );
     r.assert_contains("ima-certs: skipped: an earlier step failed and FAILURE_ACTION=halt");
     r.assert_contains("unlinked evm-key");
     assert_eq!(

@@ -6,8 +6,6 @@ use crate::cli::Options;
 use crate::config::Settings;
 use crate::plan;
 use crate::runner;
-use crate::steps::Context;
-use std::collections::BTreeSet;
 
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
@@ -19,15 +17,7 @@ pub fn run(options: &Options) -> u8 {
     println!("keyring: {}", env.keyring_spec);
     print_settings(&env.settings);
     println!("plan:\n{}", plan::describe());
-    let mut ctx = Context {
-        settings: &env.settings,
-        root: &env.root,
-        securityfs: &env.securityfs,
-        keyring_spec: env.keyring_spec,
-        keyring: env.keyring,
-        dry_run: true,
-        failed: BTreeSet::new(),
-    };
+    let mut ctx = env.context(true);
     let report = runner::run(&mut ctx);
     println!("result:");
     for r in &report.results {

@@ -3,8 +3,6 @@
 use super::{EXIT_FAILED, EXIT_OK, setup};
 use crate::cli::Options;
 use crate::runner;
-use crate::steps::Context;
-use std::collections::BTreeSet;
 
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, true, true) {
@@ -19,15 +17,7 @@ pub fn run(options: &Options) -> u8 {
         env.securityfs.dir().display(),
         env.keyring_spec
     );
-    let mut ctx = Context {
-        settings: &env.settings,
-        root: &env.root,
-        securityfs: &env.securityfs,
-        keyring_spec: env.keyring_spec,
-        keyring: env.keyring,
-        dry_run: false,
-        failed: BTreeSet::new(),
-    };
+    let mut ctx = env.context(false);
     let report = runner::run(&mut ctx);
     let failed = report.failed();
     let ms = report.total.as_secs_f64() * 1000.0;
@@ -40,7 +30,10 @@ pub fn run(options: &Options) -> u8 {
             crate::config::FailureAction::Continue => "continue",
             crate::config::FailureAction::Halt => "halt",
         };
-        log::error!("finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={action})", names.join(", "));
+        log::error!(
+            "finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={action})",
+            names.join(", ")
+        );
         // One line on stdout for the dracut hook, whatever the log sink: it
         // shows the reason and decides between warn and die from it.
         let first = report

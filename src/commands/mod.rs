@@ -68,6 +68,21 @@ fn kernel_release() -> String {
         .unwrap_or_default()
 }
 
+impl Env {
+    /// The step context over this environment.
+    pub fn context(&self, dry_run: bool) -> crate::steps::Context<'_> {
+        crate::steps::Context {
+            settings: &self.settings,
+            root: &self.root,
+            securityfs: &self.securityfs,
+            keyring_spec: self.keyring_spec,
+            keyring: self.keyring,
+            dry_run,
+            failed: Default::default(),
+        }
+    }
+}
+
 /// Resolves everything; an error is already logged and carries the exit code.
 pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) -> Result<Env, u8> {
     let root_dir = root_dir(options);

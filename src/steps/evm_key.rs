@@ -1,7 +1,7 @@
 //! Step 2: the EVM HMAC key, an `encrypted` key named evm-key loaded from
 //! its exported blob; the kernel decrypts it with the kmk the blob names.
 
-use super::{Context, Facts, Outcome, keyring_errno_words, missing};
+use super::{Context, Facts, Outcome, keyring_errno_words};
 use crate::encrypted_key::{self, BlobHeader};
 use crate::evm;
 use crate::keyring;
@@ -26,16 +26,8 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     }
     let path = &ctx.settings.evm_key.value;
     let shown = ctx.root.display_path(path);
-    match super::present(ctx, path) {
-        Ok(true) => {}
-        Ok(false) => {
-            return missing(
-                ctx,
-                StepId::EvmKey,
-                format!("no EVM key blob {}", shown.display()),
-            );
-        }
-        Err(m) => return Outcome::failed(m),
+    if let Err(outcome) = super::require_input(ctx, StepId::EvmKey, path, "EVM key blob") {
+        return outcome;
     }
     let bytes = match ctx.root.read(path, BLOB_LIMIT) {
         Ok(b) => b,

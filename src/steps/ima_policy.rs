@@ -3,7 +3,7 @@
 //! write (the kernel parses one line per write and drops the whole update
 //! if any rule is bad, see kernel-interfaces pitfalls 3 and 4).
 
-use super::{Context, Facts, Outcome, missing};
+use super::{Context, Facts, Outcome};
 use crate::config::PolicyWrite;
 use crate::ima_policy as grammar;
 use crate::plan::StepId;
@@ -28,16 +28,8 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     }
     let path = &ctx.settings.ima_policy.value;
     let shown = ctx.root.display_path(path);
-    match super::present(ctx, path) {
-        Ok(true) => {}
-        Ok(false) => {
-            return missing(
-                ctx,
-                StepId::ImaPolicy,
-                format!("no IMA policy {}", shown.display()),
-            );
-        }
-        Err(m) => return Outcome::failed(m),
+    if let Err(outcome) = super::require_input(ctx, StepId::ImaPolicy, path, "IMA policy") {
+        return outcome;
     }
     let real = match ctx.root.resolve(path) {
         Ok(r) => r,

@@ -1,7 +1,7 @@
 //! Step 1: the kernel master key (kmk), from a `user` key file (exact bytes)
 //! or a `trusted` blob the kernel unseals with the TPM.
 
-use super::{Context, Facts, Outcome, keyring_errno_words, missing};
+use super::{Context, Facts, Outcome, keyring_errno_words};
 use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::plan::StepId;
@@ -19,16 +19,8 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     let shown = ctx.root.display_path(path);
     let key_type = s.masterkey_type.value.name();
     let name = &s.kmk_name;
-    match super::present(ctx, path) {
-        Ok(true) => {}
-        Ok(false) => {
-            return missing(
-                ctx,
-                StepId::Kmk,
-                format!("no master key file {}", shown.display()),
-            );
-        }
-        Err(m) => return Outcome::failed(m),
+    if let Err(outcome) = super::require_input(ctx, StepId::Kmk, path, "master key file") {
+        return outcome;
     }
     let payload = match s.masterkey_type.value {
         MasterKeyType::User => match user_payload(ctx, path) {

@@ -121,9 +121,23 @@ pub fn missing(ctx: &Context, step: StepId, what: String) -> Outcome {
     }
 }
 
-/// Whether a configured file is there: `Ok(false)` only when it does not
-/// exist; a path that cannot be resolved safely (loop, escape, `..`) is an
-/// error, never "not configured".
+/// Checks that a step's input file is there. `Err` carries the outcome to
+/// return: "not configured" (or failed, if REQUIRE lists the step) when the
+/// file does not exist; failed when the path cannot be resolved safely
+/// (loop, escape, `..`), which is never "not configured".
+pub fn require_input(ctx: &Context, step: StepId, path: &str, what: &str) -> Result<(), Outcome> {
+    match present(ctx, path) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(missing(
+            ctx,
+            step,
+            format!("no {what} {}", ctx.root.display_path(path).display()),
+        )),
+        Err(m) => Err(Outcome::failed(m)),
+    }
+}
+
+/// Whether a configured file is there: `Ok(false)` only when it does not exist.
 pub fn present(ctx: &Context, path: &str) -> Result<bool, String> {
     match ctx.root.resolve(path) {
         Ok(_) => Ok(true),
