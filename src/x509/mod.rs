@@ -721,7 +721,7 @@ mod tests {
 
     macro_rules! fixture {
         ($name:literal) => {
-            include_bytes!(concat!("../tests/fixtures/certs/", $name))
+            include_bytes!(concat!("../../tests/fixtures/certs/", $name))
         };
     }
 
