@@ -19,6 +19,8 @@ pub struct Options {
     pub cmdline: Option<PathBuf>,
     pub keyring: KeyringSpec,
     pub config: Option<PathBuf>,
+    /// --tpm TCTI, overriding TPM= of the config.
+    pub tpm: Option<String>,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
 }
@@ -31,6 +33,7 @@ impl Default for Options {
             cmdline: None,
             keyring: KeyringSpec(USER_KEYRING),
             config: None,
+            tpm: None,
             verbosity: 0,
         }
     }
@@ -73,6 +76,8 @@ Options:
   --cmdline FILE    kernel command line (default /proc/cmdline)
   --keyring SPEC    where keys go: @u (default), @s, @us, or a key id
   --config FILE     native config (default ROOT/etc/integrity-loader.conf)
+  --tpm TCTI        TPM to use, as tpm2-tools spell it (default
+                    device:/dev/tpmrm0; swtpm:host=H,port=P; mssim:...)
   -v, --verbose     more detail (repeat for debug)
   -q, --quiet       errors only
   -h, --help        show this help
@@ -110,6 +115,11 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--securityfs" => opts.securityfs = Some(PathBuf::from(value("a directory")?)),
             "--cmdline" => opts.cmdline = Some(PathBuf::from(value("a file")?)),
             "--config" => opts.config = Some(PathBuf::from(value("a file")?)),
+            "--tpm" => {
+                let v = value("a TCTI")?;
+                crate::tpm::tcti::parse(&v).map_err(|e| UsageError(format!("--tpm: {e}")))?;
+                opts.tpm = Some(v);
+            }
             "--keyring" => {
                 let v = value("a keyring")?;
                 opts.keyring = KeyringSpec::parse(&v).ok_or_else(|| {

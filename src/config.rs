@@ -23,8 +23,13 @@ const CONFIG_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Default,
-    File { path: PathBuf, line: usize },
+    File {
+        path: PathBuf,
+        line: usize,
+    },
     Cmdline(&'static str),
+    /// A command-line option of integrity-loader itself.
+    Argument(&'static str),
 }
 
 impl Source {
@@ -39,6 +44,7 @@ impl fmt::Display for Source {
             Source::Default => write!(f, "default"),
             Source::File { path, line } => write!(f, "{}:{line}", path.display()),
             Source::Cmdline(name) => write!(f, "kernel command line {name}="),
+            Source::Argument(name) => write!(f, "option {name}"),
         }
     }
 }
@@ -55,6 +61,9 @@ pub enum MasterKeyType {
     Trusted,
     /// Plain key bytes from a file.
     User,
+    /// A TPM 2.0 sealed-data object we unseal in userspace; loaded as the
+    /// `user` key `kmk` (kernels without trusted keys, Debian's among them).
+    Tpm2,
 }
 
 impl MasterKeyType {
@@ -62,8 +71,30 @@ impl MasterKeyType {
         match self {
             MasterKeyType::Trusted => "trusted",
             MasterKeyType::User => "user",
+            MasterKeyType::Tpm2 => "tpm2",
         }
     }
+
+    /// The kernel key type the kmk is loaded as.
+    pub fn kernel_type(self) -> &'static str {
+        match self {
+            MasterKeyType::Trusted => "trusted",
+            MasterKeyType::User | MasterKeyType::Tpm2 => "user",
+        }
+    }
+}
+
+/// How to reach the TPM and what the sealed kmk is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmSettings {
+    /// TCTI string as tpm2-tools take it (`device:/dev/tpmrm0`, `swtpm:...`).
+    pub tcti: Setting<String>,
+    /// Persistent handle of the storage key the kmk is sealed under.
+    pub parent: u32,
+    /// The PCRs of the sealing policy.
+    pub pcrs: Setting<String>,
+    /// How long one TPM command may take before the step fails.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +125,7 @@ pub struct Settings {
     pub kmk_name: String,
     /// `pcrlock=N` added when loading a trusted kmk, as dracut does (11).
     pub trusted_pcrlock: Option<u32>,
+    pub tpm: TpmSettings,
     pub evm_key: Setting<String>,
     pub evm_x509: Setting<String>,
     pub evm_keys_dir: Setting<String>,
@@ -192,6 +224,10 @@ const NATIVE_KEYS: &[&str] = &[
     "REQUIRE",
     "DROP_KMK",
     "IMA_POLICY_WRITE",
+    "TPM",
+    "TPM2_PARENT",
+    "TPM2_PCRS",
+    "TPM_TIMEOUT",
 ];
 
 /// Picks the highest-precedence value among the candidates; an empty value
@@ -237,6 +273,54 @@ pub fn parse_shell_number(text: &str) -> Option<u32> {
     } else {
         t.parse().ok()
     }
+}
+
+/// TPM=, TPM2_PARENT=, TPM2_PCRS=, TPM_TIMEOUT= of the native config.
+fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError> {
+    let tcti = pick(vec![from_file(native, "TPM")], "device:/dev/tpmrm0");
+    let pcrs = pick(vec![from_file(native, "TPM2_PCRS")], "sha256:7,11");
+    let mut settings = TpmSettings {
+        tcti,
+        parent: 0x8100_0001,
+        pcrs,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let Some(n) = native else { return Ok(settings) };
+    if let Some((a, _)) = n.get("TPM")
+        && let Err(e) = crate::tpm::tcti::parse(&a.value)
+    {
+        return Err(n.error(a, e.to_string()));
+    }
+    if let Some((a, _)) = n.get("TPM2_PARENT") {
+        let v = a.value.trim_start_matches("0x");
+        settings.parent =
+            match u32::from_str_radix(v, 16) {
+                Ok(h) if (0x8100_0000..=0x817F_FFFF).contains(&h) => h,
+                _ => {
+                    return Err(n.error(a, format!(
+                    "TPM2_PARENT=\"{}\": expected a persistent handle 0x81000000..0x817FFFFF",
+                    a.value
+                )));
+                }
+            };
+    }
+    if let Some((a, _)) = n.get("TPM2_PCRS")
+        && let Err(e) = crate::tpm::pcr::PcrSelection::parse(&a.value)
+    {
+        return Err(n.error(a, e.to_string()));
+    }
+    if let Some((a, _)) = n.get("TPM_TIMEOUT") {
+        settings.timeout = match a.value.parse::<u64>() {
+            Ok(s) if (1..=600).contains(&s) => std::time::Duration::from_secs(s),
+            _ => {
+                return Err(n.error(
+                    a,
+                    format!("TPM_TIMEOUT=\"{}\": expected seconds, 1..600", a.value),
+                ));
+            }
+        };
+    }
+    Ok(settings)
 }
 
 impl Settings {
@@ -285,11 +369,12 @@ impl Settings {
         let masterkey_type = match type_setting.value.as_str() {
             "trusted" => MasterKeyType::Trusted,
             "user" => MasterKeyType::User,
+            "tpm2" => MasterKeyType::Tpm2,
             other => {
                 return Err(ConfigError {
                     place: type_setting.source.to_string(),
                     message: format!(
-                        "master key type \"{other}\" is not supported; use trusted or user"
+                        "master key type \"{other}\" is not supported; use trusted, user or tpm2"
                     ),
                 });
             }
@@ -298,7 +383,7 @@ impl Settings {
             Source::File { path, .. } if native.as_ref().is_some_and(|n| &n.path == path));
         let kmk_name = match from_file(&native, "KMK_NAME") {
             Some((name, _)) if !name.is_empty() => name,
-            _ if natively_typed => "kmk".to_string(),
+            _ if natively_typed || masterkey_type == MasterKeyType::Tpm2 => "kmk".to_string(),
             _ => format!("kmk-{}", masterkey_type.name()),
         };
         let multikernel =
@@ -450,6 +535,7 @@ impl Settings {
             masterkey,
             kmk_name,
             trusted_pcrlock,
+            tpm: tpm_settings(&native)?,
             evm_key,
             evm_x509,
             evm_keys_dir,

@@ -28,4 +28,5 @@ pub mod secret;
 pub mod securityfs;
 pub mod steps;
 pub mod sysconfig;
+pub mod tpm;
 pub mod x509;

@@ -130,6 +130,13 @@ pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) ->
         log::error!("configuration error: {e}");
         EXIT_USAGE
     })?;
+    let mut settings = settings;
+    if let Some(tcti) = &options.tpm {
+        settings.tpm.tcti = crate::config::Setting {
+            value: tcti.clone(),
+            source: crate::config::Source::Argument("--tpm"),
+        };
+    }
     if settings.debug && log::max_level() < log::LevelFilter::Debug {
         log::set_max_level(log::LevelFilter::Debug);
     }

@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     let s = ctx.settings;
     let path = &s.masterkey.value;
     let shown = ctx.root.display_path(path);
-    let key_type = s.masterkey_type.value.name();
+    let key_type = s.masterkey_type.value.kernel_type();
     let name = &s.kmk_name;
     if let Err(outcome) = super::require_input(ctx, StepId::Kmk, path, "master key file") {
         return outcome;
@@ -29,6 +29,18 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         },
         MasterKeyType::Trusted => match trusted_payload(ctx, path) {
             Ok(p) => p,
+            Err(message) => return Outcome::failed(message),
+        },
+        MasterKeyType::Tpm2 => match super::kmk_tpm2::payload(ctx, path) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Outcome::done(format!(
+                    "would unseal user key {name} from {} with {} ({})",
+                    shown.display(),
+                    s.tpm.tcti.value,
+                    s.tpm.pcrs.value
+                ));
+            }
             Err(message) => return Outcome::failed(message),
         },
     };
@@ -61,6 +73,10 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
 
     let what = match s.masterkey_type.value {
         MasterKeyType::User => format!("user key {name} ({} bytes)", payload.len()),
+        MasterKeyType::Tpm2 => format!(
+            "user key {name} ({} bytes, unsealed by the TPM)",
+            payload.len()
+        ),
         MasterKeyType::Trusted => format!("trusted key {name}"),
     };
     if ctx.dry_run {
@@ -133,7 +149,7 @@ fn trusted_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
 
 fn same_key(kind: MasterKeyType, id: keyring::KeySerial, payload: &Secret) -> bool {
     match kind {
-        MasterKeyType::User => {
+        MasterKeyType::User | MasterKeyType::Tpm2 => {
             keyring::read_secret(id).is_ok_and(|k| payload.constant_time_eq(k.expose()))
         }
         // A trusted key reads back as its sealed blob (hex).
@@ -147,9 +163,9 @@ fn same_key(kind: MasterKeyType, id: keyring::KeySerial, payload: &Secret) -> bo
 
 fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
     match (kind, e) {
-        (MasterKeyType::Trusted, Errno::ENODEV) => "this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off, or no TPM was found before it initialised); use MASTERKEYTYPE=user, or unseal in userspace".into(),
+        (MasterKeyType::Trusted, Errno::ENODEV) => "this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off, or no TPM was found before it initialised); unseal in userspace with MASTERKEYTYPE=tpm2 in /etc/integrity-loader.conf".into(),
         (MasterKeyType::Trusted, Errno::EINVAL | Errno::EPERM) => "the kernel could not unseal the blob: the TPM refused it (PCR values differ from sealing time, another TPM, or a damaged blob) (EINVAL/EPERM)".into(),
-        (MasterKeyType::User, Errno::EINVAL) => "the kernel refused the payload size (1..32767 bytes) (EINVAL)".into(),
+        (MasterKeyType::User | MasterKeyType::Tpm2, Errno::EINVAL) => "the kernel refused the payload size (1..32767 bytes) (EINVAL)".into(),
         (_, e) => keyring_errno_words(e),
     }
 }

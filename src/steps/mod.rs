@@ -8,6 +8,7 @@ pub mod enable_evm;
 pub mod evm_key;
 pub mod ima_policy;
 pub mod kmk;
+pub mod kmk_tpm2;
 
 use crate::config::Settings;
 use crate::keyring::{KeySerial, KeyringSpec};

@@ -1,0 +1,103 @@
+//! The kmk of MASTERKEYTYPE=tpm2: a TPM 2.0 sealed-data object (a TSS2
+//! key file, or tpm2-tools' .pub/.priv pair) unsealed here, in userspace,
+//! over a salted and encrypted session; the secret becomes a `user` key.
+
+use super::Context;
+use crate::secret::Secret;
+use crate::tpm::client::Tpm;
+use crate::tpm::keyfile::{self, SealedBlob};
+use crate::tpm::pcr::PcrSelection;
+use crate::tpm::{tcti, transport, unseal};
+use std::time::Instant;
+
+/// TPM key files are a few KiB at most.
+const BLOB_LIMIT: usize = 64 * 1024;
+/// The CC of TPM2_PolicyPCR, as it appears in a key file's policy list.
+const CC_POLICY_PCR: u32 = 0x17F;
+
+/// Reads and checks the sealed blob: a `.pub` path means the tpm2-tools
+/// pair (`X.pub` + `X.priv`), anything else a TSS2 key file.
+pub fn read_blob(ctx: &Context, path: &str) -> Result<SealedBlob, String> {
+    let shown = ctx.root.display_path(path);
+    if let Some(stem) = path.strip_suffix(".pub") {
+        let private_path = format!("{stem}.priv");
+        let public = ctx
+            .root
+            .read(path, BLOB_LIMIT)
+            .map_err(|e| format!("read sealed kmk {e}"))?;
+        let private = ctx
+            .root
+            .read(&private_path, BLOB_LIMIT)
+            .map_err(|e| format!("read sealed kmk {e}"))?;
+        let mut blob = keyfile::parse_tpm2_tools(&public, &private)
+            .map_err(|e| format!("sealed kmk {}: {e}", shown.display()))?;
+        blob.parent = ctx.settings.tpm.parent;
+        Ok(blob)
+    } else {
+        let bytes = ctx
+            .root
+            .read(path, BLOB_LIMIT)
+            .map_err(|e| format!("read sealed kmk {e}"))?;
+        keyfile::parse_tss2(&bytes).map_err(|e| format!("sealed kmk {}: {e}", shown.display()))
+    }
+}
+
+/// The PCRs to use: TPM2_PCRS, which must agree with a PolicyPCR the blob
+/// itself records.
+pub fn pcr_selection(ctx: &Context, blob: &SealedBlob) -> Result<PcrSelection, String> {
+    let configured =
+        PcrSelection::parse(&ctx.settings.tpm.pcrs.value).map_err(|e| e.to_string())?;
+    for cmd in blob
+        .policy
+        .iter()
+        .filter(|c| c.command_code == CC_POLICY_PCR)
+    {
+        // commandPolicy: pcrDigest TPM2B, then TPML_PCR_SELECTION.
+        let sel = cmd
+            .command_policy
+            .split_first_chunk::<2>()
+            .and_then(|(size, rest)| rest.get(usize::from(u16::from_be_bytes(*size))..))
+            .and_then(PcrSelection::unmarshal)
+            .map(|(s, _)| s);
+        match sel {
+            Some(s) if s == configured => {}
+            Some(s) => {
+                return Err(format!(
+                    "the sealed kmk's own policy binds {s}, but TPM2_PCRS is {configured} ({}); make them agree",
+                    ctx.settings.tpm.pcrs.source
+                ));
+            }
+            None => return Err("the sealed kmk's PolicyPCR entry cannot be read".to_string()),
+        }
+    }
+    Ok(configured)
+}
+
+/// Unseals the kmk. In `check`, stops after reading the blob and the settings.
+pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
+    let blob = read_blob(ctx, path)?;
+    let pcrs = pcr_selection(ctx, &blob)?;
+    let tcti_text = &ctx.settings.tpm.tcti.value;
+    let tcti =
+        tcti::parse(tcti_text).map_err(|e| format!("{} ({})", e, ctx.settings.tpm.tcti.source))?;
+    if ctx.dry_run {
+        return Ok(None);
+    }
+    let start = Instant::now();
+    let transport = transport::open(&tcti, ctx.settings.tpm.timeout).map_err(|e| e.to_string())?;
+    let mut tpm = Tpm::new(transport);
+    let result = unseal::unseal(&mut tpm, &blob, blob.parent, &pcrs);
+    log::debug!(
+        "TPM: {} commands, {:.1} ms in the TPM, {:.1} ms in all",
+        tpm.stats.commands,
+        tpm.stats.time.as_secs_f64() * 1000.0,
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    result.map(Some).map_err(|e| {
+        format!(
+            "unseal the kmk from {} under {:#010x} with {tcti}: {e}",
+            ctx.root.display_path(path).display(),
+            blob.parent
+        )
+    })
+}

@@ -1,0 +1,414 @@
+//! TPM 2.0 command execution over a transport: framing, password and
+//! HMAC/policy session authorization, parameter encryption, response
+//! checking. Every response is checked against the command sent: its size,
+//! tag, handle and parameter areas, and for sessions its HMAC (a bus
+//! interposer must not be able to forge an answer).
+
+use super::crypto;
+use super::rc::ResponseCode;
+use super::transport::{Transport, TransportError};
+use super::wire::{Reader, Truncated, Writer};
+use std::fmt;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+const TAG_NO_SESSIONS: u16 = 0x8001;
+const TAG_SESSIONS: u16 = 0x8002;
+const RS_PW: u32 = 0x4000_0009;
+/// Session attributes (TPMA_SESSION).
+pub const ATTR_CONTINUE: u8 = 0x01;
+pub const ATTR_DECRYPT: u8 = 0x20;
+pub const ATTR_ENCRYPT: u8 = 0x40;
+/// How often a command answered with RETRY/YIELDED/TESTING is sent again.
+const MAX_RETRIES: u32 = 5;
+const NONCE_LEN: usize = 32;
+
+#[derive(Debug)]
+pub enum TpmError {
+    Transport(TransportError),
+    /// The TPM answered with an error code.
+    Rc {
+        command: &'static str,
+        rc: ResponseCode,
+    },
+    /// The answer is not a valid answer to the command sent.
+    Malformed {
+        command: &'static str,
+        why: String,
+    },
+    /// The response HMAC does not verify: the answer was altered or forged.
+    BadResponseHmac {
+        command: &'static str,
+    },
+    Crypto(String),
+}
+
+impl fmt::Display for TpmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TpmError::Transport(e) => write!(f, "{e}"),
+            TpmError::Rc { command, rc } => write!(f, "TPM2_{command}: {rc}"),
+            TpmError::Malformed { command, why } => {
+                write!(f, "TPM2_{command}: malformed response from the TPM: {why}")
+            }
+            TpmError::BadResponseHmac { command } => write!(
+                f,
+                "TPM2_{command}: the response HMAC does not verify; the answer was altered on the bus, refusing it"
+            ),
+            TpmError::Crypto(e) => write!(f, "session crypto: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TpmError {}
+
+impl From<TransportError> for TpmError {
+    fn from(e: TransportError) -> Self {
+        TpmError::Transport(e)
+    }
+}
+
+impl TpmError {
+    pub fn rc(&self) -> Option<ResponseCode> {
+        match self {
+            TpmError::Rc { rc, .. } => Some(*rc),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Hmac,
+    Policy,
+}
+
+/// An authorization session the TPM holds for us. The session key is a
+/// secret; Debug shows only the handle.
+pub struct Session {
+    pub handle: u32,
+    pub kind: SessionKind,
+    session_key: Zeroizing<Vec<u8>>,
+    nonce_tpm: Vec<u8>,
+    /// False once a command without continueSession succeeded with it.
+    pub open: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Session({:#010x}, {:?})", self.handle, self.kind)
+    }
+}
+
+impl Session {
+    pub fn new(
+        handle: u32,
+        kind: SessionKind,
+        session_key: Zeroizing<Vec<u8>>,
+        nonce_tpm: Vec<u8>,
+    ) -> Session {
+        Session {
+            handle,
+            kind,
+            session_key,
+            nonce_tpm,
+            open: true,
+        }
+    }
+}
+
+/// How one handle of a command is authorized.
+pub enum Auth<'a> {
+    /// The password session with this (usually empty) password.
+    Password(&'a [u8]),
+    /// An HMAC or policy session; `auth_value` of the entity (empty here).
+    Session {
+        session: &'a mut Session,
+        attrs: u8,
+        auth_value: &'a [u8],
+    },
+}
+
+/// A command to send. `names` are the Names of the handles that need
+/// authorization (for cpHash), in order.
+pub struct Request<'a> {
+    pub name: &'static str,
+    pub cc: u32,
+    pub handles: &'a [u32],
+    pub names: &'a [&'a [u8]],
+    pub params: Vec<u8>,
+    pub response_handles: usize,
+}
+
+/// A successful answer: its handles and parameter area (decrypted).
+pub struct Response {
+    pub handles: Vec<u32>,
+    pub params: Zeroizing<Vec<u8>>,
+}
+
+/// Counters for the log: how many commands and how long the TPM took.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub commands: u32,
+    pub time: Duration,
+}
+
+pub struct Tpm {
+    transport: Box<dyn Transport>,
+    pub stats: Stats,
+}
+
+fn malformed(command: &'static str, why: impl Into<String>) -> TpmError {
+    TpmError::Malformed {
+        command,
+        why: why.into(),
+    }
+}
+
+fn truncated(command: &'static str) -> impl Fn(Truncated) -> TpmError {
+    move |t| malformed(command, t.to_string())
+}
+
+/// Encrypts or decrypts the data bytes of the first TPM2B of a parameter
+/// area in place (parameter encryption applies to that one only).
+fn crypt_first_param(params: &mut [u8], key_iv: &[u8; 32], encrypt: bool) -> Result<(), String> {
+    let (size, rest) = params
+        .split_first_chunk_mut::<2>()
+        .ok_or("no first parameter")?;
+    let n = usize::from(u16::from_be_bytes(*size));
+    let data = rest
+        .get_mut(..n)
+        .ok_or("first parameter overruns the area")?;
+    if encrypt {
+        crypto::aes128_cfb_encrypt(key_iv, data);
+    } else {
+        crypto::aes128_cfb_decrypt(key_iv, data);
+    }
+    Ok(())
+}
+
+impl Tpm {
+    pub fn new(transport: Box<dyn Transport>) -> Tpm {
+        Tpm {
+            transport,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Sends one command and checks its answer.
+    pub fn execute(&mut self, mut req: Request, auths: &mut [Auth]) -> Result<Response, TpmError> {
+        let name = req.name;
+        let mut params = Zeroizing::new(std::mem::take(&mut req.params));
+        // Fresh caller nonces, one per session, for this command.
+        let mut nonces: Vec<Vec<u8>> = Vec::with_capacity(auths.len());
+        for auth in auths.iter() {
+            nonces.push(match auth {
+                Auth::Password(_) => Vec::new(),
+                Auth::Session { .. } => {
+                    crypto::random_bytes(NONCE_LEN).map_err(|e| TpmError::Crypto(e.to_string()))?
+                }
+            });
+        }
+        // Parameter encryption of the first command parameter.
+        for (auth, nonce) in auths.iter().zip(&nonces) {
+            if let Auth::Session {
+                session,
+                attrs,
+                auth_value,
+            } = auth
+                && attrs & ATTR_DECRYPT != 0
+            {
+                let key_iv =
+                    crypto::cfb_key_iv(&session.session_key, auth_value, nonce, &session.nonce_tpm);
+                crypt_first_param(&mut params, &key_iv, true).map_err(|e| malformed(name, e))?;
+            }
+        }
+        let cp_hash = crypto::cp_hash(req.cc, req.names, &params);
+
+        let mut w = Writer::new();
+        let tag = if auths.is_empty() {
+            TAG_NO_SESSIONS
+        } else {
+            TAG_SESSIONS
+        };
+        w.u16(tag).u32(0).u32(req.cc);
+        for h in req.handles {
+            w.u32(*h);
+        }
+        if !auths.is_empty() {
+            let mut area = Writer::new();
+            for (auth, nonce) in auths.iter().zip(&nonces) {
+                match auth {
+                    Auth::Password(pw) => {
+                        area.u32(RS_PW).tpm2b(&[]).u8(ATTR_CONTINUE).tpm2b(pw);
+                    }
+                    Auth::Session {
+                        session,
+                        attrs,
+                        auth_value,
+                    } => {
+                        let hmac = crypto::command_hmac(
+                            &session.session_key,
+                            auth_value,
+                            &cp_hash,
+                            nonce,
+                            &session.nonce_tpm,
+                            *attrs,
+                        );
+                        area.u32(session.handle)
+                            .tpm2b(nonce)
+                            .u8(*attrs)
+                            .tpm2b(&hmac);
+                    }
+                }
+            }
+            w.u32(u32::try_from(area.len()).unwrap_or(u32::MAX))
+                .bytes(area.as_slice());
+        }
+        w.bytes(&params);
+        let mut command = Zeroizing::new(w.into_vec());
+        let size = u32::try_from(command.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes();
+        if let Some(field) = command.get_mut(2..6) {
+            field.copy_from_slice(&size);
+        }
+
+        let answer = Zeroizing::new(self.send(name, &command)?);
+        self.parse_response(&req, &answer, auths, &nonces)
+    }
+
+    /// Sends, retrying a bounded number of times when the TPM asks to.
+    fn send(&mut self, name: &'static str, command: &[u8]) -> Result<Vec<u8>, TpmError> {
+        let mut attempt = 0;
+        loop {
+            let start = Instant::now();
+            let answer = self.transport.transact(command)?;
+            self.stats.commands += 1;
+            self.stats.time += start.elapsed();
+            let rc = answer
+                .get(6..10)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| {
+                    malformed(
+                        name,
+                        format!("{} bytes is shorter than a header", answer.len()),
+                    )
+                })?;
+            if ResponseCode(rc).is_retryable() && attempt < MAX_RETRIES {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+                continue;
+            }
+            return Ok(answer);
+        }
+    }
+
+    fn parse_response(
+        &mut self,
+        req: &Request,
+        answer: &[u8],
+        auths: &mut [Auth],
+        nonces: &[Vec<u8>],
+    ) -> Result<Response, TpmError> {
+        let name = req.name;
+        let t = truncated(name);
+        let mut r = Reader::new(answer);
+        let tag = r.u16().map_err(&t)?;
+        let size = r.u32().map_err(&t)?;
+        let rc = r.u32().map_err(&t)?;
+        if size as usize != answer.len() {
+            return Err(malformed(
+                name,
+                format!("size field {size}, {} bytes received", answer.len()),
+            ));
+        }
+        if rc != 0 {
+            if tag != TAG_NO_SESSIONS || answer.len() != 10 {
+                return Err(malformed(name, "error response with a body"));
+            }
+            return Err(TpmError::Rc {
+                command: name,
+                rc: ResponseCode(rc),
+            });
+        }
+        let want_tag = if auths.is_empty() {
+            TAG_NO_SESSIONS
+        } else {
+            TAG_SESSIONS
+        };
+        if tag != want_tag {
+            return Err(malformed(
+                name,
+                format!("tag {tag:#06x}, expected {want_tag:#06x}"),
+            ));
+        }
+        let mut handles = Vec::with_capacity(req.response_handles);
+        for _ in 0..req.response_handles {
+            handles.push(r.u32().map_err(&t)?);
+        }
+        let params = if auths.is_empty() {
+            r.take(r.remaining()).map_err(&t)?
+        } else {
+            let n = r.u32().map_err(&t)? as usize;
+            r.take(n).map_err(&t)?
+        };
+        let mut params = Zeroizing::new(params.to_vec());
+        let rp_hash = crypto::rp_hash(0, req.cc, &params);
+        for (auth, nonce_caller) in auths.iter_mut().zip(nonces) {
+            let nonce_tpm = r.tpm2b().map_err(&t)?.to_vec();
+            let attrs = r.u8().map_err(&t)?;
+            let hmac = r.tpm2b().map_err(&t)?;
+            match auth {
+                Auth::Password(_) => {
+                    if !hmac.is_empty() || !nonce_tpm.is_empty() {
+                        return Err(malformed(
+                            name,
+                            "password session answer carries a nonce or HMAC",
+                        ));
+                    }
+                }
+                Auth::Session {
+                    session,
+                    attrs: sent_attrs,
+                    auth_value,
+                } => {
+                    let ok = crypto::verify_response_hmac(
+                        &session.session_key,
+                        auth_value,
+                        &rp_hash,
+                        &nonce_tpm,
+                        nonce_caller,
+                        attrs,
+                        hmac,
+                    );
+                    if !ok {
+                        return Err(TpmError::BadResponseHmac { command: name });
+                    }
+                    if *sent_attrs & ATTR_ENCRYPT != 0 {
+                        let key_iv = crypto::cfb_key_iv(
+                            &session.session_key,
+                            auth_value,
+                            &nonce_tpm,
+                            nonce_caller,
+                        );
+                        crypt_first_param(&mut params, &key_iv, false)
+                            .map_err(|e| malformed(name, e))?;
+                    }
+                    session.nonce_tpm = nonce_tpm;
+                    if *sent_attrs & ATTR_CONTINUE == 0 {
+                        session.open = false;
+                    }
+                }
+            }
+        }
+        if r.remaining() != 0 {
+            return Err(malformed(
+                name,
+                format!("{} unexpected trailing bytes", r.remaining()),
+            ));
+        }
+        Ok(Response { handles, params })
+    }
+}

@@ -1,0 +1,466 @@
+//! The TPM 2.0 commands the loader and `seal` use, on top of `client`.
+
+use super::client::{Auth, Request, Session, SessionKind, Tpm, TpmError};
+use super::crypto;
+use super::pcr::PcrSelection;
+use super::public::{KeyDetail, Public};
+use super::wire::{Reader, Writer};
+use zeroize::Zeroizing;
+
+pub const RH_OWNER: u32 = 0x4000_0001;
+pub const RH_NULL: u32 = 0x4000_0007;
+pub const CC_EVICT_CONTROL: u32 = 0x120;
+pub const CC_CREATE_PRIMARY: u32 = 0x131;
+pub const CC_STARTUP: u32 = 0x144;
+pub const CC_CREATE: u32 = 0x153;
+pub const CC_LOAD: u32 = 0x157;
+pub const CC_UNSEAL: u32 = 0x15E;
+pub const CC_FLUSH_CONTEXT: u32 = 0x165;
+pub const CC_READ_PUBLIC: u32 = 0x173;
+pub const CC_START_AUTH_SESSION: u32 = 0x176;
+pub const CC_GET_RANDOM: u32 = 0x17B;
+pub const CC_PCR_READ: u32 = 0x17E;
+pub const CC_POLICY_PCR: u32 = 0x17F;
+pub const CC_PCR_EXTEND: u32 = 0x182;
+pub const CC_POLICY_GET_DIGEST: u32 = 0x189;
+
+const SE_HMAC: u8 = 0x00;
+const SE_POLICY: u8 = 0x01;
+
+fn malformed(command: &'static str, why: impl Into<String>) -> TpmError {
+    TpmError::Malformed {
+        command,
+        why: why.into(),
+    }
+}
+
+fn handle_name(h: u32) -> Vec<u8> {
+    h.to_be_bytes().to_vec()
+}
+
+/// TPM2_Startup(CLEAR): needed on a simulator that was just powered on.
+pub fn startup_clear(tpm: &mut Tpm) -> Result<(), TpmError> {
+    let mut p = Writer::new();
+    p.u16(0);
+    match tpm.execute(
+        Request {
+            name: "Startup",
+            cc: CC_STARTUP,
+            handles: &[],
+            names: &[],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [],
+    ) {
+        // Already started is fine.
+        Err(TpmError::Rc { rc, .. }) if rc.0 == super::rc::INITIALIZE => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// TPM2_ReadPublic: the object's public area, checked against its Name.
+pub fn read_public(tpm: &mut Tpm, handle: u32) -> Result<Public, TpmError> {
+    const C: &str = "ReadPublic";
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_READ_PUBLIC,
+            handles: &[handle],
+            names: &[],
+            params: Vec::new(),
+            response_handles: 0,
+        },
+        &mut [],
+    )?;
+    let mut r = Reader::new(&resp.params);
+    let public = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?;
+    let name = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?;
+    let public = Public::parse(public).map_err(|e| malformed(C, e.to_string()))?;
+    if public.name() != name {
+        return Err(malformed(C, "the Name does not match the public area"));
+    }
+    Ok(public)
+}
+
+/// TPM2_StartAuthSession salted with an ECC P-256 key (ECDH), unbound,
+/// AES-128-CFB parameter encryption, SHA-256.
+pub fn start_salted_session(
+    tpm: &mut Tpm,
+    salt_key: u32,
+    salt_public: &Public,
+    kind: SessionKind,
+) -> Result<Session, TpmError> {
+    const C: &str = "StartAuthSession";
+    let KeyDetail::Ecc { x, y, .. } = &salt_public.detail else {
+        return Err(TpmError::Crypto(format!(
+            "the parent {salt_key:#010x} is not an ECC key; only ECC P-256 parents can salt a session so far"
+        )));
+    };
+    let (Ok(x), Ok(y)) = (
+        <[u8; 32]>::try_from(x.as_slice()),
+        <[u8; 32]>::try_from(y.as_slice()),
+    ) else {
+        return Err(TpmError::Crypto(
+            "the parent's ECC point is not P-256".into(),
+        ));
+    };
+    let salt = crypto::ecdh_salt(&x, &y).map_err(|e| TpmError::Crypto(e.to_string()))?;
+    let nonce_caller = crypto::random_bytes(32).map_err(|e| TpmError::Crypto(e.to_string()))?;
+    let mut point = Writer::new();
+    point.tpm2b(&salt.ephemeral_x).tpm2b(&salt.ephemeral_y);
+    let mut p = Writer::new();
+    p.tpm2b(&nonce_caller).tpm2b(point.as_slice());
+    p.u8(match kind {
+        SessionKind::Hmac => SE_HMAC,
+        SessionKind::Policy => SE_POLICY,
+    });
+    p.u16(super::public::ALG_AES)
+        .u16(128)
+        .u16(super::public::ALG_CFB);
+    p.u16(super::public::ALG_SHA256);
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_START_AUTH_SESSION,
+            handles: &[salt_key, RH_NULL],
+            names: &[],
+            params: p.into_vec(),
+            response_handles: 1,
+        },
+        &mut [],
+    )?;
+    let handle = *resp
+        .handles
+        .first()
+        .ok_or_else(|| malformed(C, "no session handle"))?;
+    let mut r = Reader::new(&resp.params);
+    let nonce_tpm = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec();
+    if nonce_tpm.len() < 16 {
+        return Err(malformed(C, "nonceTPM shorter than 16 bytes"));
+    }
+    let key = crypto::session_key(&salt.salt, &[], &nonce_tpm, &nonce_caller);
+    Ok(Session::new(handle, kind, key, nonce_tpm))
+}
+
+/// TPM2_PolicyPCR with the TPM's current values of `pcrs`.
+pub fn policy_pcr(tpm: &mut Tpm, session: &Session, pcrs: &PcrSelection) -> Result<(), TpmError> {
+    let mut p = Writer::new();
+    p.tpm2b(&[]).bytes(&pcrs.marshal());
+    tpm.execute(
+        Request {
+            name: "PolicyPCR",
+            cc: CC_POLICY_PCR,
+            handles: &[session.handle],
+            names: &[],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [],
+    )
+    .map(|_| ())
+}
+
+/// TPM2_PolicyGetDigest.
+pub fn policy_get_digest(tpm: &mut Tpm, session: &Session) -> Result<Vec<u8>, TpmError> {
+    const C: &str = "PolicyGetDigest";
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_POLICY_GET_DIGEST,
+            handles: &[session.handle],
+            names: &[],
+            params: Vec::new(),
+            response_handles: 0,
+        },
+        &mut [],
+    )?;
+    let mut r = Reader::new(&resp.params);
+    Ok(r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec())
+}
+
+/// TPM2_Load under `parent` (authorized with its empty password).
+/// Returns the transient handle and the object's Name, checked against the
+/// public area we sent.
+pub fn load(
+    tpm: &mut Tpm,
+    parent: u32,
+    parent_name: &[u8],
+    private_2b: &[u8],
+    public_2b: &[u8],
+    public: &Public,
+) -> Result<(u32, Vec<u8>), TpmError> {
+    const C: &str = "Load";
+    let mut p = Writer::new();
+    p.bytes(private_2b).bytes(public_2b);
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_LOAD,
+            handles: &[parent],
+            names: &[parent_name],
+            params: p.into_vec(),
+            response_handles: 1,
+        },
+        &mut [Auth::Password(&[])],
+    )?;
+    let handle = *resp
+        .handles
+        .first()
+        .ok_or_else(|| malformed(C, "no object handle"))?;
+    let mut r = Reader::new(&resp.params);
+    let name = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec();
+    if name != public.name() {
+        let _ = flush(tpm, handle);
+        return Err(malformed(
+            C,
+            "the loaded object's Name differs from its public area",
+        ));
+    }
+    Ok((handle, name))
+}
+
+/// TPM2_Unseal with a policy session; with `encrypt` the TPM encrypts the
+/// answer on the bus.
+pub fn unseal(
+    tpm: &mut Tpm,
+    item: u32,
+    item_name: &[u8],
+    session: &mut Session,
+    encrypt: bool,
+) -> Result<Zeroizing<Vec<u8>>, TpmError> {
+    let attrs = if encrypt {
+        super::client::ATTR_ENCRYPT
+    } else {
+        0
+    };
+    const C: &str = "Unseal";
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_UNSEAL,
+            handles: &[item],
+            names: &[item_name],
+            params: Vec::new(),
+            response_handles: 0,
+        },
+        &mut [Auth::Session {
+            session,
+            attrs,
+            auth_value: &[],
+        }],
+    )?;
+    let mut r = Reader::new(&resp.params);
+    let data = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?;
+    Ok(Zeroizing::new(data.to_vec()))
+}
+
+/// TPM2_FlushContext of a transient object or a session.
+pub fn flush(tpm: &mut Tpm, handle: u32) -> Result<(), TpmError> {
+    let mut p = Writer::new();
+    p.u32(handle);
+    tpm.execute(
+        Request {
+            name: "FlushContext",
+            cc: CC_FLUSH_CONTEXT,
+            handles: &[],
+            names: &[],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [],
+    )
+    .map(|_| ())
+}
+
+/// TPM2_PCR_Read of the selected sha256 PCRs, in ascending order (the TPM
+/// returns at most 8 per call, so this loops).
+pub fn pcr_read(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
+    const C: &str = "PCR_Read";
+    let mut out = Vec::new();
+    let wanted: Vec<u8> = pcrs.indices().collect();
+    for chunk in wanted.chunks(8) {
+        let Some(sel) = PcrSelection::from_indices(chunk) else {
+            continue;
+        };
+        let resp = tpm.execute(
+            Request {
+                name: C,
+                cc: CC_PCR_READ,
+                handles: &[],
+                names: &[],
+                params: sel.marshal(),
+                response_handles: 0,
+            },
+            &mut [],
+        )?;
+        let mut r = Reader::new(&resp.params);
+        let _update_counter = r.u32().map_err(|e| malformed(C, e.to_string()))?;
+        let (got, rest) =
+            PcrSelection::unmarshal(r.rest()).ok_or_else(|| malformed(C, "bad selection"))?;
+        if got != sel {
+            return Err(malformed(
+                C,
+                format!("asked for {sel}, the TPM answered {got}"),
+            ));
+        }
+        let mut r = Reader::new(rest);
+        let count = r.u32().map_err(|e| malformed(C, e.to_string()))? as usize;
+        if count != chunk.len() {
+            return Err(malformed(
+                C,
+                format!("{count} digests for {} PCRs", chunk.len()),
+            ));
+        }
+        for pcr in chunk {
+            let d = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?;
+            let d: [u8; 32] = d
+                .try_into()
+                .map_err(|_| malformed(C, "digest is not 32 bytes"))?;
+            out.push((*pcr, d));
+        }
+    }
+    Ok(out)
+}
+
+/// TPM2_PCR_Extend of a sha256 PCR (tests and `pcrlock`).
+pub fn pcr_extend(tpm: &mut Tpm, pcr: u32, digest: &[u8; 32]) -> Result<(), TpmError> {
+    let mut p = Writer::new();
+    p.u32(1).u16(super::public::ALG_SHA256).bytes(digest);
+    tpm.execute(
+        Request {
+            name: "PCR_Extend",
+            cc: CC_PCR_EXTEND,
+            handles: &[pcr],
+            names: &[&handle_name(pcr)],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [Auth::Password(&[])],
+    )
+    .map(|_| ())
+}
+
+/// TPM2_GetRandom.
+pub fn get_random(tpm: &mut Tpm, n: u16) -> Result<Zeroizing<Vec<u8>>, TpmError> {
+    const C: &str = "GetRandom";
+    let mut p = Writer::new();
+    p.u16(n);
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_GET_RANDOM,
+            handles: &[],
+            names: &[],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [],
+    )?;
+    let mut r = Reader::new(&resp.params);
+    Ok(Zeroizing::new(
+        r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec(),
+    ))
+}
+
+/// TPM2_CreatePrimary in the owner hierarchy (empty owner auth unless given).
+pub fn create_primary(
+    tpm: &mut Tpm,
+    owner_auth: &[u8],
+    template: &[u8],
+) -> Result<(u32, Public), TpmError> {
+    const C: &str = "CreatePrimary";
+    let mut p = Writer::new();
+    p.u16(4).tpm2b(&[]).tpm2b(&[]); // inSensitive: empty userAuth, empty data
+    p.tpm2b(template).tpm2b(&[]).u32(0); // outsideInfo, creationPCR (none)
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_CREATE_PRIMARY,
+            handles: &[RH_OWNER],
+            names: &[&handle_name(RH_OWNER)],
+            params: p.into_vec(),
+            response_handles: 1,
+        },
+        &mut [Auth::Password(owner_auth)],
+    )?;
+    let handle = *resp
+        .handles
+        .first()
+        .ok_or_else(|| malformed(C, "no handle"))?;
+    let mut r = Reader::new(&resp.params);
+    let public = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?;
+    Public::parse(public)
+        .map(|p| (handle, p))
+        .map_err(|e| malformed(C, e.to_string()))
+}
+
+/// TPM2_EvictControl: makes a transient object persistent at `persistent`.
+pub fn evict_control(
+    tpm: &mut Tpm,
+    owner_auth: &[u8],
+    object: u32,
+    object_name: &[u8],
+    persistent: u32,
+) -> Result<(), TpmError> {
+    let mut p = Writer::new();
+    p.u32(persistent);
+    tpm.execute(
+        Request {
+            name: "EvictControl",
+            cc: CC_EVICT_CONTROL,
+            handles: &[RH_OWNER, object],
+            names: &[&handle_name(RH_OWNER), object_name],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [Auth::Password(owner_auth)],
+    )
+    .map(|_| ())
+}
+
+/// TPM2_Create of a sealed-data object holding `secret` under `parent`,
+/// authorized by a salted HMAC session that also encrypts the secret on
+/// its way to the TPM. Returns TPM2B_PRIVATE and TPM2B_PUBLIC (with sizes).
+pub fn create_sealed(
+    tpm: &mut Tpm,
+    parent: u32,
+    parent_name: &[u8],
+    session: &mut Session,
+    secret: &[u8],
+    template: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), TpmError> {
+    const C: &str = "Create";
+    let mut sensitive = Writer::new();
+    sensitive.tpm2b(&[]).tpm2b(secret);
+    let mut p = Writer::new();
+    p.tpm2b(sensitive.as_slice()); // first parameter: encrypted on the bus
+    p.tpm2b(template).tpm2b(&[]).u32(0);
+    let params = p.into_vec();
+    drop(sensitive);
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_CREATE,
+            handles: &[parent],
+            names: &[parent_name],
+            params,
+            response_handles: 0,
+        },
+        &mut [Auth::Session {
+            session,
+            attrs: super::client::ATTR_DECRYPT | super::client::ATTR_CONTINUE,
+            auth_value: &[],
+        }],
+    )?;
+    let mut r = Reader::new(&resp.params);
+    let private = r
+        .tpm2b_with_size()
+        .map_err(|e| malformed(C, e.to_string()))?
+        .to_vec();
+    let public = r
+        .tpm2b_with_size()
+        .map_err(|e| malformed(C, e.to_string()))?
+        .to_vec();
+    Ok((private, public))
+}

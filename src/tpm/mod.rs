@@ -1,0 +1,15 @@
+//! A TPM 2.0 client small enough for the initramfs: transports selected by
+//! tpm2-tss TCTI strings, command framing and sessions, the session crypto,
+//! key-file formats, and the unseal flow.
+
+pub mod client;
+pub mod commands;
+pub mod crypto;
+pub mod keyfile;
+pub mod pcr;
+pub mod public;
+pub mod rc;
+pub mod tcti;
+pub mod transport;
+pub mod unseal;
+pub mod wire;

@@ -1,0 +1,174 @@
+//! Unsealing the kmk in userspace: a policy session salted to the parent
+//! (so the secret crosses the bus encrypted), PolicyPCR, Load, Unseal, and
+//! every transient handle flushed on every path. Six commands on success:
+//! ReadPublic, StartAuthSession, PolicyPCR, Load, Unseal, FlushContext.
+
+use super::client::{SessionKind, Tpm, TpmError};
+use super::commands;
+use super::keyfile::SealedBlob;
+use super::pcr::PcrSelection;
+use super::public::Public;
+use super::rc;
+use crate::secret::Secret;
+use std::fmt;
+
+#[derive(Debug)]
+pub enum UnsealError {
+    Tpm(TpmError),
+    /// Nothing at the parent's persistent handle.
+    ParentMissing(u32),
+    /// The PCRs do not hold the values the blob was sealed to.
+    PcrMismatch {
+        pcrs: PcrSelection,
+        values: Vec<(u8, [u8; 32])>,
+    },
+    BadPublic(String),
+    SecretLength(usize),
+}
+
+impl From<TpmError> for UnsealError {
+    fn from(e: TpmError) -> Self {
+        UnsealError::Tpm(e)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl fmt::Display for UnsealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnsealError::Tpm(e) => write!(f, "{e}"),
+            UnsealError::ParentMissing(h) => write!(
+                f,
+                "no storage key at persistent handle {h:#010x}: create it with `integrity-loader seal` (or tpm2_createprimary -C o -G ecc -c srk.ctx && tpm2_evictcontrol -c srk.ctx {h:#010x}) and seal the kmk again"
+            ),
+            UnsealError::PcrMismatch { pcrs, values } => {
+                write!(
+                    f,
+                    "PCR policy check failed: the kmk is sealed to {pcrs}, whose current values are not the sealed ones ("
+                )?;
+                let shown: Vec<String> = values
+                    .iter()
+                    .map(|(p, v)| format!("{p}={}", hex(v)))
+                    .collect();
+                write!(
+                    f,
+                    "{}); reseal after the change that moved them, or boot the expected configuration",
+                    shown.join(", ")
+                )
+            }
+            UnsealError::BadPublic(e) => {
+                write!(f, "the sealed object's public area is unusable: {e}")
+            }
+            UnsealError::SecretLength(n) => {
+                write!(f, "the unsealed data is {n} bytes; a kmk is 1..128 bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UnsealError {}
+
+/// Whether the TPM encrypts the unsealed data on the bus. Always `On` on the
+/// boot path; `Off` exists so a test can show its bus-privacy check fails
+/// without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusEncryption {
+    On,
+    Off,
+}
+
+/// Unseals `blob` under the persistent `parent` with a PolicyPCR session
+/// over `pcrs`.
+pub fn unseal(
+    tpm: &mut Tpm,
+    blob: &SealedBlob,
+    parent: u32,
+    pcrs: &PcrSelection,
+) -> Result<Secret, UnsealError> {
+    unseal_with(tpm, blob, parent, pcrs, BusEncryption::On)
+}
+
+/// `unseal`, choosing whether the answer is encrypted on the bus.
+pub fn unseal_with(
+    tpm: &mut Tpm,
+    blob: &SealedBlob,
+    parent: u32,
+    pcrs: &PcrSelection,
+    encryption: BusEncryption,
+) -> Result<Secret, UnsealError> {
+    let public =
+        Public::parse(blob.public_area()).map_err(|e| UnsealError::BadPublic(e.to_string()))?;
+    let parent_public = match commands::read_public(tpm, parent) {
+        Ok(p) => p,
+        Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
+            return Err(UnsealError::ParentMissing(parent));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut session =
+        commands::start_salted_session(tpm, parent, &parent_public, SessionKind::Policy)?;
+    let target = Target {
+        blob,
+        public: &public,
+        parent,
+        parent_public: &parent_public,
+    };
+    let result = unseal_in_session(tpm, &target, pcrs, &mut session, encryption);
+    if session.open {
+        // Unseal consumes the session only when it succeeds.
+        let _ = commands::flush(tpm, session.handle);
+    }
+    match result {
+        Err(UnsealError::Tpm(e)) if e.rc().is_some_and(|rc| rc.base() == rc::POLICY_FAIL) => {
+            let values = commands::pcr_read(tpm, pcrs).unwrap_or_default();
+            Err(UnsealError::PcrMismatch {
+                pcrs: pcrs.clone(),
+                values,
+            })
+        }
+        other => other,
+    }
+}
+
+/// The object to unseal and the parent it loads under.
+struct Target<'a> {
+    blob: &'a SealedBlob,
+    public: &'a Public,
+    parent: u32,
+    parent_public: &'a Public,
+}
+
+fn unseal_in_session(
+    tpm: &mut Tpm,
+    target: &Target,
+    pcrs: &PcrSelection,
+    session: &mut super::client::Session,
+    encryption: BusEncryption,
+) -> Result<Secret, UnsealError> {
+    commands::policy_pcr(tpm, session, pcrs)?;
+    let (item, item_name) = commands::load(
+        tpm,
+        target.parent,
+        &target.parent_public.name(),
+        &target.blob.private,
+        &target.blob.public,
+        target.public,
+    )?;
+    let data = commands::unseal(
+        tpm,
+        item,
+        &item_name,
+        session,
+        encryption == BusEncryption::On,
+    );
+    let flushed = commands::flush(tpm, item);
+    let data = data?;
+    flushed?;
+    if data.is_empty() || data.len() > 128 {
+        return Err(UnsealError::SecretLength(data.len()));
+    }
+    Ok(Secret::new(data.to_vec()))
+}

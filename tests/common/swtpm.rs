@@ -1,0 +1,183 @@
+//! A private swtpm per test: its own state directory and loopback ports,
+//! stopped on drop. A missing swtpm or tpm2-tools is a failure, never a skip.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Swtpm {
+    pub port: u16,
+    pub state: PathBuf,
+    child: Child,
+}
+
+fn free_port_pair() -> u16 {
+    // Two consecutive free ports: data and control channel.
+    for _ in 0..50 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        if port < 65000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair on loopback");
+}
+
+impl Swtpm {
+    pub fn start(name: &str) -> Swtpm {
+        let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        let port = free_port_pair();
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2"])
+            .arg("--server")
+            .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+            .arg("--ctrl")
+            .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+            .arg("--tpmstate")
+            .arg(format!("dir={}", state.display()))
+            .args(["--flags", "not-need-init,startup-clear"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("swtpm must be installed (apt-get install swtpm swtpm-tools)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "swtpm did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Swtpm { port, state, child }
+    }
+
+    pub fn tcti(&self) -> String {
+        format!("swtpm:host=127.0.0.1,port={}", self.port)
+    }
+
+    /// Runs a tpm2-tools command against this TPM, then flushes what the
+    /// tools leave behind (no resource manager here).
+    pub fn tool(&self, args: &[&str]) -> String {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .env("TPM2TOOLS_TCTI", self.tcti())
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e} (apt-get install tpm2-tools)", args[0]));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for flag in ["-t", "-l", "-s"] {
+            let _ = Command::new("tpm2_flushcontext")
+                .arg(flag)
+                .env("TPM2TOOLS_TCTI", self.tcti())
+                .output();
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.state.join(name).display().to_string()
+    }
+
+    /// The SRK (ECC P-256) made persistent at 0x81000001, as a user would.
+    pub fn provision_srk(&self) {
+        self.tool(&[
+            "tpm2_createprimary",
+            "-Q",
+            "-C",
+            "o",
+            "-G",
+            "ecc",
+            "-g",
+            "sha256",
+            "-c",
+            &self.path("srk.ctx"),
+        ]);
+        self.tool(&[
+            "tpm2_evictcontrol",
+            "-Q",
+            "-C",
+            "o",
+            "-c",
+            &self.path("srk.ctx"),
+            "0x81000001",
+        ]);
+    }
+
+    /// Seals `secret` with tpm2-tools to the current values of `pcrs`
+    /// (e.g. "sha256:7,11"); returns the TSS2 PEM, and leaves seal.pub and
+    /// seal.priv in the state directory.
+    pub fn seal_with_tools(&self, secret: &[u8], pcrs: &str) -> Vec<u8> {
+        std::fs::write(self.state.join("secret"), secret).unwrap();
+        self.tool(&["tpm2_pcrread", "-Q", "-o", &self.path("pcr.bin"), pcrs]);
+        self.tool(&[
+            "tpm2_createpolicy",
+            "-Q",
+            "--policy-pcr",
+            "-l",
+            pcrs,
+            "-f",
+            &self.path("pcr.bin"),
+            "-L",
+            &self.path("policy.digest"),
+        ]);
+        self.tool(&[
+            "tpm2_create",
+            "-Q",
+            "-C",
+            "0x81000001",
+            "-L",
+            &self.path("policy.digest"),
+            "-a",
+            "fixedtpm|fixedparent|noda",
+            "-i",
+            &self.path("secret"),
+            "-u",
+            &self.path("seal.pub"),
+            "-r",
+            &self.path("seal.priv"),
+        ]);
+        self.tool(&[
+            "tpm2_encodeobject",
+            "-C",
+            "0x81000001",
+            "-u",
+            &self.path("seal.pub"),
+            "-r",
+            &self.path("seal.priv"),
+            "-o",
+            &self.path("seal.pem"),
+        ]);
+        std::fs::remove_file(self.state.join("secret")).unwrap();
+        std::fs::read(self.state.join("seal.pem")).unwrap()
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(Path::new(&self.state).join(name)).unwrap()
+    }
+
+    /// The dictionary-attack failure counter.
+    pub fn lockout_counter(&self) -> u32 {
+        let out = self.tool(&["tpm2_getcap", "properties-variable"]);
+        let mut lines = out.lines();
+        while let Some(l) = lines.next() {
+            if l.trim_start().starts_with("TPM2_PT_LOCKOUT_COUNTER") {
+                let v = lines.next().unwrap_or_default();
+                let v = v.trim().trim_start_matches("raw:").trim();
+                return u32::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or(u32::MAX);
+            }
+        }
+        panic!("no TPM2_PT_LOCKOUT_COUNTER in tpm2_getcap output:\n{out}");
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}

@@ -1,0 +1,214 @@
+//! The TPM client against a real software TPM (swtpm), with tpm2-tools as
+//! the independent reference: blobs sealed by tpm2-tools unseal with our
+//! client, a PCR change makes unseal fail with the PCR message without
+//! moving the dictionary-attack counter, the kmk never crosses the bus in
+//! clear, and `load` with MASTERKEYTYPE=tpm2 works end to end.
+
+mod common;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use common::*;
+use integrity_loader::tpm::client::Tpm;
+use integrity_loader::tpm::keyfile;
+use integrity_loader::tpm::pcr::PcrSelection;
+use integrity_loader::tpm::tcti;
+use integrity_loader::tpm::transport::{self, Recording};
+use integrity_loader::tpm::unseal::{self, BusEncryption, UnsealError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use swtpm::Swtpm;
+
+const KMK: &[u8; 32] = b"tpm-sealed kmk, 32 bytes long!!!";
+
+fn client(tpm: &Swtpm) -> Tpm {
+    let t = tcti::parse(&tpm.tcti()).unwrap();
+    Tpm::new(transport::open(&t, Duration::from_secs(10)).unwrap())
+}
+
+fn pcrs() -> PcrSelection {
+    PcrSelection::parse("sha256:7,11").unwrap()
+}
+
+#[test]
+fn unseals_a_tss2_file_sealed_by_tpm2_tools() {
+    let tpm = Swtpm::start("tss2");
+    tpm.provision_srk();
+    let pem = tpm.seal_with_tools(KMK, "sha256:7,11");
+    let blob = keyfile::parse_tss2(&pem).unwrap();
+    let mut c = client(&tpm);
+    let secret = unseal::unseal(&mut c, &blob, 0x8100_0001, &pcrs()).unwrap();
+    assert_eq!(secret.expose(), KMK);
+    // ReadPublic, StartAuthSession, PolicyPCR, Load, Unseal, FlushContext.
+    assert_eq!(c.stats.commands, 6);
+    // swtpm serves one client at a time: hang up before tpm2-tools asks.
+    drop(c);
+    // Every transient handle was flushed: tpm2-tools sees none left.
+    let left = tpm.tool(&["tpm2_getcap", "handles-transient"]);
+    assert!(left.trim().is_empty(), "transient handles left: {left}");
+}
+
+#[test]
+fn unseals_a_tpm2_tools_pub_priv_pair() {
+    let tpm = Swtpm::start("pair");
+    tpm.provision_srk();
+    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let blob = keyfile::parse_tpm2_tools(&tpm.read("seal.pub"), &tpm.read("seal.priv")).unwrap();
+    let secret = unseal::unseal(&mut client(&tpm), &blob, 0x8100_0001, &pcrs()).unwrap();
+    assert_eq!(secret.expose(), KMK);
+}
+
+#[test]
+fn changed_pcr_fails_with_the_pcr_message_and_no_lockout() {
+    let tpm = Swtpm::start("pcr");
+    tpm.provision_srk();
+    let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
+    let before = tpm.lockout_counter();
+    tpm.tool(&[
+        "tpm2_pcrextend",
+        "7:sha256=0000000000000000000000000000000000000000000000000000000000000001",
+    ]);
+    let err = unseal::unseal(&mut client(&tpm), &blob, 0x8100_0001, &pcrs()).unwrap_err();
+    assert!(matches!(err, UnsealError::PcrMismatch { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("PCR policy check failed: the kmk is sealed to sha256:7,11"),
+        "{msg}"
+    );
+    assert!(msg.contains("7=") && msg.contains("11="), "{msg}");
+    assert_eq!(tpm.lockout_counter(), before, "the DA counter moved");
+    let left = tpm.tool(&["tpm2_getcap", "handles-transient"]);
+    assert!(left.trim().is_empty(), "transient handles left: {left}");
+}
+
+#[test]
+fn missing_parent_says_how_to_create_it() {
+    let tpm = Swtpm::start("noparent");
+    tpm.provision_srk();
+    let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
+    tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
+    let err = unseal::unseal(&mut client(&tpm), &blob, 0x8100_0001, &pcrs()).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("no storage key at persistent handle 0x81000001: create it with"),
+        "{err}"
+    );
+}
+
+fn recorded_unseal(tpm: &Swtpm, blob: &keyfile::SealedBlob, encryption: BusEncryption) -> Vec<u8> {
+    let t = tcti::parse(&tpm.tcti()).unwrap();
+    let inner = transport::open(&t, Duration::from_secs(10)).unwrap();
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let mut c = Tpm::new(Box::new(Recording::new(inner, record.clone())));
+    let secret = unseal::unseal_with(&mut c, blob, 0x8100_0001, &pcrs(), encryption).unwrap();
+    assert_eq!(secret.expose(), KMK);
+    record.lock().unwrap().clone()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_kmk_never_crosses_the_bus_in_clear() {
+    let tpm = Swtpm::start("bus");
+    tpm.provision_srk();
+    let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
+    let traffic = recorded_unseal(&tpm, &blob, BusEncryption::On);
+    assert!(!traffic.is_empty());
+    assert!(!contains(&traffic, KMK), "the kmk crossed the bus in clear");
+    assert!(
+        !contains(&traffic, &KMK[..8]),
+        "part of the kmk crossed the bus in clear"
+    );
+    // The check can fail: without response encryption the kmk is visible.
+    let traffic = recorded_unseal(&tpm, &blob, BusEncryption::Off);
+    assert!(
+        contains(&traffic, KMK),
+        "the recording should show the clear kmk"
+    );
+}
+
+#[test]
+fn load_with_a_tpm2_kmk_end_to_end() {
+    let tpm = Swtpm::start("load");
+    tpm.provision_srk();
+    let pem = tpm.seal_with_tools(KMK, "sha256:7,11");
+    let f = Fixture::new("tpm2-load");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!(
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.tss2.pem\nTPM={}\nTPM2_PCRS=sha256:7,11\n",
+            tpm.tcti()
+        ),
+    );
+    f.write("/etc/keys/kmk.tss2.pem", pem);
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    f.write("/etc/keys/evm.blob", make_evm_blob(KMK, "kmk"));
+    let r = f.run(&["load", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    r.assert_contains("TPM: 6 commands");
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    // Secret hygiene on this path too.
+    let hex: String = KMK.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!r.output().contains(&hex) && !r.output().contains("tpm-sealed kmk"));
+
+    // A changed PCR: the step fails with the PCR message, nothing is loaded.
+    let g = Fixture::new("tpm2-pcr");
+    std::fs::create_dir_all(g.root().join("etc/keys")).unwrap();
+    for file in [
+        "etc/integrity-loader.conf",
+        "etc/keys/kmk.tss2.pem",
+        "etc/sysconfig/evm",
+        "etc/keys/evm.blob",
+    ] {
+        std::fs::create_dir_all(g.root().join(file).parent().unwrap()).unwrap();
+        std::fs::copy(f.root().join(file), g.root().join(file)).unwrap();
+    }
+    tpm.tool(&[
+        "tpm2_pcrextend",
+        "11:sha256=0000000000000000000000000000000000000000000000000000000000000002",
+    ]);
+    let before = g.snapshot();
+    let r = g.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("PCR policy check failed: the kmk is sealed to sha256:7,11");
+    r.assert_contains("evm-key: skipped: step kmk failed");
+    assert_eq!(g.snapshot(), before);
+}
+
+#[test]
+fn a_tpm_that_does_not_answer_fails_the_step_in_time() {
+    // A listener that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _hold = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(2).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(conns);
+    });
+    let f = Fixture::new("tpm2-silent");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM=swtpm:host=127.0.0.1,port={port}\nTPM_TIMEOUT=1\n"),
+    );
+    f.write(
+        "/etc/keys/kmk.pem",
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tpm/seal.tss2.pem"
+        ))
+        .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    let r = f.run(&["load"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(r.code, 1);
+    r.assert_contains("did not answer");
+    assert!(f.keys().is_empty());
+}
