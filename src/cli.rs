@@ -10,6 +10,29 @@ pub enum Command {
     Load,
     Check,
     Status,
+    Seal,
+}
+
+/// Options of `seal` only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealOptions {
+    /// Where the sealed kmk goes, inside the root (default: MASTERKEY when
+    /// MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem).
+    pub output: Option<String>,
+    /// PCR selection (default TPM2_PCRS).
+    pub pcrs: Option<String>,
+    /// Values for a future boot: (PCR, hex digest).
+    pub pcr_values: Vec<(u8, String)>,
+    /// Persistent handle of the storage key (default TPM2_PARENT).
+    pub parent: Option<u32>,
+    /// File holding the owner hierarchy's auth (to create the storage key).
+    pub owner_auth_file: Option<PathBuf>,
+    /// Also create an evm-key sealed by the new kmk and export it here.
+    pub evm_key: Option<String>,
+    /// Write /etc/integrity-loader.conf for this kmk.
+    pub write_config: bool,
+    /// Replace existing files.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +44,7 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// --tpm TCTI, overriding TPM= of the config.
     pub tpm: Option<String>,
+    pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
 }
@@ -34,6 +58,7 @@ impl Default for Options {
             keyring: KeyringSpec(USER_KEYRING),
             config: None,
             tpm: None,
+            seal: SealOptions::default(),
             verbosity: 0,
         }
     }
@@ -41,7 +66,7 @@ impl Default for Options {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
-    Run(Command, Options),
+    Run(Command, Box<Options>),
     Help,
     Version,
 }
@@ -68,6 +93,7 @@ Commands:
   load      run the boot sequence (the default)
   check     read and validate everything load would use; change nothing
   status    show loaded keys and certificates, EVM state, policy state
+  seal      (on the installed system) seal a new kmk in the TPM
 
 Options:
   --root DIR        real root holding config, keys and policy
@@ -82,6 +108,17 @@ Options:
   -q, --quiet       errors only
   -h, --help        show this help
   -V, --version     show the version
+
+Options of seal:
+  --output PATH     sealed kmk, inside the root (default MASTERKEY when
+                    MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem)
+  --pcrs SPEC       PCRs to seal to (default TPM2_PCRS, sha256:7,11)
+  --pcr-value N=HEX expected value of PCR N at unseal (default: current)
+  --parent HANDLE   storage key (default 0x81000001; created if absent)
+  --owner-auth-file FILE  owner hierarchy auth, to create the storage key
+  --evm-key PATH    also create an evm-key sealed by the kmk, export it here
+  --write-config    write /etc/integrity-loader.conf for this kmk
+  --force           replace existing files
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
@@ -128,23 +165,74 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     ))
                 })?;
             }
-            "load" | "check" | "status" if command.is_none() => {
+            "load" | "check" | "status" | "seal" if command.is_none() => {
                 command = Some(match name {
                     "load" => Command::Load,
                     "check" => Command::Check,
+                    "seal" => Command::Seal,
                     _ => Command::Status,
                 });
             }
+            "--output" => opts.seal.output = Some(value("a path")?),
+            "--pcrs" => {
+                let v = value("a PCR selection")?;
+                crate::tpm::pcr::PcrSelection::parse(&v)
+                    .map_err(|e| UsageError(format!("--pcrs: {e}")))?;
+                opts.seal.pcrs = Some(v);
+            }
+            "--pcr-value" => {
+                let v = value("N=HEX")?;
+                let parsed = v.split_once('=').and_then(|(n, hex)| {
+                    let n: u8 = n.parse().ok().filter(|n| *n < 24)?;
+                    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .then(|| (n, hex.to_string()))
+                });
+                opts.seal.pcr_values.push(parsed.ok_or_else(|| {
+                    UsageError(format!(
+                        "--pcr-value {v}: expected N=64 hex digits (a sha256 PCR value)"
+                    ))
+                })?);
+            }
+            "--parent" => {
+                let v = value("a handle")?;
+                opts.seal.parent = Some(
+                    u32::from_str_radix(v.trim_start_matches("0x"), 16)
+                        .ok()
+                        .filter(|h| (0x8100_0000..=0x817F_FFFF).contains(h))
+                        .ok_or_else(|| {
+                            UsageError(format!(
+                                "--parent {v}: expected a persistent handle 0x81000000..0x817FFFFF"
+                            ))
+                        })?,
+                );
+            }
+            "--owner-auth-file" => {
+                opts.seal.owner_auth_file = Some(PathBuf::from(value("a file")?))
+            }
+            "--evm-key" => opts.seal.evm_key = Some(value("a path")?),
+            "--write-config" => opts.seal.write_config = true,
+            "--force" => opts.seal.force = true,
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
             other => return Err(UsageError(format!("unexpected argument {other}"))),
         }
-        if inline.is_some() && matches!(name, "-v" | "--verbose" | "-q" | "--quiet") {
+        if inline.is_some()
+            && matches!(
+                name,
+                "-v" | "--verbose" | "-q" | "--quiet" | "--write-config" | "--force"
+            )
+        {
             return Err(UsageError(format!("option {name} takes no value")));
         }
     }
-    Ok(Parsed::Run(command.unwrap_or(Command::Load), opts))
+    let command = command.unwrap_or(Command::Load);
+    if command != Command::Seal && opts.seal != SealOptions::default() {
+        return Err(UsageError(
+            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config and --force are options of seal".into(),
+        ));
+    }
+    Ok(Parsed::Run(command, Box::new(opts)))
 }
 
 #[cfg(test)]
@@ -161,7 +249,7 @@ mod tests {
     fn table() {
         assert_eq!(
             parse("").unwrap(),
-            Parsed::Run(Command::Load, Options::default())
+            Parsed::Run(Command::Load, Box::default())
         );
         assert_eq!(parse("--help").unwrap(), Parsed::Help);
         assert_eq!(parse("check -V").unwrap(), Parsed::Version);

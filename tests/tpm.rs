@@ -212,3 +212,145 @@ fn a_tpm_that_does_not_answer_fails_the_step_in_time() {
     r.assert_contains("did not answer");
     assert!(f.keys().is_empty());
 }
+
+fn seal_fixture(tpm: &Swtpm, name: &str) -> Fixture {
+    let f = Fixture::new(name);
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    f
+}
+
+#[test]
+fn seal_provisions_and_load_unseals() {
+    let tpm = Swtpm::start("seal");
+    let f = seal_fixture(&tpm, "seal");
+    // No storage key yet: seal creates it.
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let r = f.run(&["seal", "--evm-key", "/etc/keys/evm.blob"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("created the storage key (ECC P-256 SRK) at 0x81000001");
+    r.assert_contains("sealed a new 32-byte kmk to sha256:7,11 under 0x81000001");
+    let blob = f.root().join("etc/keys/kmk-tpm2.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&blob).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A second seal refuses to replace the blob.
+    let before = std::fs::read(&blob).unwrap();
+    let r = f.run(&["seal"]);
+    assert_eq!(r.code, 2);
+    r.assert_contains("exists; not replacing it without --force");
+    assert_eq!(std::fs::read(&blob).unwrap(), before);
+
+    // The loader unseals it and the evm-key sealed by it loads.
+    std::fs::write(
+        &conf,
+        format!(
+            "TPM={}\nMASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk-tpm2.pem\n",
+            tpm.tcti()
+        ),
+    )
+    .unwrap();
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    let kmk = integrity_loader::keyring::read_secret(f.find("user", "kmk").unwrap()).unwrap();
+
+    // tpm2-tools unseals our blob with a PCR policy session: same bytes.
+    let item = tpm.path("item.ctx");
+    let session = tpm.path("session.ctx");
+    let out = tpm.path("unsealed");
+    let script = format!(
+        "tpm2_load -Q -r {} -c {item} && tpm2_startauthsession -Q --policy-session -S {session} && \
+         tpm2_policypcr -Q -S {session} -l sha256:7,11 && tpm2_unseal -p session:{session} -c {item} -o {out}",
+        blob.display()
+    );
+    let st = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .status()
+        .unwrap();
+    assert!(st.success(), "tpm2-tools could not unseal our blob");
+    assert!(
+        kmk.constant_time_eq(&std::fs::read(&out).unwrap()),
+        "tpm2_unseal gave other bytes"
+    );
+    std::fs::remove_file(&out).unwrap();
+}
+
+#[test]
+fn seal_for_future_pcr_values() {
+    use sha2::{Digest, Sha256};
+    let tpm = Swtpm::start("future");
+    let f = seal_fixture(&tpm, "future");
+    // PCR 11 after one extend with d, from all zeros.
+    let d = [0x42u8; 32];
+    let mut h = Sha256::new();
+    h.update([0u8; 32]);
+    h.update(d);
+    let future: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let r = f.run(&[
+        "seal",
+        "--pcrs",
+        "sha256:11",
+        "--pcr-value",
+        &format!("11={future}"),
+        "--write-config",
+        "--force",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let conf = std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains("MASTERKEYTYPE=tpm2\n") && conf.contains("TPM2_PCRS=sha256:11\n"),
+        "{conf}"
+    );
+    assert!(conf.contains(&format!("TPM={}\n", tpm.tcti())), "{conf}");
+    // Not yet: PCR 11 is still zero.
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("PCR policy check failed: the kmk is sealed to sha256:11");
+    assert!(f.find("user", "kmk").is_none());
+    // After the expected extend, it unseals.
+    let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+    tpm.tool(&["tpm2_pcrextend", &format!("11:sha256={hex}")]);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(f.find("user", "kmk").is_some());
+}
+
+#[test]
+fn seal_options_are_checked_before_the_tpm_is_touched() {
+    for (args, msg) in [
+        (
+            vec!["seal", "--pcrs", "sha1:7"],
+            "--pcrs: PCR selection \"sha1:7\"",
+        ),
+        (
+            vec!["seal", "--pcr-value", "7=abc"],
+            "--pcr-value 7=abc: expected N=64 hex digits",
+        ),
+        (
+            vec!["seal", "--parent", "0x40000001"],
+            "--parent 0x40000001: expected a persistent handle",
+        ),
+        (vec!["load", "--force"], "are options of seal"),
+        (
+            vec!["seal", "--output", "keys/kmk.pem"],
+            "must be an absolute path without '..'",
+        ),
+    ] {
+        let f = Fixture::new("seal-usage");
+        f.write(
+            "/etc/integrity-loader.conf",
+            "TPM=swtpm:host=127.0.0.1,port=9\n",
+        );
+        let r = f.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.output());
+        r.assert_contains(msg);
+    }
+}

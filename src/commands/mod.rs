@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod load;
+pub mod seal;
 pub mod status;
 
 use crate::cli::{Command, Options};
@@ -22,6 +23,7 @@ pub fn run(command: Command, options: &Options) -> u8 {
         Command::Load => load::run(options),
         Command::Check => check::run(options),
         Command::Status => status::run(options),
+        Command::Seal => seal::run(options),
     }
 }
 

@@ -1,0 +1,265 @@
+//! `integrity-loader seal`, on the installed system: the seed procedure's
+//! manual steps in one command. Makes sure the storage key exists, seals a
+//! new kmk to PCR values, writes the blob (0600, through a temp file and a
+//! rename), and optionally exports an evm-key sealed by that kmk and writes
+//! a matching /etc/integrity-loader.conf. Secrets go nowhere else.
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, setup};
+use crate::cli::Options;
+use crate::config::MasterKeyType;
+use crate::keyring;
+use crate::rootfs::Root;
+use crate::secret::Secret;
+use crate::tpm::client::Tpm;
+use crate::tpm::keyfile::{self, Fields};
+use crate::tpm::pcr::PcrSelection;
+use crate::tpm::{seal, tcti, transport};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
+const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
+
+fn usage(message: String) -> u8 {
+    log::error!("{message}");
+    EXIT_USAGE
+}
+
+/// A path inside the root for a file we create: absolute, no `..`.
+fn target(root: &Root, path: &str) -> Result<PathBuf, String> {
+    let p = Path::new(path);
+    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+        return Err(format!(
+            "{path}: must be an absolute path without '..' (it is taken inside the root)"
+        ));
+    }
+    Ok(root.display_path(path))
+}
+
+/// Writes `bytes` to `path` with mode 0600 via a temp file and a rename, so
+/// a crash never leaves a half-written blob.
+fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
+    if !force && fs::symlink_metadata(path).is_ok() {
+        return Err(format!(
+            "{} exists; not replacing it without --force",
+            path.display()
+        ));
+    }
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{}: no parent directory", path.display()))?;
+    fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| format!("create {}: {e}", tmp.display()))?;
+        f.write_all(bytes)
+            .map_err(|e| format!("write {}: {e}", tmp.display()))?;
+        f.sync_all()
+            .map_err(|e| format!("sync {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, path).map_err(|e| format!("rename to {}: {e}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// An evm-key sealed by `kmk` (a `user` key named `kmk_name`), made by the
+/// kernel in a session keyring private to this process and exported.
+fn export_evm_key(kmk: &Secret, kmk_name: &str) -> Result<String, String> {
+    let session = keyring::join_new_session()
+        .map_err(|e| format!("join a private session keyring: {}", e.desc()))?;
+    let kmk_id = keyring::add_key("user", Some(kmk_name), kmk.expose(), session)
+        .map_err(|e| format!("add the kmk to a private keyring: {}", e.desc()))?;
+    let payload = format!("new user:{kmk_name} 32");
+    let result = keyring::add_key("encrypted", Some("evm-key"), payload.as_bytes(), session)
+        .map_err(|e| {
+            format!(
+                "create the evm-key: {} (is CONFIG_ENCRYPTED_KEYS on?)",
+                e.desc()
+            )
+        })
+        .and_then(|id| {
+            let blob = keyring::read(id).map_err(|e| format!("export the evm-key: {}", e.desc()));
+            let _ = keyring::unlink(id, session);
+            blob
+        });
+    let _ = keyring::unlink(kmk_id, session);
+    String::from_utf8(result?).map_err(|_| "the exported evm-key is not text".to_string())
+}
+
+pub fn run(options: &Options) -> u8 {
+    let env = match setup(options, false, false) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    let s = &env.settings;
+    let o = &options.seal;
+    let pcr_text = o.pcrs.clone().unwrap_or_else(|| s.tpm.pcrs.value.clone());
+    let pcrs = match PcrSelection::parse(&pcr_text) {
+        Ok(p) => p,
+        Err(e) => return usage(e.to_string()),
+    };
+    let parent = o.parent.unwrap_or(s.tpm.parent);
+    let values = if o.pcr_values.is_empty() {
+        None
+    } else {
+        let mut values = Vec::new();
+        for pcr in pcrs.indices() {
+            let Some((_, hex)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
+                return usage(format!(
+                    "--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}"
+                ));
+            };
+            let mut v = [0u8; 32];
+            for (i, byte) in v.iter_mut().enumerate() {
+                *byte = hex
+                    .get(2 * i..2 * i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .unwrap_or(0);
+            }
+            values.push(v);
+        }
+        if o.pcr_values
+            .iter()
+            .any(|(n, _)| !pcrs.indices().any(|p| p == *n))
+        {
+            return usage(format!("--pcr-value names a PCR outside {pcrs}"));
+        }
+        Some(values)
+    };
+    let output = o.output.clone().unwrap_or_else(|| {
+        if s.masterkey_type.value == MasterKeyType::Tpm2 {
+            s.masterkey.value.clone()
+        } else {
+            DEFAULT_OUTPUT.to_string()
+        }
+    });
+    let kmk_name = if s.masterkey_type.value == MasterKeyType::Tpm2 {
+        s.kmk_name.clone()
+    } else {
+        "kmk".to_string()
+    };
+
+    // Every target is checked before the TPM is touched.
+    let mut targets = vec![output.clone()];
+    targets.extend(o.evm_key.clone());
+    if o.write_config {
+        targets.push(CONFIG_PATH.to_string());
+    }
+    let mut paths = Vec::new();
+    for t in &targets {
+        match target(&env.root, t) {
+            Ok(p) if !o.force && fs::symlink_metadata(&p).is_ok() => {
+                return usage(format!(
+                    "{} exists; not replacing it without --force",
+                    p.display()
+                ));
+            }
+            Ok(p) => paths.push(p),
+            Err(m) => return usage(m),
+        }
+    }
+    let owner_auth = match &o.owner_auth_file {
+        None => Secret::new(Vec::new()),
+        Some(f) => match Root::new("/").read_secret(&f.to_string_lossy(), 1024) {
+            Ok(mut a) => {
+                let len = a.expose().strip_suffix(b"\n").map_or(a.len(), |t| t.len());
+                a.truncate(len);
+                a
+            }
+            Err(e) => return usage(format!("read owner auth {e}")),
+        },
+    };
+
+    let tcti = match tcti::parse(&s.tpm.tcti.value) {
+        Ok(t) => t,
+        Err(e) => return usage(format!("{e} ({})", s.tpm.tcti.source)),
+    };
+    let start = Instant::now();
+    let transport = match transport::open(&tcti, s.tpm.timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!("{e}");
+            return EXIT_FAILED;
+        }
+    };
+    let mut tpm = Tpm::new(transport);
+    let sealed = match seal::seal_new_kmk(&mut tpm, parent, owner_auth.expose(), &pcrs, values) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    drop(tpm);
+    if sealed.created_parent {
+        log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
+    }
+    let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
+    let mut paths = paths.into_iter();
+    let Some(blob_path) = paths.next() else {
+        return EXIT_FAILED;
+    };
+    if let Err(m) = write_private(&blob_path, pem.as_bytes(), o.force) {
+        log::error!("{m}");
+        return EXIT_FAILED;
+    }
+    log::info!(
+        "sealed a new {}-byte kmk to {pcrs} under {parent:#010x}: {} ({:.0} ms)",
+        sealed.kmk.len(),
+        blob_path.display(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    if o.evm_key.is_some() {
+        let Some(evm_path) = paths.next() else {
+            return EXIT_FAILED;
+        };
+        let blob = match export_evm_key(&sealed.kmk, &kmk_name) {
+            Ok(b) => b,
+            Err(m) => {
+                log::error!("{m}");
+                return EXIT_FAILED;
+            }
+        };
+        if let Err(m) = write_private(&evm_path, blob.as_bytes(), o.force) {
+            log::error!("{m}");
+            return EXIT_FAILED;
+        }
+        log::info!(
+            "exported an evm-key sealed by user:{kmk_name}: {}; point EVMKEY in /etc/sysconfig/evm at it",
+            evm_path.display()
+        );
+    }
+    if o.write_config {
+        let Some(config_path) = paths.next() else {
+            return EXIT_FAILED;
+        };
+        let mut text = format!(
+            "# written by integrity-loader seal\nMASTERKEYTYPE=tpm2\nMASTERKEY={output}\nTPM2_PCRS={pcrs}\nTPM2_PARENT={parent:#010x}\n"
+        );
+        if s.tpm.tcti.source != crate::config::Source::Default {
+            text.push_str(&format!("TPM={}\n", s.tpm.tcti.value));
+        }
+        if let Err(m) = write_private(&config_path, text.as_bytes(), o.force) {
+            log::error!("{m}");
+            return EXIT_FAILED;
+        }
+        log::info!("wrote {}", config_path.display());
+    }
+    EXIT_OK
+}
