@@ -91,6 +91,8 @@ pub struct TpmSettings {
     pub tcti: Setting<String>,
     /// Persistent handle of the storage key the kmk is sealed under.
     pub parent: u32,
+    /// TPM2_PARENT was set (a trusted kmk's payload then names it).
+    pub parent_configured: bool,
     /// The PCRs of the sealing policy.
     pub pcrs: Setting<String>,
     /// How long one TPM command may take before the step fails.
@@ -282,6 +284,7 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
     let mut settings = TpmSettings {
         tcti,
         parent: 0x8100_0001,
+        parent_configured: false,
         pcrs,
         timeout: std::time::Duration::from_secs(30),
     };

@@ -139,12 +139,29 @@ fn trusted_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
             hex.len()
         ));
     }
+    Ok(Secret::new(trusted_load_payload(
+        hex,
+        ctx.settings
+            .tpm
+            .parent_configured
+            .then_some(ctx.settings.tpm.parent),
+        ctx.settings.trusted_pcrlock,
+    )))
+}
+
+/// `load <hex> [keyhandle=0x...] [pcrlock=N]`: dracut's payload, with the
+/// parent named when TPM2_PARENT is set (old-format TPM 2.0 blobs need it;
+/// ASN.1 blobs carry their own, which the kernel prefers).
+pub fn trusted_load_payload(hex: &[u8], keyhandle: Option<u32>, pcrlock: Option<u32>) -> Vec<u8> {
     let mut payload = b"load ".to_vec();
     payload.extend_from_slice(hex);
-    if let Some(pcr) = ctx.settings.trusted_pcrlock {
+    if let Some(handle) = keyhandle {
+        payload.extend_from_slice(format!(" keyhandle={handle:#x}").as_bytes());
+    }
+    if let Some(pcr) = pcrlock {
         payload.extend_from_slice(format!(" pcrlock={pcr}").as_bytes());
     }
-    Ok(Secret::new(payload))
+    payload
 }
 
 fn same_key(kind: MasterKeyType, id: keyring::KeySerial, payload: &Secret) -> bool {
@@ -167,5 +184,23 @@ fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
         (MasterKeyType::Trusted, Errno::EINVAL | Errno::EPERM) => "the kernel could not unseal the blob: the TPM refused it (PCR values differ from sealing time, another TPM, or a damaged blob) (EINVAL/EPERM)".into(),
         (MasterKeyType::User | MasterKeyType::Tpm2, Errno::EINVAL) => "the kernel refused the payload size (1..32767 bytes) (EINVAL)".into(),
         (_, e) => keyring_errno_words(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trusted_load_payload;
+
+    #[test]
+    fn trusted_payloads() {
+        assert_eq!(
+            trusted_load_payload(b"00ab", None, Some(11)),
+            b"load 00ab pcrlock=11"
+        );
+        assert_eq!(
+            trusted_load_payload(b"00ab", Some(0x8100_0001), Some(11)),
+            b"load 00ab keyhandle=0x81000001 pcrlock=11"
+        );
+        assert_eq!(trusted_load_payload(b"00ab", None, None), b"load 00ab");
     }
 }
