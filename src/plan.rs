@@ -55,6 +55,9 @@ pub enum When {
     /// Only when the IMA policy has appraise rules that need signatures:
     /// writing those without the keys makes every signed file unreadable.
     PolicyNeedsSignatures,
+    /// Only when the IMA policy has appraise rules: appraisal relies on
+    /// EVM protecting file metadata.
+    PolicyAppraises,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +93,11 @@ pub const PLAN: [Step; 7] = [
     Step {
         id: StepId::ImaPolicy,
         what: "check and write the IMA policy",
-        depends_on: &[(StepId::ImaCerts, When::PolicyNeedsSignatures)],
+        depends_on: &[
+            (StepId::EvmKey, When::PolicyAppraises),
+            (StepId::EvmCerts, When::PolicyAppraises),
+            (StepId::ImaCerts, When::PolicyNeedsSignatures),
+        ],
     },
     Step {
         id: StepId::Evm,
@@ -123,6 +130,7 @@ pub fn describe() -> String {
             .map(|(d, when)| match when {
                 When::Always => d.name().to_string(),
                 When::PolicyNeedsSignatures => format!("{d} (when the policy needs signatures)"),
+                When::PolicyAppraises => format!("{d} (when the policy appraises)"),
             })
             .collect();
         if !deps.is_empty() {

@@ -26,8 +26,17 @@ pub enum FileErrorKind {
     NotFound,
     NotRegular(&'static str),
     NotDirectory,
-    TooLarge { size: u64, limit: usize },
-    TooManyEntries { limit: usize },
+    TooLarge {
+        size: u64,
+        limit: usize,
+    },
+    /// A file without a reported size that held more than the limit.
+    LongerThan {
+        limit: usize,
+    },
+    TooManyEntries {
+        limit: usize,
+    },
     Changed,
     Io(Errno),
 }
@@ -75,6 +84,9 @@ impl fmt::Display for FileErrorKind {
                     f,
                     "file is {size} bytes, more than the {limit} bytes allowed"
                 )
+            }
+            FileErrorKind::LongerThan { limit } => {
+                write!(f, "file holds more than the {limit} bytes allowed")
             }
             FileErrorKind::TooManyEntries { limit } => {
                 write!(f, "directory holds more than {limit} entries")
@@ -228,6 +240,11 @@ impl Root {
     /// Reads a whole regular file of at most `limit` bytes.
     pub fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, FileError> {
         let (file, size) = self.open_regular(path, limit)?;
+        if size == 0 {
+            // procfs and sysfs report size 0 for files that have content
+            // (/proc/cmdline): read those to EOF, still within the limit.
+            return read_unsized(file, limit).map_err(|e| self.error(path, e));
+        }
         let mut buf = vec![0u8; size + 1];
         let n = read_full(file, &mut buf).map_err(|e| self.error(path, e))?;
         buf.truncate(n);
@@ -297,6 +314,20 @@ fn read_full(mut file: File, buf: &mut [u8]) -> Result<usize, FileErrorKind> {
     }
 }
 
+/// Reads a file whose size the kernel does not report, refusing more than
+/// `limit` bytes.
+fn read_unsized(file: File, limit: usize) -> Result<Vec<u8>, FileErrorKind> {
+    let mut buf = Vec::new();
+    let bound = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    file.take(bound)
+        .read_to_end(&mut buf)
+        .map_err(|e| FileErrorKind::Io(io_errno(&e)))?;
+    if buf.len() > limit {
+        return Err(FileErrorKind::LongerThan { limit });
+    }
+    Ok(buf)
+}
+
 fn libc_flags() -> i32 {
     nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC
 }
@@ -340,6 +371,20 @@ mod tests {
         assert_eq!(
             root.read("/etc/keys", 10).unwrap_err().kind,
             FileErrorKind::NotRegular("a directory")
+        );
+    }
+
+    #[test]
+    fn reads_procfs_files_that_report_size_zero() {
+        // /proc files stat as 0 bytes yet have content: /proc/cmdline is one.
+        let root = Root::new("/");
+        assert_eq!(fs::metadata("/proc/version").unwrap().len(), 0);
+        let text = root.read("/proc/version", 4096).unwrap();
+        assert!(text.starts_with(b"Linux version"), "{text:?}");
+        assert_eq!(text, fs::read("/proc/version").unwrap());
+        assert_eq!(
+            root.read("/proc/version", 5).unwrap_err().kind,
+            FileErrorKind::LongerThan { limit: 5 }
         );
     }
 

@@ -56,26 +56,36 @@ pub fn run(ctx: &mut Context) -> RunReport {
     let mut halted = false;
     for step in PLAN.iter() {
         let t = Instant::now();
-        let failed_dep = step
+        // A dependency that was itself skipped after a failure counts as
+        // failed: EVM must not be enabled with certificates only because
+        // the kmk, and so the evm-key, did not load.
+        let missing_dep = step
             .depends_on
             .iter()
-            .find(|(dep, when)| *when == When::Always && ctx.failed.contains(dep))
-            .map(|(dep, _)| *dep);
+            .filter(|(_, when)| *when == When::Always)
+            .find_map(|(dep, _)| ctx.did_not_deliver(*dep).map(|why| (*dep, why)));
         // drop-keys is also the clean-up, so it runs after a halt too.
         let outcome = if halted && step.id != StepId::DropKeys {
             Outcome::skipped("an earlier step failed and FAILURE_ACTION=halt")
-        } else if let Some(dep) = failed_dep {
-            Outcome::skipped(format!("step {dep} failed"))
+        } else if let Some((dep, why)) = missing_dep {
+            Outcome::skipped(format!("step {dep} {why}"))
         } else {
             run_step(step.id, ctx, &mut facts)
         };
         let duration = t.elapsed();
         log_outcome(step.id, &outcome, duration);
-        if outcome.status == Status::Failed {
-            ctx.failed.insert(step.id);
-            if ctx.settings.failure_action == FailureAction::Halt {
-                halted = true;
+        match outcome.status {
+            Status::Failed => {
+                ctx.failed.insert(step.id);
+                if ctx.settings.failure_action == FailureAction::Halt {
+                    halted = true;
+                }
             }
+            // Every skip follows a failure (a dependency's or a halt).
+            Status::Skipped => {
+                ctx.skipped_after_failure.insert(step.id);
+            }
+            _ => {}
         }
         report.results.push(StepResult {
             step: step.id,

@@ -97,8 +97,11 @@ fn evm_key_sealed_by_another_kmk_never_enables_hmac() {
     r.assert_contains("evm: skipped: step evm-key failed");
     assert_eq!(f.sfs_text("evm"), "", "EVM must not be enabled");
     assert_eq!(f.find("encrypted", "evm-key"), None);
-    // Independent steps still ran (FAILURE_ACTION=continue).
-    assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
+    // Independent steps still ran (FAILURE_ACTION=continue); the appraise
+    // policy did not, since EVM stays off.
+    assert_eq!(f.certs_in("_ima").len(), 2);
+    assert_eq!(f.sfs_text("ima/policy"), "");
+    r.assert_contains("has appraise rules but step evm-key failed");
 }
 
 #[test]
@@ -289,4 +292,56 @@ fn secrets_never_appear_in_output() {
         assert!(!out.contains(&raw), "kmk bytes leaked");
         assert!(!out.contains("WgoAEzfA"), "kmk base64 leaked"); // base64 of the first bytes
     }
+}
+
+#[test]
+fn failed_kmk_leaves_evm_off_and_appraise_policy_unwritten() {
+    // The kmk is missing: evm-key is skipped, so EVM must not be enabled
+    // with certificates only, and the appraise policy must not be written
+    // half-configured. The measure-only policy case below still loads.
+    let f = Fixture::new("kmk-fails");
+    dracut_setup(&f);
+    f.write("/etc/keys/kmk-user.blob", "");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("evm-key: skipped: step kmk failed");
+    r.assert_contains("evm: skipped: step evm-key was skipped");
+    r.assert_contains("has appraise rules but step evm-key was skipped, so EVM stays off");
+    assert_eq!(f.sfs_text("evm"), "");
+    assert_eq!(f.sfs_text("ima/policy"), "");
+    // The certificates still load: they are harmless on their own.
+    assert_eq!(f.certs_in("_evm").len(), 1);
+}
+
+#[test]
+fn failed_kmk_still_writes_a_measure_only_policy() {
+    let f = Fixture::new("kmk-fails-measure");
+    dracut_setup(&f);
+    f.write("/etc/keys/kmk-user.blob", "");
+    f.write("/etc/sysconfig/ima-policy", "measure func=BPRM_CHECK\n");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert_eq!(f.sfs_text("evm"), "");
+    assert_eq!(f.sfs_text("ima/policy"), "measure func=BPRM_CHECK\n");
+}
+
+#[test]
+fn reads_the_real_proc_cmdline_by_default() {
+    // /proc/cmdline stats as 0 bytes: reading it must still work.
+    let f = Fixture::new("proc-cmdline");
+    dracut_setup(&f);
+    let out = std::process::Command::new(BIN)
+        .args(["check", "--securityfs"])
+        .arg(f.dir.join("sfs"))
+        .arg("--root")
+        .arg(f.root())
+        .arg("--keyring")
+        .arg("@s")
+        .env("INTEGRITY_LOADER_LOG", "stderr")
+        .env_remove("NEWROOT")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("kernel command line"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
 }

@@ -81,6 +81,7 @@ impl Env {
             keyring: self.keyring,
             dry_run,
             failed: Default::default(),
+            skipped_after_failure: Default::default(),
         }
     }
 }

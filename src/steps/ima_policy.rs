@@ -53,10 +53,23 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     };
     let rules = policy.rules().len();
 
-    if policy.requires_signatures() {
-        if ctx.failed.contains(&StepId::ImaCerts) {
+    if policy.appraise_rule_count() > 0 {
+        // Appraisal trusts file metadata that EVM protects: with EVM left
+        // off by a failure the machine would run half-configured.
+        let evm_missing = [StepId::EvmKey, StepId::EvmCerts]
+            .into_iter()
+            .find_map(|s| ctx.did_not_deliver(s).map(|why| (s, why)));
+        if let Some((step, why)) = evm_missing {
             return Outcome::skipped(format!(
-                "{} has appraise rules that need signatures and loading the IMA certificates failed; not writing it, it could make signed files unreadable",
+                "{} has appraise rules but step {step} {why}, so EVM stays off; not writing it half-configured (fix {step} and reboot)",
+                shown.display()
+            ));
+        }
+    }
+    if policy.requires_signatures() {
+        if let Some(why) = ctx.did_not_deliver(StepId::ImaCerts) {
+            return Outcome::skipped(format!(
+                "{} has appraise rules that need signatures and step ima-certs {why}; not writing it, it could make signed files unreadable",
                 shown.display()
             ));
         }

@@ -29,6 +29,23 @@ pub struct Context<'a> {
     pub dry_run: bool,
     /// Steps that failed so far (for conditional dependencies).
     pub failed: BTreeSet<StepId>,
+    /// Steps skipped because a step they need failed: what they should
+    /// have delivered is as missing as a failed step's.
+    pub skipped_after_failure: BTreeSet<StepId>,
+}
+
+impl Context<'_> {
+    /// Why `step` did not deliver what it should have, if it did not:
+    /// "failed" or "was skipped".
+    pub fn did_not_deliver(&self, step: StepId) -> Option<&'static str> {
+        if self.failed.contains(&step) {
+            Some("failed")
+        } else if self.skipped_after_failure.contains(&step) {
+            Some("was skipped")
+        } else {
+            None
+        }
+    }
 }
 
 /// What earlier steps did, for the later ones.
