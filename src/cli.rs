@@ -114,7 +114,8 @@ Options of seal:
                     MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem)
   --pcrs SPEC       PCRs to seal to (default TPM2_PCRS, sha256:7,11)
   --pcr-value N=HEX expected value of PCR N at unseal (default: current)
-  --parent HANDLE   storage key (default 0x81000001; created if absent)
+  --parent HANDLE   storage key, ECC P-256 or RSA (default 0x81000001); if
+                    absent, seal creates an ECC P-256 SRK there
   --owner-auth-file FILE  owner hierarchy auth, to create the storage key
   --evm-key PATH    also create an evm-key sealed by the kmk, export it here
   --write-config    write /etc/integrity-loader.conf for this kmk

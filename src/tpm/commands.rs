@@ -4,6 +4,7 @@ use super::client::{Auth, Request, Session, SessionKind, Tpm, TpmError};
 use super::crypto;
 use super::pcr::PcrSelection;
 use super::public::{KeyDetail, Public};
+use super::rsa::{self, RsaPublicKey};
 use super::wire::{Reader, Writer};
 use zeroize::Zeroizing;
 
@@ -83,8 +84,48 @@ pub fn read_public(tpm: &mut Tpm, handle: u32) -> Result<Public, TpmError> {
     Ok(public)
 }
 
-/// TPM2_StartAuthSession salted with an ECC P-256 key (ECDH), unbound,
-/// AES-128-CFB parameter encryption, SHA-256.
+/// The salt of a session salted to `salt_public`, and the `encryptedSalt`
+/// that carries it: ECDH for an ECC P-256 key, RSA-OAEP for an RSA-2048 or
+/// RSA-3072 key (Part 1, secret sharing). The public area came from the
+/// TPM: its key is checked before use.
+pub fn salt_for(
+    salt_key: u32,
+    salt_public: &Public,
+) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), TpmError> {
+    match &salt_public.detail {
+        KeyDetail::Ecc { curve, x, y } => {
+            let (super::public::ECC_NIST_P256, Ok(x), Ok(y)) = (
+                *curve,
+                <[u8; 32]>::try_from(x.as_slice()),
+                <[u8; 32]>::try_from(y.as_slice()),
+            ) else {
+                return Err(TpmError::Crypto(format!(
+                    "the parent {salt_key:#010x} is an ECC key but not on P-256 (curve {curve:#06x}); only P-256 can salt a session"
+                )));
+            };
+            let salt = crypto::ecdh_salt(&x, &y).map_err(|e| TpmError::Crypto(e.to_string()))?;
+            let mut point = Writer::new();
+            point.tpm2b(&salt.ephemeral_x).tpm2b(&salt.ephemeral_y);
+            Ok((salt.salt, point.into_vec()))
+        }
+        KeyDetail::Rsa {
+            bits,
+            exponent,
+            modulus,
+        } => {
+            let key = RsaPublicKey::new(*bits, *exponent, modulus)
+                .map_err(|e| TpmError::Crypto(format!("parent {salt_key:#010x}: {e}")))?;
+            let salt = rsa::rsa_salt(&key).map_err(|e| TpmError::Crypto(e.to_string()))?;
+            Ok((salt.salt, salt.encrypted))
+        }
+        KeyDetail::KeyedHash => Err(TpmError::Crypto(format!(
+            "the parent {salt_key:#010x} is not an asymmetric key; an ECC P-256 or RSA storage key must salt the session"
+        ))),
+    }
+}
+
+/// TPM2_StartAuthSession salted to `salt_key` (ECC P-256 or RSA, see
+/// [`salt_for`]), unbound, AES-128-CFB parameter encryption, SHA-256.
 pub fn start_salted_session(
     tpm: &mut Tpm,
     salt_key: u32,
@@ -92,25 +133,10 @@ pub fn start_salted_session(
     kind: SessionKind,
 ) -> Result<Session, TpmError> {
     const C: &str = "StartAuthSession";
-    let KeyDetail::Ecc { x, y, .. } = &salt_public.detail else {
-        return Err(TpmError::Crypto(format!(
-            "the parent {salt_key:#010x} is not an ECC key; only ECC P-256 parents can salt a session so far"
-        )));
-    };
-    let (Ok(x), Ok(y)) = (
-        <[u8; 32]>::try_from(x.as_slice()),
-        <[u8; 32]>::try_from(y.as_slice()),
-    ) else {
-        return Err(TpmError::Crypto(
-            "the parent's ECC point is not P-256".into(),
-        ));
-    };
-    let salt = crypto::ecdh_salt(&x, &y).map_err(|e| TpmError::Crypto(e.to_string()))?;
+    let (salt, encrypted_salt) = salt_for(salt_key, salt_public)?;
     let nonce_caller = crypto::random_bytes(32).map_err(|e| TpmError::Crypto(e.to_string()))?;
-    let mut point = Writer::new();
-    point.tpm2b(&salt.ephemeral_x).tpm2b(&salt.ephemeral_y);
     let mut p = Writer::new();
-    p.tpm2b(&nonce_caller).tpm2b(point.as_slice());
+    p.tpm2b(&nonce_caller).tpm2b(&encrypted_salt);
     p.u8(match kind {
         SessionKind::Hmac => SE_HMAC,
         SessionKind::Policy => SE_POLICY,
@@ -139,7 +165,7 @@ pub fn start_salted_session(
     if nonce_tpm.len() < 16 {
         return Err(malformed(C, "nonceTPM shorter than 16 bytes"));
     }
-    let key = crypto::session_key(&salt.salt, &[], &nonce_tpm, &nonce_caller);
+    let key = crypto::session_key(&salt, &[], &nonce_tpm, &nonce_caller);
     Ok(Session::new(handle, kind, key, nonce_tpm))
 }
 
@@ -463,4 +489,70 @@ pub fn create_sealed(
         .map_err(|e| malformed(C, e.to_string()))?
         .to_vec();
     Ok((private, public))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public(detail: KeyDetail) -> Public {
+        Public {
+            object_type: 0,
+            name_alg: super::super::public::ALG_SHA256,
+            attributes: 0,
+            auth_policy: Vec::new(),
+            detail,
+            bytes: Vec::new(),
+        }
+    }
+
+    fn salt_error(detail: KeyDetail) -> String {
+        match salt_for(0x8100_0001, &public(detail)) {
+            Err(TpmError::Crypto(m)) => m,
+            other => panic!("expected a crypto error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn hostile_salt_keys_are_refused_before_use() {
+        let rsa = |bits, exponent, modulus: Vec<u8>| KeyDetail::Rsa {
+            bits,
+            exponent,
+            modulus,
+        };
+        let mut n = vec![0xc3; 256];
+        n[255] = 0x01;
+        let msg = salt_error(rsa(1024, 0, n[..128].to_vec()));
+        assert!(
+            msg.contains("0x81000001") && msg.contains("1024 bits"),
+            "{msg}"
+        );
+        assert!(salt_error(rsa(2048, 0, n[..255].to_vec())).contains("255 bytes"));
+        assert!(salt_error(rsa(2048, 1, n.clone())).contains("exponent 1"));
+        let mut even = n.clone();
+        even[255] = 0x02;
+        assert!(salt_error(rsa(2048, 0, even)).contains("even"));
+        let ecc = |curve, x: Vec<u8>| KeyDetail::Ecc {
+            curve,
+            x,
+            y: vec![1; 32],
+        };
+        assert!(salt_error(ecc(0x0004, vec![1; 32])).contains("not on P-256"));
+        assert!(salt_error(ecc(0x0003, vec![1; 31])).contains("not on P-256"));
+        assert!(salt_error(ecc(0x0003, vec![1; 32])).contains("not on the P-256 curve"));
+        assert!(salt_error(KeyDetail::KeyedHash).contains("not an asymmetric key"));
+    }
+
+    #[test]
+    fn an_rsa_salt_is_one_modulus_long() {
+        let mut n = vec![0xc3; 256];
+        n[255] = 0x01;
+        let detail = KeyDetail::Rsa {
+            bits: 2048,
+            exponent: 0,
+            modulus: n,
+        };
+        let (salt, encrypted) = salt_for(0x8100_0001, &public(detail)).unwrap();
+        assert_eq!((salt.len(), encrypted.len()), (32, 256));
+    }
 }

@@ -1,11 +1,12 @@
 //! Session cryptography for TPM 2.0 authorization sessions.
 //!
 //! Only what the unseal path needs: SHA-256 as the session hash, a P-256
-//! salt key, and AES-128-CFB parameter encryption. References are to the
-//! TPM 2.0 Library specification, Part 1 (Architecture): KDFa and KDFe
-//! §11.4.10, the session key and session HMACs §19.6, parameter encryption
-//! §21. The same steps are spelled out in docs/kernel-interfaces.md
-//! ("Session crypto") and in the kernel's drivers/char/tpm/tpm2-sessions.c.
+//! salt key (an RSA salt key is in [`super::rsa`]), and AES-128-CFB
+//! parameter encryption. References are to the TPM 2.0 Library
+//! specification, Part 1 (Architecture): KDFa and KDFe §11.4.10, the session
+//! key and session HMACs §19.6, parameter encryption §21. The same steps
+//! are spelled out in docs/kernel-interfaces.md ("Session crypto") and in
+//! the kernel's drivers/char/tpm/tpm2-sessions.c.
 //!
 //! Auth values are used the way the TPM stores them, with trailing zero
 //! octets removed; every function that takes one trims it, so callers may
@@ -54,6 +55,9 @@ pub enum CryptoError {
     InvalidTpmPoint,
     /// The ephemeral secret is zero or not below the P-256 group order.
     InvalidEphemeralScalar,
+    /// OAEP could not encode the salt for the RSA salt key (a key that
+    /// passed [`super::rsa::RsaPublicKey::new`] always can).
+    RsaEncrypt,
 }
 
 impl fmt::Display for CryptoError {
@@ -73,6 +77,9 @@ impl fmt::Display for CryptoError {
             Self::InvalidEphemeralScalar => f.write_str(
                 "salt the TPM session: the ephemeral ECDH secret is zero or not below \
                  the P-256 group order",
+            ),
+            Self::RsaEncrypt => f.write_str(
+                "salt the TPM session: the salt cannot be OAEP-encrypted to the RSA salt key",
             ),
         }
     }

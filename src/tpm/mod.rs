@@ -9,6 +9,7 @@ pub mod keyfile;
 pub mod pcr;
 pub mod public;
 pub mod rc;
+pub mod rsa;
 pub mod seal;
 pub mod tcti;
 pub mod transport;

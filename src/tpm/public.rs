@@ -12,6 +12,9 @@ pub const ALG_NULL: u16 = 0x0010;
 pub const ALG_ECC: u16 = 0x0023;
 pub const ALG_AES: u16 = 0x0006;
 pub const ALG_CFB: u16 = 0x0043;
+const ALG_XOR: u16 = 0x000A;
+const ALG_RSAES: u16 = 0x0015;
+const ALG_ECDAA: u16 = 0x001A;
 pub const ECC_NIST_P256: u16 = 0x0003;
 
 pub const ATTR_FIXED_TPM: u32 = 0x2;
@@ -89,10 +92,18 @@ fn symmetric(r: &mut Reader) -> Result<(), PublicError> {
     Ok(())
 }
 
+/// A TPMT_*_SCHEME: the algorithm, then its details. Most carry a hash;
+/// RSAES carries nothing, ECDAA a hash and a count, XOR a hash and a KDF.
 fn scheme(r: &mut Reader) -> Result<(), PublicError> {
-    let alg = r.u16()?;
-    if alg != ALG_NULL {
-        r.u16()?; // hash of the scheme (all schemes we may meet carry one)
+    match r.u16()? {
+        ALG_NULL | ALG_RSAES => {}
+        ALG_ECDAA | ALG_XOR => {
+            r.u16()?;
+            r.u16()?;
+        }
+        _ => {
+            r.u16()?;
+        }
     }
     Ok(())
 }
@@ -226,6 +237,48 @@ mod tests {
         assert_eq!((p.object_type, p.attributes), (ALG_KEYEDHASH, 0x412));
         assert_eq!(p.auth_policy, vec![7; 32]);
         assert_eq!(p.name().len(), 34);
+    }
+
+    fn rsa_public(scheme: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u16(ALG_RSA)
+            .u16(ALG_SHA256)
+            .u32(SRK_ATTRIBUTES)
+            .tpm2b(&[]);
+        w.u16(ALG_AES).u16(128).u16(ALG_CFB);
+        w.bytes(scheme);
+        w.u16(2048).u32(0).tpm2b(&[0xc5; 256]);
+        w.into_vec()
+    }
+
+    #[test]
+    fn rsa_public_areas_parse() {
+        // NULL (a storage key), RSAES (no details), OAEP (a hash).
+        for scheme in [&[0x00, 0x10][..], &[0x00, 0x15], &[0x00, 0x17, 0x00, 0x0b]] {
+            let p = Public::parse(&rsa_public(scheme)).unwrap();
+            assert_eq!(
+                p.detail,
+                KeyDetail::Rsa {
+                    bits: 2048,
+                    exponent: 0,
+                    modulus: vec![0xc5; 256]
+                },
+                "scheme {scheme:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ecc_scheme_details_are_skipped() {
+        // ECDAA carries a hash and a count; the point still parses.
+        let mut w = Writer::new();
+        w.u16(ALG_ECC).u16(ALG_SHA256).u32(ATTR_SIGN).tpm2b(&[]);
+        w.u16(ALG_NULL); // symmetric
+        w.u16(ALG_ECDAA).u16(ALG_SHA256).u16(1);
+        w.u16(ECC_NIST_P256).u16(ALG_NULL);
+        w.tpm2b(&[1; 32]).tpm2b(&[2; 32]);
+        let p = Public::parse(w.as_slice()).unwrap();
+        assert!(matches!(p.detail, KeyDetail::Ecc { ref x, .. } if x == &[1; 32]));
     }
 
     #[test]

@@ -181,3 +181,80 @@ impl Drop for Swtpm {
         let _ = std::fs::remove_dir_all(&self.state);
     }
 }
+
+// ---- Other storage keys, sealing under them (tss_interop.rs) ----
+
+impl Swtpm {
+    /// A storage key of type `alg` (tpm2-tools' spelling: rsa2048, rsa3072,
+    /// ecc...) made by tpm2-tools with its defaults (for RSA: exponent 0,
+    /// AES-128-CFB, attributes 0x30072) and made persistent at `handle`.
+    pub fn provision_primary(&self, alg: &str, handle: &str) {
+        let ctx = self.path(&format!("{handle}.ctx"));
+        self.tool(&[
+            "tpm2_createprimary",
+            "-Q",
+            "-C",
+            "o",
+            "-G",
+            alg,
+            "-g",
+            "sha256",
+            "-c",
+            &ctx,
+        ]);
+        self.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", &ctx, handle]);
+    }
+
+    /// `seal_with_tools` under the persistent `parent` instead of
+    /// 0x81000001: the TSS2 PEM, and parent.pub / parent.priv left in the
+    /// state directory (named after the parent, e.g. 0x81000002.pub).
+    pub fn seal_with_tools_under(&self, parent: &str, secret: &[u8], pcrs: &str) -> Vec<u8> {
+        let (public, private, pem) = (
+            self.path(&format!("{parent}.pub")),
+            self.path(&format!("{parent}.priv")),
+            self.path(&format!("{parent}.pem")),
+        );
+        std::fs::write(self.state.join("secret"), secret).unwrap();
+        self.tool(&["tpm2_pcrread", "-Q", "-o", &self.path("pcr.bin"), pcrs]);
+        self.tool(&[
+            "tpm2_createpolicy",
+            "-Q",
+            "--policy-pcr",
+            "-l",
+            pcrs,
+            "-f",
+            &self.path("pcr.bin"),
+            "-L",
+            &self.path("policy.digest"),
+        ]);
+        self.tool(&[
+            "tpm2_create",
+            "-Q",
+            "-C",
+            parent,
+            "-L",
+            &self.path("policy.digest"),
+            "-a",
+            "fixedtpm|fixedparent|noda",
+            "-i",
+            &self.path("secret"),
+            "-u",
+            &public,
+            "-r",
+            &private,
+        ]);
+        self.tool(&[
+            "tpm2_encodeobject",
+            "-C",
+            parent,
+            "-u",
+            &public,
+            "-r",
+            &private,
+            "-o",
+            &pem,
+        ]);
+        std::fs::remove_file(self.state.join("secret")).unwrap();
+        std::fs::read(&pem).unwrap()
+    }
+}
