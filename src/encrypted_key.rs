@@ -46,6 +46,7 @@ impl BlobHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobError {
     Empty,
+    CarriageReturn,
     NotText,
     MultipleLines,
     MissingField(&'static str),
@@ -71,6 +72,10 @@ impl fmt::Display for BlobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BlobError::Empty => write!(f, "the file is empty"),
+            BlobError::CarriageReturn => write!(
+                f,
+                "carriage return (DOS line ending); convert the file with dos2unix"
+            ),
             BlobError::NotText => write!(
                 f,
                 "not an exported encrypted key (binary data); export it with `keyctl pipe <id> > FILE`"
@@ -140,6 +145,9 @@ pub fn parse(bytes: &[u8]) -> Result<Blob, BlobError> {
     }
     if body.contains(&b'\n') {
         return Err(BlobError::MultipleLines);
+    }
+    if body.contains(&b'\r') {
+        return Err(BlobError::CarriageReturn);
     }
     if body
         .iter()

@@ -58,8 +58,13 @@ impl Log for StderrLog {
     fn flush(&self) {}
 }
 
-/// kernlog names messages by the record's target; ours all say `integrity-loader`.
-struct KmsgLog(kernlog::KernelLog);
+/// One record per open of /dev/kmsg: the kernel rate-limits each open file
+/// to 10 records per 5 s (printk.devkmsg=ratelimit, the default) and drops
+/// the rest, and refuses a record over 1024 bytes whole (EINVAL).
+struct KmsgLog;
+
+/// Room for the text of one record after `<N>integrity-loader[PID]: `.
+const KMSG_TEXT_MAX: usize = 960;
 
 impl Log for KmsgLog {
     fn enabled(&self, m: &Metadata) -> bool {
@@ -69,26 +74,39 @@ impl Log for KmsgLog {
         if !self.enabled(r.metadata()) {
             return;
         }
-        self.0.log(
-            &Record::builder()
-                .args(*r.args())
-                .level(r.level())
-                .target(TAG)
-                .build(),
+        let priority = match r.level() {
+            Level::Error => 3,
+            Level::Warn => 4,
+            Level::Info => 6,
+            Level::Debug | Level::Trace => 7,
+        };
+        let text = r.args().to_string();
+        let mut cut = text.len().min(KMSG_TEXT_MAX);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let more = if cut < text.len() { "..." } else { "" };
+        let line = format!(
+            "<{priority}>{TAG}[{}]: {}{more}\n",
+            std::process::id(),
+            text.get(..cut).unwrap_or_default()
         );
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/kmsg")
+            .and_then(|mut k| k.write_all(line.as_bytes()));
+        if written.is_err() {
+            let _ = writeln!(std::io::stderr().lock(), "{TAG}: {text}");
+        }
     }
-    fn flush(&self) {
-        self.0.flush();
-    }
+    fn flush(&self) {}
 }
 
 /// Installs the logger; falls back to stderr when /dev/kmsg cannot be opened.
 pub fn init(sink: Sink, level: LevelFilter) {
     let logger: Box<dyn Log> = match sink {
-        Sink::Kmsg => match kernlog::KernelLog::with_level(level) {
-            Ok(k) => Box::new(KmsgLog(k)),
-            Err(_) => Box::new(StderrLog),
-        },
+        Sink::Kmsg if std::path::Path::new("/dev/kmsg").exists() => Box::new(KmsgLog),
+        Sink::Kmsg => Box::new(StderrLog),
         Sink::Stderr => Box::new(StderrLog),
     };
     if log::set_boxed_logger(logger).is_ok() {

@@ -9,7 +9,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// Symlinks followed while resolving one path, as the kernel's MAXSYMLINKS.
@@ -201,6 +201,13 @@ impl Root {
 
     fn open_regular(&self, path: &str, limit: usize) -> Result<(File, usize), FileError> {
         let real = self.resolve(path)?;
+        // Look before opening: opening a device node reaches its driver
+        // (a watchdog starts, a tape rewinds) before fstat could refuse it.
+        let seen = fs::symlink_metadata(&real)
+            .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+        if !seen.file_type().is_file() {
+            return Err(self.error(path, not_regular(seen.file_type())));
+        }
         // O_NONBLOCK: opening a FIFO must not wait for a writer.
         let file = OpenOptions::new()
             .read(true)
@@ -210,6 +217,10 @@ impl Root {
         let meta = file
             .metadata()
             .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+        // Swapped between the look and the open.
+        if (meta.dev(), meta.ino()) != (seen.dev(), seen.ino()) {
+            return Err(self.error(path, FileErrorKind::Changed));
+        }
         let ft = meta.file_type();
         if !ft.is_file() {
             let what = if ft.is_dir() {
@@ -292,6 +303,20 @@ impl Root {
         names.sort();
         Ok(Some(names))
     }
+}
+
+fn not_regular(ft: fs::FileType) -> FileErrorKind {
+    FileErrorKind::NotRegular(if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    })
 }
 
 /// Reads until EOF into `buf`, whose last byte must stay unused: filling it

@@ -47,6 +47,32 @@ impl SecurityFs {
         Ok(true)
     }
 
+    /// Takes an exclusive flock on the securityfs directory, waiting at most
+    /// `timeout`: one loader at a time, so a second one finds the work done
+    /// instead of racing the first (double EVM write, double policy).
+    pub fn lock(&self, timeout: std::time::Duration) -> Result<RunLock, Errno> {
+        use std::os::fd::AsRawFd;
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
+            .open(&self.dir)
+            .map_err(|e| errno(&e))?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            let r = unsafe { nix::libc::flock(dir.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };
+            if r == 0 {
+                return Ok(RunLock(dir));
+            }
+            match Errno::last() {
+                Errno::EWOULDBLOCK if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                e => return Err(e),
+            }
+        }
+    }
+
     pub fn evm_path(&self) -> PathBuf {
         self.dir.join("evm")
     }
@@ -118,6 +144,9 @@ impl SecurityFs {
         Some(buf)
     }
 }
+
+/// Held for a whole `load`; the kernel drops the lock when the process ends.
+pub struct RunLock(#[allow(dead_code)] File);
 
 /// An open policy file: one rule (or one path) per `write()`.
 pub struct PolicyWriter {

@@ -3,6 +3,7 @@
 use super::{EXIT_FAILED, EXIT_OK, setup};
 use crate::cli::Options;
 use crate::runner;
+use nix::errno::Errno;
 
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, true, true) {
@@ -17,6 +18,28 @@ pub fn run(options: &Options) -> u8 {
         env.securityfs.dir().display(),
         env.keyring_spec
     );
+    let _lock = match env.securityfs.lock(std::time::Duration::from_secs(60)) {
+        Ok(l) => l,
+        Err(Errno::EWOULDBLOCK) => {
+            log::error!(
+                "another integrity-loader has held {} for 60 s; not running beside it",
+                env.securityfs.dir().display()
+            );
+            return super::EXIT_FAILED;
+        }
+        Err(e) => {
+            log::warn!(
+                "cannot lock {} ({}); running without protection against a second loader",
+                env.securityfs.dir().display(),
+                e.desc()
+            );
+            return run_locked(&env);
+        }
+    };
+    run_locked(&env)
+}
+
+fn run_locked(env: &super::Env) -> u8 {
     let mut ctx = env.context(false);
     let report = runner::run(&mut ctx);
     let failed = report.failed();

@@ -143,6 +143,18 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                     );
                     continue;
                 }
+                if let Some(first) = candidates.iter().find(|c| {
+                    c.cert.subject() == cert.subject() && c.cert.key_id() == cert.key_id()
+                }) {
+                    log::warn!(
+                        "{} certificate {} has the subject and key id of {}; the kernel would keep only one of them, so loading {} only",
+                        target.label(),
+                        shown.display(),
+                        first.shown.display(),
+                        first.shown.display()
+                    );
+                    continue;
+                }
                 candidates.push(Candidate { shown, cert });
             }
             Err(e) => failures.push(format!(

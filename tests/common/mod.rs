@@ -228,3 +228,88 @@ appraise func=BPRM_CHECK appraise_type=imasig
 pub fn make_private(path: &Path) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o000)).unwrap();
 }
+
+// ---- Shared by hostile_matrix.rs, secret_hygiene.rs and concurrency.rs ----
+
+impl Fixture {
+    /// The command `run` runs, for a test that changes it before starting
+    /// it (spawns it, sets its environment or its privileges).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .arg("--root")
+            .arg(self.root())
+            .arg("--securityfs")
+            .arg(self.dir.join("sfs"))
+            .arg("--cmdline")
+            .arg(self.dir.join("cmdline"))
+            .arg("--keyring")
+            .arg("@s")
+            .env("INTEGRITY_LOADER_LOG", "stderr")
+            .env_remove("NEWROOT");
+        cmd
+    }
+}
+
+/// A finished command as a `Run`.
+pub fn finished(out: std::process::Output) -> Run {
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 section 4); the tests need no crate for it.
+pub fn base64_encode(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64, skipping whitespace; panics on anything else.
+pub fn base64_decode(text: &[u8]) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let digits: Vec<u32> = text
+        .iter()
+        .filter(|c| !c.is_ascii_whitespace() && **c != b'=')
+        .map(|c| A.iter().position(|a| a == c).expect("base64 digit") as u32)
+        .collect();
+    let mut out = Vec::new();
+    for group in digits.chunks(4) {
+        let mut n = 0u32;
+        for (i, d) in group.iter().enumerate() {
+            n |= d << (18 - 6 * i);
+        }
+        for i in 0..group.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+/// The DER inside a PEM file (the lines between BEGIN and END).
+pub fn pem_body(pem: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(pem);
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("");
+    base64_decode(body.as_bytes())
+}
