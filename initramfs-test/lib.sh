@@ -1,0 +1,621 @@
+# shellcheck shell=bash
+# Variables set here are read by run and the scenarios:
+# shellcheck disable=SC2034
+#
+# Shared functions of the VM boot tests (sourced by ./run and by every
+# scenarios/NAME.sh). Layout of a run's work directory ($WORK):
+#
+#   $WORK/shared/       built once per run: binary, certs, keys, data disk,
+#                       base root tree, initramfs images, build logs
+#   $WORK/NAME/         one per scenario: root tree and image, TPM state,
+#                       serial.log (the whole console of the boot), qemu.log,
+#                       reason (why it failed)
+#
+# The kernel comes from a cache outside the repository ($IL_TEST_CACHE,
+# default /var/cache/integrity-loader-test), filled once by apt-get download.
+#
+# Environment:
+#   IL_TEST_CACHE          kernel cache directory
+#   IL_TEST_WORK           work directory (default: a new /tmp/integrity-loader-vmtest.*)
+#   IL_TEST_TIMEOUT        hard limit of one boot in seconds (default 150)
+#   IL_TEST_ACCEL          qemu accelerator: tcg (default), kvm, or auto (kvm when /dev/kvm works)
+#   INTEGRITY_LOADER_BIN   test this binary instead of building one with scripts/build-static
+
+IL_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$IL_TEST_DIR/.." && pwd)
+IL_TEST_CACHE=${IL_TEST_CACHE:-/var/cache/integrity-loader-test}
+IL_TEST_TIMEOUT=${IL_TEST_TIMEOUT:-150}
+IL_TEST_ACCEL=${IL_TEST_ACCEL:-tcg}
+
+# The test data disk: its own ext4 filesystem with a fixed UUID, the only
+# thing the test IMA policy appraises (IMA rules cannot match paths, and
+# appraising the root would need busybox and every config file signed).
+DATA_UUID=5ec0e7a1-10ad-4e57-8a1d-da7ad15c0001
+# LSMs without bpf: Debian 12's kernel oopses in evm_inode_init_security with
+# the default list once EVM HMAC is on (kernel-interfaces.md pitfall 11).
+KERNEL_LSM=lockdown,capability,yama,integrity,apparmor
+# printk.devkmsg=on: /dev/kmsg writes are otherwise rate-limited (10 lines
+# per 5 s) and the loader's step lines would be dropped from the log.
+BASE_APPEND="console=ttyS0 panic=1 lsm=$KERNEL_LSM printk.devkmsg=on"
+
+# ---- messages
+
+log() { echo "[$(date +%T)] $*" >&2; }
+die_setup() {
+    echo "setup failed: $*" >&2
+    exit 1
+}
+
+# fail REASON: records a failed check of the current scenario ($S) and goes on;
+# the scenario fails when any check failed.
+fail() {
+    echo "$*" >> "$S/reason"
+    log "check failed: $*"
+}
+# failed: true when the current scenario has a failed check.
+failed() { [[ -s $S/reason ]]; }
+
+# ---- prerequisites
+
+# Prints what is missing, one item a line; nothing when all is there.
+missing_prerequisites() {
+    local t
+    [[ $(id -u) == 0 ]] || echo "root (mkfs, keyctl, dracut-install)"
+    for t in qemu-system-x86_64 swtpm tpm2_createprimary tpm2_create tpm2_createpolicy \
+        tpm2_evictcontrol tpm2_encodeobject tpm2_flushcontext mkfs.ext4 debugfs evmctl keyctl \
+        openssl cpio dracut lsinitrd apt-get apt-cache dpkg-deb depmod modprobe timeout \
+        getfattr setsid; do
+        command -v "$t" > /dev/null || echo "$t"
+    done
+    [[ -x /bin/busybox ]] && ! /usr/bin/ldd /bin/busybox > /dev/null 2>&1 \
+        || echo "/bin/busybox (static: busybox-static)"
+    [[ -d /usr/lib/dracut/modules.d/99base ]] || echo "/usr/lib/dracut (dracut-core)"
+}
+PACKAGES="qemu-system-x86 swtpm swtpm-tools tpm2-tools busybox-static cpio dracut-core e2fsprogs ima-evm-utils keyutils openssl attr"
+
+# ---- the kernel
+
+# get_kernel: sets KVER, KERNEL (vmlinuz) and MODROOT (a tree with
+# lib/modules/$KVER, depmod'ed). Downloads only the one package
+# linux-image-amd64 depends on, and only when the cache does not have it.
+get_kernel() {
+    local pkg dir deb
+    pkg=$(apt-cache depends linux-image-amd64 2> /dev/null \
+        | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n1)
+    if [[ -z $pkg ]]; then
+        # No apt lists (offline): take what the cache has.
+        pkg=$(find "$IL_TEST_CACHE" -maxdepth 1 -type d -name 'linux-image-*' -printf '%f\n' 2> /dev/null | sort -V | tail -n1)
+        [[ $pkg ]] || die_setup "apt-cache depends linux-image-amd64 names no kernel package, and $IL_TEST_CACHE has none (apt-get update?)"
+    fi
+    KVER=${pkg#linux-image-}
+    dir=$IL_TEST_CACHE/$pkg
+    if [[ ! -e $dir/.ready ]]; then
+        log "kernel: fetching $pkg into $IL_TEST_CACHE (once)"
+        mkdir -p "$IL_TEST_CACHE"
+        rm -rf "$dir"
+        (cd "$IL_TEST_CACHE" && rm -f "${pkg}"_*.deb && apt-get download "$pkg") > "$IL_TEST_CACHE/download.log" 2>&1 \
+            || die_setup "apt-get download $pkg failed: $(tail -n3 "$IL_TEST_CACHE/download.log")"
+        deb=$(ls "$IL_TEST_CACHE/${pkg}"_*.deb)
+        dpkg-deb -x "$deb" "$dir" || die_setup "dpkg-deb -x $deb"
+        depmod -b "$dir" "$KVER" || die_setup "depmod -b $dir $KVER"
+        rm -f "$deb"
+        touch "$dir/.ready"
+    fi
+    KERNEL=$dir/boot/vmlinuz-$KVER
+    MODROOT=$dir
+    KCONFIG=$dir/boot/config-$KVER
+    [[ -r $KERNEL ]] || die_setup "$KERNEL missing; remove $dir and run again"
+}
+
+# ---- the binary and the host-side material
+
+get_binary() {
+    if [[ ${INTEGRITY_LOADER_BIN:-} ]]; then
+        BIN=$(realpath "$INTEGRITY_LOADER_BIN")
+    else
+        log "building the static binary (scripts/build-static)"
+        "$REPO/scripts/build-static" > "$SHARED/build.log" 2>&1 \
+            || die_setup "scripts/build-static failed: $(tail -n5 "$SHARED/build.log")"
+        BIN=$REPO/target/x86_64-unknown-linux-musl/release/integrity-loader
+    fi
+    # A copy: others may rebuild target/ while the run goes on.
+    cp "$BIN" "$SHARED/integrity-loader"
+    BIN=$SHARED/integrity-loader
+}
+
+# make_evm_blob KMK_NAME KMK_FILE OUT: an encrypted evm-key sealed by a user
+# key KMK_NAME holding KMK_FILE's bytes, made by this host's kernel in a
+# throw-away session keyring.
+make_evm_blob() {
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    if ! keyctl session - sh -c '
+        keyctl padd user "$1" @s < "$2" > /dev/null || exit 1
+        id=$(keyctl add encrypted evm-key "new user:$1 32" @s) || exit 1
+        keyctl pipe "$id" > "$3"' sh "$1" "$2" "$3" > /dev/null || [[ ! -s $3 ]]; then
+        die_setup "could not make an evm-key blob with this host's kernel (keyctl, encrypted keys)"
+    fi
+}
+
+# Certificates, kmk files and evm-key blobs shared by the scenarios.
+make_host_material() {
+    local k=$SHARED/keys
+    mkdir -p "$k"
+    "$REPO/scripts/make-test-certs" "$SHARED/certs" > "$SHARED/certs.log" 2>&1 \
+        || die_setup "scripts/make-test-certs: $(tail -n3 "$SHARED/certs.log")"
+    # A user kmk without newline or NUL, so dracut's `read -r` carries it
+    # whole and dracut's 97masterkey and the loader load the same bytes.
+    head -c 24 /dev/urandom | base64 | tr -d '\n' > "$k/kmk-user.blob"
+    make_evm_blob kmk "$k/kmk-user.blob" "$k/evm-for-kmk.blob"
+    make_evm_blob kmk-user "$k/kmk-user.blob" "$k/evm-for-kmk-user.blob"
+    # The secret a TPM seals for MASTERKEYTYPE=tpm2 (binary, loaded as the user key kmk).
+    head -c 32 /dev/urandom > "$k/kmk-tpm2.secret"
+    make_evm_blob kmk "$k/kmk-tpm2.secret" "$k/evm-for-kmk-tpm2.blob"
+}
+
+# ---- the data disk: files labeled on the host for appraisal
+
+# sign FILE: an IMA signature (security.ima) and a portable EVM signature
+# over it (security.evm), made with the test key whose certificate the
+# scenarios load into both keyrings. Labels are set here, before boot: EVM
+# with HMAC on refuses new security xattrs on a file that has none
+# (kernel-interfaces.md pitfall 13).
+sign() {
+    evmctl sign --portable --imasig -a sha256 --key "$SHARED/certs/rsa2048.key.pem" "$1" \
+        > /dev/null 2>> "$SHARED/sign.log" || die_setup "evmctl sign $1: $(tail -n2 "$SHARED/sign.log")"
+    if ! getfattr -n security.ima "$1" > /dev/null 2>&1 || ! getfattr -n security.evm "$1" > /dev/null 2>&1; then
+        die_setup "evmctl did not label $1"
+    fi
+}
+
+make_data_disk() {
+    local d=$SHARED/data
+    rm -rf "$d"
+    mkdir -p "$d"
+    local body='#!/bin/sh
+echo DATA-FILE-RUNS'
+    printf '%s\n' "$body" > "$d/signed"
+    printf '%s\n' "$body" > "$d/unsigned"
+    printf '%s\n' "$body" > "$d/tampered"
+    printf '%s\n' "$body" > "$d/evm-tampered"
+    chmod 0755 "$d"/*
+    sign "$d/signed"
+    sign "$d/tampered"
+    sign "$d/evm-tampered"
+    # Content changed after signing: the IMA signature no longer matches.
+    echo 'echo tampered' >> "$d/tampered"
+    # Metadata changed after signing: the EVM portable signature (over mode,
+    # uid, gid and security.ima) no longer matches; IMA's alone still would.
+    chmod 0750 "$d/evm-tampered"
+    mkfs.ext4 -q -F -I 256 -U "$DATA_UUID" -L il-data -d "$d" "$SHARED/data.img" 8M \
+        > "$SHARED/mkfs-data.log" 2>&1 || die_setup "mkfs.ext4 data: $(cat "$SHARED/mkfs-data.log")"
+    # mke2fs copies xattrs from the source tree (e2fsprogs >= 1.43): check.
+    debugfs -R 'ea_list /signed' "$SHARED/data.img" 2> /dev/null | grep 'security.evm' > /dev/null \
+        || die_setup "mkfs.ext4 -d did not copy the security xattrs into data.img (e2fsprogs too old?)"
+}
+
+# ---- the root disk
+
+# The base root tree: busybox, the agent as /sbin/init-agent, mount points.
+make_base_root() {
+    local r=$SHARED/base-root a
+    rm -rf "$r"
+    mkdir -p "$r"/{bin,sbin,etc/keys/ima,etc/sysconfig,dev,proc,sys,run,mnt/data,tmp,root}
+    cp /bin/busybox "$r/bin/busybox"
+    for a in $(/bin/busybox --list); do
+        [[ $a == busybox ]] || ln -sf busybox "$r/bin/$a"
+    done
+    install -m 0755 "$IL_TEST_DIR/agent/init-agent" "$r/sbin/init-agent"
+    echo "il-test" > "$r/etc/hostname"
+    # systemd's switch-root refuses a root without os-release.
+    printf '%s\n' 'ID=integrity-loader-test' 'NAME="integrity-loader VM test root"' > "$r/etc/os-release"
+}
+
+# new_root: $S/root, a copy of the base root for this scenario.
+new_root() {
+    rm -rf "$S/root"
+    cp -a "$SHARED/base-root" "$S/root"
+    ROOT=$S/root
+}
+
+# put FILE-IN-ROOT [MODE] < content
+put() {
+    mkdir -p "$(dirname "$ROOT$1")"
+    cat > "$ROOT$1"
+    chmod "${2:-0644}" "$ROOT$1"
+}
+
+# The IMA policy of the tests: appraise the data disk only.
+test_policy() {
+    cat << EOF
+# integrity-loader VM test policy: the data disk's files need a valid
+# IMA signature (and, once EVM is on, a valid EVM signature)
+dont_appraise fsmagic=0x9fa0
+appraise fsuuid=$DATA_UUID appraise_type=imasig
+measure fsuuid=$DATA_UUID
+EOF
+}
+
+# Common content of the scenarios' roots: certificates, policy, evm-key.
+#   root_certs_and_policy: EVM cert /etc/keys/x509_evm.der, IMA cert
+#   /etc/keys/ima/rsa2048.der, policy /etc/sysconfig/ima-policy.
+root_certs_and_policy() {
+    put /etc/keys/x509_evm.der < "$SHARED/certs/rsa2048.der"
+    put /etc/keys/ima/rsa2048.der < "$SHARED/certs/rsa2048.der"
+    test_policy | put /etc/sysconfig/ima-policy
+}
+
+# expect NAME=VALUE...: what the agent must find (/etc/agent-expect).
+#   KMK          present|absent   the user key $KMK_NAME in /proc/keys
+#   KMK_NAME     kmk|kmk-user
+#   EVM_KEY      present|absent   the encrypted key evm-key
+#   IMA_CERTS    N                keys on _ima (or .ima)
+#   EVM_CERTS    N                keys on _evm (or .evm)
+#   EVM          N                /sys/kernel/security/evm
+#   POLICY       loaded|none      a policy was written (the policy file is gone)
+#   FILES        "name=ok|EACCES ..." access to the data disk's files
+#   EXEC         ok|EACCES        running the signed file
+#   PCR11        hex              /sys/class/tpm/tpm0/pcr-sha256/11
+expect() {
+    local kv
+    for kv in "$@"; do
+        printf "EXPECT_%s='%s'\n" "${kv%%=*}" "${kv#*=}"
+    done >> "$ROOT/etc/agent-expect"
+}
+# The state after a complete load with the test policy.
+FILES_ENFORCED="signed=ok unsigned=EACCES tampered=EACCES evm-tampered=EACCES"
+# Policy written, EVM off: the IMA signature alone decides.
+FILES_IMA_ONLY="signed=ok unsigned=EACCES tampered=EACCES evm-tampered=ok"
+FILES_OPEN="signed=ok unsigned=ok tampered=ok evm-tampered=ok"
+
+# build_root_image: $S/root.img from $S/root.
+build_root_image() {
+    mkfs.ext4 -q -F -I 256 -L il-root -d "$ROOT" "$S/root.img" 32M > "$S/mkfs-root.log" 2>&1 \
+        || die_setup "mkfs.ext4 root: $(cat "$S/mkfs-root.log")"
+}
+
+# ---- initramfs images (each built once per run, on first use)
+
+# initramfs KIND: prints the path of the image, building it first if needed.
+#   minimal         busybox + the binary + a tiny /init (initramfs-test/minimal-init)
+#   dracut          dracut shell initramfs with 98integrity-loader
+#   dracut-systemd  dracut systemd initramfs with 98integrity-loader
+#   dracut-classic  dracut shell initramfs with dracut's own 97masterkey + 98integrity
+initramfs() {
+    local kind=$1 img=$SHARED/initramfs-$1.img
+    if [[ ! -s $img ]]; then
+        case $kind in
+            minimal) build_minimal_initramfs "$img" ;;
+            dracut) build_dracut_initramfs "$img" "base rootfs-block integrity-loader" ;;
+            dracut-systemd) build_dracut_initramfs "$img" "base systemd systemd-initrd dracut-systemd rootfs-block integrity-loader" ;;
+            dracut-classic) build_dracut_initramfs "$img" "base rootfs-block masterkey integrity" ;;
+            *) die_setup "unknown initramfs kind $kind" ;;
+        esac >&2
+    fi
+    echo "$img"
+}
+
+build_minimal_initramfs() {
+    local img=$1 d=$SHARED/minimal-initramfs m ko
+    log "building the minimal initramfs"
+    rm -rf "$d"
+    mkdir -p "$d"/{bin,sbin,usr/bin,dev,proc,sys,sysroot,run,tmp,lib/modules}
+    cp /bin/busybox "$d/bin/busybox"
+    ln -s busybox "$d/bin/sh"
+    install -m 0755 "$BIN" "$d/usr/bin/integrity-loader"
+    install -m 0755 "$IL_TEST_DIR/minimal-init" "$d/init"
+    # The drivers for the virtio disks and ext4, in load order
+    # (crc32c for ext4 first; not the SSE4.2 one TCG's CPU lacks).
+    : > "$d/lib/modules/load-order"
+    for m in crc32c_generic virtio_pci virtio_blk ext4; do
+        modprobe -d "$MODROOT" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
+    done | awk '!seen[$0]++' | grep -v 'crc32c-intel' | while read -r ko; do
+        cp "$ko" "$d/lib/modules/"
+        basename "$ko" >> "$d/lib/modules/load-order"
+    done
+    [[ -s $d/lib/modules/load-order ]] || die_setup "no modules for the minimal initramfs (modprobe --show-depends)"
+    (cd "$d" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$img" \
+        || die_setup "cpio of the minimal initramfs"
+}
+
+# A private dracutbasedir: the system's dracut plus our module as
+# scripts/install stages it; nothing is installed on the host.
+dracut_base() {
+    local base=$SHARED/dracut entry
+    [[ -d $base ]] && return 0
+    "$REPO/scripts/install" DESTDIR="$SHARED/stage" PREFIX=/usr BIN="$BIN" > "$SHARED/install.log" 2>&1 \
+        || die_setup "scripts/install: $(tail -n3 "$SHARED/install.log")"
+    mkdir -p "$base/modules.d"
+    for entry in /usr/lib/dracut/*; do
+        [[ ${entry##*/} == modules.d ]] || ln -s "$entry" "$base/"
+    done
+    for entry in /usr/lib/dracut/modules.d/*; do
+        [[ ${entry##*/} == 98integrity-loader ]] || ln -s "$entry" "$base/modules.d/"
+    done
+    ln -s "$SHARED/stage/usr/lib/dracut/modules.d/98integrity-loader" "$base/modules.d/98integrity-loader"
+}
+
+# build_dracut_initramfs IMG MODULES: a generic (no host-only) image for the
+# cached kernel, with the drivers for the test VM's disks.
+build_dracut_initramfs() {
+    local img=$1 modules=$2 name
+    name=$(basename "$img" .img)
+    dracut_base
+    log "building $name with dracut (-m \"$modules\")"
+    mkdir -p "$SHARED/dracut-conf.d" "$SHARED/dracut-tmp"
+    : > "$SHARED/dracut.conf"
+    dracutbasedir=$SHARED/dracut INTEGRITY_LOADER_BIN=$SHARED/stage/usr/bin/integrity-loader \
+        dracut --conf "$SHARED/dracut.conf" --confdir "$SHARED/dracut-conf.d" --tmpdir "$SHARED/dracut-tmp" \
+        --no-hostonly --kver "$KVER" --kmoddir "$MODROOT/lib/modules/$KVER" \
+        --no-early-microcode --compress gzip --force \
+        -m "$modules" --add-drivers "virtio_blk virtio_pci ext4 crc32c_generic" \
+        "$img" > "$SHARED/$name.log" 2>&1 \
+        || die_setup "dracut ($name): $(grep -E 'ERROR|FATAL|rror' "$SHARED/$name.log" | tail -n5)"
+}
+
+# ---- the TPM
+
+# A swtpm TPM 2.0 for a scenario: state in $S/tpm (absolute: pitfall 12).
+TPM_STATE=
+swtpm_state() {
+    TPM_STATE=$S/tpm
+    mkdir -p "$TPM_STATE"
+}
+
+# tpm_provision_start: swtpm on the scenario's state directory over TCP, for
+# tpm2-tools on the host (as a user would provision before the first boot).
+TPM_PID=
+tpm_provision_start() {
+    local port i
+    swtpm_state
+    for i in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 20000))
+        swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" \
+            --server type=tcp,port=$port,bindaddr=127.0.0.1 \
+            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+            --flags not-need-init,startup-clear \
+            --pid file="$S/swtpm-provision.pid" --daemon > "$S/swtpm-provision.log" 2>&1 && break
+        port=
+    done
+    [[ $port ]] || die_setup "swtpm (provisioning) did not start: $(cat "$S/swtpm-provision.log")"
+    TPM_PID=$(cat "$S/swtpm-provision.pid")
+    export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$port
+}
+tpm_provision_stop() {
+    [[ $TPM_PID ]] && kill "$TPM_PID" 2> /dev/null
+    local i
+    for i in $(seq 50); do kill -0 "$TPM_PID" 2> /dev/null || break; sleep 0.1; done
+    TPM_PID=
+    unset TPM2TOOLS_TCTI
+}
+# tpm2 TOOL ARGS...: one tpm2-tools command, then flush what it left (no
+# resource manager between the tools and swtpm: pitfall 12).
+tpm2() {
+    "$@" >> "$S/tpm2-tools.log" 2>&1 || die_setup "$* failed: $(tail -n3 "$S/tpm2-tools.log")"
+    tpm2_flushcontext -t > /dev/null 2>&1
+    tpm2_flushcontext -l > /dev/null 2>&1
+    tpm2_flushcontext -s > /dev/null 2>&1
+    return 0
+}
+
+# seal_kmk PCR11_HEX OUT: provisions the scenario's TPM: a persistent ECC
+# storage key at 0x81000001 and the tpm2 kmk secret sealed to PCR 11 (sha256)
+# having the value PCR11_HEX (64 hex digits), written as a TSS2 key file.
+seal_kmk() {
+    local pcr=$1 out=$2 w=$S/seal
+    mkdir -p "$w"
+    tpm_provision_start
+    local i bytes=''
+    for ((i = 0; i < ${#pcr}; i += 2)); do bytes+="\\x${pcr:i:2}"; done
+    printf '%b' "$bytes" > "$w/pcr.bin"
+    [[ $(stat -c %s "$w/pcr.bin") == 32 ]] || die_setup "seal_kmk: PCR value must be 64 hex digits"
+    tpm2 tpm2_createprimary -Q -C o -g sha256 -G ecc -c "$w/srk.ctx"
+    tpm2 tpm2_evictcontrol -Q -C o -c "$w/srk.ctx" 0x81000001
+    tpm2 tpm2_createpolicy -Q --policy-pcr -l sha256:11 -f "$w/pcr.bin" -L "$w/pcr.policy"
+    tpm2 tpm2_create -Q -C 0x81000001 -L "$w/pcr.policy" -a 'fixedtpm|fixedparent|noda' \
+        -i "$SHARED/keys/kmk-tpm2.secret" -u "$w/kmk.pub" -r "$w/kmk.priv"
+    tpm2 tpm2_encodeobject -Q -C 0x81000001 -u "$w/kmk.pub" -r "$w/kmk.priv" -o "$w/kmk.tss2.pem"
+    tpm_provision_stop
+    put "$out" 0600 < "$w/kmk.tss2.pem"
+}
+ZERO_PCR=0000000000000000000000000000000000000000000000000000000000000000
+
+# swtpm_for_vm: a swtpm on the scenario's state for qemu (unix socket);
+# sets TPM_SOCK and TPM_VM_PID. Stopped by boot_vm.
+TPM_SOCK=
+TPM_VM_PID=
+swtpm_for_vm() {
+    swtpm_state
+    TPM_SOCK=$S/swtpm.sock
+    rm -f "$TPM_SOCK"
+    swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" --ctrl type=unixio,path="$TPM_SOCK" \
+        --terminate --log file="$S/swtpm.log",level=1 > "$S/swtpm.out" 2>&1 &
+    TPM_VM_PID=$!
+    local i
+    for _ in $(seq 100); do
+        [[ -S $TPM_SOCK ]] && return 0
+        sleep 0.05
+    done
+    die_setup "swtpm did not create $TPM_SOCK: $(cat "$S/swtpm.out")"
+}
+
+# ---- booting
+
+# boot_vm INITRAMFS [options]: boots the cached kernel with INITRAMFS, the
+# scenario's root image (vda) and the data disk (vdb, read-only), the serial
+# console in $S/serial.log. Disks are used in snapshot mode: the images are
+# never changed (but see --persist). Options:
+#   --tpm               attach the scenario's swtpm (started here)
+#   --append "ARGS"     more kernel command line
+#   --stop-at REGEX     end the VM as soon as the serial log matches (e.g. a
+#                       shell waiting for input); BOOT_STOPPED=yes then
+#   --persist           the root image keeps what the VM writes (no snapshot)
+#   --log NAME          serial log $S/serial-NAME.log (default $S/serial.log),
+#                       for scenarios that boot more than once
+# Sets SERIAL (the serial log the checks below read).
+# Sets BOOT_SECONDS and BOOT_END (exited|timeout|stopped).
+BOOT_SECONDS=
+BOOT_END=
+BOOT_STOPPED=
+boot_vm() {
+    local initrd=$1 tpm='' append='' stop_at='' accel=$IL_TEST_ACCEL snapshot=,snapshot=on
+    SERIAL=$S/serial.log
+    shift
+    while (($#)); do
+        case $1 in
+            --tpm) tpm=1 ;;
+            --append) append=$2; shift ;;
+            --stop-at) stop_at=$2; shift ;;
+            --log) SERIAL=$S/serial-$2.log; shift ;;
+            --persist) snapshot= ;;
+            *) die_setup "boot_vm: unknown option $1" ;;
+        esac
+        shift
+    done
+    if [[ $accel == auto ]]; then
+        accel=tcg
+        [[ -w /dev/kvm ]] && accel=kvm
+    fi
+    local args=(
+        -accel "$accel" -machine pc -m 512 -smp 1 -nodefaults -no-reboot
+        -display none -monitor none -serial "file:$SERIAL"
+        -kernel "$KERNEL" -initrd "$initrd"
+        -append "$BASE_APPEND root=/dev/vda ro rootfstype=ext4 init=/sbin/init-agent $append"
+        -drive "file=$S/root.img,if=virtio,format=raw$snapshot"
+        -drive "file=$SHARED/data.img,if=virtio,format=raw,readonly=on"
+    )
+    if [[ $tpm ]]; then
+        swtpm_for_vm
+        args+=(-chardev "socket,id=chrtpm,path=$TPM_SOCK" -tpmdev "emulator,id=tpm0,chardev=chrtpm"
+            -device "tpm-tis,tpmdev=tpm0")
+    fi
+    : > "$SERIAL"
+    local qlog=${SERIAL/serial/qemu}
+    printf '%q ' qemu-system-x86_64 "${args[@]}" > "${qlog%.log}.cmd"
+    echo >> "${qlog%.log}.cmd"
+    local start=$SECONDS qpid
+    # setsid: its own process group, so the timeout and a stop end qemu only.
+    setsid timeout --kill-after=5 "$IL_TEST_TIMEOUT" qemu-system-x86_64 "${args[@]}" > "$qlog" 2>&1 &
+    qpid=$!
+    QEMU_PGID=$qpid
+    BOOT_END=exited
+    BOOT_STOPPED=
+    while kill -0 "$qpid" 2> /dev/null; do
+        if [[ $stop_at ]] && grep -qE "$stop_at" "$SERIAL"; then
+            sleep 1 # let the rest of the screen arrive
+            kill -TERM -- "-$qpid" 2> /dev/null
+            BOOT_END=stopped
+            BOOT_STOPPED=yes
+            break
+        fi
+        sleep 0.5
+    done
+    wait "$qpid"
+    local rc=$?
+    QEMU_PGID=
+    [[ $BOOT_END == exited && $rc == 124 ]] && BOOT_END=timeout
+    BOOT_SECONDS=$((SECONDS - start))
+    if [[ $TPM_VM_PID ]]; then
+        kill "$TPM_VM_PID" 2> /dev/null
+        wait "$TPM_VM_PID" 2> /dev/null
+        TPM_VM_PID=
+    fi
+    log "boot: $BOOT_END after ${BOOT_SECONDS}s (serial log $SERIAL)"
+    if [[ $BOOT_END == exited && $rc != 0 ]]; then
+        fail "qemu exited with status $rc: $(tail -n3 "$qlog")"
+    fi
+    [[ $BOOT_END == timeout ]] && fail "the VM did not end within ${IL_TEST_TIMEOUT}s (hard timeout)"
+    return 0
+}
+
+# cleanup_scenario: ends what the scenario started and did not stop (an
+# interrupted run): the VM, its swtpm, a provisioning swtpm. By process id.
+QEMU_PGID=
+cleanup_scenario() {
+    [[ $QEMU_PGID ]] && kill -TERM -- "-$QEMU_PGID" 2> /dev/null
+    [[ $TPM_VM_PID ]] && kill "$TPM_VM_PID" 2> /dev/null
+    [[ $TPM_PID ]] && kill "$TPM_PID" 2> /dev/null
+    return 0
+}
+
+# ---- verdicts from the serial log
+
+# The serial log without carriage returns and ANSI colour codes.
+serial() { sed -e 's/\r$//' -e 's/\x1b\[[0-9;]*m//g' "${SERIAL:-$S/serial.log}"; }
+
+# agent_verdict: prints the agent's last verdict line ("PASS" or "FAIL ..."),
+# nothing when the agent never printed one.
+agent_verdict() {
+    serial | sed -n 's/.*AGENT-VERDICT \(.*\)$/\1/p' | tail -n1
+}
+
+# expect_agent_pass: the boot reached the agent and it found what it expected.
+expect_agent_pass() {
+    local v
+    v=$(agent_verdict)
+    case $v in
+        PASS) ;;
+        "") fail "no agent verdict in the serial log (boot did not reach the agent)" ;;
+        *) fail "agent: ${v#FAIL }" ;;
+    esac
+}
+expect_no_agent() {
+    [[ -z $(agent_verdict) ]] || fail "the boot reached the agent; it should have stopped in the initramfs"
+}
+
+# The loader's own lines (kmsg, "integrity-loader[PID]: ...") in the console.
+loader_lines() { serial | grep -E 'integrity-loader(\[[0-9]+\])?: '; }
+
+# (No grep -q or -m after a pipe: with pipefail, the writer's SIGPIPE would
+# turn a match into a failure.)
+# expect_log REGEX DESCRIPTION / expect_no_log REGEX DESCRIPTION (serial log, ERE)
+expect_log() { serial | grep -E -- "$1" > /dev/null || fail "serial log lacks $2 (/$1/)"; }
+expect_no_log() {
+    local hit
+    hit=$(serial | grep -E -- "$1" | head -n1)
+    [[ -z $hit ]] || fail "serial log has $2: $hit"
+}
+# expect_loader_log REGEX DESCRIPTION: a line of the loader matching REGEX.
+expect_loader_log() { loader_lines | grep -E -- "$1" > /dev/null || fail "no loader line with $2 (/$1/)"; }
+
+# No kernel oops: no BUG, Oops, GPF, or stack trace before the panic an
+# exiting init causes (dracut's halt path when it has no halt command).
+expect_no_oops() {
+    local hit
+    hit=$(serial | sed '/Kernel panic - not syncing: Attempted to kill init/,$d' \
+        | grep -E 'BUG: |Oops|general protection fault|Call Trace:' | head -n1)
+    [[ -z $hit ]] || fail "serial log has a kernel oops: $hit"
+}
+
+# A root with only dracut's files (/etc/sysconfig/masterkey and evm, the
+# default paths of 97masterkey/98integrity) and a user kmk: what a system set
+# up for dracut's modules has.
+root_dracut_dropin() {
+    root_certs_and_policy
+    put /etc/keys/kmk-user.blob 0600 < "$SHARED/keys/kmk-user.blob"
+    put /etc/keys/evm-user.blob 0600 < "$SHARED/keys/evm-for-kmk-user.blob"
+    echo 'MASTERKEYTYPE=user' | put /etc/sysconfig/masterkey
+    echo 'EVMKEY=/etc/keys/evm-user.blob' | put /etc/sysconfig/evm
+}
+
+# root_native KMKTYPE [CONF-LINE...]: certificates, policy, evm-key and
+# /etc/integrity-loader.conf for MASTERKEYTYPE=KMKTYPE (user: the kmk file
+# /etc/keys/kmk.blob; tpm2: the evm-key sealed by the tpm2 secret, the
+# sealed blob is the scenario's: seal_kmk ... /etc/keys/kmk-tpm2.pem).
+root_native() {
+    local type=$1
+    shift
+    root_certs_and_policy
+    case $type in
+        user)
+            put /etc/keys/kmk.blob 0600 < "$SHARED/keys/kmk-user.blob"
+            put /etc/keys/evm.blob 0600 < "$SHARED/keys/evm-for-kmk.blob"
+            printf '%s\n' MASTERKEYTYPE=user MASTERKEY=/etc/keys/kmk.blob "$@" | put /etc/integrity-loader.conf
+            ;;
+        tpm2)
+            put /etc/keys/evm.blob 0600 < "$SHARED/keys/evm-for-kmk-tpm2.blob"
+            printf '%s\n' MASTERKEYTYPE=tpm2 MASTERKEY=/etc/keys/kmk-tpm2.pem TPM2_PCRS=sha256:11 "$@" \
+                | put /etc/integrity-loader.conf
+            ;;
+    esac
+    echo 'EVMKEY=/etc/keys/evm.blob' | put /etc/sysconfig/evm
+}

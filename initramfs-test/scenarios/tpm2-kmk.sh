@@ -1,0 +1,27 @@
+# shellcheck shell=bash
+# happy path, tpm2 kmk: unsealed from a swtpm TPM 2.0, everything loads
+#
+# Provisioned on the host as a user would before the first boot: swtpm on
+# the scenario's state directory (TCP), tpm2-tools create the ECC storage
+# key at 0x81000001 and seal the kmk secret to PCR 11 (sha256) = zeros, the
+# value it has at boot (SeaBIOS does not extend it: the agent checks).
+# Booted with the same swtpm state attached (tpm-tis), the minimal
+# initramfs, MASTERKEYTYPE=tpm2 and TPM=device:/dev/tpmrm0 (the default).
+# The agent must see the kmk kept (DROP_KMK=no), the evm-key unlinked, the
+# certificate on _ima and _evm, EVM at 3 and the policy enforced.
+
+scenario() {
+    new_root
+    root_native tpm2 FAILURE_ACTION=halt
+    seal_kmk "$ZERO_PCR" /etc/keys/kmk-tpm2.pem
+    expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
+        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$ZERO_PCR"
+    build_root_image
+
+    boot_vm "$(initramfs minimal)" --tpm
+
+    expect_agent_pass
+    expect_loader_log 'kmk: done' "the kmk unsealed and loaded"
+    expect_loader_log 'every configured step succeeded' "success"
+    expect_no_oops
+}

@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# PCR 11 changed since sealing: unseal fails with the PCR message, continue
+#
+# The kmk sealed to a PCR 11 value the boot will not have (0x11..11), then
+# booted with the swtpm attached, FAILURE_ACTION=continue, minimal
+# initramfs. The loader must fail the kmk naming the PCR (its current value
+# differs from the sealed policy), skip the evm-key and EVM, and go on: the
+# agent finds EVM off, no kmk and no policy (an appraise policy is not
+# written when EVM cannot be set up: README, "The plan"). The certificates
+# do not depend on the kmk and are loaded.
+
+PCR_NOT_AT_BOOT=1111111111111111111111111111111111111111111111111111111111111111
+
+scenario() {
+    new_root
+    root_native tpm2 FAILURE_ACTION=continue
+    seal_kmk "$PCR_NOT_AT_BOOT" /etc/keys/kmk-tpm2.pem
+    expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=0 \
+        POLICY=none FILES="$FILES_OPEN" EXEC=ok PCR11="$ZERO_PCR"
+    build_root_image
+
+    boot_vm "$(initramfs minimal)" --tpm
+
+    expect_agent_pass
+    expect_loader_log 'kmk: FAILED: .*PCR' "a kmk failure naming the PCRs"
+    expect_loader_log 'evm-key: skipped' "evm-key skipped"
+    expect_loader_log 'evm: skipped' "EVM skipped"
+    expect_loader_log 'ima-policy: skipped: .*has appraise rules but step evm-key was skipped' "the appraise policy held back"
+    expect_no_oops
+}
