@@ -90,24 +90,7 @@ impl Fixture {
 
     /// Runs the binary on this tree with keys going to the test's session.
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .arg("--root")
-            .arg(self.root())
-            .arg("--securityfs")
-            .arg(self.dir.join("sfs"))
-            .arg("--cmdline")
-            .arg(self.dir.join("cmdline"))
-            .arg("--keyring")
-            .arg("@s")
-            .env("INTEGRITY_LOADER_LOG", "stderr")
-            .env_remove("NEWROOT");
-        let out = cmd.output().expect("run integrity-loader");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        finished(self.command(args).output().expect("run integrity-loader"))
     }
 
     /// Everything observable: the session keyring's keys (recursively, as

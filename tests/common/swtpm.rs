@@ -84,75 +84,14 @@ impl Swtpm {
 
     /// The SRK (ECC P-256) made persistent at 0x81000001, as a user would.
     pub fn provision_srk(&self) {
-        self.tool(&[
-            "tpm2_createprimary",
-            "-Q",
-            "-C",
-            "o",
-            "-G",
-            "ecc",
-            "-g",
-            "sha256",
-            "-c",
-            &self.path("srk.ctx"),
-        ]);
-        self.tool(&[
-            "tpm2_evictcontrol",
-            "-Q",
-            "-C",
-            "o",
-            "-c",
-            &self.path("srk.ctx"),
-            "0x81000001",
-        ]);
+        self.provision_primary("ecc", "0x81000001");
     }
 
     /// Seals `secret` with tpm2-tools to the current values of `pcrs`
     /// (e.g. "sha256:7,11"); returns the TSS2 PEM, and leaves seal.pub and
     /// seal.priv in the state directory.
     pub fn seal_with_tools(&self, secret: &[u8], pcrs: &str) -> Vec<u8> {
-        std::fs::write(self.state.join("secret"), secret).unwrap();
-        self.tool(&["tpm2_pcrread", "-Q", "-o", &self.path("pcr.bin"), pcrs]);
-        self.tool(&[
-            "tpm2_createpolicy",
-            "-Q",
-            "--policy-pcr",
-            "-l",
-            pcrs,
-            "-f",
-            &self.path("pcr.bin"),
-            "-L",
-            &self.path("policy.digest"),
-        ]);
-        self.tool(&[
-            "tpm2_create",
-            "-Q",
-            "-C",
-            "0x81000001",
-            "-L",
-            &self.path("policy.digest"),
-            "-a",
-            "fixedtpm|fixedparent|noda",
-            "-i",
-            &self.path("secret"),
-            "-u",
-            &self.path("seal.pub"),
-            "-r",
-            &self.path("seal.priv"),
-        ]);
-        self.tool(&[
-            "tpm2_encodeobject",
-            "-C",
-            "0x81000001",
-            "-u",
-            &self.path("seal.pub"),
-            "-r",
-            &self.path("seal.priv"),
-            "-o",
-            &self.path("seal.pem"),
-        ]);
-        std::fs::remove_file(self.state.join("secret")).unwrap();
-        std::fs::read(self.state.join("seal.pem")).unwrap()
+        self.seal_under("0x81000001", "seal", secret, pcrs)
     }
 
     pub fn read(&self, name: &str) -> Vec<u8> {
@@ -209,10 +148,16 @@ impl Swtpm {
     /// 0x81000001: the TSS2 PEM, and parent.pub / parent.priv left in the
     /// state directory (named after the parent, e.g. 0x81000002.pub).
     pub fn seal_with_tools_under(&self, parent: &str, secret: &[u8], pcrs: &str) -> Vec<u8> {
+        self.seal_under(parent, parent, secret, pcrs)
+    }
+
+    /// Seals under `parent`, leaving STEM.pub, STEM.priv and STEM.pem in the
+    /// state directory; returns the PEM.
+    fn seal_under(&self, parent: &str, stem: &str, secret: &[u8], pcrs: &str) -> Vec<u8> {
         let (public, private, pem) = (
-            self.path(&format!("{parent}.pub")),
-            self.path(&format!("{parent}.priv")),
-            self.path(&format!("{parent}.pem")),
+            self.path(&format!("{stem}.pub")),
+            self.path(&format!("{stem}.priv")),
+            self.path(&format!("{stem}.pem")),
         );
         std::fs::write(self.state.join("secret"), secret).unwrap();
         self.tool(&["tpm2_pcrread", "-Q", "-o", &self.path("pcr.bin"), pcrs]);
