@@ -93,6 +93,9 @@ pub struct TpmSettings {
     pub parent: u32,
     /// TPM2_PARENT was set (a trusted kmk's payload then names it).
     pub parent_configured: bool,
+    /// TPM2_PARENT_NAME: the Name the storage key must have before a
+    /// session is salted to it.
+    pub parent_name: Option<Setting<[u8; crate::tpm::parent_pin::NAME_LEN]>>,
     /// The PCRs of the sealing policy.
     pub pcrs: Setting<String>,
     /// How long one TPM command may take before the step fails.
@@ -228,6 +231,7 @@ const NATIVE_KEYS: &[&str] = &[
     "IMA_POLICY_WRITE",
     "TPM",
     "TPM2_PARENT",
+    "TPM2_PARENT_NAME",
     "TPM2_PCRS",
     "TPM_TIMEOUT",
 ];
@@ -277,7 +281,8 @@ pub fn parse_shell_number(text: &str) -> Option<u32> {
     }
 }
 
-/// TPM=, TPM2_PARENT=, TPM2_PCRS=, TPM_TIMEOUT= of the native config.
+/// TPM=, TPM2_PARENT=, TPM2_PARENT_NAME=, TPM2_PCRS=, TPM_TIMEOUT= of the
+/// native config.
 fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError> {
     let tcti = pick(vec![from_file(native, "TPM")], "device:/dev/tpmrm0");
     let pcrs = pick(vec![from_file(native, "TPM2_PCRS")], "sha256:7,11");
@@ -285,6 +290,7 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         tcti,
         parent: 0x8100_0001,
         parent_configured: false,
+        parent_name: None,
         pcrs,
         timeout: std::time::Duration::from_secs(30),
     };
@@ -306,6 +312,17 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
                 )));
                 }
             };
+    }
+    // Empty counts as unset, as everywhere in these files.
+    if let Some((a, source)) = n.get("TPM2_PARENT_NAME")
+        && !a.value.trim().is_empty()
+    {
+        let name = crate::tpm::parent_pin::parse_name_hex(&a.value)
+            .map_err(|e| n.error(a, format!("TPM2_PARENT_NAME: {e}")))?;
+        settings.parent_name = Some(Setting {
+            value: name,
+            source,
+        });
     }
     if let Some((a, _)) = n.get("TPM2_PCRS")
         && let Err(e) = crate::tpm::pcr::PcrSelection::parse(&a.value)
@@ -686,6 +703,23 @@ mod tests {
         assert!(s.drop_kmk);
         assert_eq!(s.policy_write, PolicyWrite::Rules);
         assert_eq!(s.trusted_pcrlock, None);
+        assert_eq!(s.tpm.parent_name, None);
+    }
+
+    #[test]
+    fn parent_name_pin() {
+        let name = format!("000b{}", "5a".repeat(32));
+        let t = Tree::new(&[(
+            NATIVE_CONFIG,
+            &format!("MASTERKEYTYPE=tpm2\n\nTPM2_PARENT_NAME=\"{name}\"\n"),
+        )]);
+        let pin = t.resolve("").unwrap().tpm.parent_name.unwrap();
+        assert_eq!(pin.value[..2], [0x00, 0x0b]);
+        assert!(pin.value[2..].iter().all(|b| *b == 0x5a));
+        assert!(pin.source.to_string().ends_with("integrity-loader.conf:3"));
+        // Empty is unset, as for every other key.
+        let t = Tree::new(&[(NATIVE_CONFIG, "TPM2_PARENT_NAME=\n")]);
+        assert_eq!(t.resolve("").unwrap().tpm.parent_name, None);
     }
 
     #[test]
@@ -737,6 +771,11 @@ mod tests {
                 "evm:1: EVM_ACTIVATION_BITS=\"lots\" is not a number",
             ),
             (IMA_CONFIG, "IMAPOLICY=/p\r\n", "ima:1:13: carriage return"),
+            (
+                NATIVE_CONFIG,
+                "MASTERKEYTYPE=tpm2\nTPM2_PARENT_NAME=0004aaaa\n",
+                "integrity-loader.conf:2: TPM2_PARENT_NAME: 8 characters; expected 68 hex digits",
+            ),
         ];
         for (file, text, want) in cases {
             let t = Tree::new(&[(file, text)]);

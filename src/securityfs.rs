@@ -60,7 +60,9 @@ impl SecurityFs {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             // SAFETY: flock on a descriptor we own.
-            let r = unsafe { nix::libc::flock(dir.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };
+            let r = unsafe {
+                nix::libc::flock(dir.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB)
+            };
             if r == 0 {
                 return Ok(RunLock(dir));
             }

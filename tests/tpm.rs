@@ -14,7 +14,7 @@ use integrity_loader::tpm::keyfile;
 use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::tcti;
 use integrity_loader::tpm::transport::{self, Recording};
-use integrity_loader::tpm::unseal::{self, BusEncryption, UnsealError};
+use integrity_loader::tpm::unseal::{self, BusEncryption, Parent, UnsealError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use swtpm::Swtpm;
@@ -37,7 +37,7 @@ fn unseals_a_tss2_file_sealed_by_tpm2_tools() {
     let pem = tpm.seal_with_tools(KMK, "sha256:7,11");
     let blob = keyfile::parse_tss2(&pem).unwrap();
     let mut c = client(&tpm);
-    let secret = unseal::unseal(&mut c, &blob, 0x8100_0001, &pcrs()).unwrap();
+    let secret = unseal::unseal(&mut c, &blob, Parent::unpinned(0x8100_0001), &pcrs()).unwrap();
     assert_eq!(secret.expose(), KMK);
     // ReadPublic, StartAuthSession, PolicyPCR, Load, Unseal, FlushContext.
     assert_eq!(c.stats.commands, 6);
@@ -54,7 +54,13 @@ fn unseals_a_tpm2_tools_pub_priv_pair() {
     tpm.provision_srk();
     tpm.seal_with_tools(KMK, "sha256:7,11");
     let blob = keyfile::parse_tpm2_tools(&tpm.read("seal.pub"), &tpm.read("seal.priv")).unwrap();
-    let secret = unseal::unseal(&mut client(&tpm), &blob, 0x8100_0001, &pcrs()).unwrap();
+    let secret = unseal::unseal(
+        &mut client(&tpm),
+        &blob,
+        Parent::unpinned(0x8100_0001),
+        &pcrs(),
+    )
+    .unwrap();
     assert_eq!(secret.expose(), KMK);
 }
 
@@ -68,7 +74,13 @@ fn changed_pcr_fails_with_the_pcr_message_and_no_lockout() {
         "tpm2_pcrextend",
         "7:sha256=0000000000000000000000000000000000000000000000000000000000000001",
     ]);
-    let err = unseal::unseal(&mut client(&tpm), &blob, 0x8100_0001, &pcrs()).unwrap_err();
+    let err = unseal::unseal(
+        &mut client(&tpm),
+        &blob,
+        Parent::unpinned(0x8100_0001),
+        &pcrs(),
+    )
+    .unwrap_err();
     assert!(matches!(err, UnsealError::PcrMismatch { .. }), "{err}");
     let msg = err.to_string();
     assert!(
@@ -87,7 +99,13 @@ fn missing_parent_says_how_to_create_it() {
     tpm.provision_srk();
     let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
     tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
-    let err = unseal::unseal(&mut client(&tpm), &blob, 0x8100_0001, &pcrs()).unwrap_err();
+    let err = unseal::unseal(
+        &mut client(&tpm),
+        &blob,
+        Parent::unpinned(0x8100_0001),
+        &pcrs(),
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .starts_with("no storage key at persistent handle 0x81000001: create it with"),
@@ -100,7 +118,14 @@ fn recorded_unseal(tpm: &Swtpm, blob: &keyfile::SealedBlob, encryption: BusEncry
     let inner = transport::open(&t, Duration::from_secs(10)).unwrap();
     let record = Arc::new(Mutex::new(Vec::new()));
     let mut c = Tpm::new(Box::new(Recording::new(inner, record.clone())));
-    let secret = unseal::unseal_with(&mut c, blob, 0x8100_0001, &pcrs(), encryption).unwrap();
+    let secret = unseal::unseal_with(
+        &mut c,
+        blob,
+        Parent::unpinned(0x8100_0001),
+        &pcrs(),
+        encryption,
+    )
+    .unwrap();
     assert_eq!(secret.expose(), KMK);
     record.lock().unwrap().clone()
 }

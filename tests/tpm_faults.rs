@@ -11,7 +11,7 @@ use integrity_loader::tpm::keyfile::{self, SealedBlob};
 use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::tcti;
 use integrity_loader::tpm::transport::{self, Transport, TransportError};
-use integrity_loader::tpm::unseal::{self, UnsealError};
+use integrity_loader::tpm::unseal::{self, Parent, UnsealError};
 use std::time::Duration;
 use swtpm::Swtpm;
 
@@ -78,7 +78,7 @@ fn run(s: &Setup, target: u32, replay_load: bool, fault: Fault) -> Result<Vec<u8
     unseal::unseal(
         &mut c,
         &s.blob,
-        0x8100_0001,
+        Parent::unpinned(0x8100_0001),
         &PcrSelection::parse("sha256:7").unwrap(),
     )
     .map(|k| k.expose().to_vec())
@@ -116,7 +116,7 @@ fn alter(
     unseal::unseal(
         &mut c,
         &s.blob,
-        0x8100_0001,
+        Parent::unpinned(0x8100_0001),
         &PcrSelection::parse("sha256:7").unwrap(),
     )
     .map(|k| k.expose().to_vec())

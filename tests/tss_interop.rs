@@ -21,7 +21,7 @@ use integrity_loader::tpm::keyfile;
 use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::tcti;
 use integrity_loader::tpm::transport::{self, Recording};
-use integrity_loader::tpm::unseal;
+use integrity_loader::tpm::unseal::{self, Parent};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -368,7 +368,7 @@ fn recorded_unseal(tpm: &Swtpm, blob: &keyfile::SealedBlob, parent: u32) -> (Vec
     let inner = transport::open(&t, Duration::from_secs(10)).unwrap();
     let record = Arc::new(Mutex::new(Vec::new()));
     let mut c = Tpm::new(Box::new(Recording::new(inner, record.clone())));
-    let secret = unseal::unseal(&mut c, blob, parent, &pcrs()).unwrap();
+    let secret = unseal::unseal(&mut c, blob, Parent::unpinned(parent), &pcrs()).unwrap();
     assert_eq!(c.stats.commands, 6);
     let traffic = record.lock().unwrap().clone();
     (secret.expose().to_vec(), traffic)

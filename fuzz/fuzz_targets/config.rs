@@ -86,6 +86,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(!s.kmk_name.is_empty() || body("native").is_some());
             assert!(s.trusted_pcrlock.is_none_or(|p| p < 24));
             assert!((0x8100_0000..=0x817F_FFFF).contains(&s.tpm.parent));
+            // A pin is a SHA-256 Name, whatever the spelling accepted.
+            assert!(s.tpm.parent_name.as_ref().is_none_or(|p| p.value[..2] == [0, 0x0b]));
             assert!((1..=600).contains(&s.tpm.timeout.as_secs()));
             tcti::parse(&s.tpm.tcti.value).expect("the accepted TPM= parses again");
             PcrSelection::parse(&s.tpm.pcrs.value).expect("the accepted TPM2_PCRS= parses again");

@@ -7,13 +7,15 @@
 # value it has at boot (SeaBIOS does not extend it: the agent checks).
 # Booted with the same swtpm state attached (tpm-tis), the minimal
 # initramfs, MASTERKEYTYPE=tpm2 and TPM=device:/dev/tpmrm0 (the default).
+# The storage key is pinned (TPM2_PARENT_NAME) to the Name tpm2-tools
+# computed for it, so the loader's own Name must agree.
 # The agent must see the kmk kept (DROP_KMK=no), the evm-key unlinked, the
 # certificate on _ima and _evm, EVM at 3 and the policy enforced.
 
 scenario() {
     new_root
-    root_native tpm2 FAILURE_ACTION=halt
     seal_kmk "$ZERO_PCR" /etc/keys/kmk-tpm2.pem
+    root_native tpm2 FAILURE_ACTION=halt TPM2_PARENT_NAME="$SRK_NAME"
     expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
         POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$ZERO_PCR"
     build_root_image
@@ -23,5 +25,6 @@ scenario() {
     expect_agent_pass
     expect_loader_log 'kmk: done' "the kmk unsealed and loaded"
     expect_loader_log 'every configured step succeeded' "success"
+    expect_no_log 'is not pinned' "a warning about an unpinned storage key"
     expect_no_oops
 }

@@ -7,7 +7,8 @@
 # differs from the sealed policy), skip the evm-key and EVM, and go on: the
 # agent finds EVM off, no kmk and no policy (an appraise policy is not
 # written when EVM cannot be set up: README, "The plan"). The certificates
-# do not depend on the kmk and are loaded.
+# do not depend on the kmk and are loaded. The storage key is not pinned:
+# the loader warns with the TPM2_PARENT_NAME line to add.
 
 PCR_NOT_AT_BOOT=1111111111111111111111111111111111111111111111111111111111111111
 
@@ -23,6 +24,7 @@ scenario() {
 
     expect_agent_pass
     expect_loader_log 'kmk: FAILED: .*PCR' "a kmk failure naming the PCRs"
+    expect_loader_log "is not pinned.*TPM2_PARENT_NAME=$SRK_NAME" "the unpinned-storage-key warning with its Name"
     expect_loader_log 'evm-key: skipped' "evm-key skipped"
     expect_loader_log 'evm: skipped' "EVM skipped"
     expect_loader_log 'ima-policy: skipped: .*has appraise rules but step evm-key was skipped' "the appraise policy held back"

@@ -58,5 +58,6 @@ SNIPPET
     expect_agent_pass
     expect_loader_log 'kmk: done: .*kmk-tpm2' "the kmk unsealed"
     expect_loader_log 'every configured step succeeded' "success"
+    expect_no_log 'is not pinned' "a warning about an unpinned storage key (seal --write-config pins it)"
     expect_no_oops
 }

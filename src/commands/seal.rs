@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, Fields};
 use crate::tpm::pcr::PcrSelection;
-use crate::tpm::{seal, tcti, transport};
+use crate::tpm::{parent_pin, seal, tcti, transport};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -199,17 +199,38 @@ pub fn run(options: &Options) -> u8 {
         }
     };
     let mut tpm = Tpm::new(transport);
-    let sealed = match seal::seal_new_kmk(&mut tpm, parent, owner_auth.expose(), &pcrs, values) {
+    // A pinned storage key must be the one we seal under, unless this run
+    // replaces the configuration that pins it (reprovisioning after a TPM
+    // clear) or seals under another handle.
+    let pin = s
+        .tpm
+        .parent_name
+        .as_ref()
+        .filter(|_| parent == s.tpm.parent && !(o.write_config && o.force));
+    let sealed = match seal::seal_new_kmk(
+        &mut tpm,
+        parent,
+        pin.map(|p| &p.value),
+        owner_auth.expose(),
+        &pcrs,
+        values,
+    ) {
         Ok(s) => s,
         Err(e) => {
-            log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}");
+            let pin_source = match (&e, pin) {
+                (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
+                _ => String::new(),
+            };
+            log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
             return EXIT_FAILED;
         }
     };
+    let parent_name = parent_pin::name_hex(&sealed.parent_name);
     drop(tpm);
     if sealed.created_parent {
         log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
     }
+    log::info!("storage key {parent:#010x}: Name {parent_name}");
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
     let mut paths = paths.into_iter();
     let Some(blob_path) = paths.next() else {
@@ -250,7 +271,7 @@ pub fn run(options: &Options) -> u8 {
             return EXIT_FAILED;
         };
         let mut text = format!(
-            "# written by integrity-loader seal\nMASTERKEYTYPE=tpm2\nMASTERKEY={output}\nTPM2_PCRS={pcrs}\nTPM2_PARENT={parent:#010x}\n"
+            "# written by integrity-loader seal\nMASTERKEYTYPE=tpm2\nMASTERKEY={output}\nTPM2_PCRS={pcrs}\nTPM2_PARENT={parent:#010x}\n# the storage key's Name, checked at boot before the TPM is trusted with a secret\nTPM2_PARENT_NAME={parent_name}\n"
         );
         if s.tpm.tcti.source != crate::config::Source::Default {
             text.push_str(&format!("TPM={}\n", s.tpm.tcti.value));
@@ -260,6 +281,10 @@ pub fn run(options: &Options) -> u8 {
             return EXIT_FAILED;
         }
         log::info!("wrote {}", config_path.display());
+    } else if pin.is_none() {
+        log::info!(
+            "pin the storage key so the boot can tell it from a substitute: TPM2_PARENT_NAME={parent_name} in {CONFIG_PATH}"
+        );
     }
     EXIT_OK
 }

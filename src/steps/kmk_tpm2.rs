@@ -86,7 +86,12 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
     let start = Instant::now();
     let transport = transport::open(&tcti, ctx.settings.tpm.timeout).map_err(|e| e.to_string())?;
     let mut tpm = Tpm::new(transport);
-    let result = unseal::unseal(&mut tpm, &blob, blob.parent, &pcrs);
+    let pin = ctx.settings.tpm.parent_name.as_ref();
+    let parent = unseal::Parent {
+        handle: blob.parent,
+        pinned_name: pin.map(|p| &p.value),
+    };
+    let result = unseal::unseal(&mut tpm, &blob, parent, &pcrs);
     log::debug!(
         "TPM: {} commands, {:.1} ms in the TPM, {:.1} ms in all",
         tpm.stats.commands,
@@ -94,8 +99,12 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         start.elapsed().as_secs_f64() * 1000.0
     );
     result.map(Some).map_err(|e| {
+        let pin_source = match (&e, pin) {
+            (unseal::UnsealError::ParentNotPinned(_), Some(p)) => format!(" ({})", p.source),
+            _ => String::new(),
+        };
         format!(
-            "unseal the kmk from {} under {:#010x} with {tcti}: {e}",
+            "unseal the kmk from {} under {:#010x} with {tcti}: {e}{pin_source}",
             ctx.root.display_path(path).display(),
             blob.parent
         )

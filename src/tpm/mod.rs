@@ -6,6 +6,7 @@ pub mod client;
 pub mod commands;
 pub mod crypto;
 pub mod keyfile;
+pub mod parent_pin;
 pub mod pcr;
 pub mod public;
 pub mod rc;

@@ -7,12 +7,39 @@ use super::client::{SessionKind, Tpm, TpmError};
 use super::commands;
 use super::crypto;
 use super::keyfile::{KeyType, PolicyCommand, SealedBlob};
+use super::parent_pin::{self, NAME_LEN, ParentMismatch};
 use super::pcr::PcrSelection;
 use super::public::{self, Public};
 use super::rc;
 use crate::secret::Secret;
+use std::fmt;
 
 pub const KMK_LEN: usize = 32;
+
+#[derive(Debug)]
+pub enum SealError {
+    Tpm(TpmError),
+    /// The storage key is not the pinned one: sealing under it could hand
+    /// the kmk to whoever holds its private key.
+    Parent(ParentMismatch),
+}
+
+impl From<TpmError> for SealError {
+    fn from(e: TpmError) -> Self {
+        SealError::Tpm(e)
+    }
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealError::Tpm(e) => write!(f, "{e}"),
+            SealError::Parent(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for SealError {}
 
 #[derive(Debug)]
 pub struct Sealed {
@@ -20,18 +47,32 @@ pub struct Sealed {
     pub kmk: Secret,
     /// Whether the storage key was created by this run.
     pub created_parent: bool,
+    /// The storage key's Name, for TPM2_PARENT_NAME.
+    pub parent_name: Vec<u8>,
 }
 
 /// Reads the storage key at `parent`, creating and persisting the TCG ECC
-/// P-256 SRK there when the handle is empty.
+/// P-256 SRK there when the handle is empty. With a pin, the key must be
+/// there already and have the pinned Name.
 pub fn ensure_parent(
     tpm: &mut Tpm,
     parent: u32,
+    pinned: Option<&[u8; NAME_LEN]>,
     owner_auth: &[u8],
-) -> Result<(Public, bool), TpmError> {
+) -> Result<(Public, bool), SealError> {
     match commands::read_public(tpm, parent) {
-        Ok(p) => Ok((p, false)),
+        Ok(p) => {
+            parent_pin::check(parent, &p, pinned).map_err(SealError::Parent)?;
+            Ok((p, false))
+        }
         Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
+            if let Some(pinned) = pinned {
+                return Err(SealError::Parent(ParentMismatch {
+                    handle: parent,
+                    found: None,
+                    pinned: *pinned,
+                }));
+            }
             let (handle, created) =
                 commands::create_primary(tpm, owner_auth, &public::srk_ecc_template())?;
             let persisted =
@@ -41,7 +82,7 @@ pub fn ensure_parent(
             flushed?;
             Ok((commands::read_public(tpm, parent)?, true))
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -50,16 +91,17 @@ pub fn pcr_policy(pcrs: &PcrSelection, values: &[[u8; 32]]) -> [u8; 32] {
     crypto::policy_pcr_digest(&[0u8; 32], &pcrs.marshal(), values)
 }
 
-/// Seals a new kmk under `parent` to `pcrs` having `values` (the current
-/// values when `None`).
+/// Seals a new kmk under `parent` (which must have the Name `pinned`, when
+/// given) to `pcrs` having `values` (the current values when `None`).
 pub fn seal_new_kmk(
     tpm: &mut Tpm,
     parent: u32,
+    pinned: Option<&[u8; NAME_LEN]>,
     owner_auth: &[u8],
     pcrs: &PcrSelection,
     values: Option<Vec<[u8; 32]>>,
-) -> Result<Sealed, TpmError> {
-    let (parent_public, created_parent) = ensure_parent(tpm, parent, owner_auth)?;
+) -> Result<Sealed, SealError> {
+    let (parent_public, created_parent) = ensure_parent(tpm, parent, pinned, owner_auth)?;
     let values = match values {
         Some(v) => v,
         None => commands::pcr_read(tpm, pcrs)?
@@ -78,7 +120,8 @@ pub fn seal_new_kmk(
         return Err(TpmError::Malformed {
             command: "GetRandom",
             why: format!("{} bytes instead of {KMK_LEN}", from_tpm.len()),
-        });
+        }
+        .into());
     }
     let mut kmk = Secret::zeroed(KMK_LEN);
     for ((k, a), b) in kmk
@@ -124,6 +167,7 @@ pub fn seal_new_kmk(
         blob,
         kmk,
         created_parent,
+        parent_name: parent_public.name(),
     })
 }
 

@@ -6,6 +6,7 @@
 use super::client::{SessionKind, Tpm, TpmError};
 use super::commands;
 use super::keyfile::SealedBlob;
+use super::parent_pin::{self, NAME_LEN, ParentMismatch};
 use super::pcr::PcrSelection;
 use super::public::Public;
 use super::rc;
@@ -17,6 +18,8 @@ pub enum UnsealError {
     Tpm(TpmError),
     /// Nothing at the parent's persistent handle.
     ParentMissing(u32),
+    /// The parent is not the pinned one (TPM2_PARENT_NAME).
+    ParentNotPinned(ParentMismatch),
     /// The PCRs do not hold the values the blob was sealed to.
     PcrMismatch {
         pcrs: PcrSelection,
@@ -44,6 +47,7 @@ impl fmt::Display for UnsealError {
                 f,
                 "no storage key at persistent handle {h:#010x}: create it with `integrity-loader seal` (or tpm2_createprimary -C o -G ecc -c srk.ctx && tpm2_evictcontrol -c srk.ctx {h:#010x}) and seal the kmk again"
             ),
+            UnsealError::ParentNotPinned(m) => write!(f, "{m}"),
             UnsealError::PcrMismatch { pcrs, values } => {
                 write!(
                     f,
@@ -80,12 +84,30 @@ pub enum BusEncryption {
     Off,
 }
 
-/// Unseals `blob` under the persistent `parent` with a PolicyPCR session
-/// over `pcrs`.
+/// The storage key to unseal under: its persistent handle and, when
+/// pinned, the Name it must have.
+#[derive(Debug, Clone, Copy)]
+pub struct Parent<'a> {
+    pub handle: u32,
+    pub pinned_name: Option<&'a [u8; NAME_LEN]>,
+}
+
+impl Parent<'_> {
+    /// A parent taken as the TPM presents it (tests, and configurations
+    /// that have not pinned one: those get a warning).
+    pub fn unpinned(handle: u32) -> Parent<'static> {
+        Parent {
+            handle,
+            pinned_name: None,
+        }
+    }
+}
+
+/// Unseals `blob` under `parent` with a PolicyPCR session over `pcrs`.
 pub fn unseal(
     tpm: &mut Tpm,
     blob: &SealedBlob,
-    parent: u32,
+    parent: Parent,
     pcrs: &PcrSelection,
 ) -> Result<Secret, UnsealError> {
     unseal_with(tpm, blob, parent, pcrs, BusEncryption::On)
@@ -95,19 +117,36 @@ pub fn unseal(
 pub fn unseal_with(
     tpm: &mut Tpm,
     blob: &SealedBlob,
-    parent: u32,
+    parent: Parent,
     pcrs: &PcrSelection,
     encryption: BusEncryption,
 ) -> Result<Secret, UnsealError> {
     let public =
         Public::parse(blob.public_area()).map_err(|e| UnsealError::BadPublic(e.to_string()))?;
+    let pinned = parent.pinned_name;
+    let parent = parent.handle;
     let parent_public = match commands::read_public(tpm, parent) {
         Ok(p) => p,
         Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
-            return Err(UnsealError::ParentMissing(parent));
+            return Err(match pinned {
+                Some(pinned) => UnsealError::ParentNotPinned(ParentMismatch {
+                    handle: parent,
+                    found: None,
+                    pinned: *pinned,
+                }),
+                None => UnsealError::ParentMissing(parent),
+            });
         }
         Err(e) => return Err(e.into()),
     };
+    // Before the salt goes out: a substituted key would learn it.
+    parent_pin::check(parent, &parent_public, pinned).map_err(UnsealError::ParentNotPinned)?;
+    if pinned.is_none() {
+        log::warn!(
+            "the storage key at {parent:#010x} is not pinned, so a device on the TPM bus could stand in for it; pin it: TPM2_PARENT_NAME={} in /etc/integrity-loader.conf",
+            parent_pin::name_hex(&parent_public.name())
+        );
+    }
     let mut session =
         commands::start_salted_session(tpm, parent, &parent_public, SessionKind::Policy)?;
     let target = Target {

@@ -1,0 +1,136 @@
+//! Pinning the storage key by its Name. TPM2_ReadPublic is not
+//! authenticated: a device on the TPM bus can answer it with a key of its
+//! own, learn the salt of the session we then start, and read the kmk
+//! that session was meant to hide. The Name recorded when the kmk was
+//! sealed (`TPM2_PARENT_NAME`) is checked before any salt is sent.
+
+use super::public::{ALG_SHA256, Public};
+use std::fmt;
+
+/// A Name with SHA-256 as nameAlg: 2 + 32 bytes, the only kind the client
+/// parses.
+pub const NAME_LEN: usize = 34;
+
+/// The Name as `TPM2_PARENT_NAME` and `tpm2_readpublic` print it.
+pub fn name_hex(name: &[u8]) -> String {
+    name.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a pinned Name: 68 hex digits starting with `000b` (SHA-256).
+pub fn parse_name_hex(text: &str) -> Result<[u8; NAME_LEN], String> {
+    let text = text.trim();
+    let bytes = text.as_bytes();
+    let expected = "68 hex digits, 000b and the SHA-256 of the key's public area, as `tpm2_readpublic -c HANDLE` prints name:";
+    if bytes.len() != 2 * NAME_LEN {
+        return Err(format!("{} characters; expected {expected}", bytes.len()));
+    }
+    let mut name = [0u8; NAME_LEN];
+    let nibble = |b: &u8| {
+        char::from(*b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    for (i, (byte, pair)) in name.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
+        let [h, l] = pair else { continue };
+        let (Some(h), Some(l)) = (nibble(h), nibble(l)) else {
+            return Err(format!("not hex at offset {}; expected {expected}", 2 * i));
+        };
+        *byte = h << 4 | l;
+    }
+    if name[..2] != ALG_SHA256.to_be_bytes() {
+        return Err(format!(
+            "nameAlg {:02x}{:02x} is not SHA-256 (000b); expected {expected}",
+            name[0], name[1]
+        ));
+    }
+    Ok(name)
+}
+
+/// The storage key the TPM presented is not the pinned one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentMismatch {
+    pub handle: u32,
+    /// The Name of what the TPM presented; `None` when nothing is there.
+    pub found: Option<Vec<u8>>,
+    pub pinned: [u8; NAME_LEN],
+}
+
+impl fmt::Display for ParentMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.found {
+            Some(found) => write!(
+                f,
+                "the storage key at {:#010x} is not the pinned one: its Name is {}, TPM2_PARENT_NAME is {}; nothing was sent to it: either the TPM was cleared or reprovisioned (provision again with `integrity-loader seal --write-config --force`), or something on the TPM bus is answering for it",
+                self.handle,
+                name_hex(found),
+                name_hex(&self.pinned)
+            ),
+            None => write!(
+                f,
+                "no storage key at {:#010x}, but TPM2_PARENT_NAME pins {}: the TPM was cleared or reprovisioned; provision again with `integrity-loader seal --write-config --force`, which creates and pins a new storage key",
+                self.handle,
+                name_hex(&self.pinned)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ParentMismatch {}
+
+/// Checks the public area the TPM presented at `handle` against the pin.
+pub fn check(
+    handle: u32,
+    public: &Public,
+    pinned: Option<&[u8; NAME_LEN]>,
+) -> Result<(), ParentMismatch> {
+    let Some(pinned) = pinned else { return Ok(()) };
+    let found = public.name();
+    // A Name is public: no need for a constant-time comparison.
+    if found.as_slice() == pinned.as_slice() {
+        Ok(())
+    } else {
+        Err(ParentMismatch {
+            handle,
+            found: Some(found),
+            pinned: *pinned,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRK_NAME: &str = "000b6b0a0e57ef04b5a0f8b6a2f58d3a6f46bb9d28ef54f7d0e3c1d6bb81b0f3a0c2";
+
+    #[test]
+    fn parses_a_sha256_name() {
+        let name = parse_name_hex(SRK_NAME).unwrap();
+        assert_eq!(name_hex(&name), SRK_NAME);
+        assert_eq!(parse_name_hex(&format!(" {SRK_NAME}\n")).unwrap(), name);
+        assert_eq!(
+            parse_name_hex(&SRK_NAME.to_uppercase()).unwrap(),
+            name,
+            "hex digits in either case"
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_sha256_name() {
+        let cases: &[(&str, &str)] = &[
+            ("", "0 characters"),
+            (&SRK_NAME[..66], "66 characters"),
+            (&format!("{SRK_NAME}00"), "70 characters"),
+            (&format!("000b{}", "g".repeat(64)), "not hex at offset 4"),
+            (
+                &format!("0004{}", "00".repeat(32)),
+                "nameAlg 0004 is not SHA-256",
+            ),
+            (&format!("000b{}é", "0".repeat(62)), "not hex at offset 66"),
+        ];
+        for (text, want) in cases {
+            let e = parse_name_hex(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+}

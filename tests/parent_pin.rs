@@ -1,0 +1,274 @@
+//! The storage key pinned by its Name (TPM2_PARENT_NAME), against a real
+//! swtpm. ReadPublic is not authenticated, so a device on the bus can
+//! present a key of its own and learn the salt of the session that
+//! protects the kmk. These tests stand in for that device by steering
+//! ReadPublic and StartAuthSession to another storage key of the same
+//! TPM: unpinned, the client is fooled; pinned, it refuses before any salt
+//! goes out. The pin itself is checked against tpm2-tools' Name, and
+//! `seal` writes and honours it.
+
+mod common;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use common::*;
+use integrity_loader::tpm::client::Tpm;
+use integrity_loader::tpm::keyfile::{self, SealedBlob};
+use integrity_loader::tpm::parent_pin;
+use integrity_loader::tpm::pcr::PcrSelection;
+use integrity_loader::tpm::tcti;
+use integrity_loader::tpm::transport::{self, Transport, TransportError};
+use integrity_loader::tpm::unseal::{self, Parent, UnsealError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use swtpm::Swtpm;
+
+const KMK: &[u8; 32] = b"kmk under a pinned storage key!!";
+const SRK: u32 = 0x8100_0001;
+/// Another storage key of the same TPM, standing in for the interposer's.
+const IMPOSTOR: u32 = 0x8100_0002;
+const CC_READ_PUBLIC: u32 = 0x173;
+const CC_START_AUTH_SESSION: u32 = 0x176;
+
+/// Steers the commands that name the storage key by handle and carry no
+/// authorization (ReadPublic, StartAuthSession's tpmKey) to the impostor,
+/// as a bus interposer answering for the SRK would; records every command
+/// code it passes on.
+struct Interposer {
+    inner: Box<dyn Transport>,
+    sent: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Transport for Interposer {
+    fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let mut command = command.to_vec();
+        let cc = u32::from_be_bytes(command[6..10].try_into().unwrap());
+        if matches!(cc, CC_READ_PUBLIC | CC_START_AUTH_SESSION)
+            && command[10..14] == SRK.to_be_bytes()
+        {
+            command[10..14].copy_from_slice(&IMPOSTOR.to_be_bytes());
+        }
+        self.sent.lock().unwrap().push(cc);
+        self.inner.transact(&command)
+    }
+}
+
+fn pcrs() -> PcrSelection {
+    PcrSelection::parse("sha256:7").unwrap()
+}
+
+/// A swtpm with the SRK, an RSA impostor key and a kmk sealed under the
+/// SRK by tpm2-tools.
+fn provisioned(name: &str) -> (Swtpm, SealedBlob) {
+    let tpm = Swtpm::start(name);
+    tpm.provision_srk();
+    tpm.provision_primary("rsa2048", "0x81000002");
+    let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7")).unwrap();
+    (tpm, blob)
+}
+
+/// The Name of a persistent key as tpm2-tools compute it.
+fn tools_name(tpm: &Swtpm, handle: &str) -> [u8; parent_pin::NAME_LEN] {
+    let out = tpm.path(&format!("{handle}.name"));
+    tpm.tool(&["tpm2_readpublic", "-Q", "-c", handle, "-n", &out]);
+    std::fs::read(&out).unwrap().try_into().unwrap()
+}
+
+fn unseal_through_interposer(
+    tpm: &Swtpm,
+    blob: &SealedBlob,
+    pinned: Option<&[u8; parent_pin::NAME_LEN]>,
+) -> (Result<Vec<u8>, UnsealError>, Vec<u32>) {
+    let t = tcti::parse(&tpm.tcti()).unwrap();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let interposer = Interposer {
+        inner: transport::open(&t, Duration::from_secs(10)).unwrap(),
+        sent: sent.clone(),
+    };
+    let mut c = Tpm::new(Box::new(interposer));
+    let parent = Parent {
+        handle: SRK,
+        pinned_name: pinned,
+    };
+    let result = unseal::unseal(&mut c, blob, parent, &pcrs()).map(|k| k.expose().to_vec());
+    let sent = sent.lock().unwrap().clone();
+    (result, sent)
+}
+
+#[test]
+fn a_substituted_storage_key_fools_an_unpinned_client_and_not_a_pinned_one() {
+    let (tpm, blob) = provisioned("impostor");
+    let srk_name = tools_name(&tpm, "0x81000001");
+    assert_ne!(srk_name, tools_name(&tpm, "0x81000002"));
+
+    // Unpinned: the session is salted to the impostor's key and the unseal
+    // succeeds, so whoever holds that key could have read the kmk.
+    let (result, sent) = unseal_through_interposer(&tpm, &blob, None);
+    assert_eq!(result.unwrap(), KMK, "the interposer should go unnoticed");
+    assert!(sent.contains(&CC_START_AUTH_SESSION));
+
+    // Pinned: refused after ReadPublic, before StartAuthSession.
+    let (result, sent) = unseal_through_interposer(&tpm, &blob, Some(&srk_name));
+    let err = result.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("the storage key at 0x81000001 is not the pinned one: its Name is 000b"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "TPM2_PARENT_NAME is {}; nothing was sent to it",
+            parent_pin::name_hex(&srk_name)
+        )),
+        "{text}"
+    );
+    assert_eq!(sent, vec![CC_READ_PUBLIC], "only ReadPublic may go out");
+
+    // The same pin, without the interposer: unseals.
+    let t = tcti::parse(&tpm.tcti()).unwrap();
+    let mut c = Tpm::new(transport::open(&t, Duration::from_secs(10)).unwrap());
+    let parent = Parent {
+        handle: SRK,
+        pinned_name: Some(&srk_name),
+    };
+    assert_eq!(
+        unseal::unseal(&mut c, &blob, parent, &pcrs())
+            .unwrap()
+            .expose(),
+        KMK
+    );
+}
+
+fn load_fixture(tpm: &Swtpm, name: &str, pin_line: &str) -> Fixture {
+    let f = Fixture::new(name);
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!(
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM={}\nTPM2_PCRS=sha256:7\n{pin_line}",
+            tpm.tcti()
+        ),
+    );
+    f.write("/etc/keys/kmk.pem", tpm.read("seal.pem"));
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    f.write("/etc/keys/evm.blob", make_evm_blob(KMK, "kmk"));
+    f
+}
+
+#[test]
+fn load_checks_the_pin_from_the_config() {
+    let (tpm, _) = provisioned("load-pin");
+    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
+    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+
+    // Unpinned: works, and says how to pin with tpm2-tools' Name.
+    let f = load_fixture(&tpm, "unpinned", "");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains(&format!(
+        "the storage key at 0x81000001 is not pinned, so a device on the TPM bus could stand in for it; pin it: TPM2_PARENT_NAME={srk} in /etc/integrity-loader.conf"
+    ));
+
+    // Pinned right: works, no warning.
+    let f = load_fixture(&tpm, "pinned", &format!("TPM2_PARENT_NAME={srk}\n"));
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("not pinned"), "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+
+    // Pinned to another key: the kmk step fails naming the config line,
+    // everything after it is skipped and nothing changes in the kernel.
+    let f = load_fixture(&tpm, "mispinned", &format!("TPM2_PARENT_NAME={impostor}\n"));
+    let before = f.snapshot();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(&format!(
+        "the storage key at 0x81000001 is not the pinned one: its Name is {srk}, TPM2_PARENT_NAME is {impostor}; nothing was sent to it"
+    ));
+    r.assert_contains("integrity-loader.conf:5)");
+    r.assert_contains("evm-key: skipped: step kmk failed");
+    assert_eq!(f.snapshot(), before);
+    assert!(f.keys().is_empty());
+
+    // Pinned, and the storage key is gone (a cleared TPM).
+    tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
+    let f = load_fixture(&tpm, "cleared", &format!("TPM2_PARENT_NAME={srk}\n"));
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(&format!(
+        "no storage key at 0x81000001, but TPM2_PARENT_NAME pins {srk}: the TPM was cleared or reprovisioned"
+    ));
+    assert!(f.keys().is_empty());
+}
+
+#[test]
+fn a_malformed_pin_is_a_configuration_error() {
+    let f = Fixture::new("badpin");
+    f.write(
+        "/etc/integrity-loader.conf",
+        "MASTERKEYTYPE=tpm2\nTPM2_PARENT_NAME=000b1234\n",
+    );
+    let before = f.snapshot();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains(
+        "integrity-loader.conf:2: TPM2_PARENT_NAME: 8 characters; expected 68 hex digits",
+    );
+    assert_eq!(f.snapshot(), before);
+}
+
+#[test]
+fn seal_writes_the_pin_and_honours_it() {
+    let tpm = Swtpm::start("seal-pin");
+    let f = Fixture::new("seal-pin");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
+    r.assert_contains(&format!("storage key 0x81000001: Name {srk}"));
+    let conf_path = f.root().join("etc/integrity-loader.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    assert!(
+        conf.contains(&format!("\nTPM2_PARENT_NAME={srk}\n")),
+        "{conf}"
+    );
+
+    // The boot unseals under the pin it wrote, without the warning.
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("not pinned"), "{}", r.output());
+
+    // A pin for another key: seal refuses before sealing anything.
+    tpm.provision_primary("rsa2048", "0x81000002");
+    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    std::fs::write(&conf_path, conf.replace(&srk, &impostor)).unwrap();
+    let blob_before = std::fs::read(f.root().join("etc/keys/kmk-tpm2.pem")).unwrap();
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--force"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("is not the pinned one");
+    assert_eq!(
+        std::fs::read(f.root().join("etc/keys/kmk-tpm2.pem")).unwrap(),
+        blob_before
+    );
+
+    // A pin and no storage key (TPM cleared): seal does not create one.
+    tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
+    std::fs::write(&conf_path, &conf).unwrap();
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--force"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("no storage key at 0x81000001, but TPM2_PARENT_NAME pins");
+    let persistent = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
+    assert!(!persistent.contains("0x81000001"), "{persistent}");
+
+    // Reprovisioning replaces the config, so it may create and pin anew;
+    // the next boot (a fresh keyring) unseals the new kmk.
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("created the storage key (ECC P-256 SRK) at 0x81000001");
+    let old_kmk = f.find("user", "kmk").unwrap();
+    integrity_loader::keyring::unlink(old_kmk, f.session).unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+}
