@@ -99,6 +99,13 @@ impl fmt::Display for FileErrorKind {
 
 impl std::error::Error for FileError {}
 
+/// What `resolve_with` does about a component that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    Fail,
+    MakeDirectory,
+}
+
 /// The real root the configuration, blobs, certificates and policy live in.
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -130,6 +137,22 @@ impl Root {
     /// Resolves `path` inside the root: absolute symlink targets start again
     /// at the root, `..` may not climb above it.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, FileError> {
+        self.resolve_with(path, Missing::Fail)
+    }
+
+    /// The directory `path` inside the root, made where missing as `mkdir
+    /// -p` would inside a chroot: a symlink on the way (dangling ones
+    /// included) is followed inside the root, never out of it.
+    pub fn make_dirs(&self, path: &str) -> Result<PathBuf, FileError> {
+        let dir = self.resolve_with(path, Missing::MakeDirectory)?;
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(dir),
+            Ok(_) => Err(self.error(path, FileErrorKind::NotDirectory)),
+            Err(e) => Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
+        }
+    }
+
+    fn resolve_with(&self, path: &str, missing: Missing) -> Result<PathBuf, FileError> {
         if !path.starts_with('/') {
             return Err(self.error(path, FileErrorKind::NotAbsolute));
         }
@@ -156,7 +179,12 @@ impl Root {
             let meta = match fs::symlink_metadata(&here) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(self.error(path, FileErrorKind::NotFound));
+                    if missing == Missing::Fail {
+                        return Err(self.error(path, FileErrorKind::NotFound));
+                    }
+                    fs::create_dir(&here)
+                        .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+                    continue;
                 }
                 Err(e) => return Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
             };
@@ -431,6 +459,30 @@ mod tests {
             root.read("/etc/loop1", 10).unwrap_err().kind,
             FileErrorKind::SymlinkLoop
         );
+    }
+
+    #[test]
+    fn make_dirs_stays_inside() {
+        let (t, root) = tree();
+        // A dangling absolute symlink: made inside the root, not on the host.
+        symlink("/persist/il-test-keys", t.path().join("etc/pkeys")).unwrap();
+        let made = root.make_dirs("/etc/pkeys/sub").unwrap();
+        assert_eq!(made, t.path().join("persist/il-test-keys/sub"));
+        assert!(made.is_dir());
+        assert!(!Path::new("/persist/il-test-keys").exists());
+        // Existing directories are taken as they are.
+        assert_eq!(
+            root.make_dirs("/etc/keys").unwrap(),
+            t.path().join("etc/keys")
+        );
+        symlink("../../../../../../../tmp", t.path().join("etc/up")).unwrap();
+        assert_eq!(
+            root.make_dirs("/etc/up/x").unwrap_err().kind,
+            FileErrorKind::EscapesRoot
+        );
+        // A file where a directory should be.
+        assert!(root.make_dirs("/etc/keys/a").is_err());
+        assert!(root.make_dirs("/etc/keys/a/b").is_err());
     }
 
     #[test]

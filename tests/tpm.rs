@@ -379,3 +379,35 @@ fn seal_options_are_checked_before_the_tpm_is_touched() {
         r.assert_contains(msg);
     }
 }
+
+#[test]
+fn seal_writes_inside_the_root_through_symlinks() {
+    let tpm = Swtpm::start("seal-symlinks");
+    let f = seal_fixture(&tpm, "seal-symlinks");
+    // The root's /etc/keys points at an absolute path that exists on the
+    // host too: seal must follow it inside the root, as the boot will.
+    let host_dir = std::env::temp_dir().join(format!("il-host-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::os::unix::fs::symlink(&host_dir, f.root().join("etc/keys")).unwrap();
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let inside = f
+        .root()
+        .join(host_dir.strip_prefix("/").unwrap())
+        .join("kmk-tpm2.pem");
+    assert!(inside.is_file(), "{}", r.output());
+    r.assert_contains(&format!("{}", inside.display()));
+    assert_eq!(std::fs::read_dir(&host_dir).unwrap().count(), 0);
+    std::fs::remove_dir(&host_dir).unwrap();
+    // And the boot finds it the same way.
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+
+    // A symlink that climbs out of the root is refused before the TPM.
+    let g = seal_fixture(&tpm, "seal-escape");
+    std::os::unix::fs::symlink("../../../../../../../../tmp", g.root().join("etc/keys")).unwrap();
+    let r = g.run(&["seal", "--pcrs", "sha256:7"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("etc/keys/kmk-tpm2.pem");
+    r.assert_contains("a symlink on this path leads out of the real root");
+}

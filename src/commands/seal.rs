@@ -28,35 +28,51 @@ fn usage(message: String) -> u8 {
     EXIT_USAGE
 }
 
-/// A path inside the root for a file we create: absolute, no `..`.
-fn target(root: &Root, path: &str) -> Result<PathBuf, String> {
+/// A file we create inside the root: an absolute path without `..`, not
+/// there yet unless `force`. Returns where it is now, for messages.
+fn check_target(root: &Root, path: &str, force: bool) -> Result<PathBuf, String> {
     let p = Path::new(path);
     if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
         return Err(format!(
             "{path}: must be an absolute path without '..' (it is taken inside the root)"
         ));
     }
-    Ok(root.display_path(path))
+    if p.file_name().is_none() {
+        return Err(format!("{path}: names a directory, not a file"));
+    }
+    match root.resolve(path) {
+        Ok(resolved) if !force => Err(format!(
+            "{} exists; not replacing it without --force",
+            resolved.display()
+        )),
+        Ok(resolved) => Ok(resolved),
+        Err(e) if e.is_not_found() => Ok(root.display_path(path)),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
-/// Writes `bytes` to `path` with mode 0600 via a temp file and a rename, so
-/// a crash never leaves a half-written blob.
-fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
-    if !force && fs::symlink_metadata(path).is_ok() {
+/// Writes `bytes` to `path` inside the root with mode 0600, via a temp file
+/// and a rename so a crash never leaves a half-written blob. Directories on
+/// the way are made (and symlinks followed) inside the root, never out of
+/// it. Returns where the file went.
+fn write_private(root: &Root, path: &str, bytes: &[u8], force: bool) -> Result<PathBuf, String> {
+    let p = Path::new(path);
+    let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+        return Err(format!("{path}: names a directory, not a file"));
+    };
+    let dir = root
+        .make_dirs(&parent.to_string_lossy())
+        .map_err(|e| format!("create the directory of {path}: {e}"))?;
+    let file = dir.join(name);
+    if !force && fs::symlink_metadata(&file).is_ok() {
         return Err(format!(
             "{} exists; not replacing it without --force",
-            path.display()
+            file.display()
         ));
     }
-    let dir = path
-        .parent()
-        .ok_or_else(|| format!("{}: no parent directory", path.display()))?;
-    fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        name.to_string_lossy(),
         std::process::id()
     ));
     let result = (|| {
@@ -70,12 +86,13 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
             .map_err(|e| format!("write {}: {e}", tmp.display()))?;
         f.sync_all()
             .map_err(|e| format!("sync {}: {e}", tmp.display()))?;
-        fs::rename(&tmp, path).map_err(|e| format!("rename to {}: {e}", path.display()))
+        // rename replaces a symlink at `file` itself, never its target.
+        fs::rename(&tmp, &file).map_err(|e| format!("rename to {}: {e}", file.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    result.map(|()| file)
 }
 
 /// An evm-key sealed by `kmk` (a `user` key named `kmk_name`), made by the
@@ -161,17 +178,9 @@ pub fn run(options: &Options) -> u8 {
     if o.write_config {
         targets.push(CONFIG_PATH.to_string());
     }
-    let mut paths = Vec::new();
     for t in &targets {
-        match target(&env.root, t) {
-            Ok(p) if !o.force && fs::symlink_metadata(&p).is_ok() => {
-                return usage(format!(
-                    "{} exists; not replacing it without --force",
-                    p.display()
-                ));
-            }
-            Ok(p) => paths.push(p),
-            Err(m) => return usage(m),
+        if let Err(m) = check_target(&env.root, t, o.force) {
+            return usage(m);
         }
     }
     let owner_auth = match &o.owner_auth_file {
@@ -232,24 +241,19 @@ pub fn run(options: &Options) -> u8 {
     }
     log::info!("storage key {parent:#010x}: Name {parent_name}");
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
-    let mut paths = paths.into_iter();
-    let Some(blob_path) = paths.next() else {
+    let write = |path: &str, bytes: &[u8]| {
+        write_private(&env.root, path, bytes, o.force).map_err(|m| log::error!("{m}"))
+    };
+    let Ok(blob_path) = write(&output, pem.as_bytes()) else {
         return EXIT_FAILED;
     };
-    if let Err(m) = write_private(&blob_path, pem.as_bytes(), o.force) {
-        log::error!("{m}");
-        return EXIT_FAILED;
-    }
     log::info!(
         "sealed a new {}-byte kmk to {pcrs} under {parent:#010x}: {} ({:.0} ms)",
         sealed.kmk.len(),
         blob_path.display(),
         start.elapsed().as_secs_f64() * 1000.0
     );
-    if o.evm_key.is_some() {
-        let Some(evm_path) = paths.next() else {
-            return EXIT_FAILED;
-        };
+    if let Some(evm_key) = &o.evm_key {
         let blob = match export_evm_key(&sealed.kmk, &kmk_name) {
             Ok(b) => b,
             Err(m) => {
@@ -257,29 +261,24 @@ pub fn run(options: &Options) -> u8 {
                 return EXIT_FAILED;
             }
         };
-        if let Err(m) = write_private(&evm_path, blob.as_bytes(), o.force) {
-            log::error!("{m}");
+        let Ok(evm_path) = write(evm_key, blob.as_bytes()) else {
             return EXIT_FAILED;
-        }
+        };
         log::info!(
             "exported an evm-key sealed by user:{kmk_name}: {}; point EVMKEY in /etc/sysconfig/evm at it",
             evm_path.display()
         );
     }
     if o.write_config {
-        let Some(config_path) = paths.next() else {
-            return EXIT_FAILED;
-        };
         let mut text = format!(
             "# written by integrity-loader seal\nMASTERKEYTYPE=tpm2\nMASTERKEY={output}\nTPM2_PCRS={pcrs}\nTPM2_PARENT={parent:#010x}\n# the storage key's Name, checked at boot before the TPM is trusted with a secret\nTPM2_PARENT_NAME={parent_name}\n"
         );
         if s.tpm.tcti.source != crate::config::Source::Default {
             text.push_str(&format!("TPM={}\n", s.tpm.tcti.value));
         }
-        if let Err(m) = write_private(&config_path, text.as_bytes(), o.force) {
-            log::error!("{m}");
+        let Ok(config_path) = write(CONFIG_PATH, text.as_bytes()) else {
             return EXIT_FAILED;
-        }
+        };
         log::info!("wrote {}", config_path.display());
     } else if pin.is_none() {
         log::info!(
