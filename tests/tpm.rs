@@ -170,6 +170,11 @@ fn load_with_a_tpm2_kmk_end_to_end() {
     f.write("/etc/keys/kmk.tss2.pem", pem);
     f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
     f.write("/etc/keys/evm.blob", make_evm_blob(KMK, "kmk"));
+    // `check` takes the evm-key sealed by user:kmk as the tpm2 kmk's (it
+    // once compared it with "tpm2:kmk" and failed).
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("would load evm-key (32 bytes, sealed by user:kmk)");
     let r = f.run(&["load", "-v"]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");

@@ -38,9 +38,10 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         Err(e) => return Outcome::failed(format!("EVM key blob {}: {e}", shown.display())),
     };
     let header = &blob.header;
+    // As the blob names it: the kernel key type (a tpm2 kmk is a `user` key).
     let kmk = format!(
         "{}:{}",
-        ctx.settings.masterkey_type.value.name(),
+        ctx.settings.masterkey_type.value.kernel_type(),
         ctx.settings.kmk_name
     );
 
