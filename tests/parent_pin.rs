@@ -168,8 +168,15 @@ fn load_checks_the_pin_from_the_config() {
         "the storage key at 0x81000001 is not pinned, so a device on the TPM bus could stand in for it; pin it: TPM2_PARENT_NAME={srk} in /etc/integrity-loader.conf"
     ));
 
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("storage key not pinned (no TPM2_PARENT_NAME)");
+
     // Pinned right: works, no warning.
     let f = load_fixture(&tpm, "pinned", &format!("TPM2_PARENT_NAME={srk}\n"));
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("storage key pinned by TPM2_PARENT_NAME (");
     let r = f.run(&["load"]);
     assert_eq!(r.code, 0, "{}", r.output());
     assert!(!r.output().contains("not pinned"), "{}", r.output());

@@ -34,8 +34,12 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         MasterKeyType::Tpm2 => match super::kmk_tpm2::payload(ctx, path) {
             Ok(Some(p)) => p,
             Ok(None) => {
+                let pin = match &s.tpm.parent_name {
+                    Some(p) => format!("pinned by TPM2_PARENT_NAME ({})", p.source),
+                    None => "not pinned (no TPM2_PARENT_NAME)".to_string(),
+                };
                 return Outcome::done(format!(
-                    "would unseal user key {name} from {} with {} ({})",
+                    "would unseal user key {name} from {} with {} ({}), storage key {pin}",
                     shown.display(),
                     s.tpm.tcti.value,
                     s.tpm.pcrs.value
