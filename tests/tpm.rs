@@ -9,6 +9,7 @@ mod common;
 mod swtpm;
 
 use common::*;
+use integrity_loader::secret::Secret;
 use integrity_loader::tpm::client::Tpm;
 use integrity_loader::tpm::keyfile;
 use integrity_loader::tpm::pcr::PcrSelection;
@@ -28,6 +29,16 @@ fn client(tpm: &Swtpm) -> Tpm {
 
 fn pcrs() -> PcrSelection {
     PcrSelection::parse("sha256:7,11").unwrap()
+}
+
+/// Unseals under the unpinned SRK at 0x81000001 over sha256:7,11.
+fn unseal_under_srk(tpm: &Swtpm, blob: &keyfile::SealedBlob) -> Result<Secret, UnsealError> {
+    unseal::unseal(
+        &mut client(tpm),
+        blob,
+        Parent::unpinned(0x8100_0001),
+        &pcrs(),
+    )
 }
 
 #[test]
@@ -54,13 +65,7 @@ fn unseals_a_tpm2_tools_pub_priv_pair() {
     tpm.provision_srk();
     tpm.seal_with_tools(KMK, "sha256:7,11");
     let blob = keyfile::parse_tpm2_tools(&tpm.read("seal.pub"), &tpm.read("seal.priv")).unwrap();
-    let secret = unseal::unseal(
-        &mut client(&tpm),
-        &blob,
-        Parent::unpinned(0x8100_0001),
-        &pcrs(),
-    )
-    .unwrap();
+    let secret = unseal_under_srk(&tpm, &blob).unwrap();
     assert_eq!(secret.expose(), KMK);
 }
 
@@ -74,13 +79,7 @@ fn changed_pcr_fails_with_the_pcr_message_and_no_lockout() {
         "tpm2_pcrextend",
         "7:sha256=0000000000000000000000000000000000000000000000000000000000000001",
     ]);
-    let err = unseal::unseal(
-        &mut client(&tpm),
-        &blob,
-        Parent::unpinned(0x8100_0001),
-        &pcrs(),
-    )
-    .unwrap_err();
+    let err = unseal_under_srk(&tpm, &blob).unwrap_err();
     assert!(matches!(err, UnsealError::PcrMismatch { .. }), "{err}");
     let msg = err.to_string();
     assert!(
@@ -99,13 +98,7 @@ fn missing_parent_says_how_to_create_it() {
     tpm.provision_srk();
     let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
     tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
-    let err = unseal::unseal(
-        &mut client(&tpm),
-        &blob,
-        Parent::unpinned(0x8100_0001),
-        &pcrs(),
-    )
-    .unwrap_err();
+    let err = unseal_under_srk(&tpm, &blob).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("no storage key at persistent handle 0x81000001: create it with"),
