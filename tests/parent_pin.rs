@@ -30,12 +30,13 @@ const IMPOSTOR: u32 = 0x8100_0002;
 const CC_READ_PUBLIC: u32 = 0x173;
 const CC_START_AUTH_SESSION: u32 = 0x176;
 
-/// Steers the commands that name the storage key by handle and carry no
-/// authorization (ReadPublic, StartAuthSession's tpmKey) to the impostor,
-/// as a bus interposer answering for the SRK would; records every command
-/// code it passes on.
+/// Steers the commands in `steer` that name the storage key by handle and
+/// carry no authorization (ReadPublic, StartAuthSession's tpmKey) to the
+/// impostor, as a bus interposer answering for the SRK would; records every
+/// command code it passes on.
 struct Interposer {
     inner: Box<dyn Transport>,
+    steer: &'static [u32],
     sent: Arc<Mutex<Vec<u32>>>,
 }
 
@@ -43,9 +44,7 @@ impl Transport for Interposer {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         let mut command = command.to_vec();
         let cc = u32::from_be_bytes(command[6..10].try_into().unwrap());
-        if matches!(cc, CC_READ_PUBLIC | CC_START_AUTH_SESSION)
-            && command[10..14] == SRK.to_be_bytes()
-        {
+        if self.steer.contains(&cc) && command[10..14] == SRK.to_be_bytes() {
             command[10..14].copy_from_slice(&IMPOSTOR.to_be_bytes());
         }
         self.sent.lock().unwrap().push(cc);
@@ -57,12 +56,34 @@ fn pcrs() -> PcrSelection {
     PcrSelection::parse("sha256:7").unwrap()
 }
 
-/// A swtpm with the SRK, an RSA impostor key and a kmk sealed under the
-/// SRK by tpm2-tools.
+/// A swtpm with the SRK, an impostor (an ECC P-256 storage key too, from
+/// the endorsement hierarchy, so another key of the same kind) and a kmk
+/// sealed under the SRK by tpm2-tools.
 fn provisioned(name: &str) -> (Swtpm, SealedBlob) {
     let tpm = Swtpm::start(name);
     tpm.provision_srk();
-    tpm.provision_primary("rsa2048", "0x81000002");
+    let ctx = tpm.path("impostor.ctx");
+    tpm.tool(&[
+        "tpm2_createprimary",
+        "-Q",
+        "-C",
+        "e",
+        "-G",
+        "ecc",
+        "-g",
+        "sha256",
+        "-c",
+        &ctx,
+    ]);
+    tpm.tool(&[
+        "tpm2_evictcontrol",
+        "-Q",
+        "-C",
+        "o",
+        "-c",
+        &ctx,
+        "0x81000002",
+    ]);
     let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7")).unwrap();
     (tpm, blob)
 }
@@ -74,15 +95,19 @@ fn tools_name(tpm: &Swtpm, handle: &str) -> [u8; parent_pin::NAME_LEN] {
     std::fs::read(&out).unwrap().try_into().unwrap()
 }
 
+const STEER_BOTH: &[u32] = &[CC_READ_PUBLIC, CC_START_AUTH_SESSION];
+
 fn unseal_through_interposer(
     tpm: &Swtpm,
     blob: &SealedBlob,
+    steer: &'static [u32],
     pinned: Option<&[u8; parent_pin::NAME_LEN]>,
 ) -> (Result<Vec<u8>, UnsealError>, Vec<u32>) {
     let t = tcti::parse(&tpm.tcti()).unwrap();
     let sent = Arc::new(Mutex::new(Vec::new()));
     let interposer = Interposer {
         inner: transport::open(&t, Duration::from_secs(10)).unwrap(),
+        steer,
         sent: sent.clone(),
     };
     let mut c = Tpm::new(Box::new(interposer));
@@ -103,12 +128,12 @@ fn a_substituted_storage_key_fools_an_unpinned_client_and_not_a_pinned_one() {
 
     // Unpinned: the session is salted to the impostor's key and the unseal
     // succeeds, so whoever holds that key could have read the kmk.
-    let (result, sent) = unseal_through_interposer(&tpm, &blob, None);
+    let (result, sent) = unseal_through_interposer(&tpm, &blob, STEER_BOTH, None);
     assert_eq!(result.unwrap(), KMK, "the interposer should go unnoticed");
     assert!(sent.contains(&CC_START_AUTH_SESSION));
 
     // Pinned: refused after ReadPublic, before StartAuthSession.
-    let (result, sent) = unseal_through_interposer(&tpm, &blob, Some(&srk_name));
+    let (result, sent) = unseal_through_interposer(&tpm, &blob, STEER_BOTH, Some(&srk_name));
     let err = result.unwrap_err();
     let text = err.to_string();
     assert!(
@@ -123,6 +148,18 @@ fn a_substituted_storage_key_fools_an_unpinned_client_and_not_a_pinned_one() {
         "{text}"
     );
     assert_eq!(sent, vec![CC_READ_PUBLIC], "only ReadPublic may go out");
+
+    // The pin checked on the real key, the salt sent to another: the TPM
+    // derives another session key, so our Unseal's HMAC fails there (and
+    // nothing comes back that our session key could decrypt).
+    let steer_salt: &'static [u32] = &[CC_START_AUTH_SESSION];
+    let (result, _) = unseal_through_interposer(&tpm, &blob, steer_salt, Some(&srk_name));
+    let err = result.expect_err("an unseal through a session salted to another key");
+    assert!(
+        err.to_string()
+            .starts_with("TPM2_Unseal: authorization failed"),
+        "{err}"
+    );
 
     // The same pin, without the interposer: unseals.
     let t = tcti::parse(&tpm.tcti()).unwrap();
@@ -202,7 +239,7 @@ fn load_checks_the_pin_from_the_config() {
     let r = f.run(&["load"]);
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains(&format!(
-        "no storage key at 0x81000001, but TPM2_PARENT_NAME pins {srk}: the TPM was cleared or reprovisioned"
+        "no storage key at 0x81000001, but TPM2_PARENT_NAME pins {srk}: the TPM was cleared and the kmk sealed under the old key is lost"
     ));
     assert!(f.keys().is_empty());
 }
@@ -260,22 +297,116 @@ fn seal_writes_the_pin_and_honours_it() {
         blob_before
     );
 
-    // A pin and no storage key (TPM cleared): seal does not create one.
-    tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
+    // Another key put at the pinned handle: not taken even when the run
+    // rewrites the config (a clear would have emptied the handle).
     std::fs::write(&conf_path, &conf).unwrap();
+    tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
+    tpm.provision_primary("rsa2048", "0x81000001");
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("the storage key at 0x81000001 is not the pinned one");
+    assert_eq!(std::fs::read_to_string(&conf_path).unwrap(), conf);
+
+    // A pin and no storage key (the TPM cleared: a new owner seed, so a new
+    // SRK would have another Name): seal does not create one...
+    tpm.tool(&["tpm2_clear", "-Q"]);
     let r = f.run(&["seal", "--pcrs", "sha256:7", "--force"]);
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains("no storage key at 0x81000001, but TPM2_PARENT_NAME pins");
     let persistent = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
     assert!(!persistent.contains("0x81000001"), "{persistent}");
 
-    // Reprovisioning replaces the config, so it may create and pin anew;
-    // the next boot (a fresh keyring) unseals the new kmk.
+    // ...unless the run provisions again and records the new key; the
+    // other settings of the config stay, the next boot (a fresh keyring)
+    // unseals the new kmk.
+    std::fs::write(&conf_path, format!("FAILURE_ACTION=halt\n{conf}")).unwrap();
     let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("created the storage key (ECC P-256 SRK) at 0x81000001");
+    r.assert_contains(&format!("TPM2_PARENT_NAME {srk} ("));
+    r.assert_contains(") is replaced by 000b");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    assert!(conf.starts_with("FAILURE_ACTION=halt\n"), "{conf}");
+    assert!(!conf.contains(&srk), "{conf}");
     let old_kmk = f.find("user", "kmk").unwrap();
     integrity_loader::keyring::unlink(old_kmk, f.session).unwrap();
     let r = f.run(&["load"]);
     assert_eq!(r.code, 0, "{}", r.output());
+}
+
+#[test]
+fn seal_under_another_handle_needs_the_config_rewritten() {
+    let tpm = Swtpm::start("seal-move");
+    let f = Fixture::new("seal-move");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    tpm.provision_primary("rsa2048", "0x81000002");
+    let rsa = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+
+    // The blob would go under a key the pin does not name: the boot would
+    // refuse it, so seal does.
+    let r = f.run(&[
+        "seal",
+        "--pcrs",
+        "sha256:7",
+        "--parent",
+        "0x81000002",
+        "--force",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("the storage key at 0x81000002 is not the pinned one");
+
+    // Recording the move: the new parent and its Name, and the boot unseals.
+    let r = f.run(&[
+        "seal",
+        "--pcrs",
+        "sha256:7",
+        "--parent",
+        "0x81000002",
+        "--write-config",
+        "--force",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let conf = std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains("TPM2_PARENT=0x81000002\n")
+            && conf.contains(&format!("TPM2_PARENT_NAME={rsa}\n")),
+        "{conf}"
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("not pinned"), "{}", r.output());
+}
+
+#[test]
+fn a_tpm2_tools_pair_is_checked_against_the_pin_too() {
+    // A .pub/.priv pair names no parent: TPM2_PARENT does, and the pin
+    // applies to the key found there.
+    let (tpm, _) = provisioned("pair-pin");
+    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
+    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    for (pin, code) in [(&srk, 0), (&impostor, 1)] {
+        let f = Fixture::new("pair-pin");
+        f.write(
+            "/etc/integrity-loader.conf",
+            format!(
+                "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pub\nTPM={}\nTPM2_PCRS=sha256:7\nTPM2_PARENT_NAME={pin}\n",
+                tpm.tcti()
+            ),
+        );
+        f.write("/etc/keys/kmk.pub", tpm.read("seal.pub"));
+        f.write("/etc/keys/kmk.priv", tpm.read("seal.priv"));
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, code, "{}", r.output());
+        if code == 0 {
+            r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+        } else {
+            r.assert_contains("the storage key at 0x81000001 is not the pinned one");
+            assert!(f.keys().is_empty());
+        }
+    }
 }

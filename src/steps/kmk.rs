@@ -22,6 +22,15 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if let Err(outcome) = super::require_input(ctx, StepId::Kmk, path, "master key file") {
         return outcome;
     }
+    if let Some(pin) = &s.tpm.parent_name
+        && s.masterkey_type.value != MasterKeyType::Tpm2
+    {
+        log::warn!(
+            "TPM2_PARENT_NAME ({}) has no effect with MASTERKEYTYPE={}: only a tpm2 kmk is unsealed by the loader",
+            pin.source,
+            s.masterkey_type.value.name()
+        );
+    }
     let payload = match s.masterkey_type.value {
         MasterKeyType::User => match user_payload(ctx, path) {
             Ok(p) => p,

@@ -100,6 +100,14 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
     );
     result.map(Some).map_err(|e| {
         let pin_source = match (&e, pin) {
+            (unseal::UnsealError::ParentNotPinned(_), Some(p))
+                if blob.parent != ctx.settings.tpm.parent =>
+            {
+                format!(
+                    " ({}; the key file names parent {:#010x}, TPM2_PARENT is {:#010x})",
+                    p.source, blob.parent, ctx.settings.tpm.parent
+                )
+            }
             (unseal::UnsealError::ParentNotPinned(_), Some(p)) => format!(" ({})", p.source),
             _ => String::new(),
         };

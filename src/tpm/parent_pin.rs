@@ -22,7 +22,10 @@ pub fn parse_name_hex(text: &str) -> Result<[u8; NAME_LEN], String> {
     let bytes = text.as_bytes();
     let expected = "68 hex digits, 000b and the SHA-256 of the key's public area, as `tpm2_readpublic -c HANDLE` prints name:";
     if bytes.len() != 2 * NAME_LEN {
-        return Err(format!("{} characters; expected {expected}", bytes.len()));
+        return Err(format!(
+            "{} characters; expected {expected}",
+            text.chars().count()
+        ));
     }
     let mut name = [0u8; NAME_LEN];
     let nibble = |b: &u8| {
@@ -57,19 +60,18 @@ pub struct ParentMismatch {
 
 impl fmt::Display for ParentMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (handle, pinned) = (self.handle, name_hex(&self.pinned));
         match &self.found {
+            // A TPM clear empties the handle: another key there was put
+            // there, or is not there at all.
             Some(found) => write!(
                 f,
-                "the storage key at {:#010x} is not the pinned one: its Name is {}, TPM2_PARENT_NAME is {}; nothing was sent to it: either the TPM was cleared or reprovisioned (provision again with `integrity-loader seal --write-config --force`), or something on the TPM bus is answering for it",
-                self.handle,
-                name_hex(found),
-                name_hex(&self.pinned)
+                "the storage key at {handle:#010x} is not the pinned one: its Name is {}, TPM2_PARENT_NAME is {pinned}; nothing was sent to it. A TPM clear would have left the handle empty: the key was replaced (with owner authorization) or something on the TPM bus answers for it. Check with `tpm2_readpublic -c {handle:#010x}` on a boot you trust; if it was replaced on purpose, the kmk sealed under the old key is lost: remove TPM2_PARENT_NAME and provision again (README.md, \"Provision on the installed system\")",
+                name_hex(found)
             ),
             None => write!(
                 f,
-                "no storage key at {:#010x}, but TPM2_PARENT_NAME pins {}: the TPM was cleared or reprovisioned; provision again with `integrity-loader seal --write-config --force`, which creates and pins a new storage key",
-                self.handle,
-                name_hex(&self.pinned)
+                "no storage key at {handle:#010x}, but TPM2_PARENT_NAME pins {pinned}: the TPM was cleared and the kmk sealed under the old key is lost. Provision again with `integrity-loader seal --write-config --force --evm-key PATH` (a new storage key, kmk and evm-key; EVM HMACs made with the old evm-key must be made again)"
             ),
         }
     }

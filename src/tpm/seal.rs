@@ -51,22 +51,37 @@ pub struct Sealed {
     pub parent_name: Vec<u8>,
 }
 
+/// What `seal` accepts at the parent handle when TPM2_PARENT_NAME pins a
+/// storage key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PinRule<'a> {
+    pub pinned: Option<&'a [u8; NAME_LEN]>,
+    /// A present key with another Name is taken: the run moves the kmk to
+    /// another handle on purpose and records its Name.
+    pub accept_other_key: bool,
+    /// An empty handle gets a new SRK: the run provisions again after a TPM
+    /// clear and records the new Name. (A clear empties the handle; a
+    /// different key there is never taken for one.)
+    pub accept_new_key: bool,
+}
+
 /// Reads the storage key at `parent`, creating and persisting the TCG ECC
-/// P-256 SRK there when the handle is empty. With a pin, the key must be
-/// there already and have the pinned Name.
+/// P-256 SRK there when the handle is empty, as `rule` allows.
 pub fn ensure_parent(
     tpm: &mut Tpm,
     parent: u32,
-    pinned: Option<&[u8; NAME_LEN]>,
+    rule: PinRule,
     owner_auth: &[u8],
 ) -> Result<(Public, bool), SealError> {
     match commands::read_public(tpm, parent) {
         Ok(p) => {
-            parent_pin::check(parent, &p, pinned).map_err(SealError::Parent)?;
+            if !rule.accept_other_key {
+                parent_pin::check(parent, &p, rule.pinned).map_err(SealError::Parent)?;
+            }
             Ok((p, false))
         }
         Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
-            if let Some(pinned) = pinned {
+            if let (Some(pinned), false) = (rule.pinned, rule.accept_new_key) {
                 return Err(SealError::Parent(ParentMismatch {
                     handle: parent,
                     found: None,
@@ -80,7 +95,17 @@ pub fn ensure_parent(
             let flushed = commands::flush(tpm, handle);
             persisted?;
             flushed?;
-            Ok((commands::read_public(tpm, parent)?, true))
+            let read = commands::read_public(tpm, parent)?;
+            if read.name() != created.name() {
+                return Err(TpmError::Malformed {
+                    command: "ReadPublic",
+                    why: format!(
+                        "the key at {parent:#010x} is not the one CreatePrimary just made and EvictControl persisted there"
+                    ),
+                }
+                .into());
+            }
+            Ok((read, true))
         }
         Err(e) => Err(e.into()),
     }
@@ -91,17 +116,17 @@ pub fn pcr_policy(pcrs: &PcrSelection, values: &[[u8; 32]]) -> [u8; 32] {
     crypto::policy_pcr_digest(&[0u8; 32], &pcrs.marshal(), values)
 }
 
-/// Seals a new kmk under `parent` (which must have the Name `pinned`, when
-/// given) to `pcrs` having `values` (the current values when `None`).
+/// Seals a new kmk under `parent` (checked against a pin by `rule`) to
+/// `pcrs` having `values` (the current values when `None`).
 pub fn seal_new_kmk(
     tpm: &mut Tpm,
     parent: u32,
-    pinned: Option<&[u8; NAME_LEN]>,
+    rule: PinRule,
     owner_auth: &[u8],
     pcrs: &PcrSelection,
     values: Option<Vec<[u8; 32]>>,
 ) -> Result<Sealed, SealError> {
-    let (parent_public, created_parent) = ensure_parent(tpm, parent, pinned, owner_auth)?;
+    let (parent_public, created_parent) = ensure_parent(tpm, parent, rule, owner_auth)?;
     let values = match values {
         Some(v) => v,
         None => commands::pcr_read(tpm, pcrs)?

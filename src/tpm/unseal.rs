@@ -143,7 +143,7 @@ pub fn unseal_with(
     parent_pin::check(parent, &parent_public, pinned).map_err(UnsealError::ParentNotPinned)?;
     if pinned.is_none() {
         log::warn!(
-            "the storage key at {parent:#010x} is not pinned, so a device on the TPM bus could stand in for it; pin it: TPM2_PARENT_NAME={} in /etc/integrity-loader.conf",
+            "the storage key at {parent:#010x} is not pinned, so a device on the TPM bus could stand in for it; pin it: TPM2_PARENT_NAME={} in /etc/integrity-loader.conf, once this Name agrees with the one `integrity-loader seal` printed (or `tpm2_readpublic -c {parent:#010x}` on a boot you trust)",
             parent_pin::name_hex(&parent_public.name())
         );
     }

@@ -1,8 +1,8 @@
 //! `integrity-loader seal`, on the installed system: the seed procedure's
-//! manual steps in one command. Makes sure the storage key exists, seals a
-//! new kmk to PCR values, writes the blob (0600, through a temp file and a
-//! rename), and optionally exports an evm-key sealed by that kmk and writes
-//! a matching /etc/integrity-loader.conf. Secrets go nowhere else.
+//! manual steps in one command. Makes sure the storage key exists (and is
+//! the pinned one), seals a new kmk to PCR values, optionally exports an
+//! evm-key sealed by that kmk and updates /etc/integrity-loader.conf, then
+//! puts the files in place together (`output`). Secrets go nowhere else.
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, setup};
 use crate::cli::Options;
@@ -14,11 +14,10 @@ use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, Fields};
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::{parent_pin, seal, tcti, transport};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
+
+mod config_update;
+mod output;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
 const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
@@ -26,73 +25,6 @@ const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
 fn usage(message: String) -> u8 {
     log::error!("{message}");
     EXIT_USAGE
-}
-
-/// A file we create inside the root: an absolute path without `..`, not
-/// there yet unless `force`. Returns where it is now, for messages.
-fn check_target(root: &Root, path: &str, force: bool) -> Result<PathBuf, String> {
-    let p = Path::new(path);
-    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
-        return Err(format!(
-            "{path}: must be an absolute path without '..' (it is taken inside the root)"
-        ));
-    }
-    if p.file_name().is_none() {
-        return Err(format!("{path}: names a directory, not a file"));
-    }
-    match root.resolve(path) {
-        Ok(resolved) if !force => Err(format!(
-            "{} exists; not replacing it without --force",
-            resolved.display()
-        )),
-        Ok(resolved) => Ok(resolved),
-        Err(e) if e.is_not_found() => Ok(root.display_path(path)),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Writes `bytes` to `path` inside the root with mode 0600, via a temp file
-/// and a rename so a crash never leaves a half-written blob. Directories on
-/// the way are made (and symlinks followed) inside the root, never out of
-/// it. Returns where the file went.
-fn write_private(root: &Root, path: &str, bytes: &[u8], force: bool) -> Result<PathBuf, String> {
-    let p = Path::new(path);
-    let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
-        return Err(format!("{path}: names a directory, not a file"));
-    };
-    let dir = root
-        .make_dirs(&parent.to_string_lossy())
-        .map_err(|e| format!("create the directory of {path}: {e}"))?;
-    let file = dir.join(name);
-    if !force && fs::symlink_metadata(&file).is_ok() {
-        return Err(format!(
-            "{} exists; not replacing it without --force",
-            file.display()
-        ));
-    }
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("create {}: {e}", tmp.display()))?;
-        f.write_all(bytes)
-            .map_err(|e| format!("write {}: {e}", tmp.display()))?;
-        f.sync_all()
-            .map_err(|e| format!("sync {}: {e}", tmp.display()))?;
-        // rename replaces a symlink at `file` itself, never its target.
-        fs::rename(&tmp, &file).map_err(|e| format!("rename to {}: {e}", file.display()))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map(|()| file)
 }
 
 /// An evm-key sealed by `kmk` (a `user` key named `kmk_name`), made by the
@@ -178,11 +110,19 @@ pub fn run(options: &Options) -> u8 {
     if o.write_config {
         targets.push(CONFIG_PATH.to_string());
     }
-    for t in &targets {
-        if let Err(m) = check_target(&env.root, t, o.force) {
-            return usage(m);
-        }
+    let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
+    if let Err(m) = output::check(&env.root, &target_refs, o.force) {
+        return usage(m);
     }
+    let existing_config = if o.write_config {
+        match env.root.read(CONFIG_PATH, 64 * 1024) {
+            Ok(b) => Some(b),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return usage(format!("read {e}")),
+        }
+    } else {
+        None
+    };
     let owner_auth = match &o.owner_auth_file {
         None => Secret::new(Vec::new()),
         Some(f) => match Root::new("/").read_secret(&f.to_string_lossy(), 1024) {
@@ -208,78 +148,126 @@ pub fn run(options: &Options) -> u8 {
         }
     };
     let mut tpm = Tpm::new(transport);
-    // A pinned storage key must be the one we seal under, unless this run
-    // replaces the configuration that pins it (reprovisioning after a TPM
-    // clear) or seals under another handle.
-    let pin = s
-        .tpm
-        .parent_name
-        .as_ref()
-        .filter(|_| parent == s.tpm.parent && !(o.write_config && o.force));
-    let sealed = match seal::seal_new_kmk(
-        &mut tpm,
-        parent,
-        pin.map(|p| &p.value),
-        owner_auth.expose(),
-        &pcrs,
-        values,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            let pin_source = match (&e, pin) {
-                (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
-                _ => String::new(),
-            };
-            log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
-            return EXIT_FAILED;
-        }
+    // A pinned storage key is the only one sealed under, except when this
+    // run records another: a deliberate move to another handle, or a new
+    // SRK after a TPM clear emptied the handle (--write-config).
+    let pin = s.tpm.parent_name.as_ref();
+    let rule = seal::PinRule {
+        pinned: pin.map(|p| &p.value),
+        accept_other_key: o.write_config && parent != s.tpm.parent,
+        accept_new_key: o.write_config,
     };
+    let sealed =
+        match seal::seal_new_kmk(&mut tpm, parent, rule, owner_auth.expose(), &pcrs, values) {
+            Ok(s) => s,
+            Err(e) => {
+                let pin_source = match (&e, pin) {
+                    (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
+                    _ => String::new(),
+                };
+                log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
+                return EXIT_FAILED;
+            }
+        };
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     drop(tpm);
     if sealed.created_parent {
         log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
     }
     log::info!("storage key {parent:#010x}: Name {parent_name}");
+    if let Some(p) = pin
+        && p.value.as_slice() != sealed.parent_name.as_slice()
+    {
+        log::warn!(
+            "TPM2_PARENT_NAME {} ({}) is replaced by {parent_name}",
+            parent_pin::name_hex(&p.value),
+            p.source
+        );
+    }
+
+    // Everything is made before anything is written.
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
-    let write = |path: &str, bytes: &[u8]| {
-        write_private(&env.root, path, bytes, o.force).map_err(|m| log::error!("{m}"))
+    let evm_blob = match &o.evm_key {
+        Some(_) => match export_evm_key(&sealed.kmk, &kmk_name) {
+            Ok(b) => Some(b),
+            Err(m) => {
+                log::error!("{m}; nothing was written");
+                return EXIT_FAILED;
+            }
+        },
+        None => None,
     };
-    let Ok(blob_path) = write(&output, pem.as_bytes()) else {
-        return EXIT_FAILED;
+    let config_text = if o.write_config {
+        let tcti_line = (s.tpm.tcti.source != crate::config::Source::Default)
+            .then_some(s.tpm.tcti.value.as_str());
+        let kmk = config_update::SealedKmk {
+            masterkey: &output,
+            pcrs: &pcrs.to_string(),
+            parent,
+            parent_name: &parent_name,
+            tcti: tcti_line,
+        };
+        match config_update::merge(existing_config.as_deref(), &kmk) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::error!(
+                    "update {}: {e}; nothing was written",
+                    env.root.display_path(CONFIG_PATH).display()
+                );
+                return EXIT_FAILED;
+            }
+        }
+    } else {
+        None
     };
-    log::info!(
-        "sealed a new {}-byte kmk to {pcrs} under {parent:#010x}: {} ({:.0} ms)",
-        sealed.kmk.len(),
-        blob_path.display(),
-        start.elapsed().as_secs_f64() * 1000.0
-    );
-    if let Some(evm_key) = &o.evm_key {
-        let blob = match export_evm_key(&sealed.kmk, &kmk_name) {
-            Ok(b) => b,
+    let mut files = vec![(output.as_str(), pem.into_bytes())];
+    if let (Some(path), Some(blob)) = (&o.evm_key, evm_blob) {
+        files.push((path.as_str(), blob.into_bytes()));
+    }
+    if let Some(text) = config_text {
+        files.push((CONFIG_PATH, text.into_bytes()));
+    }
+    let mut staged = Vec::new();
+    for (path, bytes) in &files {
+        match output::stage(&env.root, path, bytes, o.force) {
+            Ok(f) => staged.push(f),
+            Err(m) => {
+                log::error!("{m}; nothing was written");
+                return EXIT_FAILED;
+            }
+        }
+    }
+    let mut places = Vec::new();
+    for f in staged {
+        match f.commit() {
+            Ok(p) => places.push(p),
             Err(m) => {
                 log::error!("{m}");
                 return EXIT_FAILED;
             }
-        };
-        let Ok(evm_path) = write(evm_key, blob.as_bytes()) else {
-            return EXIT_FAILED;
-        };
+        }
+    }
+    let mut places = places.into_iter();
+    if let Some(p) = places.next() {
+        log::info!(
+            "sealed a new {}-byte kmk to {pcrs} under {parent:#010x}: {} ({:.0} ms)",
+            sealed.kmk.len(),
+            p.display(),
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    if o.evm_key.is_some()
+        && let Some(p) = places.next()
+    {
         log::info!(
             "exported an evm-key sealed by user:{kmk_name}: {}; point EVMKEY in /etc/sysconfig/evm at it",
-            evm_path.display()
+            p.display()
         );
     }
     if o.write_config {
-        let mut text = format!(
-            "# written by integrity-loader seal\nMASTERKEYTYPE=tpm2\nMASTERKEY={output}\nTPM2_PCRS={pcrs}\nTPM2_PARENT={parent:#010x}\n# the storage key's Name, checked at boot before the TPM is trusted with a secret\nTPM2_PARENT_NAME={parent_name}\n"
-        );
-        if s.tpm.tcti.source != crate::config::Source::Default {
-            text.push_str(&format!("TPM={}\n", s.tpm.tcti.value));
+        if let Some(p) = places.next() {
+            log::info!("wrote {}", p.display());
         }
-        let Ok(config_path) = write(CONFIG_PATH, text.as_bytes()) else {
-            return EXIT_FAILED;
-        };
-        log::info!("wrote {}", config_path.display());
     } else if pin.is_none() {
         log::info!(
             "pin the storage key so the boot can tell it from a substitute: TPM2_PARENT_NAME={parent_name} in {CONFIG_PATH}"

@@ -1,0 +1,125 @@
+//! `seal --write-config`: /etc/integrity-loader.conf with the keys that
+//! describe the new kmk replaced and every other line (FAILURE_ACTION,
+//! KMK_NAME, comments...) kept as the administrator wrote it.
+
+use crate::sysconfig;
+
+const HEADER: &str = "# written by integrity-loader seal";
+const PIN_COMMENT: &str =
+    "# the storage key's Name, checked at boot before the TPM is trusted with a secret";
+
+/// What `seal` records about the kmk it sealed.
+pub struct SealedKmk<'a> {
+    pub masterkey: &'a str,
+    pub pcrs: &'a str,
+    pub parent: u32,
+    pub parent_name: &'a str,
+    /// TPM=, when not the default.
+    pub tcti: Option<&'a str>,
+}
+
+impl SealedKmk<'_> {
+    fn assignments(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("MASTERKEYTYPE", "tpm2".to_string()),
+            ("MASTERKEY", self.masterkey.to_string()),
+            ("TPM2_PCRS", self.pcrs.to_string()),
+            ("TPM2_PARENT", format!("{:#010x}", self.parent)),
+            ("TPM2_PARENT_NAME", self.parent_name.to_string()),
+        ];
+        if let Some(t) = self.tcti {
+            v.push(("TPM", t.to_string()));
+        }
+        v
+    }
+}
+
+/// The new file: `existing` without its assignments of the keys `kmk`
+/// sets (and without the comments an earlier seal wrote), then those keys.
+/// An existing file that does not parse is not rewritten.
+pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String> {
+    let ours = kmk.assignments();
+    let mut text = String::new();
+    if let Some(bytes) = existing {
+        let parsed = sysconfig::parse(bytes).map_err(|e| e.to_string())?;
+        let replaced: Vec<usize> = parsed
+            .iter()
+            .filter(|a| ours.iter().any(|(name, _)| *name == a.name))
+            .map(|a| a.line)
+            .collect();
+        let existing = String::from_utf8_lossy(bytes);
+        for (index, line) in existing.lines().enumerate() {
+            if replaced.contains(&(index + 1)) || line == HEADER || line == PIN_COMMENT {
+                continue;
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text.push_str(HEADER);
+    text.push('\n');
+    for (name, value) in ours {
+        if name == "TPM2_PARENT_NAME" {
+            text.push_str(PIN_COMMENT);
+            text.push('\n');
+        }
+        text.push_str(&format!("{name}={value}\n"));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn kmk() -> SealedKmk<'static> {
+        SealedKmk {
+            masterkey: "/etc/keys/kmk-tpm2.pem",
+            pcrs: "sha256:7,11",
+            parent: 0x8100_0001,
+            parent_name: "000b00",
+            tcti: None,
+        }
+    }
+
+    #[test]
+    fn a_new_file_has_the_kmk_keys() {
+        assert_eq!(
+            merge(None, &kmk()).unwrap(),
+            format!(
+                "{HEADER}\nMASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk-tpm2.pem\nTPM2_PCRS=sha256:7,11\nTPM2_PARENT=0x81000001\n{PIN_COMMENT}\nTPM2_PARENT_NAME=000b00\n"
+            )
+        );
+    }
+
+    #[test]
+    fn other_settings_and_comments_are_kept_ours_replaced() {
+        let old = "# site policy\nFAILURE_ACTION=halt\nMASTERKEYTYPE=user\nKMK_NAME=kmk-site\nTPM2_PARENT_NAME=\"000bff\"\nTPM=swtpm:port=1\n";
+        let new = merge(Some(old.as_bytes()), &kmk()).unwrap();
+        assert!(new.starts_with("# site policy\nFAILURE_ACTION=halt\nKMK_NAME=kmk-site\nTPM=swtpm:port=1\n# written by"), "{new}");
+        assert!(
+            !new.contains("MASTERKEYTYPE=user") && !new.contains("000bff"),
+            "{new}"
+        );
+        // Sealing again does not pile up our comments.
+        let again = merge(Some(new.as_bytes()), &kmk()).unwrap();
+        assert_eq!(again, new);
+        // A TPM= we write replaces the old one.
+        let with_tcti = SealedKmk {
+            tcti: Some("device:/dev/tpmrm1"),
+            ..kmk()
+        };
+        let new = merge(Some(old.as_bytes()), &with_tcti).unwrap();
+        assert!(
+            !new.contains("swtpm:port=1") && new.ends_with("TPM=device:/dev/tpmrm1\n"),
+            "{new}"
+        );
+    }
+
+    #[test]
+    fn an_unparsable_file_is_not_rewritten() {
+        let e = merge(Some(b"FAILURE_ACTION=$X\n"), &kmk()).unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

@@ -1,0 +1,228 @@
+//! The files `seal` writes inside the root. All are checked before the TPM
+//! is touched, then written to temp files beside their places, and only
+//! when every one is written are they renamed into place: a failure leaves
+//! the old set whole (an old evm-key is useless without its old kmk).
+
+use crate::rootfs::Root;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+/// A file's path as configured (absolute, inside the root) split into its
+/// directory and name; refuses what cannot name a file.
+fn split(path: &str) -> Result<(&str, &str), String> {
+    let p = Path::new(path);
+    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+        return Err(format!(
+            "{path}: must be an absolute path without '..' (it is taken inside the root)"
+        ));
+    }
+    // Path::file_name would take "/etc/keys/" for "keys".
+    match path.rsplit_once('/') {
+        Some((dir, name)) if !name.is_empty() && name != "." => {
+            Ok((if dir.is_empty() { "/" } else { dir }, name))
+        }
+        _ => Err(format!("{path}: names a directory, not a file")),
+    }
+}
+
+/// Checks the files about to be written, before anything else happens:
+/// each an absolute path to a regular file (not a symlink: seal replaces
+/// files, it does not write through links), not there yet unless `force`,
+/// no two the same. Returns where each will go.
+pub fn check(root: &Root, paths: &[&str], force: bool) -> Result<Vec<PathBuf>, String> {
+    let mut places: Vec<PathBuf> = Vec::new();
+    for path in paths {
+        let (dir, name) = split(path)?;
+        let place = match root.resolve(dir) {
+            Ok(d) if !d.is_dir() => {
+                return Err(format!("{path}: {} is not a directory", d.display()));
+            }
+            Ok(d) => d.join(name),
+            // Made by `stage`, inside the root.
+            Err(e) if e.is_not_found() => root.display_path(path),
+            Err(e) => return Err(format!("{path}: {e}")),
+        };
+        match fs::symlink_metadata(&place) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&place)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{} is a symlink (to {to}); seal replaces files, not links: name the file itself",
+                    place.display()
+                ));
+            }
+            Ok(m) if m.is_dir() => {
+                return Err(format!("{} is a directory", place.display()));
+            }
+            Ok(_) if !force => {
+                return Err(format!(
+                    "{} exists; not replacing it without --force",
+                    place.display()
+                ));
+            }
+            _ => {}
+        }
+        if places.contains(&place) {
+            return Err(format!(
+                "{path}: {} is also another of seal's outputs",
+                place.display()
+            ));
+        }
+        places.push(place);
+    }
+    Ok(places)
+}
+
+/// A file written to a temp file beside its place, not yet renamed there.
+/// Dropped uncommitted, the temp file goes.
+#[derive(Debug)]
+pub struct Staged {
+    temp: PathBuf,
+    place: PathBuf,
+    committed: bool,
+}
+
+/// Writes `bytes` (mode 0600) to a temp file in `path`'s directory, made
+/// inside the root where missing.
+pub fn stage(root: &Root, path: &str, bytes: &[u8], force: bool) -> Result<Staged, String> {
+    let (dir, name) = split(path)?;
+    let dir = root
+        .make_dirs(dir)
+        .map_err(|e| format!("create the directory of {path}: {e}"))?;
+    let place = dir.join(name);
+    if !force && fs::symlink_metadata(&place).is_ok() {
+        return Err(format!(
+            "{} exists; not replacing it without --force",
+            place.display()
+        ));
+    }
+    let temp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(|e| format!("create {}: {e}", temp.display()))?;
+    // From here the temp file is ours: Drop removes it on any failure.
+    let staged = Staged {
+        temp,
+        place,
+        committed: false,
+    };
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("write {}: {e}", staged.temp.display()))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the file into place (replacing what is there, a symlink
+    /// itself rather than its target) and syncs the directory so the
+    /// rename survives a crash. Returns the place.
+    pub fn commit(mut self) -> Result<PathBuf, String> {
+        fs::rename(&self.temp, &self.place)
+            .map_err(|e| format!("rename to {}: {e}", self.place.display()))?;
+        self.committed = true;
+        if let Some(dir) = self.place.parent() {
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(self.place.clone())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root(name: &str) -> (PathBuf, Root) {
+        let dir = std::env::temp_dir().join(format!("il-seal-out-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("etc/keys")).unwrap();
+        (dir.clone(), Root::new(dir))
+    }
+
+    #[test]
+    fn check_refuses_before_anything_is_written() {
+        let (dir, r) = root("check");
+        fs::write(dir.join("etc/keys/old.pem"), "old").unwrap();
+        symlink("/etc/keys/old.pem", dir.join("etc/keys/link.pem")).unwrap();
+        symlink("/nowhere", dir.join("etc/keys/dangling.pem")).unwrap();
+        let cases: &[(&[&str], bool, &str)] = &[
+            (&["keys/k.pem"], false, "must be an absolute path"),
+            (&["/etc/../k.pem"], false, "must be an absolute path"),
+            (&["/etc/keys/"], true, "names a directory, not a file"),
+            (&["/etc/keys/."], true, "names a directory, not a file"),
+            (&["/etc/keys"], true, "etc/keys is a directory"),
+            (
+                &["/etc/keys/old.pem"],
+                false,
+                "exists; not replacing it without --force",
+            ),
+            (
+                &["/etc/keys/link.pem"],
+                true,
+                "is a symlink (to /etc/keys/old.pem)",
+            ),
+            (
+                &["/etc/keys/dangling.pem"],
+                true,
+                "is a symlink (to /nowhere)",
+            ),
+            (&["/etc/keys/old.pem/x"], true, "is not a directory"),
+            (
+                &["/etc/keys/a.pem", "/etc/keys/b", "/etc/keys/a.pem"],
+                false,
+                "is also another of seal's outputs",
+            ),
+        ];
+        for (paths, force, want) in cases {
+            let e = check(&r, paths, *force).unwrap_err();
+            assert!(e.contains(want), "{paths:?}: {e}");
+        }
+        let places = check(&r, &["/etc/keys/old.pem", "/etc/new/dir/k.pem"], true).unwrap();
+        assert_eq!(places[0], dir.join("etc/keys/old.pem"));
+        assert_eq!(places[1], dir.join("etc/new/dir/k.pem"));
+        assert!(
+            !dir.join("etc/new").exists(),
+            "check must not create anything"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn staged_files_appear_only_when_committed() {
+        let (dir, r) = root("stage");
+        fs::write(dir.join("etc/keys/k.pem"), "old").unwrap();
+        let a = stage(&r, "/etc/keys/k.pem", b"new", true).unwrap();
+        let b = stage(&r, "/etc/other/e.blob", b"evm", false).unwrap();
+        assert_eq!(fs::read(dir.join("etc/keys/k.pem")).unwrap(), b"old");
+        assert!(!dir.join("etc/other/e.blob").exists());
+        // One fails: dropping the others leaves no temp file.
+        drop(b);
+        assert_eq!(fs::read_dir(dir.join("etc/other")).unwrap().count(), 0);
+        let place = a.commit().unwrap();
+        assert_eq!(fs::read(&place).unwrap(), b"new");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&place).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(dir.join("etc/keys")).unwrap().count(), 1);
+        // Without --force an existing file stays.
+        assert!(stage(&r, "/etc/keys/k.pem", b"x", false).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
