@@ -103,6 +103,8 @@ impl std::error::Error for FileError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Missing {
     Fail,
+    /// Go on as if it were a directory (nothing below it exists either).
+    Plan,
     MakeDirectory,
 }
 
@@ -152,6 +154,12 @@ impl Root {
         }
     }
 
+    /// Where `make_dirs` would put `path`, without making anything: missing
+    /// components are taken for the directories it would make.
+    pub fn resolve_planned(&self, path: &str) -> Result<PathBuf, FileError> {
+        self.resolve_with(path, Missing::Plan)
+    }
+
     fn resolve_with(&self, path: &str, missing: Missing) -> Result<PathBuf, FileError> {
         if !path.starts_with('/') {
             return Err(self.error(path, FileErrorKind::NotAbsolute));
@@ -179,11 +187,12 @@ impl Root {
             let meta = match fs::symlink_metadata(&here) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if missing == Missing::Fail {
-                        return Err(self.error(path, FileErrorKind::NotFound));
+                    match missing {
+                        Missing::Fail => return Err(self.error(path, FileErrorKind::NotFound)),
+                        Missing::Plan => {}
+                        Missing::MakeDirectory => fs::create_dir(&here)
+                            .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?,
                     }
-                    fs::create_dir(&here)
-                        .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
                     continue;
                 }
                 Err(e) => return Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
@@ -483,6 +492,19 @@ mod tests {
         // A file where a directory should be.
         assert!(root.make_dirs("/etc/keys/a").is_err());
         assert!(root.make_dirs("/etc/keys/a/b").is_err());
+        // Planning gives the same places and refusals, and makes nothing.
+        symlink("/planned/keys", t.path().join("etc/qkeys")).unwrap();
+        assert_eq!(
+            root.resolve_planned("/etc/qkeys/sub").unwrap(),
+            t.path().join("planned/keys/sub")
+        );
+        assert!(!t.path().join("planned").exists());
+        symlink("/missing/../../../../../../x", t.path().join("etc/far")).unwrap();
+        assert_eq!(
+            root.resolve_planned("/etc/far/y").unwrap_err().kind,
+            FileErrorKind::EscapesRoot
+        );
+        assert!(!t.path().join("missing").exists());
     }
 
     #[test]

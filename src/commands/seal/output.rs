@@ -35,13 +35,12 @@ pub fn check(root: &Root, paths: &[&str], force: bool) -> Result<Vec<PathBuf>, S
     let mut places: Vec<PathBuf> = Vec::new();
     for path in paths {
         let (dir, name) = split(path)?;
-        let place = match root.resolve(dir) {
-            Ok(d) if !d.is_dir() => {
+        // Where `stage` will put it, directories it will make included.
+        let place = match root.resolve_planned(dir) {
+            Ok(d) if d.exists() && !d.is_dir() => {
                 return Err(format!("{path}: {} is not a directory", d.display()));
             }
             Ok(d) => d.join(name),
-            // Made by `stage`, inside the root.
-            Err(e) if e.is_not_found() => root.display_path(path),
             Err(e) => return Err(format!("{path}: {e}")),
         };
         match fs::symlink_metadata(&place) {
