@@ -409,3 +409,58 @@ fn seal_writes_inside_the_root_through_symlinks() {
     r.assert_contains("etc/keys/kmk-tpm2.pem");
     r.assert_contains("a symlink on this path leads out of the real root");
 }
+
+#[test]
+fn seal_refuses_a_parent_that_is_not_a_storage_key_of_this_tpm() {
+    let tpm = Swtpm::start("seal-weak-parent");
+    tpm.provision_srk();
+    // A storage key that may leave the TPM (no fixedTPM/fixedParent), made
+    // under the SRK and persisted: whoever duplicated it knows its key.
+    let (public, private, ctx) = (
+        tpm.path("dup.pub"),
+        tpm.path("dup.priv"),
+        tpm.path("dup.ctx"),
+    );
+    tpm.tool(&[
+        "tpm2_create",
+        "-Q",
+        "-C",
+        "0x81000001",
+        "-G",
+        "ecc",
+        "-a",
+        "restricted|decrypt|sensitivedataorigin|userwithauth",
+        "-u",
+        &public,
+        "-r",
+        &private,
+    ]);
+    tpm.tool(&[
+        "tpm2_load",
+        "-Q",
+        "-C",
+        "0x81000001",
+        "-u",
+        &public,
+        "-r",
+        &private,
+        "-c",
+        &ctx,
+    ]);
+    tpm.tool(&[
+        "tpm2_evictcontrol",
+        "-Q",
+        "-C",
+        "o",
+        "-c",
+        &ctx,
+        "0x81000003",
+    ]);
+    let f = seal_fixture(&tpm, "seal-weak-parent");
+    let r = f.run(&["seal", "--pcrs", "sha256:7", "--parent", "0x81000003"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(
+        "the key at 0x81000003 (attributes 0x00030060) is not a storage key generated in this TPM",
+    );
+    assert!(!f.root().join("etc/keys/kmk-tpm2.pem").exists());
+}

@@ -16,12 +16,24 @@ use std::fmt;
 
 pub const KMK_LEN: usize = 32;
 
+/// What a parent must be: generated in this TPM and never leaving it, and a
+/// storage key (restricted decryption).
+const STORAGE_KEY_ATTRIBUTES: u32 = public::ATTR_FIXED_TPM
+    | public::ATTR_SENSITIVE_DATA_ORIGIN
+    | public::ATTR_RESTRICTED
+    | public::ATTR_DECRYPT;
+
 #[derive(Debug)]
 pub enum SealError {
     Tpm(TpmError),
     /// The storage key is not the pinned one: sealing under it could hand
     /// the kmk to whoever holds its private key.
     Parent(ParentMismatch),
+    /// The key at the parent handle is not a storage key made in this TPM.
+    NotAStorageKey {
+        handle: u32,
+        attributes: u32,
+    },
 }
 
 impl From<TpmError> for SealError {
@@ -35,6 +47,10 @@ impl fmt::Display for SealError {
         match self {
             SealError::Tpm(e) => write!(f, "{e}"),
             SealError::Parent(m) => write!(f, "{m}"),
+            SealError::NotAStorageKey { handle, attributes } => write!(
+                f,
+                "the key at {handle:#010x} (attributes {attributes:#010x}) is not a storage key generated in this TPM: a parent must be fixedTPM, sensitiveDataOrigin, restricted and decrypt, or its private part may be known outside the TPM; name another with --parent"
+            ),
         }
     }
 }
@@ -77,6 +93,14 @@ pub fn ensure_parent(
         Ok(p) => {
             if !rule.accept_other_key {
                 parent_pin::check(parent, &p, rule.pinned).map_err(SealError::Parent)?;
+            }
+            // A key imported or duplicated into the TPM may have a private
+            // part known outside it: no use salting to it or sealing under it.
+            if p.attributes & STORAGE_KEY_ATTRIBUTES != STORAGE_KEY_ATTRIBUTES {
+                return Err(SealError::NotAStorageKey {
+                    handle: parent,
+                    attributes: p.attributes,
+                });
             }
             Ok((p, false))
         }
