@@ -114,11 +114,14 @@ Options of seal:
                     MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem)
   --pcrs SPEC       PCRs to seal to (default TPM2_PCRS, sha256:7,11)
   --pcr-value N=HEX expected value of PCR N at unseal (default: current)
-  --parent HANDLE   storage key, ECC P-256 or RSA (default 0x81000001); if
-                    absent, seal creates an ECC P-256 SRK there
+  --parent HANDLE   storage key, ECC P-256 or RSA (default TPM2_PARENT,
+                    0x81000001); if absent, seal creates an ECC P-256 SRK
+                    there; with TPM2_PARENT_NAME set, only the pinned key
+                    is taken unless --write-config records another
   --owner-auth-file FILE  owner hierarchy auth, to create the storage key
   --evm-key PATH    also create an evm-key sealed by the kmk, export it here
-  --write-config    write /etc/integrity-loader.conf for this kmk
+  --write-config    update /etc/integrity-loader.conf for this kmk (its
+                    kmk, PCR, parent and parent Name lines; others kept)
   --force           replace existing files
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
