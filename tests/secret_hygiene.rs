@@ -544,6 +544,48 @@ fn tpm2_kmk_unsealed_or_refused_leaves_no_trace() {
         None,
         &TPM_KMK,
     ));
+    // Pinned to the SRK's Name (as tpm2-tools read it), and to another.
+    let name_file = tpm.path("srk.name");
+    tpm.tool(&[
+        "tpm2_readpublic",
+        "-Q",
+        "-c",
+        "0x81000001",
+        "-n",
+        &name_file,
+    ]);
+    let srk: String = std::fs::read(&name_file)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let pin = |f: &Fixture, name: &str| {
+        let conf = f.root().join("etc/integrity-loader.conf");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(&conf, format!("{text}TPM2_PARENT_NAME={name}\n")).unwrap();
+    };
+    c.extend(exercise(
+        "tpm2 kmk, pinned storage key",
+        &|f| {
+            tpm2_setup(f, &tpm, &pem);
+            pin(f, &srk);
+        },
+        0,
+        "loaded user key kmk (32 bytes, unsealed by the TPM)",
+        None,
+        &TPM_KMK,
+    ));
+    c.extend(exercise(
+        "tpm2 kmk, storage key pinned to another Name",
+        &|f| {
+            tpm2_setup(f, &tpm, &pem);
+            pin(f, &format!("000b{}", "ab".repeat(32)));
+        },
+        1,
+        "the storage key at 0x81000001 is not the pinned one",
+        None,
+        &TPM_KMK,
+    ));
     // The PCR moves: the TPM refuses to unseal.
     tpm.tool(&[
         "tpm2_pcrextend",
