@@ -75,15 +75,7 @@ fn provisioned(name: &str) -> (Swtpm, SealedBlob) {
         "-c",
         &ctx,
     ]);
-    tpm.tool(&[
-        "tpm2_evictcontrol",
-        "-Q",
-        "-C",
-        "o",
-        "-c",
-        &ctx,
-        "0x81000002",
-    ]);
+    tpm.persist(&ctx, "0x81000002");
     let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7")).unwrap();
     (tpm, blob)
 }
@@ -260,16 +252,23 @@ fn a_malformed_pin_is_a_configuration_error() {
     assert_eq!(f.snapshot(), before);
 }
 
-#[test]
-fn seal_writes_the_pin_and_honours_it() {
-    let tpm = Swtpm::start("seal-pin");
-    let f = Fixture::new("seal-pin");
+/// A fresh swtpm provisioned by `seal --write-config` (which creates the
+/// SRK and pins it), and that run's output.
+fn provisioned_by_seal(name: &str) -> (Swtpm, Fixture, Run) {
+    let tpm = Swtpm::start(name);
+    let f = Fixture::new(name);
     f.write(
         "/etc/integrity-loader.conf",
         format!("TPM={}\n", tpm.tcti()),
     );
     let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
     assert_eq!(r.code, 0, "{}", r.output());
+    (tpm, f, r)
+}
+
+#[test]
+fn seal_writes_the_pin_and_honours_it() {
+    let (tpm, f, r) = provisioned_by_seal("seal-pin");
     let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
     r.assert_contains(&format!("storage key 0x81000001: Name {srk}"));
     let conf_path = f.root().join("etc/integrity-loader.conf");
@@ -336,40 +335,26 @@ fn seal_writes_the_pin_and_honours_it() {
 
 #[test]
 fn seal_under_another_handle_needs_the_config_rewritten() {
-    let tpm = Swtpm::start("seal-move");
-    let f = Fixture::new("seal-move");
-    f.write(
-        "/etc/integrity-loader.conf",
-        format!("TPM={}\n", tpm.tcti()),
-    );
-    let r = f.run(&["seal", "--pcrs", "sha256:7", "--write-config", "--force"]);
-    assert_eq!(r.code, 0, "{}", r.output());
+    let (tpm, f, _) = provisioned_by_seal("seal-move");
     tpm.provision_primary("rsa2048", "0x81000002");
     let rsa = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
 
     // The blob would go under a key the pin does not name: the boot would
     // refuse it, so seal does.
-    let r = f.run(&[
+    let seal_under_rsa = [
         "seal",
         "--pcrs",
         "sha256:7",
         "--parent",
         "0x81000002",
         "--force",
-    ]);
+    ];
+    let r = f.run(&seal_under_rsa);
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains("the storage key at 0x81000002 is not the pinned one");
 
     // Recording the move: the new parent and its Name, and the boot unseals.
-    let r = f.run(&[
-        "seal",
-        "--pcrs",
-        "sha256:7",
-        "--parent",
-        "0x81000002",
-        "--write-config",
-        "--force",
-    ]);
+    let r = f.run(&[&seal_under_rsa[..], &["--write-config"]].concat());
     assert_eq!(r.code, 0, "{}", r.output());
     let conf = std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
     assert!(

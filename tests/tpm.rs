@@ -447,15 +447,7 @@ fn seal_refuses_a_parent_that_is_not_a_storage_key_of_this_tpm() {
         "-c",
         &ctx,
     ]);
-    tpm.tool(&[
-        "tpm2_evictcontrol",
-        "-Q",
-        "-C",
-        "o",
-        "-c",
-        &ctx,
-        "0x81000003",
-    ]);
+    tpm.persist(&ctx, "0x81000003");
     let f = seal_fixture(&tpm, "seal-weak-parent");
     let r = f.run(&["seal", "--pcrs", "sha256:7", "--parent", "0x81000003"]);
     assert_eq!(r.code, 1, "{}", r.output());

@@ -141,7 +141,12 @@ impl Swtpm {
             "-c",
             &ctx,
         ]);
-        self.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", &ctx, handle]);
+        self.persist(&ctx, handle);
+    }
+
+    /// Makes the loaded object in context file `ctx` persistent at `handle`.
+    pub fn persist(&self, ctx: &str, handle: &str) {
+        self.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", ctx, handle]);
     }
 
     /// `seal_with_tools` under the persistent `parent` instead of
