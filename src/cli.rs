@@ -44,6 +44,10 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// --tpm TCTI, overriding TPM= of the config.
     pub tpm: Option<String>,
+    /// --pins FILE: pins the initramfs carries, overriding the root's.
+    pub pins: Option<PathBuf>,
+    /// check --write-pins FILE: write the root's pins for the initramfs.
+    pub write_pins: Option<PathBuf>,
     pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
@@ -58,6 +62,8 @@ impl Default for Options {
             keyring: KeyringSpec(USER_KEYRING),
             config: None,
             tpm: None,
+            pins: None,
+            write_pins: None,
             seal: SealOptions::default(),
             verbosity: 0,
         }
@@ -104,6 +110,11 @@ Options:
   --config FILE     native config (default ROOT/etc/integrity-loader.conf)
   --tpm TCTI        TPM to use, as tpm2-tools spell it (default
                     device:/dev/tpmrm0; swtpm:host=H,port=P; mssim:...)
+  --pins FILE       pins carried by the initramfs (TPM2_PARENT_NAME=...),
+                    overriding the root's configuration (the dracut hook
+                    passes the file a host-only build wrote)
+  --write-pins FILE (check) write the root's pins there, for the initramfs;
+                    the file is removed when the root pins nothing
   -v, --verbose     more detail (repeat for debug)
   -q, --quiet       errors only
   -h, --help        show this help
@@ -156,6 +167,8 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--securityfs" => opts.securityfs = Some(PathBuf::from(value("a directory")?)),
             "--cmdline" => opts.cmdline = Some(PathBuf::from(value("a file")?)),
             "--config" => opts.config = Some(PathBuf::from(value("a file")?)),
+            "--pins" => opts.pins = Some(PathBuf::from(value("a file")?)),
+            "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
             "--tpm" => {
                 let v = value("a TCTI")?;
                 crate::tpm::tcti::parse(&v).map_err(|e| UsageError(format!("--tpm: {e}")))?;
@@ -231,6 +244,9 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
         }
     }
     let command = command.unwrap_or(Command::Load);
+    if command != Command::Check && opts.write_pins.is_some() {
+        return Err(UsageError("--write-pins is an option of check".into()));
+    }
     if command != Command::Seal && opts.seal != SealOptions::default() {
         return Err(UsageError(
             "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config and --force are options of seal".into(),
@@ -285,6 +301,8 @@ mod tests {
                 "--keyring @x: expected @u, @s, @us, @p, @t or a key id",
             ),
             ("--verbose=2", "option --verbose takes no value"),
+            ("load --write-pins /p", "--write-pins is an option of check"),
+            ("--pins", "option --pins needs a file"),
         ] {
             assert_eq!(parse(words).unwrap_err().0, msg, "{words}");
         }

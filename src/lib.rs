@@ -21,6 +21,7 @@ pub mod evm;
 pub mod ima_policy;
 pub mod keyring;
 pub mod logging;
+pub mod pins;
 pub mod plan;
 pub mod rootfs;
 pub mod runner;

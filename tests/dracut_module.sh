@@ -303,6 +303,21 @@ hook_ok_config() {
 }
 check "hook: configuration error (exit 2): warn, the boot goes on" hook_ok_config || show "$work/generic.out"
 
+# Pins in the initramfs win over the real root's configuration.
+pin_a=000b$(printf 'a%.0s' {1..64})
+pin_b=000b$(printf 'b%.0s' {1..64})
+printf 'TPM2_PARENT_NAME=%s\n' "$pin_b" > "$work/generic.root/etc/integrity-loader.pins"
+realroot generic $'MASTERKEYTYPE=tpm2\nFAILURE_ACTION=continue\nTPM2_PARENT_NAME='"$pin_a"
+in_initramfs generic 'quiet' "$shell_prepivot"
+rc=$?
+hook_ok_pins() {
+    ((rc == 0)) && grep -q 'BOOT GOES ON' "$work/generic.out" \
+        && grep -q "TPM2_PARENT_NAME $pin_a (/sysroot/etc/integrity-loader.conf:3) differs from the initramfs's pin $pin_b (/etc/integrity-loader.pins:1), which is the one checked" "$work/generic.out"
+}
+check "hook: passes the initramfs's pins (/etc/integrity-loader.pins), which win" hook_ok_pins \
+    || show "$work/generic.out"
+rm -f "$work/generic.root/etc/integrity-loader.pins"
+
 leftovers_ok() {
     in_initramfs generic 'quiet' "$shell_prepivot"' ; set | grep "^_il_" ; ls /tmp'
     ! grep -qE '^_il_|integrity-loader\.cmdline' "$work/generic.out"
@@ -395,6 +410,23 @@ good_ok() {
         && has "$(contents hostonly-good)" 'usr/bin/integrity-loader'
 }
 check "host-only, good config in --sysroot: check passes, build succeeds" good_ok || show "$work/hostonly-good.log"
+
+# A root that pins its storage key: the pin goes into the initramfs; an
+# unpinned root gets no pins file.
+pinned=$work/pinned-root
+mkdir -p "$pinned/etc/keys"
+cp tests/fixtures/tpm/seal.tss2.pem "$pinned/etc/keys/kmk.pem"
+printf '%s\n' MASTERKEYTYPE=tpm2 MASTERKEY=/etc/keys/kmk.pem "TPM2_PARENT_NAME=$pin_a" \
+    > "$pinned/etc/integrity-loader.conf"
+build hostonly-pinned -H --sysroot "$pinned" -m integrity-loader
+rc=$?
+pinned_ok() {
+    ((rc == 0)) && has "$(contents hostonly-pinned)" 'etc/integrity-loader\.pins' \
+        && grep -qx "TPM2_PARENT_NAME=$pin_a" "$work/hostonly-pinned.root/etc/integrity-loader.pins" \
+        && ! has "$(contents hostonly-good)" 'etc/integrity-loader\.pins'
+}
+check "host-only: the root's TPM2_PARENT_NAME is copied into the initramfs, nothing when unpinned" \
+    pinned_ok || show "$work/hostonly-pinned.log"
 
 # Host-only for this machine (no --sysroot): the build does what
 # `integrity-loader check --root /` says.

@@ -395,3 +395,66 @@ fn a_tpm2_tools_pair_is_checked_against_the_pin_too() {
         }
     }
 }
+
+#[test]
+fn the_initramfs_pins_win_over_the_root() {
+    let (tpm, _) = provisioned("initramfs-pins");
+    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
+    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+
+    // The host-only build's copy of the root's pin.
+    let f = load_fixture(&tpm, "pins-write", &format!("TPM2_PARENT_NAME={srk}\n"));
+    let pins = f.dir.join("integrity-loader.pins");
+    let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let text = std::fs::read_to_string(&pins).unwrap();
+    assert!(
+        text.ends_with(&format!("\nTPM2_PARENT_NAME={srk}\n")),
+        "{text}"
+    );
+    let pins_arg = pins.to_str().unwrap();
+
+    // Someone with the disk removed the pin from the root: the initramfs's
+    // still holds, with no unpinned warning.
+    let g = load_fixture(&tpm, "pins-root-unpinned", "");
+    let r = g.run(&["load", "--pins", pins_arg]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("not pinned"), "{}", r.output());
+
+    // ...or replaced it with their own key's Name: the initramfs's wins,
+    // with a warning naming both.
+    let g = load_fixture(
+        &tpm,
+        "pins-root-other",
+        &format!("TPM2_PARENT_NAME={impostor}\n"),
+    );
+    let r = g.run(&["load", "--pins", pins_arg]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains(&format!("TPM2_PARENT_NAME {impostor} ("));
+    r.assert_contains(&format!(
+        "differs from the initramfs's pin {srk} ({pins_arg}:2), which is the one checked"
+    ));
+
+    // The initramfs pins another key than the TPM has: refused, naming the
+    // pins file.
+    std::fs::write(&pins, format!("TPM2_PARENT_NAME={impostor}\n")).unwrap();
+    let g = load_fixture(&tpm, "pins-other", "");
+    let r = g.run(&["load", "--pins", pins_arg]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(&format!("is not the pinned one: its Name is {srk}"));
+    r.assert_contains(&format!("({pins_arg}:1)"));
+    assert!(g.keys().is_empty());
+
+    // Only pins belong there.
+    std::fs::write(&pins, "MASTERKEY=/etc/keys/other.pem\n").unwrap();
+    let r = g.run(&["load", "--pins", pins_arg]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains(&format!(
+        "{pins_arg}:1: MASTERKEY cannot be pinned in the initramfs (only TPM2_PARENT_NAME)"
+    ));
+
+    // An unpinned root: --write-pins leaves no file.
+    let r = g.run(&["check", "--write-pins", pins_arg]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!pins.exists());
+}

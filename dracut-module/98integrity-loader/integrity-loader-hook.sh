@@ -20,7 +20,14 @@ getcmdline > "$_il_cmdline"
 # The binary logs every step to /dev/kmsg; on a failed step (exit 1) it
 # prints one line on stdout:
 #   integrity-loader: FAILURE_ACTION=<halt|continue>: <step>: <reason>
-_il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --cmdline "$_il_cmdline")
+# A host-only build copies the root's pins into the initramfs: they win over
+# the real root's configuration, which anyone with the disk could edit.
+if [ -e /etc/integrity-loader.pins ]; then
+    _il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --cmdline "$_il_cmdline" \
+        --pins /etc/integrity-loader.pins)
+else
+    _il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --cmdline "$_il_cmdline")
+fi
 _il_rc=$?
 rm -f -- "$_il_cmdline"
 

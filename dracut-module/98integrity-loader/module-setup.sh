@@ -114,4 +114,18 @@ install() {
     fi
     # 61: after 97masterkey's slot (60), where 98integrity loads its keys.
     inst_hook pre-pivot 61 "$moddir/integrity-loader-hook.sh"
+
+    # Host-only: the root's pins (TPM2_PARENT_NAME) go into the initramfs,
+    # where someone who can write to the disk cannot remove them; the hook
+    # passes them back with --pins.
+    if [[ $hostonly ]]; then
+        mkdir -p "$initdir/etc"
+        if ! "$_bin" check --root "${dracutsysrootdir:-/}" \
+            --write-pins "$initdir/etc/integrity-loader.pins" > /dev/null 2>&1; then
+            dfatal "integrity-loader: could not copy the root's pins into the initramfs (run '$_bin check --root ${dracutsysrootdir:-/} --write-pins FILE' to see why)"
+            exit 1
+        fi
+        [[ -e $initdir/etc/integrity-loader.pins ]] \
+            && dinfo "integrity-loader: the storage key pin (TPM2_PARENT_NAME) is in the initramfs; rebuild it after provisioning again"
+    fi
 }

@@ -4,8 +4,10 @@
 use super::{EXIT_FAILED, EXIT_OK, setup};
 use crate::cli::Options;
 use crate::config::Settings;
+use crate::pins;
 use crate::plan;
 use crate::runner;
+use std::path::Path;
 
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
@@ -19,6 +21,12 @@ pub fn run(options: &Options) -> u8 {
     println!("plan:\n{}", plan::describe());
     let mut ctx = env.context(true);
     let report = runner::run(&mut ctx);
+    if let Some(path) = &options.write_pins
+        && let Err(m) = write_pins(path, &env.settings)
+    {
+        log::error!("{m}");
+        return EXIT_FAILED;
+    }
     println!("result:");
     for r in &report.results {
         println!(
@@ -35,6 +43,22 @@ pub fn run(options: &Options) -> u8 {
         println!("check FAILED");
         EXIT_FAILED
     }
+}
+
+/// The root's pins, for the initramfs; no file when it pins nothing.
+fn write_pins(path: &Path, settings: &Settings) -> Result<(), String> {
+    match pins::render(settings) {
+        Some(text) => {
+            std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+            println!("pins written to {}", path.display());
+        }
+        None => match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("remove {}: {e}", path.display())),
+        },
+    }
+    Ok(())
 }
 
 fn print_settings(s: &Settings) {
@@ -102,5 +126,21 @@ fn print_settings(s: &Settings) {
     if !s.required.is_empty() {
         let names: Vec<&str> = s.required.iter().map(|r| r.name()).collect();
         println!("  {:<20} {}", "REQUIRE", names.join(" "));
+    }
+    if s.masterkey_type.value == crate::config::MasterKeyType::Tpm2 {
+        println!(
+            "  {:<20} {}  ({})",
+            "TPM", s.tpm.tcti.value, s.tpm.tcti.source
+        );
+        println!("  {:<20} {:#010x}", "TPM2_PARENT", s.tpm.parent);
+        match &s.tpm.parent_name {
+            Some(p) => println!(
+                "  {:<20} {}  ({})",
+                "TPM2_PARENT_NAME",
+                crate::tpm::parent_pin::name_hex(&p.value),
+                p.source
+            ),
+            None => println!("  {:<20} not pinned", "TPM2_PARENT_NAME"),
+        }
     }
 }

@@ -134,6 +134,16 @@ pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) ->
         EXIT_USAGE
     })?;
     let mut settings = settings;
+    if let Some(path) = &options.pins {
+        match crate::pins::apply(path, &mut settings) {
+            Ok(Some(warning)) => log::warn!("{warning}"),
+            Ok(None) => {}
+            Err(e) => {
+                log::error!("configuration error: {e}");
+                return Err(EXIT_USAGE);
+            }
+        }
+    }
     if let Some(tcti) = &options.tpm {
         settings.tpm.tcti = crate::config::Setting {
             value: tcti.clone(),

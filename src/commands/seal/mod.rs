@@ -268,6 +268,11 @@ pub fn run(options: &Options) -> u8 {
         if let Some(p) = places.next() {
             log::info!("wrote {}", p.display());
         }
+        if pin.is_none_or(|p| p.value.as_slice() != sealed.parent_name.as_slice()) {
+            log::info!(
+                "a host-only initramfs carries the pin of its build: rebuild it (dracut -f) so that the boot checks this one"
+            );
+        }
     } else if pin.is_none() {
         log::info!(
             "pin the storage key so the boot can tell it from a substitute: TPM2_PARENT_NAME={parent_name} in {CONFIG_PATH}"
