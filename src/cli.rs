@@ -247,6 +247,9 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     if command != Command::Check && opts.write_pins.is_some() {
         return Err(UsageError("--write-pins is an option of check".into()));
     }
+    if !matches!(command, Command::Load | Command::Check) && opts.pins.is_some() {
+        return Err(UsageError("--pins is an option of load and check".into()));
+    }
     if command != Command::Seal && opts.seal != SealOptions::default() {
         return Err(UsageError(
             "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config and --force are options of seal".into(),
@@ -303,6 +306,7 @@ mod tests {
             ("--verbose=2", "option --verbose takes no value"),
             ("load --write-pins /p", "--write-pins is an option of check"),
             ("--pins", "option --pins needs a file"),
+            ("seal --pins /p", "--pins is an option of load and check"),
         ] {
             assert_eq!(parse(words).unwrap_err().0, msg, "{words}");
         }

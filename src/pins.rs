@@ -33,7 +33,7 @@ fn error(path: &Path, line: Option<usize>, message: String) -> ConfigError {
 pub fn apply(path: &Path, settings: &mut Settings) -> Result<Option<String>, ConfigError> {
     let bytes = Root::new("/")
         .read(&path.to_string_lossy(), PINS_LIMIT)
-        .map_err(|e| error(path, None, format!("read pins: {e}")))?;
+        .map_err(|e| error(path, None, format!("read pins: {}", e.kind)))?;
     let parsed = sysconfig::parse(&bytes).map_err(|e| ConfigError {
         place: format!("{}:{}:{}", path.display(), e.line, e.column),
         message: e.kind.to_string(),
@@ -53,6 +53,14 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Option<String>, Con
         }
         let name = parent_pin::parse_name_hex(&a.value)
             .map_err(|e| error(path, Some(a.line), format!("TPM2_PARENT_NAME: {e}")))?;
+        if settings.tpm.parent_name.is_none() {
+            // The build copied it from the root: it was removed since.
+            warning = Some(format!(
+                "the root's configuration pins no storage key, but the initramfs does ({}:{}); it was removed from the root since the initramfs was built",
+                path.display(),
+                a.line
+            ));
+        }
         if let Some(old) = &settings.tpm.parent_name
             && old.value != name
         {
@@ -81,8 +89,7 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Option<String>, Con
 pub fn render(settings: &Settings) -> Option<String> {
     let pin = settings.tpm.parent_name.as_ref()?;
     Some(format!(
-        "# integrity-loader pins, copied from {} when this initramfs was built\nTPM2_PARENT_NAME={}\n",
-        pin.source,
+        "# integrity-loader pins, copied from the root's configuration when this initramfs was built\nTPM2_PARENT_NAME={}\n",
         parent_pin::name_hex(&pin.value)
     ))
 }
@@ -122,7 +129,9 @@ mod tests {
         assert_eq!(render(&s), None);
         let name = format!("000b{}", "c3".repeat(32));
         let p = pins_file("rt", &format!("TPM2_PARENT_NAME={name}\n"));
-        assert_eq!(apply(&p, &mut s).unwrap(), None);
+        // The root pins nothing: said, as a pin removed since the build.
+        let warning = apply(&p, &mut s).unwrap().unwrap();
+        assert!(warning.contains("it was removed from the root since"), "{warning}");
         let text = render(&s).unwrap();
         assert!(
             text.ends_with(&format!("\nTPM2_PARENT_NAME={name}\n")),

@@ -119,13 +119,18 @@ install() {
     # where someone who can write to the disk cannot remove them; the hook
     # passes them back with --pins.
     if [[ $hostonly ]]; then
+        local _out _line
         mkdir -p "$initdir/etc"
-        if ! "$_bin" check --root "${dracutsysrootdir:-/}" \
-            --write-pins "$initdir/etc/integrity-loader.pins" > /dev/null 2>&1; then
-            dfatal "integrity-loader: could not copy the root's pins into the initramfs (run '$_bin check --root ${dracutsysrootdir:-/} --write-pins FILE' to see why)"
+        if ! _out=$("$_bin" check --root "${dracutsysrootdir:-/}" \
+            --write-pins "$initdir/etc/integrity-loader.pins" 2>&1); then
+            dfatal "integrity-loader: could not copy the root's pins into the initramfs:"
+            while IFS= read -r _line; do
+                dfatal "integrity-loader:   $_line"
+            done <<< "$_out"
             exit 1
         fi
-        [[ -e $initdir/etc/integrity-loader.pins ]] \
-            && dinfo "integrity-loader: the storage key pin (TPM2_PARENT_NAME) is in the initramfs; rebuild it after provisioning again"
+        if [[ -e $initdir/etc/integrity-loader.pins ]]; then
+            dinfo "integrity-loader: the storage key pin (TPM2_PARENT_NAME) is in the initramfs; rebuild it after provisioning again"
+        fi
     fi
 }

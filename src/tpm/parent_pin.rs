@@ -66,7 +66,7 @@ impl fmt::Display for ParentMismatch {
             // there, or is not there at all.
             Some(found) => write!(
                 f,
-                "the storage key at {handle:#010x} is not the pinned one: its Name is {}, TPM2_PARENT_NAME is {pinned}; nothing was sent to it. A TPM clear would have left the handle empty: the key was replaced (with owner authorization) or something on the TPM bus answers for it. Check with `tpm2_readpublic -c {handle:#010x}` on a boot you trust; if it was replaced on purpose, the kmk sealed under the old key is lost: remove TPM2_PARENT_NAME and provision again (README.md, \"Provision on the installed system\")",
+                "the storage key at {handle:#010x} is not the pinned one: its Name is {}, TPM2_PARENT_NAME is {pinned}; nothing was sent to it. A TPM clear would have left the handle empty: the key was replaced (with owner authorization) or something on the TPM bus answers for it. Check with `tpm2_readpublic -c {handle:#010x}` on a boot you trust; if it was replaced on purpose, the kmk sealed under the old key is lost: remove TPM2_PARENT_NAME from /etc/integrity-loader.conf, provision again (README.md, \"Provision on the installed system\") and rebuild the initramfs",
                 name_hex(found)
             ),
             None => write!(

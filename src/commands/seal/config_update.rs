@@ -63,9 +63,30 @@ pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String>
             text.push_str(PIN_COMMENT);
             text.push('\n');
         }
-        text.push_str(&format!("{name}={value}\n"));
+        text.push_str(&format!("{name}={}\n", quote(&value)));
     }
     Ok(text)
+}
+
+/// A value as the file's syntax reads it back unchanged: bare when plain,
+/// else in single quotes, or double quotes when it holds a single quote.
+fn quote(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._:,@+=-%".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        value.to_string()
+    } else if !value.contains('\'') {
+        format!("'{value}'")
+    } else {
+        let mut q = String::from("\"");
+        for c in value.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +136,40 @@ mod tests {
             !new.contains("swtpm:port=1") && new.ends_with("TPM=device:/dev/tpmrm1\n"),
             "{new}"
         );
+    }
+
+    #[test]
+    fn values_read_back_as_written() {
+        for path in [
+            "/etc/keys/kmk-tpm2.pem",
+            "/etc/my keys/kmk.pem",
+            "/etc/$keys/k`x`.pem",
+            "/etc/it's/\"kmk\" \\ $HOME.pem",
+        ] {
+            let kmk = SealedKmk {
+                masterkey: path,
+                ..kmk()
+            };
+            let text = merge(None, &kmk).unwrap();
+            let parsed = sysconfig::parse(text.as_bytes()).unwrap();
+            assert_eq!(parsed.get("MASTERKEY").unwrap().value, path, "{text}");
+        }
+    }
+
+    #[test]
+    fn export_lines_duplicates_and_no_final_newline() {
+        let old = "export FAILURE_ACTION=halt\nMASTERKEY=/a\nMASTERKEY=/b\nDROP_KMK=yes";
+        let new = merge(Some(old.as_bytes()), &kmk()).unwrap();
+        assert!(
+            new.starts_with("export FAILURE_ACTION=halt\nDROP_KMK=yes\n# written by"),
+            "{new}"
+        );
+        let parsed = sysconfig::parse(new.as_bytes()).unwrap();
+        assert_eq!(
+            parsed.get("MASTERKEY").unwrap().value,
+            "/etc/keys/kmk-tpm2.pem"
+        );
+        assert_eq!(parsed.iter().filter(|a| a.name == "MASTERKEY").count(), 1);
     }
 
     #[test]

@@ -220,16 +220,17 @@ pub fn run(options: &Options) -> u8 {
     } else {
         None
     };
-    let mut files = vec![(output.as_str(), pem.into_bytes())];
+    // Blobs are private; the configuration stays readable (check as a user).
+    let mut files = vec![(output.as_str(), pem.into_bytes(), 0o600)];
     if let (Some(path), Some(blob)) = (&o.evm_key, evm_blob) {
-        files.push((path.as_str(), blob.into_bytes()));
+        files.push((path.as_str(), blob.into_bytes(), 0o600));
     }
     if let Some(text) = config_text {
-        files.push((CONFIG_PATH, text.into_bytes()));
+        files.push((CONFIG_PATH, text.into_bytes(), 0o644));
     }
     let mut staged = Vec::new();
-    for (path, bytes) in &files {
-        match output::stage(&env.root, path, bytes, o.force) {
+    for (path, bytes, mode) in &files {
+        match output::stage(&env.root, path, bytes, *mode, o.force) {
             Ok(f) => staged.push(f),
             Err(m) => {
                 log::error!("{m}; nothing was written");
@@ -242,7 +243,15 @@ pub fn run(options: &Options) -> u8 {
         match f.commit() {
             Ok(p) => places.push(p),
             Err(m) => {
-                log::error!("{m}");
+                let done: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+                log::error!(
+                    "{m}; already in place: {}",
+                    if done.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        done.join(", ")
+                    }
+                );
                 return EXIT_FAILED;
             }
         }

@@ -1,7 +1,10 @@
 //! The files `seal` writes inside the root. All are checked before the TPM
 //! is touched, then written to temp files beside their places, and only
 //! when every one is written are they renamed into place: a failure leaves
-//! the old set whole (an old evm-key is useless without its old kmk).
+//! the old set whole (an old evm-key is useless without its old kmk). The
+//! renames themselves go one after another: one failing after another
+//! succeeded (a full disk cannot, a rename allocates nothing) is reported
+//! with what is in place.
 
 use crate::rootfs::Root;
 use std::fs::{self, File, OpenOptions};
@@ -84,9 +87,15 @@ pub struct Staged {
     committed: bool,
 }
 
-/// Writes `bytes` (mode 0600) to a temp file in `path`'s directory, made
+/// Writes `bytes` with `mode` to a temp file in `path`'s directory, made
 /// inside the root where missing.
-pub fn stage(root: &Root, path: &str, bytes: &[u8], force: bool) -> Result<Staged, String> {
+pub fn stage(
+    root: &Root,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+    force: bool,
+) -> Result<Staged, String> {
     let (dir, name) = split(path)?;
     let dir = root
         .make_dirs(dir)
@@ -102,7 +111,7 @@ pub fn stage(root: &Root, path: &str, bytes: &[u8], force: bool) -> Result<Stage
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&temp)
         .map_err(|e| format!("create {}: {e}", temp.display()))?;
     // From here the temp file is ours: Drop removes it on any failure.
@@ -205,8 +214,8 @@ mod tests {
     fn staged_files_appear_only_when_committed() {
         let (dir, r) = root("stage");
         fs::write(dir.join("etc/keys/k.pem"), "old").unwrap();
-        let a = stage(&r, "/etc/keys/k.pem", b"new", true).unwrap();
-        let b = stage(&r, "/etc/other/e.blob", b"evm", false).unwrap();
+        let a = stage(&r, "/etc/keys/k.pem", b"new", 0o600, true).unwrap();
+        let b = stage(&r, "/etc/other/e.blob", b"evm", 0o600, false).unwrap();
         assert_eq!(fs::read(dir.join("etc/keys/k.pem")).unwrap(), b"old");
         assert!(!dir.join("etc/other/e.blob").exists());
         // One fails: dropping the others leaves no temp file.
@@ -221,7 +230,7 @@ mod tests {
         );
         assert_eq!(fs::read_dir(dir.join("etc/keys")).unwrap().count(), 1);
         // Without --force an existing file stays.
-        assert!(stage(&r, "/etc/keys/k.pem", b"x", false).is_err());
+        assert!(stage(&r, "/etc/keys/k.pem", b"x", 0o600, false).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
