@@ -423,6 +423,16 @@ seal_kmk() {
     put "$out" 0600 < "$w/kmk.tss2.pem"
 }
 ZERO_PCR=0000000000000000000000000000000000000000000000000000000000000000
+# PCR 11 after the loader's lock (TPM2_PCRLOCK, on by default for a policy
+# on PCR 11) from zero: extended with SHA-256("integrity-loader: kmk
+# unsealed"), computed here independently of the loader.
+locked_pcr() {
+    local from=$1 event i bytes=''
+    event=$(printf '%s' 'integrity-loader: kmk unsealed' | sha256sum | cut -c1-64)
+    for ((i = 0; i < 64; i += 2)); do bytes+="\\x${from:i:2}"; done
+    for ((i = 0; i < 64; i += 2)); do bytes+="\\x${event:i:2}"; done
+    printf '%b' "$bytes" | sha256sum | cut -c1-64
+}
 
 # swtpm_for_vm: a swtpm on the scenario's state for qemu (unix socket);
 # sets TPM_SOCK and TPM_VM_PID. Stopped by boot_vm.

@@ -48,6 +48,8 @@ pub struct Options {
     pub pins: Option<PathBuf>,
     /// check --write-pins FILE: write the root's pins for the initramfs.
     pub write_pins: Option<PathBuf>,
+    /// --run-dir DIR: this boot's records (default /run/integrity-loader).
+    pub run_dir: Option<PathBuf>,
     pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
@@ -64,6 +66,7 @@ impl Default for Options {
             tpm: None,
             pins: None,
             write_pins: None,
+            run_dir: None,
             seal: SealOptions::default(),
             verbosity: 0,
         }
@@ -115,6 +118,8 @@ Options:
                     passes the file a host-only build wrote)
   --write-pins FILE (check) write the root's pins there, for the initramfs;
                     the file is removed when the root pins nothing
+  --run-dir DIR     this boot's records, such as the PCR values the kmk
+                    was unsealed with (default /run/integrity-loader)
   -v, --verbose     more detail (repeat for debug)
   -q, --quiet       errors only
   -h, --help        show this help
@@ -169,6 +174,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--config" => opts.config = Some(PathBuf::from(value("a file")?)),
             "--pins" => opts.pins = Some(PathBuf::from(value("a file")?)),
             "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
+            "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
             "--tpm" => {
                 let v = value("a TCTI")?;
                 crate::tpm::tcti::parse(&v).map_err(|e| UsageError(format!("--tpm: {e}")))?;

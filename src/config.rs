@@ -98,6 +98,9 @@ pub struct TpmSettings {
     pub parent_name: Option<Setting<[u8; crate::tpm::parent_pin::NAME_LEN]>>,
     /// The PCRs of the sealing policy.
     pub pcrs: Setting<String>,
+    /// TPM2_PCRLOCK: the PCR extended once the kmk is unsealed, so nothing
+    /// later in this boot can unseal it again; `None` for no lock.
+    pub pcr_lock: Option<u8>,
     /// How long one TPM command may take before the step fails.
     pub timeout: std::time::Duration,
 }
@@ -233,6 +236,7 @@ const NATIVE_KEYS: &[&str] = &[
     "TPM2_PARENT",
     "TPM2_PARENT_NAME",
     "TPM2_PCRS",
+    "TPM2_PCRLOCK",
     "TPM_TIMEOUT",
 ];
 
@@ -291,9 +295,18 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         parent: 0x8100_0001,
         parent_configured: false,
         parent_name: None,
+        pcr_lock: None,
         pcrs,
         timeout: std::time::Duration::from_secs(30),
     };
+    // By default PCR 11 is locked when the policy uses it (as dracut's
+    // TRUSTED_PCRLOCK=11 does for a trusted kmk).
+    let lock_default = |pcrs: &str| {
+        crate::tpm::pcr::PcrSelection::parse(pcrs)
+            .is_ok_and(|p| p.indices().any(|i| i == 11))
+            .then_some(11)
+    };
+    settings.pcr_lock = lock_default(&settings.pcrs.value);
     let Some(n) = native else { return Ok(settings) };
     if let Some((a, _)) = n.get("TPM")
         && let Err(e) = crate::tpm::tcti::parse(&a.value)
@@ -328,6 +341,21 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         && let Err(e) = crate::tpm::pcr::PcrSelection::parse(&a.value)
     {
         return Err(n.error(a, e.to_string()));
+    }
+    if let Some((a, _)) = n.get("TPM2_PCRLOCK") {
+        settings.pcr_lock = match a.value.as_str() {
+            "" => lock_default(&settings.pcrs.value),
+            "no" => None,
+            v => match v.parse::<u8>() {
+                Ok(pcr) if pcr < 24 => Some(pcr),
+                _ => {
+                    return Err(n.error(
+                        a,
+                        format!("TPM2_PCRLOCK=\"{v}\": expected a PCR number 0..23, or no"),
+                    ));
+                }
+            },
+        };
     }
     if let Some((a, _)) = n.get("TPM_TIMEOUT") {
         settings.timeout = match a.value.parse::<u64>() {
@@ -704,6 +732,31 @@ mod tests {
         assert_eq!(s.policy_write, PolicyWrite::Rules);
         assert_eq!(s.trusted_pcrlock, None);
         assert_eq!(s.tpm.parent_name, None);
+    }
+
+    #[test]
+    fn pcr_lock() {
+        let lock = |text: &str| {
+            Tree::new(&[(NATIVE_CONFIG, text)])
+                .resolve("")
+                .map(|s| s.tpm.pcr_lock)
+        };
+        // PCR 11 when the policy has it, by default.
+        assert_eq!(lock("").unwrap(), Some(11));
+        assert_eq!(lock("TPM2_PCRS=sha256:7\n").unwrap(), None);
+        assert_eq!(
+            lock("TPM2_PCRS=sha256:7\nTPM2_PCRLOCK=7\n").unwrap(),
+            Some(7)
+        );
+        assert_eq!(lock("TPM2_PCRLOCK=no\n").unwrap(), None);
+        assert_eq!(lock("TPM2_PCRLOCK=\n").unwrap(), Some(11));
+        let e = lock("\nTPM2_PCRLOCK=24\n").unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "integrity-loader.conf:2: TPM2_PCRLOCK=\"24\": expected a PCR number 0..23, or no"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

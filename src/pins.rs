@@ -131,7 +131,10 @@ mod tests {
         let p = pins_file("rt", &format!("TPM2_PARENT_NAME={name}\n"));
         // The root pins nothing: said, as a pin removed since the build.
         let warning = apply(&p, &mut s).unwrap().unwrap();
-        assert!(warning.contains("it was removed from the root since"), "{warning}");
+        assert!(
+            warning.contains("it was removed from the root since"),
+            "{warning}"
+        );
         let text = render(&s).unwrap();
         assert!(
             text.ends_with(&format!("\nTPM2_PARENT_NAME={name}\n")),

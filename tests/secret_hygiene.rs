@@ -511,7 +511,7 @@ fn tpm2_setup(f: &Fixture, tpm: &Swtpm, pem: &[u8]) {
     f.write(
         "/etc/integrity-loader.conf",
         format!(
-            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM={}\nTPM2_PCRS=sha256:7,11\n",
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM={}\nTPM2_PCRS=sha256:7,11\nTPM2_PCRLOCK=no\n",
             tpm.tcti()
         ),
     );

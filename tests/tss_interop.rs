@@ -227,13 +227,15 @@ fn esapi_unseal(ctx: &mut Context, parent: KeyHandle, blob: &keyfile::SealedBlob
 
 // ---- integrity-loader side ----
 
-/// A root whose configuration points `load` at this swtpm and `blob_path`.
+/// A root whose configuration points `load` at this swtpm and `blob_path`,
+/// without the PCR lock (tss-esapi unseals the same blob afterwards; the
+/// lock has tests/pcr_lock.rs).
 fn load_fixture(tpm: &Swtpm, name: &str, blob_path: &str, parent: u32) -> Fixture {
     let f = Fixture::new(name);
     f.write(
         "/etc/integrity-loader.conf",
         format!(
-            "MASTERKEYTYPE=tpm2\nMASTERKEY={blob_path}\nTPM={}\nTPM2_PCRS=sha256:7,11\nTPM2_PARENT={parent:#010x}\n",
+            "MASTERKEYTYPE=tpm2\nMASTERKEY={blob_path}\nTPM={}\nTPM2_PCRS=sha256:7,11\nTPM2_PARENT={parent:#010x}\nTPM2_PCRLOCK=no\n",
             tpm.tcti()
         ),
     );
@@ -335,7 +337,7 @@ fn seal_and_load(tpm: &Swtpm, name: &str, parent: u32) -> (Vec<u8>, keyfile::Sea
     f.write(
         "/etc/integrity-loader.conf",
         format!(
-            "TPM={}\nMASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk-tpm2.pem\n",
+            "TPM={}\nMASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk-tpm2.pem\nTPM2_PCRLOCK=no\n",
             tpm.tcti()
         ),
     );

@@ -15,7 +15,7 @@ scenario() {
     seal_kmk "$ZERO_PCR" /etc/keys/kmk-tpm2.pem
     root_native tpm2 FAILURE_ACTION=halt
     expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
-        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$ZERO_PCR"
+        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image
 
     local extra=$S/pins-cpio initrd=$S/initramfs-with-pins.img

@@ -38,7 +38,7 @@ fi
 ls -l /etc/keys | sed 's/^/AGENT:   /'
 SNIPPET
     expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
-        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$ZERO_PCR"
+        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image
     local initrd
     initrd=$(initramfs minimal)

@@ -34,7 +34,12 @@ pub struct Env {
     pub settings: Settings,
     pub keyring_spec: KeyringSpec,
     pub keyring: KeySerial,
+    /// Where this boot's facts are recorded for later commands (--run-dir).
+    pub run_dir: PathBuf,
 }
+
+/// The default --run-dir: /run lives from the initramfs to shutdown.
+pub const DEFAULT_RUN_DIR: &str = "/run/integrity-loader";
 
 /// The real root: --root, else $NEWROOT (dracut's hook environment), else
 /// /sysroot when it holds an /etc (the root is mounted), else /.
@@ -79,6 +84,7 @@ impl Env {
             securityfs: &self.securityfs,
             keyring_spec: self.keyring_spec,
             keyring: self.keyring,
+            run_dir: &self.run_dir,
             dry_run,
             failed: Default::default(),
             skipped_after_failure: Default::default(),
@@ -173,5 +179,9 @@ pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) ->
         settings,
         keyring_spec: options.keyring,
         keyring,
+        run_dir: options
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR)),
     })
 }

@@ -40,22 +40,31 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             Ok(p) => p,
             Err(message) => return Outcome::failed(message),
         },
-        MasterKeyType::Tpm2 => match super::kmk_tpm2::payload(ctx, path) {
-            Ok(Some(p)) => p,
-            Ok(None) => {
-                let pin = match &s.tpm.parent_name {
-                    Some(p) => format!("pinned by TPM2_PARENT_NAME ({})", p.source),
-                    None => "not pinned (no TPM2_PARENT_NAME)".to_string(),
-                };
-                return Outcome::done(format!(
-                    "would unseal user key {name} from {} with {} ({}), storage key {pin}",
-                    shown.display(),
-                    s.tpm.tcti.value,
-                    s.tpm.pcrs.value
-                ));
+        MasterKeyType::Tpm2 => {
+            if let Some(outcome) = super::kmk_tpm2::unsealed_earlier(ctx, facts) {
+                return outcome;
             }
-            Err(message) => return Outcome::failed(message),
-        },
+            match super::kmk_tpm2::payload(ctx, path) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    let pin = match &s.tpm.parent_name {
+                        Some(p) => format!("pinned by TPM2_PARENT_NAME ({})", p.source),
+                        None => "not pinned (no TPM2_PARENT_NAME)".to_string(),
+                    };
+                    let lock = match s.tpm.pcr_lock {
+                        Some(pcr) => format!(", then lock PCR {pcr}"),
+                        None => String::new(),
+                    };
+                    return Outcome::done(format!(
+                        "would unseal user key {name} from {} with {} ({}), storage key {pin}{lock}",
+                        shown.display(),
+                        s.tpm.tcti.value,
+                        s.tpm.pcrs.value
+                    ));
+                }
+                Err(message) => return Outcome::failed(message),
+            }
+        }
     };
 
     // A key of this name already there: adding would update it in place.

@@ -2,12 +2,14 @@
 //! key file, or tpm2-tools' .pub/.priv pair) unsealed here, in userspace,
 //! over a salted and encrypted session; the secret becomes a `user` key.
 
-use super::Context;
+use super::{Context, Facts, Outcome};
+use crate::config::MasterKeyType;
+use crate::keyring;
 use crate::secret::Secret;
 use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, SealedBlob};
 use crate::tpm::pcr::PcrSelection;
-use crate::tpm::{tcti, transport, unseal};
+use crate::tpm::{pcr_lock, tcti, transport, unseal};
 use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
@@ -92,13 +94,8 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         pinned_name: pin.map(|p| &p.value),
     };
     let result = unseal::unseal(&mut tpm, &blob, parent, &pcrs);
-    log::debug!(
-        "TPM: {} commands, {:.1} ms in the TPM, {:.1} ms in all",
-        tpm.stats.commands,
-        tpm.stats.time.as_secs_f64() * 1000.0,
-        start.elapsed().as_secs_f64() * 1000.0
-    );
-    result.map(Some).map_err(|e| {
+    let shown = ctx.root.display_path(path);
+    let secret = result.map_err(|e| {
         let pin_source = match (&e, pin) {
             (unseal::UnsealError::ParentNotPinned(_), Some(p))
                 if blob.parent != ctx.settings.tpm.parent =>
@@ -113,8 +110,75 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         };
         format!(
             "unseal the kmk from {} under {:#010x} with {tcti}: {e}{pin_source}",
-            ctx.root.display_path(path).display(),
+            shown.display(),
             blob.parent
         )
+    })?;
+    if let Some(pcr) = ctx.settings.tpm.pcr_lock {
+        // Without the lock a later process of this boot could unseal the
+        // kmk again: the kmk is not loaded then (`secret` is zeroized).
+        let values = pcr_lock::lock(&mut tpm, &pcrs, pcr).map_err(|e| {
+            format!(
+                "unsealed the kmk from {}, but could not lock PCR {pcr} ({e}); not loading it, as any later process of this boot could unseal it again (TPM2_PCRLOCK=no loads it without the lock)",
+                shown.display()
+            )
+        })?;
+        record_values(ctx, &values);
+        log::info!(
+            "locked PCR {pcr} (extended with SHA-256 of \"{}\"): the kmk cannot be unsealed again until the next boot",
+            String::from_utf8_lossy(pcr_lock::LOCK_EVENT)
+        );
+    }
+    log::debug!(
+        "TPM: {} commands, {:.1} ms in the TPM, {:.1} ms in all",
+        tpm.stats.commands,
+        tpm.stats.time.as_secs_f64() * 1000.0,
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(Some(secret))
+}
+
+/// The PCR values the unseal saw, for `seal` later in this boot. Failing
+/// to write them costs only that convenience.
+fn record_values(ctx: &Context, values: &[(u8, [u8; 32])]) {
+    let path = ctx.run_dir.join(pcr_lock::RECORD_FILE);
+    let written = std::fs::create_dir_all(ctx.run_dir)
+        .and_then(|()| std::fs::write(&path, pcr_lock::record_text(values)));
+    if let Err(e) = written {
+        log::warn!(
+            "cannot record the PCR values of the unseal in {}: {e}; `seal` later in this boot needs --pcr-value",
+            path.display()
+        );
+    }
+}
+
+/// With a PCR lock, the kmk can be unsealed once a boot: a second `load`
+/// finds the record of the first and does not try again.
+pub fn unsealed_earlier(ctx: &Context, facts: &mut Facts) -> Option<Outcome> {
+    let s = ctx.settings;
+    let pcr = s.tpm.pcr_lock?;
+    if ctx.dry_run || s.masterkey_type.value != MasterKeyType::Tpm2 {
+        return None;
+    }
+    let record = ctx.run_dir.join(pcr_lock::RECORD_FILE);
+    if !record.exists() {
+        return None;
+    }
+    let name = &s.kmk_name;
+    let earlier = format!(
+        "unsealed earlier this boot and PCR {pcr} locked since ({})",
+        record.display()
+    );
+    Some(match keyring::search(ctx.keyring, "user", name) {
+        Ok(Some(id)) => {
+            facts.kmk = Some(id);
+            Outcome::already(format!(
+                "user key {name} is already loaded (id {id}): {earlier}"
+            ))
+        }
+        _ => Outcome::already(format!(
+            "the kmk was {earlier}; not unsealing it again, and it is not in keyring {} (dropped after that run)",
+            ctx.keyring_spec
+        )),
     })
 }

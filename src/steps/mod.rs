@@ -26,6 +26,8 @@ pub struct Context<'a> {
     pub keyring_spec: KeyringSpec,
     /// The target keyring's serial.
     pub keyring: KeySerial,
+    /// Where this boot's facts are recorded (the PCR values at unseal).
+    pub run_dir: &'a std::path::Path,
     pub dry_run: bool,
     /// Steps that failed so far (for conditional dependencies).
     pub failed: BTreeSet<StepId>,

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod keyfile;
 pub mod parent_pin;
 pub mod pcr;
+pub mod pcr_lock;
 pub mod public;
 pub mod rc;
 pub mod rsa;

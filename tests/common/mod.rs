@@ -228,6 +228,8 @@ impl Fixture {
             .arg(self.dir.join("cmdline"))
             .arg("--keyring")
             .arg("@s")
+            .arg("--run-dir")
+            .arg(self.dir.join("run"))
             .env("INTEGRITY_LOADER_LOG", "stderr")
             .env_remove("NEWROOT");
         cmd

@@ -25,31 +25,46 @@ fn free_port_pair() -> u16 {
     panic!("no free port pair on loopback");
 }
 
+/// swtpm on `port` (data) and `port + 1` (control), listening when this
+/// returns.
+fn spawn(port: u16, state: &Path) -> Child {
+    let child = Command::new("swtpm")
+        .args(["socket", "--tpm2"])
+        .arg("--server")
+        .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+        .arg("--ctrl")
+        .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+        .arg("--tpmstate")
+        .arg(format!("dir={}", state.display()))
+        .args(["--flags", "not-need-init,startup-clear"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("swtpm must be installed (apt-get install swtpm swtpm-tools)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "swtpm did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 impl Swtpm {
     pub fn start(name: &str) -> Swtpm {
         let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).unwrap();
         let port = free_port_pair();
-        let child = Command::new("swtpm")
-            .args(["socket", "--tpm2"])
-            .arg("--server")
-            .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
-            .arg("--ctrl")
-            .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
-            .arg("--tpmstate")
-            .arg(format!("dir={}", state.display()))
-            .args(["--flags", "not-need-init,startup-clear"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("swtpm must be installed (apt-get install swtpm swtpm-tools)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "swtpm did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = spawn(port, &state);
         Swtpm { port, state, child }
+    }
+
+    /// A reboot: the TPM stops and starts again on its state, so persistent
+    /// objects stay and the PCRs start from zero.
+    pub fn reboot(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, &self.state);
     }
 
     pub fn tcti(&self) -> String {

@@ -27,6 +27,33 @@ fn usage(message: String) -> u8 {
     EXIT_USAGE
 }
 
+/// The values `pcrs` had when this boot unsealed the kmk, from the record
+/// the PCR lock leaves: after the lock, the current values are not the
+/// ones the next boot's unseal will see.
+fn recorded_values(run_dir: &std::path::Path, pcrs: &PcrSelection) -> Option<Vec<[u8; 32]>> {
+    let path = run_dir.join(crate::tpm::pcr_lock::RECORD_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let Some(record) = crate::tpm::pcr_lock::parse_record(&text) else {
+        log::warn!("{}: not a record of PCR values; ignored", path.display());
+        return None;
+    };
+    let values: Option<Vec<[u8; 32]>> = pcrs
+        .indices()
+        .map(|i| record.iter().find(|(p, _)| *p == i).map(|(_, v)| *v))
+        .collect();
+    match &values {
+        Some(_) => log::info!(
+            "sealing to the PCR values this boot had when it unsealed the kmk, before the PCR lock ({})",
+            path.display()
+        ),
+        None => log::warn!(
+            "{} does not cover {pcrs}; sealing to the current values, which a PCR lock of this boot may have moved (give --pcr-value)",
+            path.display()
+        ),
+    }
+    values
+}
+
 /// An evm-key sealed by `kmk` (a `user` key named `kmk_name`), made by the
 /// kernel in a session keyring private to this process and exported.
 fn export_evm_key(kmk: &Secret, kmk_name: &str) -> Result<String, String> {
@@ -65,7 +92,7 @@ pub fn run(options: &Options) -> u8 {
     };
     let parent = o.parent.unwrap_or(s.tpm.parent);
     let values = if o.pcr_values.is_empty() {
-        None
+        recorded_values(&env.run_dir, &pcrs)
     } else {
         let mut values = Vec::new();
         for pcr in pcrs.indices() {

@@ -1,0 +1,99 @@
+//! Locking the kmk's PCR policy once the kmk is unsealed: a PCR of the
+//! policy is extended with a fixed event, so no later process of this boot
+//! (a service on a root someone tampered with, say) can satisfy the policy
+//! and unseal the kmk again. The kernel's `pcrlock=` does the same for a
+//! trusted kmk. The values the policy saw are recorded (`record_text`) so
+//! that `seal`, later in the same boot, can seal to them rather than to the
+//! locked ones.
+
+use super::client::{Tpm, TpmError};
+use super::commands;
+use super::pcr::PcrSelection;
+use sha2::{Digest, Sha256};
+
+/// The event extended into the lock PCR: its SHA-256 is the digest, so the
+/// locked value is predictable (`locked_value`).
+pub const LOCK_EVENT: &[u8] = b"integrity-loader: kmk unsealed";
+
+/// The record's name in the run directory (/run/integrity-loader).
+pub const RECORD_FILE: &str = "pcrs-at-unseal";
+
+pub fn lock_digest() -> [u8; 32] {
+    Sha256::digest(LOCK_EVENT).into()
+}
+
+/// What a sha256 PCR holding `before` holds after the lock.
+pub fn locked_value(before: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(before);
+    h.update(lock_digest());
+    h.finalize().into()
+}
+
+/// Reads the values of `pcrs` (those the unseal just satisfied), then
+/// extends `pcr`. Returns the values read.
+pub fn lock(tpm: &mut Tpm, pcrs: &PcrSelection, pcr: u8) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
+    let values = commands::pcr_read(tpm, pcrs)?;
+    commands::pcr_extend(tpm, u32::from(pcr), &lock_digest())?;
+    Ok(values)
+}
+
+/// The record of the values, one `sha256:N=HEX` line a PCR.
+pub fn record_text(values: &[(u8, [u8; 32])]) -> String {
+    values
+        .iter()
+        .map(|(pcr, v)| {
+            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{pcr}={hex}\n")
+        })
+        .collect()
+}
+
+/// Reads a record back; `None` for anything but `record_text`'s lines.
+pub fn parse_record(text: &str) -> Option<Vec<(u8, [u8; 32])>> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let (pcr, hex) = line.strip_prefix("sha256:")?.split_once('=')?;
+        let pcr: u8 = pcr.parse().ok().filter(|p| *p < 24)?;
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut v = [0u8; 32];
+        for (i, byte) in v.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        out.push((pcr, v));
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_and_refuses_other_text() {
+        let values = vec![(7u8, [0x11u8; 32]), (11, [0u8; 32])];
+        let text = record_text(&values);
+        assert!(text.starts_with("sha256:7=1111"), "{text}");
+        assert_eq!(parse_record(&text).unwrap(), values);
+        for bad in ["sha1:7=00", "sha256:24=", "sha256:7=zz", "sha256:7"] {
+            assert_eq!(parse_record(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_locked_value_is_the_extend_of_the_event_digest() {
+        // PCR 11 from zero, as `tpm2_pcrextend 11:sha256=<digest>` gives.
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(&lock_digest()),
+            hex(&Sha256::digest(b"integrity-loader: kmk unsealed"))
+        );
+        let mut h = Sha256::new();
+        h.update([0u8; 32]);
+        h.update(lock_digest());
+        assert_eq!(locked_value(&[0u8; 32]), <[u8; 32]>::from(h.finalize()));
+    }
+}

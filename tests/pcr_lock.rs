@@ -1,0 +1,205 @@
+//! The PCR lock (TPM2_PCRLOCK, PCR 11 by default when the policy uses it)
+//! against a real swtpm: once `load` has unsealed the kmk, nothing later in
+//! the boot can unseal it again; a second `load` says so instead of
+//! failing; `seal` later in the boot seals to the values the boot unsealed
+//! with, so the next boot unseals; a lock the TPM refuses means no kmk.
+
+mod common;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use common::*;
+use integrity_loader::tpm::client::Tpm;
+use integrity_loader::tpm::keyfile;
+use integrity_loader::tpm::pcr::PcrSelection;
+use integrity_loader::tpm::pcr_lock;
+use integrity_loader::tpm::tcti;
+use integrity_loader::tpm::transport;
+use integrity_loader::tpm::unseal::{self, Parent, UnsealError};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+use swtpm::Swtpm;
+
+const KMK: &[u8; 32] = b"kmk locked away after its unseal";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pcr11(tpm: &Swtpm) -> String {
+    let out = tpm.tool(&["tpm2_pcrread", "sha256:11"]);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("11"))
+        .unwrap();
+    line.rsplit("0x").next().unwrap().trim().to_lowercase()
+}
+
+/// A root for `load` with the kmk sealed by tpm2-tools to sha256:7,11 and
+/// the given extra configuration lines.
+fn fixture(tpm: &Swtpm, name: &str, tcti: &str, extra: &str) -> Fixture {
+    let f = Fixture::new(name);
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!(
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM={tcti}\nTPM2_PCRS=sha256:7,11\n{extra}"
+        ),
+    );
+    f.write("/etc/keys/kmk.pem", tpm.read("seal.pem"));
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    f.write("/etc/keys/evm.blob", make_evm_blob(KMK, "kmk"));
+    f
+}
+
+#[test]
+fn after_the_unseal_nothing_in_this_boot_unseals_the_kmk_again() {
+    let tpm = Swtpm::start("lock");
+    tpm.provision_srk();
+    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let f = fixture(&tpm, "lock", &tpm.tcti(), "");
+    let r = f.run(&["load", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    r.assert_contains(
+        "locked PCR 11 (extended with SHA-256 of \"integrity-loader: kmk unsealed\"): the kmk cannot be unsealed again until the next boot",
+    );
+    r.assert_contains("TPM: 8 commands");
+    assert!(!r.output().contains(&hex(KMK)) && !r.output().contains("locked away"));
+
+    // PCR 11 moved by exactly the documented event; the values the unseal
+    // saw are recorded.
+    assert_eq!(pcr11(&tpm), hex(&pcr_lock::locked_value(&[0; 32])));
+    let record = std::fs::read_to_string(f.dir.join("run/pcrs-at-unseal")).unwrap();
+    assert_eq!(
+        record,
+        format!(
+            "sha256:7={}\nsha256:11={}\n",
+            "0".repeat(64),
+            "0".repeat(64)
+        )
+    );
+
+    // A process later in this boot, with the blob and the TPM: refused.
+    let blob = keyfile::parse_tss2(&tpm.read("seal.pem")).unwrap();
+    let t = tcti::parse(&tpm.tcti()).unwrap();
+    let mut c = Tpm::new(transport::open(&t, Duration::from_secs(5)).unwrap());
+    let pcrs = PcrSelection::parse("sha256:7,11").unwrap();
+    let err = unseal::unseal(&mut c, &blob, Parent::unpinned(0x8100_0001), &pcrs).unwrap_err();
+    assert!(matches!(err, UnsealError::PcrMismatch { .. }), "{err}");
+    drop(c);
+
+    // load again this boot: the kmk is there, nothing is unsealed.
+    let r = f.run(&["load", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("kmk: already done: user key kmk is already loaded (id ");
+    r.assert_contains("unsealed earlier this boot and PCR 11 locked since");
+    assert!(!r.output().contains("TPM: "), "{}", r.output());
+
+    // ...and after DROP_KMK dropped it: said, and EVM stays as it is.
+    let kmk = f.find("user", "kmk").unwrap();
+    integrity_loader::keyring::unlink(kmk, f.session).unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("not unsealing it again, and it is not in keyring @s");
+    r.assert_contains("evm-key: already done: EVM HMAC is already enabled");
+
+    // TPM2_PCRLOCK=no: no lock, no record (a fresh boot of the TPM).
+    let mut tpm = tpm;
+    tpm.reboot();
+    let g = fixture(&tpm, "nolock", &tpm.tcti(), "TPM2_PCRLOCK=no\n");
+    let r = g.run(&["load", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("locked PCR"), "{}", r.output());
+    assert_eq!(pcr11(&tpm), "0".repeat(64));
+    assert!(!g.dir.join("run/pcrs-at-unseal").exists());
+}
+
+#[test]
+fn seal_later_in_the_boot_seals_to_the_values_the_boot_unsealed_with() {
+    let mut tpm = Swtpm::start("lock-seal");
+    let f = Fixture::new("lock-seal");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    // First boot: provision, then the next boot unseals and locks.
+    let r = f.run(&["seal", "--write-config", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    tpm.reboot();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_ne!(pcr11(&tpm), "0".repeat(64));
+
+    // Sealing again in this (locked) boot takes the recorded values...
+    let r = f.run(&["seal", "--write-config", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("sealing to the PCR values this boot had when it unsealed the kmk");
+
+    // ...so the next boot unseals the new kmk.
+    tpm.reboot();
+    let next_boot = f.dir.join("run");
+    std::fs::remove_dir_all(&next_boot).unwrap();
+    let old = f.find("user", "kmk").unwrap();
+    integrity_loader::keyring::unlink(old, f.session).unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+}
+
+/// Forwards TPM commands to `upstream` and answers PCR_Extend itself with
+/// TPM_RC_FAILURE, as a TPM that cannot extend would.
+fn refusing_extend_proxy(upstream: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let mut tpm = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+            while let Some(command) = read_frame(&mut client) {
+                let cc = u32::from_be_bytes(command[6..10].try_into().unwrap());
+                let answer = if cc == 0x182 {
+                    vec![0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0x01]
+                } else {
+                    tpm.write_all(&command).unwrap();
+                    read_frame(&mut tpm).unwrap()
+                };
+                client.write_all(&answer).unwrap();
+            }
+        }
+    });
+    port
+}
+
+/// One TPM command or response: the header's size says how long.
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut frame = vec![0u8; 10];
+    s.read_exact(&mut frame).ok()?;
+    let size = u32::from_be_bytes(frame[2..6].try_into().unwrap()) as usize;
+    frame.resize(size, 0);
+    s.read_exact(&mut frame[10..]).ok()?;
+    Some(frame)
+}
+
+#[test]
+fn a_lock_the_tpm_refuses_means_no_kmk() {
+    let tpm = Swtpm::start("lock-refused");
+    tpm.provision_srk();
+    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let proxy = refusing_extend_proxy(tpm.port);
+    let f = fixture(
+        &tpm,
+        "lock-refused",
+        &format!("swtpm:host=127.0.0.1,port={proxy}"),
+        "",
+    );
+    let before = f.snapshot();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("but could not lock PCR 11 (TPM2_PCR_Extend:");
+    r.assert_contains("not loading it, as any later process of this boot could unseal it again");
+    r.assert_contains("evm-key: skipped: step kmk failed");
+    assert_eq!(f.snapshot(), before);
+    assert!(!r.output().contains(&hex(KMK)) && !r.output().contains("locked away"));
+    assert!(!f.dir.join("run/pcrs-at-unseal").exists());
+}
