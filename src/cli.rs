@@ -50,6 +50,8 @@ pub struct Options {
     pub write_pins: Option<PathBuf>,
     /// --run-dir DIR: this boot's records (default /run/integrity-loader).
     pub run_dir: Option<PathBuf>,
+    /// check --repin: write pins that differ from the one this boot checked.
+    pub repin: bool,
     pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
@@ -67,6 +69,7 @@ impl Default for Options {
             pins: None,
             write_pins: None,
             run_dir: None,
+            repin: false,
             seal: SealOptions::default(),
             verbosity: 0,
         }
@@ -117,7 +120,9 @@ Options:
                     overriding the root's configuration (the dracut hook
                     passes the file a host-only build wrote)
   --write-pins FILE (check) write the root's pins there, for the initramfs;
-                    the file is removed when the root pins nothing
+                    the file is removed when the root pins nothing; for
+                    the root /, refused when they differ from the pin this
+                    boot checked, unless --repin
   --run-dir DIR     this boot's records, such as the PCR values the kmk
                     was unsealed with (default /run/integrity-loader)
   -v, --verbose     more detail (repeat for debug)
@@ -175,6 +180,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--pins" => opts.pins = Some(PathBuf::from(value("a file")?)),
             "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
+            "--repin" => opts.repin = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
                 crate::tpm::tcti::parse(&v).map_err(|e| UsageError(format!("--tpm: {e}")))?;
@@ -243,7 +249,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
         if inline.is_some()
             && matches!(
                 name,
-                "-v" | "--verbose" | "-q" | "--quiet" | "--write-config" | "--force"
+                "-v" | "--verbose" | "-q" | "--quiet" | "--write-config" | "--force" | "--repin"
             )
         {
             return Err(UsageError(format!("option {name} takes no value")));
@@ -252,6 +258,9 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     let command = command.unwrap_or(Command::Load);
     if command != Command::Check && opts.write_pins.is_some() {
         return Err(UsageError("--write-pins is an option of check".into()));
+    }
+    if opts.repin && opts.write_pins.is_none() {
+        return Err(UsageError("--repin goes with check --write-pins".into()));
     }
     if !matches!(command, Command::Load | Command::Check) && opts.pins.is_some() {
         return Err(UsageError("--pins is an option of load and check".into()));

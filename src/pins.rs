@@ -94,6 +94,45 @@ pub fn render(settings: &Settings) -> Option<String> {
     ))
 }
 
+/// The Name this boot's unseal checked (or a `seal` of this boot pinned),
+/// in the run directory: the next host-only build compares the root's pin
+/// with it, so a pin removed from the root after the boot read it is not
+/// silently left out of the next initramfs.
+pub const CHECKED_FILE: &str = "storage-key-name";
+
+pub fn record_checked(run_dir: &Path, name: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(run_dir)?;
+    std::fs::write(
+        run_dir.join(CHECKED_FILE),
+        format!("{}\n", parent_pin::name_hex(name)),
+    )
+}
+
+/// Refuses to copy into a new initramfs a pin other than the one this boot
+/// checked (a root edited since it was read); `Ok` when this boot checked
+/// none.
+pub fn guard_rebuild(settings: &Settings, run_dir: &Path) -> Result<(), String> {
+    let record = run_dir.join(CHECKED_FILE);
+    let Ok(text) = std::fs::read_to_string(&record) else {
+        return Ok(());
+    };
+    let checked = text.trim();
+    let now = settings
+        .tpm
+        .parent_name
+        .as_ref()
+        .map(|p| (parent_pin::name_hex(&p.value), p.source.to_string()));
+    let what = match &now {
+        Some((name, _)) if name.as_str() == checked => return Ok(()),
+        Some((name, source)) => format!("pins {name} ({source})"),
+        None => "pins none".to_string(),
+    };
+    Err(format!(
+        "this boot checked the storage key Name {checked} ({}), but the root's configuration {what} now: it changed since the boot read it. If you changed the pin on purpose (and did not run `integrity-loader seal --write-config`, which records it), build with INTEGRITY_LOADER_REPIN=1 (check --repin); otherwise find out who changed it",
+        record.display()
+    ))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

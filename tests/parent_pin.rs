@@ -277,6 +277,11 @@ fn seal_writes_the_pin_and_honours_it() {
         conf.contains(&format!("\nTPM2_PARENT_NAME={srk}\n")),
         "{conf}"
     );
+    // ...and records it as the pin this system stands by now.
+    assert_eq!(
+        std::fs::read_to_string(f.dir.join("run/storage-key-name")).unwrap(),
+        format!("{srk}\n")
+    );
 
     // The boot unseals under the pin it wrote, without the warning.
     let r = f.run(&["load"]);
@@ -457,4 +462,79 @@ fn the_initramfs_pins_win_over_the_root() {
     let r = g.run(&["check", "--write-pins", pins_arg]);
     assert_eq!(r.code, 0, "{}", r.output());
     assert!(!pins.exists());
+}
+
+#[test]
+fn a_rebuild_does_not_copy_a_pin_changed_since_the_boot() {
+    let (tpm, _) = provisioned("rebuild-guard");
+    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
+    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    // The boot: unsealed under the pinned key, which it records.
+    let f = load_fixture(&tpm, "rebuild-guard", &format!("TPM2_PARENT_NAME={srk}\n"));
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let run = f.dir.join("run");
+    assert_eq!(
+        std::fs::read_to_string(run.join("storage-key-name")).unwrap(),
+        format!("{srk}\n")
+    );
+
+    // A host-only build for the booted system (--root /) with the root's
+    // configuration as it is now (--config).
+    let conf = f.dir.join("now.conf");
+    let pins = f.dir.join("pins");
+    let build = |pin_line: &str, extra: &[&str]| {
+        std::fs::write(&conf, format!("MASTERKEYTYPE=tpm2\n{pin_line}")).unwrap();
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["check", "--root", "/", "--config"])
+            .arg(&conf)
+            .arg("--securityfs")
+            .arg(f.dir.join("sfs"))
+            .arg("--cmdline")
+            .arg(f.dir.join("cmdline"))
+            .arg("--run-dir")
+            .arg(&run)
+            .arg("--write-pins")
+            .arg(&pins)
+            .args(extra)
+            .env("INTEGRITY_LOADER_LOG", "stderr");
+        finished(cmd.output().unwrap())
+    };
+    let r = build(&format!("TPM2_PARENT_NAME={srk}\n"), &[]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(std::fs::read_to_string(&pins).unwrap().contains(&srk));
+
+    // The pin removed or replaced on the root since the boot: refused.
+    for (line, now) in [
+        (String::new(), "pins none now".to_string()),
+        (
+            format!("TPM2_PARENT_NAME={impostor}\n"),
+            format!("pins {impostor} ("),
+        ),
+    ] {
+        let r = build(&line, &[]);
+        assert_eq!(r.code, 1, "{}", r.output());
+        r.assert_contains(&format!("this boot checked the storage key Name {srk} ("));
+        r.assert_contains(&now);
+        r.assert_contains("build with INTEGRITY_LOADER_REPIN=1");
+        assert!(
+            std::fs::read_to_string(&pins).unwrap().contains(&srk),
+            "unchanged"
+        );
+    }
+    // On purpose: --repin.
+    let r = build(&format!("TPM2_PARENT_NAME={impostor}\n"), &["--repin"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(std::fs::read_to_string(&pins).unwrap().contains(&impostor));
+
+    // Building for another root (--root elsewhere): this boot's record
+    // does not apply.
+    let r = f.run(&[
+        "check",
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--write-pins",
+        pins.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
 }

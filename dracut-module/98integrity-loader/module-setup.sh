@@ -16,6 +16,8 @@
 #                         (default: usr/bin/integrity-loader in the root the
 #                         initramfs is built for; scripts/install writes the
 #                         PREFIX it installed to into the line marked below)
+#   INTEGRITY_LOADER_REPIN  set: copy the root's storage key pin even when it
+#                         differs from the one this boot checked
 #
 # dracut sets moddir, hostonly, add_dracutmodules, dracutsysrootdir.
 # shellcheck disable=SC2154
@@ -121,8 +123,11 @@ install() {
     if [[ $hostonly ]]; then
         local _out _line
         mkdir -p "$initdir/etc"
+        # For the booted system, the pin must be the one this boot checked
+        # (/run/integrity-loader): a root edited since is not copied.
         if ! _out=$("$_bin" check --root "${dracutsysrootdir:-/}" \
-            --write-pins "$initdir/etc/integrity-loader.pins" 2>&1); then
+            --write-pins "$initdir/etc/integrity-loader.pins" \
+            ${INTEGRITY_LOADER_REPIN:+--repin} 2>&1); then
             dfatal "integrity-loader: could not copy the root's pins into the initramfs:"
             while IFS= read -r _line; do
                 dfatal "integrity-loader:   $_line"

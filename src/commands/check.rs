@@ -21,11 +21,23 @@ pub fn run(options: &Options) -> u8 {
     println!("plan:\n{}", plan::describe());
     let mut ctx = env.context(true);
     let report = runner::run(&mut ctx);
-    if let Some(path) = &options.write_pins
-        && let Err(m) = write_pins(path, &env.settings)
-    {
-        log::error!("{m}");
-        return EXIT_FAILED;
+    if let Some(path) = &options.write_pins {
+        // Building for the booted system: its pin must be the one this
+        // boot checked. (For another root, this boot's records say nothing.)
+        let booted = env
+            .root
+            .dir()
+            .canonicalize()
+            .is_ok_and(|d| d == Path::new("/"));
+        let guarded = if booted && !options.repin {
+            pins::guard_rebuild(&env.settings, &env.run_dir)
+        } else {
+            Ok(())
+        };
+        if let Err(m) = guarded.and_then(|()| write_pins(path, &env.settings)) {
+            log::error!("{m}");
+            return EXIT_FAILED;
+        }
     }
     println!("result:");
     for r in &report.results {

@@ -114,6 +114,15 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
             blob.parent
         )
     })?;
+    if let Some(p) = pin
+        && !ctx.dry_run
+        && let Err(e) = crate::pins::record_checked(ctx.run_dir, &p.value)
+    {
+        log::warn!(
+            "cannot record the storage key Name this boot checked in {}: {e}; the next host-only build cannot compare the root's pin with it",
+            ctx.run_dir.display()
+        );
+    }
     if let Some(pcr) = ctx.settings.tpm.pcr_lock {
         // Without the lock a later process of this boot could unseal the
         // kmk again: the kmk is not loaded then (`secret` is zeroized).

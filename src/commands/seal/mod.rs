@@ -304,6 +304,13 @@ pub fn run(options: &Options) -> u8 {
         if let Some(p) = places.next() {
             log::info!("wrote {}", p.display());
         }
+        // The pin this system now stands by, for the next host-only build.
+        if let Err(e) = crate::pins::record_checked(&env.run_dir, &sealed.parent_name) {
+            log::warn!(
+                "cannot record the new pin in {}: {e}; the next host-only build needs INTEGRITY_LOADER_REPIN=1",
+                env.run_dir.display()
+            );
+        }
         if pin.is_none_or(|p| p.value.as_slice() != sealed.parent_name.as_slice()) {
             log::info!(
                 "a host-only initramfs carries the pin of its build: rebuild it (dracut -f) so that the boot checks this one"
