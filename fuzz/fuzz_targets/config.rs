@@ -5,7 +5,8 @@
 //! tcti::parse and PcrSelection::parse.
 //!
 //! Input: sections `@@masterkey`, `@@evm`, `@@ima`, `@@native` (file
-//! contents; a missing section is a missing file) and `@@cmdline`.
+//! contents; a missing section is a missing file), `@@cmdline` and
+//! `@@pins` (the initramfs's pins file, applied over the settings).
 //! Accepted settings must keep the promises `load` relies on.
 #![no_main]
 
@@ -85,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
             }
             assert!(!s.kmk_name.is_empty() || body("native").is_some());
             assert!(s.trusted_pcrlock.is_none_or(|p| p < 24));
+            assert!(s.tpm.pcr_lock.is_none_or(|p| p < 24));
             assert!((0x8100_0000..=0x817F_FFFF).contains(&s.tpm.parent));
             // A pin is a SHA-256 Name, whatever the spelling accepted.
             assert!(s.tpm.parent_name.as_ref().is_none_or(|p| p.value[..2] == [0, 0x0b]));
@@ -92,7 +94,29 @@ fuzz_target!(|data: &[u8]| {
             tcti::parse(&s.tpm.tcti.value).expect("the accepted TPM= parses again");
             PcrSelection::parse(&s.tpm.pcrs.value).expect("the accepted TPM2_PCRS= parses again");
             // The same inputs resolve to the same settings.
-            assert_eq!(Settings::resolve(&inputs).ok(), Some(s));
+            assert_eq!(Settings::resolve(&inputs).ok(), Some(s.clone()));
+            // Pins: only a pin is taken, and what `render` writes back
+            // applies to the same pin.
+            if let Some(bytes) = body("pins") {
+                let file = dir.join("pins");
+                std::fs::write(&file, bytes).expect("write the pins file");
+                let mut pinned = s.clone();
+                if integrity_loader::pins::apply(&file, &mut pinned).is_ok() {
+                    let mut rest = pinned.clone();
+                    rest.tpm.parent_name = s.tpm.parent_name.clone();
+                    assert_eq!(rest, s, "a pins file changed more than the pin");
+                    if let Some(text) = integrity_loader::pins::render(&pinned) {
+                        std::fs::write(&file, text).expect("write the pins file");
+                        let mut again = s.clone();
+                        integrity_loader::pins::apply(&file, &mut again)
+                            .expect("rendered pins apply");
+                        assert_eq!(
+                            again.tpm.parent_name.map(|p| p.value),
+                            pinned.tpm.parent_name.map(|p| p.value)
+                        );
+                    }
+                }
+            }
         }
         Err(e) => assert!(!e.to_string().is_empty()),
     }
