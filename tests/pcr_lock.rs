@@ -147,9 +147,12 @@ fn seal_later_in_the_boot_seals_to_the_values_the_boot_unsealed_with() {
     r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
 }
 
-/// Forwards TPM commands to `upstream` and answers PCR_Extend itself with
-/// TPM_RC_FAILURE, as a TPM that cannot extend would.
-fn refusing_extend_proxy(upstream: u16) -> u16 {
+/// A proxy to the TPM at `upstream`: `intercept` sees each command first
+/// (with the upstream connection) and may answer it itself.
+fn proxy<F>(upstream: u16, mut intercept: F) -> u16
+where
+    F: FnMut(&[u8], &mut TcpStream) -> Option<Vec<u8>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -157,18 +160,39 @@ fn refusing_extend_proxy(upstream: u16) -> u16 {
             let Ok(mut client) = client else { return };
             let mut tpm = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
             while let Some(command) = read_frame(&mut client) {
-                let cc = u32::from_be_bytes(command[6..10].try_into().unwrap());
-                let answer = if cc == 0x182 {
-                    vec![0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0x01]
-                } else {
+                let answer = intercept(&command, &mut tpm).unwrap_or_else(|| {
                     tpm.write_all(&command).unwrap();
                     read_frame(&mut tpm).unwrap()
-                };
+                });
                 client.write_all(&answer).unwrap();
             }
         }
     });
     port
+}
+
+fn command_code(command: &[u8]) -> u32 {
+    u32::from_be_bytes(command[6..10].try_into().unwrap())
+}
+
+/// Answers PCR_Extend with TPM_RC_FAILURE, as a TPM that cannot extend.
+fn refusing_extend_proxy(upstream: u16) -> u16 {
+    proxy(upstream, |command, _| {
+        (command_code(command) == 0x182).then(|| vec![0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0x01])
+    })
+}
+
+/// TPM2_PCR_Extend of PCR 11 with the lock event, password session.
+fn lock_command() -> Vec<u8> {
+    let mut c = vec![0x80, 0x02, 0, 0, 0, 0, 0, 0, 0x01, 0x82, 0, 0, 0, 11];
+    c.extend_from_slice(&9u32.to_be_bytes()); // authorization area size
+    c.extend_from_slice(&[0x40, 0, 0, 0x09, 0, 0, 0x01, 0, 0]); // TPM_RS_PW
+    c.extend_from_slice(&1u32.to_be_bytes());
+    c.extend_from_slice(&0x000Bu16.to_be_bytes());
+    c.extend_from_slice(&pcr_lock::lock_digest());
+    let size = c.len() as u32;
+    c[2..6].copy_from_slice(&size.to_be_bytes());
+    c
 }
 
 /// One TPM command or response: the header's size says how long.
@@ -202,4 +226,92 @@ fn a_lock_the_tpm_refuses_means_no_kmk() {
     assert_eq!(f.snapshot(), before);
     assert!(!r.output().contains(&hex(KMK)) && !r.output().contains("locked away"));
     assert!(!f.dir.join("run/pcrs-at-unseal").exists());
+}
+
+#[test]
+fn two_loads_at_once_both_end_well() {
+    // swtpm serves one connection at a time, so the second load's unseal
+    // waits for the first to finish and lock: it then finds the PCR locked
+    // and the record written, and says so instead of failing.
+    let tpm = Swtpm::start("lock-twice");
+    tpm.provision_srk();
+    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let f = fixture(&tpm, "lock-twice", &tpm.tcti(), "");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            f.command(&["load"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<Run> = children
+        .into_iter()
+        .map(|c| finished(c.wait_with_output().unwrap()))
+        .collect();
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}", r.output());
+    }
+    let loaded = runs
+        .iter()
+        .filter(|r| {
+            r.output()
+                .contains("loaded user key kmk (32 bytes, unsealed by the TPM)")
+        })
+        .count();
+    let earlier = runs
+        .iter()
+        .filter(|r| {
+            r.output()
+                .contains("unsealed earlier this boot and PCR 11 locked since")
+        })
+        .count();
+    assert_eq!(
+        (loaded, earlier),
+        (1, 1),
+        "{}\n{}",
+        runs[0].output(),
+        runs[1].output()
+    );
+    assert_eq!(
+        pcr11(&tpm),
+        hex(&pcr_lock::locked_value(&[0; 32])),
+        "locked once"
+    );
+}
+
+#[test]
+fn a_lock_by_another_run_while_this_one_unsealed_is_taken_as_done() {
+    // The other run locks PCR 11 and writes its record after this run
+    // looked for a record and before its PolicyPCR: this run's unseal
+    // fails on the locked PCR, and it must then find the record.
+    let tpm = Swtpm::start("lock-race");
+    tpm.provision_srk();
+    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let f = fixture(&tpm, "lock-race", "swtpm:host=127.0.0.1,port=1", "");
+    // Only the kmk step: the simulated other run loads nothing.
+    std::fs::remove_file(f.root().join("etc/sysconfig/evm")).unwrap();
+    let record = f.dir.join("run/pcrs-at-unseal");
+    let mut raced = false;
+    let port = proxy(tpm.port, move |command, upstream| {
+        if command_code(command) == 0x17F && !raced {
+            raced = true;
+            upstream.write_all(&lock_command()).unwrap();
+            let answer = read_frame(upstream).unwrap();
+            assert_eq!(answer[6..10], [0, 0, 0, 0], "the other run's extend");
+            std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+            std::fs::write(&record, "sha256:7=00\n").unwrap();
+        }
+        None
+    });
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!(
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM=swtpm:host=127.0.0.1,port={port}\nTPM2_PCRS=sha256:7,11\n"
+        ),
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("the kmk was unsealed earlier this boot and PCR 11 locked since");
 }

@@ -62,7 +62,12 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                         s.tpm.pcrs.value
                     ));
                 }
-                Err(message) => return Outcome::failed(message),
+                Err(message) => {
+                    // Another run of this boot may have unsealed and locked
+                    // meanwhile (two loads at once).
+                    return super::kmk_tpm2::unsealed_earlier(ctx, facts)
+                        .unwrap_or_else(|| Outcome::failed(message));
+                }
             }
         }
     };

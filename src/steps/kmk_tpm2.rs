@@ -126,13 +126,19 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
     if let Some(pcr) = ctx.settings.tpm.pcr_lock {
         // Without the lock a later process of this boot could unseal the
         // kmk again: the kmk is not loaded then (`secret` is zeroized).
-        let values = pcr_lock::lock(&mut tpm, &pcrs, pcr).map_err(|e| {
-            format!(
+        // Recorded before the extend: a run of this boot that finds the PCR
+        // locked finds the record too.
+        let record = ctx.run_dir.join(pcr_lock::RECORD_FILE);
+        let locked = pcr_lock::values(&mut tpm, &pcrs)
+            .map(|values| record_values(ctx, &values))
+            .and_then(|()| pcr_lock::lock(&mut tpm, pcr));
+        if let Err(e) = locked {
+            let _ = std::fs::remove_file(&record);
+            return Err(format!(
                 "unsealed the kmk from {}, but could not lock PCR {pcr} ({e}); not loading it, as any later process of this boot could unseal it again (TPM2_PCRLOCK=no loads it without the lock)",
                 shown.display()
-            )
-        })?;
-        record_values(ctx, &values);
+            ));
+        }
         log::info!(
             "locked PCR {pcr} (extended with SHA-256 of \"{}\"): the kmk cannot be unsealed again until the next boot",
             String::from_utf8_lossy(pcr_lock::LOCK_EVENT)

@@ -30,12 +30,15 @@ pub fn locked_value(before: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Reads the values of `pcrs` (those the unseal just satisfied), then
-/// extends `pcr`. Returns the values read.
-pub fn lock(tpm: &mut Tpm, pcrs: &PcrSelection, pcr: u8) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
-    let values = commands::pcr_read(tpm, pcrs)?;
-    commands::pcr_extend(tpm, u32::from(pcr), &lock_digest())?;
-    Ok(values)
+/// The values of `pcrs` the unseal just satisfied, to record before the
+/// lock.
+pub fn values(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
+    commands::pcr_read(tpm, pcrs)
+}
+
+/// Extends `pcr` with the lock event.
+pub fn lock(tpm: &mut Tpm, pcr: u8) -> Result<(), TpmError> {
+    commands::pcr_extend(tpm, u32::from(pcr), &lock_digest())
 }
 
 /// The record of the values, one `sha256:N=HEX` line a PCR.
