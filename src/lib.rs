@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod encrypted_key;
 pub mod evm;
+pub mod hex;
 pub mod ima_policy;
 pub mod keyring;
 pub mod logging;

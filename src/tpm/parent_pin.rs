@@ -13,33 +13,21 @@ pub const NAME_LEN: usize = 34;
 
 /// The Name as `TPM2_PARENT_NAME` and `tpm2_readpublic` print it.
 pub fn name_hex(name: &[u8]) -> String {
-    name.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(name)
 }
 
 /// Reads a pinned Name: 68 hex digits starting with `000b` (SHA-256).
 pub fn parse_name_hex(text: &str) -> Result<[u8; NAME_LEN], String> {
     let text = text.trim();
-    let bytes = text.as_bytes();
     let expected = "68 hex digits, 000b and the SHA-256 of the key's public area, as `tpm2_readpublic -c HANDLE` prints name:";
-    if bytes.len() != 2 * NAME_LEN {
-        return Err(format!(
-            "{} characters; expected {expected}",
-            text.chars().count()
-        ));
-    }
-    let mut name = [0u8; NAME_LEN];
-    let nibble = |b: &u8| {
-        char::from(*b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    };
-    for (i, (byte, pair)) in name.iter_mut().zip(bytes.chunks_exact(2)).enumerate() {
-        let [h, l] = pair else { continue };
-        let (Some(h), Some(l)) = (nibble(h), nibble(l)) else {
-            return Err(format!("not hex at offset {}; expected {expected}", 2 * i));
-        };
-        *byte = h << 4 | l;
-    }
+    let name = crate::hex::decode::<NAME_LEN>(text).map_err(|e| match e {
+        crate::hex::DecodeError::Length => {
+            format!("{} characters; expected {expected}", text.chars().count())
+        }
+        crate::hex::DecodeError::NotHex { offset } => {
+            format!("not hex at offset {offset}; expected {expected}")
+        }
+    })?;
     if name[..2] != ALG_SHA256.to_be_bytes() {
         return Err(format!(
             "nameAlg {:02x}{:02x} is not SHA-256 (000b); expected {expected}",

@@ -45,29 +45,19 @@ pub fn lock(tpm: &mut Tpm, pcr: u8) -> Result<(), TpmError> {
 pub fn record_text(values: &[(u8, [u8; 32])]) -> String {
     values
         .iter()
-        .map(|(pcr, v)| {
-            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
-            format!("sha256:{pcr}={hex}\n")
-        })
+        .map(|(pcr, v)| format!("sha256:{pcr}={}\n", crate::hex::encode(v)))
         .collect()
 }
 
 /// Reads a record back; `None` for anything but `record_text`'s lines.
 pub fn parse_record(text: &str) -> Option<Vec<(u8, [u8; 32])>> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let (pcr, hex) = line.strip_prefix("sha256:")?.split_once('=')?;
-        let pcr: u8 = pcr.parse().ok().filter(|p| *p < 24)?;
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut v = [0u8; 32];
-        for (i, byte) in v.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        out.push((pcr, v));
-    }
-    Some(out)
+    text.lines()
+        .map(|line| {
+            let (pcr, hex) = line.strip_prefix("sha256:")?.split_once('=')?;
+            let pcr: u8 = pcr.parse().ok().filter(|p| *p < 24)?;
+            Some((pcr, crate::hex::decode(hex).ok()?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -89,7 +79,7 @@ mod tests {
     #[test]
     fn the_locked_value_is_the_extend_of_the_event_digest() {
         // PCR 11 from zero, as `tpm2_pcrextend 11:sha256=<digest>` gives.
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let hex = crate::hex::encode;
         assert_eq!(
             hex(&lock_digest()),
             hex(&Sha256::digest(b"integrity-loader: kmk unsealed"))

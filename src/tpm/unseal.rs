@@ -35,10 +35,6 @@ impl From<TpmError> for UnsealError {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl fmt::Display for UnsealError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -55,7 +51,7 @@ impl fmt::Display for UnsealError {
                 )?;
                 let shown: Vec<String> = values
                     .iter()
-                    .map(|(p, v)| format!("{p}={}", hex(v)))
+                    .map(|(p, v)| format!("{p}={}", crate::hex::encode(v)))
                     .collect();
                 write!(
                     f,

@@ -334,7 +334,7 @@ fn check(der: Vec<u8>, was_pem: bool, now: i64) -> Result<Certificate, CertError
         ));
     }
 
-    let (subject, key_id) = (cert.subject().to_string(), hex(ski));
+    let (subject, key_id) = (cert.subject().to_string(), crate::hex::encode(ski));
     Ok(Certificate {
         der,
         subject,
@@ -448,13 +448,4 @@ fn oid_name(oid: &Oid<'_>) -> String {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let nibble = |n: u8| char::from(DIGITS.get(usize::from(n)).copied().unwrap_or(b'?'));
-    bytes
-        .iter()
-        .flat_map(|&b| [nibble(b >> 4), nibble(b & 0xf)])
-        .collect()
 }

@@ -101,14 +101,11 @@ pub fn run(options: &Options) -> u8 {
                     "--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}"
                 ));
             };
-            let mut v = [0u8; 32];
-            for (i, byte) in v.iter_mut().enumerate() {
-                *byte = hex
-                    .get(2 * i..2 * i + 2)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .unwrap_or(0);
+            // The option parser let through only 64 hex digits.
+            match crate::hex::decode(hex) {
+                Ok(v) => values.push(v),
+                Err(_) => return usage(format!("--pcr-value {pcr}={hex}: not 64 hex digits")),
             }
-            values.push(v);
         }
         if o.pcr_values
             .iter()
