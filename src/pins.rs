@@ -53,26 +53,23 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Option<String>, Con
         }
         let name = parent_pin::parse_name_hex(&a.value)
             .map_err(|e| error(path, Some(a.line), format!("TPM2_PARENT_NAME: {e}")))?;
-        if settings.tpm.parent_name.is_none() {
+        warning = match &settings.tpm.parent_name {
             // The build copied it from the root: it was removed since.
-            warning = Some(format!(
+            None => Some(format!(
                 "the root's configuration pins no storage key, but the initramfs does ({}:{}); it was removed from the root since the initramfs was built",
                 path.display(),
                 a.line
-            ));
-        }
-        if let Some(old) = &settings.tpm.parent_name
-            && old.value != name
-        {
-            warning = Some(format!(
+            )),
+            Some(old) if old.value != name => Some(format!(
                 "TPM2_PARENT_NAME {} ({}) differs from the initramfs's pin {} ({}:{}), which is the one checked; if the storage key was provisioned again, rebuild the initramfs (dracut -f)",
                 parent_pin::name_hex(&old.value),
                 old.source,
                 parent_pin::name_hex(&name),
                 path.display(),
                 a.line
-            ));
-        }
+            )),
+            Some(_) => warning,
+        };
         settings.tpm.parent_name = Some(Setting {
             value: name,
             source: Source::File {

@@ -3,7 +3,6 @@
 //! over a salted and encrypted session; the secret becomes a `user` key.
 
 use super::{Context, Facts, Outcome};
-use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::secret::Secret;
 use crate::tpm::client::Tpm;
@@ -168,11 +167,12 @@ fn record_values(ctx: &Context, values: &[(u8, [u8; 32])]) {
 }
 
 /// With a PCR lock, the kmk can be unsealed once a boot: a second `load`
-/// finds the record of the first and does not try again.
+/// finds the record of the first and does not try again. (For the tpm2
+/// kmk only: kmk.rs calls it there.)
 pub fn unsealed_earlier(ctx: &Context, facts: &mut Facts) -> Option<Outcome> {
     let s = ctx.settings;
     let pcr = s.tpm.pcr_lock?;
-    if ctx.dry_run || s.masterkey_type.value != MasterKeyType::Tpm2 {
+    if ctx.dry_run {
         return None;
     }
     let record = ctx.run_dir.join(pcr_lock::RECORD_FILE);

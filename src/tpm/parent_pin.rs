@@ -67,6 +67,17 @@ impl fmt::Display for ParentMismatch {
 
 impl std::error::Error for ParentMismatch {}
 
+impl ParentMismatch {
+    /// Nothing at `handle`, where `pinned` was expected.
+    pub fn missing(handle: u32, pinned: &[u8; NAME_LEN]) -> ParentMismatch {
+        ParentMismatch {
+            handle,
+            found: None,
+            pinned: *pinned,
+        }
+    }
+}
+
 /// Checks the public area the TPM presented at `handle` against the pin.
 pub fn check(
     handle: u32,

@@ -106,11 +106,7 @@ pub fn ensure_parent(
         }
         Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
             if let (Some(pinned), false) = (rule.pinned, rule.accept_new_key) {
-                return Err(SealError::Parent(ParentMismatch {
-                    handle: parent,
-                    found: None,
-                    pinned: *pinned,
-                }));
+                return Err(SealError::Parent(ParentMismatch::missing(parent, pinned)));
             }
             let (handle, created) =
                 commands::create_primary(tpm, owner_auth, &public::srk_ecc_template())?;

@@ -125,11 +125,9 @@ pub fn unseal_with(
         Ok(p) => p,
         Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
             return Err(match pinned {
-                Some(pinned) => UnsealError::ParentNotPinned(ParentMismatch {
-                    handle: parent,
-                    found: None,
-                    pinned: *pinned,
-                }),
+                Some(pinned) => {
+                    UnsealError::ParentNotPinned(ParentMismatch::missing(parent, pinned))
+                }
                 None => UnsealError::ParentMissing(parent),
             });
         }
