@@ -294,6 +294,21 @@ initramfs() {
     echo "$img"
 }
 
+# dracut_initramfs_with_pins NAME_HEX: the generic dracut shell image with
+# /etc/integrity-loader.pins pinning NAME_HEX, as a host-only build would
+# carry it: an uncompressed cpio put before the image (as early microcode
+# is; the kernel cannot read an archive after a compressed one). Prints the
+# image's path.
+dracut_initramfs_with_pins() {
+    local name=$1 extra=$S/pins-cpio img=$S/initramfs-with-pins.img
+    mkdir -p "$extra/etc"
+    printf 'TPM2_PARENT_NAME=%s\n' "$name" > "$extra/etc/integrity-loader.pins"
+    (cd "$extra" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$img" \
+        || die_setup "cpio of the pins archive"
+    cat "$(initramfs dracut)" >> "$img"
+    echo "$img"
+}
+
 build_minimal_initramfs() {
     local img=$1 d=$SHARED/minimal-initramfs m ko
     log "building the minimal initramfs"

@@ -89,6 +89,14 @@ fn tools_name(tpm: &Swtpm, handle: &str) -> [u8; parent_pin::NAME_LEN] {
 
 const STEER_BOTH: &[u32] = &[CC_READ_PUBLIC, CC_START_AUTH_SESSION];
 
+/// The SRK's and the impostor's Names in hex, as tpm2-tools give them.
+fn srk_and_impostor_names(tpm: &Swtpm) -> (String, String) {
+    (
+        parent_pin::name_hex(&tools_name(tpm, "0x81000001")),
+        parent_pin::name_hex(&tools_name(tpm, "0x81000002")),
+    )
+}
+
 fn unseal_through_interposer(
     tpm: &Swtpm,
     blob: &SealedBlob,
@@ -186,8 +194,7 @@ fn load_fixture(tpm: &Swtpm, name: &str, pin_line: &str) -> Fixture {
 #[test]
 fn load_checks_the_pin_from_the_config() {
     let (tpm, _) = provisioned("load-pin");
-    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
-    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    let (srk, impostor) = srk_and_impostor_names(&tpm);
 
     // Unpinned: works, and says how to pin with tpm2-tools' Name.
     let f = load_fixture(&tpm, "unpinned", "");
@@ -377,8 +384,7 @@ fn a_tpm2_tools_pair_is_checked_against_the_pin_too() {
     // A .pub/.priv pair names no parent: TPM2_PARENT does, and the pin
     // applies to the key found there.
     let (tpm, _) = provisioned("pair-pin");
-    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
-    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    let (srk, impostor) = srk_and_impostor_names(&tpm);
     for (pin, code) in [(&srk, 0), (&impostor, 1)] {
         let f = Fixture::new("pair-pin");
         f.write(
@@ -404,8 +410,7 @@ fn a_tpm2_tools_pair_is_checked_against_the_pin_too() {
 #[test]
 fn the_initramfs_pins_win_over_the_root() {
     let (tpm, _) = provisioned("initramfs-pins");
-    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
-    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    let (srk, impostor) = srk_and_impostor_names(&tpm);
 
     // The host-only build's copy of the root's pin.
     let f = load_fixture(&tpm, "pins-write", &format!("TPM2_PARENT_NAME={srk}\n"));
@@ -467,8 +472,7 @@ fn the_initramfs_pins_win_over_the_root() {
 #[test]
 fn a_rebuild_does_not_copy_a_pin_changed_since_the_boot() {
     let (tpm, _) = provisioned("rebuild-guard");
-    let srk = parent_pin::name_hex(&tools_name(&tpm, "0x81000001"));
-    let impostor = parent_pin::name_hex(&tools_name(&tpm, "0x81000002"));
+    let (srk, impostor) = srk_and_impostor_names(&tpm);
     // The boot: unsealed under the pinned key, which it records.
     let f = load_fixture(&tpm, "rebuild-guard", &format!("TPM2_PARENT_NAME={srk}\n"));
     let r = f.run(&["load"]);

@@ -36,6 +36,14 @@ fn pcr11(tpm: &Swtpm) -> String {
     line.rsplit("0x").next().unwrap().trim().to_lowercase()
 }
 
+/// A swtpm with the SRK and the kmk sealed by tpm2-tools to sha256:7,11.
+fn sealed_tpm(name: &str) -> Swtpm {
+    let tpm = Swtpm::start(name);
+    tpm.provision_srk();
+    tpm.seal_with_tools(KMK, "sha256:7,11");
+    tpm
+}
+
 /// A root for `load` with the kmk sealed by tpm2-tools to sha256:7,11 and
 /// the given extra configuration lines.
 fn fixture(tpm: &Swtpm, name: &str, tcti: &str, extra: &str) -> Fixture {
@@ -54,9 +62,7 @@ fn fixture(tpm: &Swtpm, name: &str, tcti: &str, extra: &str) -> Fixture {
 
 #[test]
 fn after_the_unseal_nothing_in_this_boot_unseals_the_kmk_again() {
-    let tpm = Swtpm::start("lock");
-    tpm.provision_srk();
-    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let tpm = sealed_tpm("lock");
     let f = fixture(&tpm, "lock", &tpm.tcti(), "");
     let r = f.run(&["load", "-v"]);
     assert_eq!(r.code, 0, "{}", r.output());
@@ -207,9 +213,7 @@ fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
 
 #[test]
 fn a_lock_the_tpm_refuses_means_no_kmk() {
-    let tpm = Swtpm::start("lock-refused");
-    tpm.provision_srk();
-    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let tpm = sealed_tpm("lock-refused");
     let proxy = refusing_extend_proxy(tpm.port);
     let f = fixture(
         &tpm,
@@ -233,9 +237,7 @@ fn two_loads_at_once_both_end_well() {
     // swtpm serves one connection at a time, so the second load's unseal
     // waits for the first to finish and lock: it then finds the PCR locked
     // and the record written, and says so instead of failing.
-    let tpm = Swtpm::start("lock-twice");
-    tpm.provision_srk();
-    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let tpm = sealed_tpm("lock-twice");
     let f = fixture(&tpm, "lock-twice", &tpm.tcti(), "");
     let children: Vec<_> = (0..2)
         .map(|_| {
@@ -286,9 +288,7 @@ fn a_lock_by_another_run_while_this_one_unsealed_is_taken_as_done() {
     // The other run locks PCR 11 and writes its record after this run
     // looked for a record and before its PolicyPCR: this run's unseal
     // fails on the locked PCR, and it must then find the record.
-    let tpm = Swtpm::start("lock-race");
-    tpm.provision_srk();
-    tpm.seal_with_tools(KMK, "sha256:7,11");
+    let tpm = sealed_tpm("lock-race");
     let f = fixture(&tpm, "lock-race", "swtpm:host=127.0.0.1,port=1", "");
     // Only the kmk step: the simulated other run loads nothing.
     std::fs::remove_file(f.root().join("etc/sysconfig/evm")).unwrap();

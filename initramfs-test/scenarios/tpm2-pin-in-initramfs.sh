@@ -4,11 +4,10 @@
 # The root's /etc/integrity-loader.conf has no TPM2_PARENT_NAME (as if
 # someone with the disk had removed it); the dracut initramfs carries the
 # pin a host-only build would copy in: /etc/integrity-loader.pins with the
-# Name tpm2-tools computed for the SRK, in an uncompressed cpio archive put
-# before the generic image (as early microcode is: the kernel cannot read an
-# archive after a compressed one). The hook must pass it (--pins): the kmk unseals and
-# no "not pinned" warning appears, so the initramfs's pin was the one
-# checked. Same expectations as tpm2-kmk.
+# Name tpm2-tools computed for the SRK (dracut_initramfs_with_pins). The
+# hook must pass it (--pins): the kmk unseals and no "not pinned" warning
+# appears, so the initramfs's pin was the one checked. Same expectations as
+# tpm2-kmk.
 
 scenario() {
     new_root
@@ -18,14 +17,7 @@ scenario() {
         POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image
 
-    local extra=$S/pins-cpio initrd=$S/initramfs-with-pins.img
-    mkdir -p "$extra/etc"
-    printf 'TPM2_PARENT_NAME=%s\n' "$SRK_NAME" > "$extra/etc/integrity-loader.pins"
-    (cd "$extra" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$initrd" \
-        || die_setup "cpio of the pins archive"
-    cat "$(initramfs dracut)" >> "$initrd"
-
-    boot_vm "$initrd" --tpm
+    boot_vm "$(dracut_initramfs_with_pins "$SRK_NAME")" --tpm
 
     expect_agent_pass
     expect_loader_log 'kmk: done: .*unsealed by the TPM' "the kmk unsealed and loaded"

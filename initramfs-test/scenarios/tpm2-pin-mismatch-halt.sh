@@ -15,14 +15,7 @@ scenario() {
     root_native tpm2 FAILURE_ACTION=halt TPM2_PARENT_NAME="$SRK_NAME"
     build_root_image
 
-    local extra=$S/pins-cpio initrd=$S/initramfs-with-pins.img
-    mkdir -p "$extra/etc"
-    printf 'TPM2_PARENT_NAME=000b%s\n' "$(printf '5a%.0s' {1..32})" > "$extra/etc/integrity-loader.pins"
-    (cd "$extra" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$initrd" \
-        || die_setup "cpio of the pins archive"
-    cat "$(initramfs dracut)" >> "$initrd"
-
-    boot_vm "$initrd" --tpm --append rd.shell=0 \
+    boot_vm "$(dracut_initramfs_with_pins "000b$(printf '5a%.0s' {1..32})")" --tpm --append rd.shell=0 \
         --stop-at 'reboot: System halted|Kernel panic - not syncing: Attempted to kill init'
 
     expect_no_agent
