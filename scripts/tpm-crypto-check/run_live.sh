@@ -18,5 +18,5 @@ tpm2_create -Q -C 0x81000001 -p hex:7061737300 -i $D/secret -u $D/seal.pub -r $D
 tpm2_load -Q -C 0x81000001 -u $D/seal.pub -r $D/seal.priv -c $D/seal.ctx
 tpm2_evictcontrol -Q -C o -c $D/seal.ctx 0x81000002
 tpm2_flushcontext -t
-tpm2_pcrextend 7:sha256=$(printf 'boot component' | sha256sum | cut -d' ' -f1)
+tpm2_pcrextend "7:sha256=$(printf 'boot component' | sha256sum | cut -d' ' -f1)"
 python3 "$(dirname "$0")/live.py" $P 2>&1 | grep -v -i deprecat
