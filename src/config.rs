@@ -144,6 +144,9 @@ pub struct Settings {
     pub required: BTreeSet<StepId>,
     pub drop_kmk: bool,
     pub policy_write: PolicyWrite,
+    /// LOCK_KEYRINGS: once certificates are in the userspace `_ima`/`_evm`
+    /// keyrings, refuse any later link into them.
+    pub lock_keyrings: bool,
     pub debug: bool,
 }
 
@@ -232,6 +235,7 @@ const NATIVE_KEYS: &[&str] = &[
     "REQUIRE",
     "DROP_KMK",
     "IMA_POLICY_WRITE",
+    "LOCK_KEYRINGS",
     "TPM",
     "TPM2_PARENT",
     "TPM2_PARENT_NAME",
@@ -510,6 +514,7 @@ impl Settings {
         let mut required = BTreeSet::new();
         let mut drop_kmk = false;
         let mut policy_write = PolicyWrite::Auto;
+        let mut lock_keyrings = true;
         let mut trusted_pcrlock = Some(11);
         if let Some(n) = &native {
             if let Some((a, _)) = n.get("FAILURE_ACTION") {
@@ -545,6 +550,10 @@ impl Settings {
             }
             if let Some((a, _)) = n.get("DROP_KMK") {
                 drop_kmk = parse_bool(n, a)?;
+            }
+            if let Some((a, _)) = n.get("LOCK_KEYRINGS") {
+                // Empty means the default, as for the other keys.
+                lock_keyrings = a.value.is_empty() || parse_bool(n, a)?;
             }
             if let Some((a, _)) = n.get("IMA_POLICY_WRITE") {
                 policy_write = match a.value.as_str() {
@@ -594,6 +603,7 @@ impl Settings {
             required,
             drop_kmk,
             policy_write,
+            lock_keyrings,
             debug: cmdline.flag("rd.debug"),
         };
         settings.check_paths()?;

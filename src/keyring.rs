@@ -20,11 +20,24 @@ pub const USER_SESSION_KEYRING: KeySerial = -5;
 
 const KEYCTL_GET_KEYRING_ID: c_long = 0;
 const KEYCTL_JOIN_SESSION_KEYRING: c_long = 1;
+const KEYCTL_SETPERM: c_long = 5;
 const KEYCTL_DESCRIBE: c_long = 6;
 const KEYCTL_LINK: c_long = 8;
 const KEYCTL_UNLINK: c_long = 9;
 const KEYCTL_SEARCH: c_long = 10;
 const KEYCTL_READ: c_long = 11;
+const KEYCTL_RESTRICT_KEYRING: c_long = 29;
+
+/// Permission bits (`KEY_POS_*` and `KEY_USR_*`, keyctl.h): possessor in the
+/// top byte, owner in the next.
+pub const PERM_POS_SHIFT: u32 = 24;
+pub const PERM_USR_SHIFT: u32 = 16;
+pub const PERM_VIEW: u32 = 0x01;
+pub const PERM_READ: u32 = 0x02;
+pub const PERM_WRITE: u32 = 0x04;
+pub const PERM_SEARCH: u32 = 0x08;
+pub const PERM_LINK: u32 = 0x10;
+pub const PERM_SETATTR: u32 = 0x20;
 
 /// Where keys go, as `--keyring` spells it: `@u`, `@s`, `@us`, `@p`, `@t`,
 /// or a key serial number.
@@ -184,6 +197,38 @@ pub fn unlink(key: KeySerial, keyring: KeySerial) -> Result<(), Errno> {
     check(ret).map(|_| ())
 }
 
+/// `KEYCTL_RESTRICT_KEYRING` with no type and no restriction: the kernel
+/// refuses every later link into `keyring` (EPERM), `add_key` included.
+/// Once set it cannot be lifted (a second call is EEXIST).
+pub fn restrict_all_links(keyring: KeySerial) -> Result<(), Errno> {
+    // SAFETY: plain integers; NULL type and restriction are the documented
+    // "no more links" form.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_RESTRICT_KEYRING,
+            keyring as c_long,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+        )
+    };
+    check(ret).map(|_| ())
+}
+
+/// `KEYCTL_SETPERM`.
+pub fn set_perm(key: KeySerial, perm: u32) -> Result<(), Errno> {
+    // SAFETY: plain integer arguments.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_SETPERM,
+            key as c_long,
+            perm as c_long,
+        )
+    };
+    check(ret).map(|_| ())
+}
+
 /// What `KEYCTL_DESCRIBE` says of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
@@ -251,6 +296,16 @@ pub fn describe(id: KeySerial) -> Result<KeyInfo, Errno> {
         perm,
         description,
     })
+}
+
+impl KeyInfo {
+    /// Neither the possessor nor the owner may write to (add to, clear,
+    /// unlink from) this key or change its permissions back.
+    pub fn is_write_locked(&self) -> bool {
+        let mask = (PERM_WRITE | PERM_SETATTR) << PERM_POS_SHIFT
+            | (PERM_WRITE | PERM_SETATTR) << PERM_USR_SHIFT;
+        self.perm & mask == 0
+    }
 }
 
 /// The keys linked in a keyring.
@@ -371,5 +426,21 @@ mod tests {
         assert_eq!(list(session).unwrap(), vec![id]);
         unlink(id, session).unwrap();
         assert_eq!(search(session, "user", "il-unit").unwrap(), None);
+    }
+
+    #[test]
+    fn a_restricted_keyring_takes_no_more_keys_even_with_write_permission() {
+        let session = join_new_session().unwrap();
+        let ring = new_keyring("il-restrict", session).unwrap();
+        add_key("user", Some("before"), b"x", ring).unwrap();
+        restrict_all_links(ring).unwrap();
+        // Permissions untouched: the restriction alone refuses the link.
+        assert_eq!(
+            add_key("user", Some("after"), b"y", ring),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(restrict_all_links(ring), Err(Errno::EEXIST));
+        assert!(!describe(ring).unwrap().is_write_locked());
+        assert_eq!(list(ring).unwrap().len(), 1);
     }
 }

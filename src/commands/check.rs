@@ -127,6 +127,11 @@ fn print_settings(s: &Settings) {
             if s.drop_kmk { "yes" } else { "no" }.to_string(),
             String::new(),
         ),
+        (
+            "LOCK_KEYRINGS",
+            if s.lock_keyrings { "yes" } else { "no" }.to_string(),
+            String::new(),
+        ),
     ];
     for (name, value, source) in rows {
         if source.is_empty() {

@@ -24,7 +24,12 @@ pub fn run(options: &Options) -> u8 {
             });
         match found {
             Some((name, id)) => {
-                println!("{name} (id {id}):");
+                let locked = keyring::describe(id).is_ok_and(|k| k.is_write_locked());
+                if locked && name == fallback {
+                    println!("{name} (id {id}, locked: no key can be added until the next boot):");
+                } else {
+                    println!("{name} (id {id}):");
+                }
                 print_keys(id, "  ");
             }
             None => println!("{system}/{fallback}: not found"),

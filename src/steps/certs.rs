@@ -208,6 +208,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
     let mut loaded = 0;
     let mut present = 0;
     if let Some(ring) = ring {
+        let locked = system.is_none() && is_locked(ring);
         let existing = existing_key_ids(ring);
         for c in &candidates {
             let desc = format!(
@@ -225,6 +226,12 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                 present += 1;
                 continue;
             }
+            if locked {
+                failures.push(format!(
+                    "load {desc}: {ring_name} was locked by an earlier load (LOCK_KEYRINGS=yes), so nothing can be added to it until the next boot"
+                ));
+                continue;
+            }
             match keyring::add_key("asymmetric", None, c.cert.der(), ring) {
                 Ok(id) => {
                     log::info!("loaded {desc} into {ring_name} (id {id})");
@@ -240,6 +247,16 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
     // A keyring this run created and nothing went into is undone.
     if let (Some(ring), true, 0) = (ring, created, loaded) {
         let _ = keyring::unlink(ring, ctx.keyring);
+    } else if let (Some(ring), None, true) = (ring, system, ctx.settings.lock_keyrings) {
+        // The kernel's .ima/.evm only take keys its own keys vouch for; the
+        // userspace _ima/_evm take anything root adds, so once loaded they
+        // are closed to later additions (a root process of the booted
+        // system adding its own certificate, say).
+        if loaded + present > 0
+            && let Err(m) = lock(ring, ring_name)
+        {
+            failures.push(m);
+        }
     }
     count_into(facts, target, loaded + present);
     finish(target, loaded, present, ring_name, failures, false)
@@ -275,6 +292,42 @@ fn finish(
         return Outcome::already(summary);
     }
     Outcome::done(summary)
+}
+
+/// A keyring whose writes are locked (by an earlier run's `lock`).
+fn is_locked(ring: KeySerial) -> bool {
+    keyring::describe(ring).is_ok_and(|k| k.is_write_locked())
+}
+
+/// Refuses every later link into `ring` and takes away the write and
+/// setattr permissions, so that neither can be undone; view, read and search
+/// stay (the kernel searches the keyring when it appraises).
+fn lock(ring: KeySerial, ring_name: &str) -> Result<(), String> {
+    use keyring::{PERM_LINK, PERM_POS_SHIFT, PERM_READ, PERM_SEARCH, PERM_USR_SHIFT, PERM_VIEW};
+    if is_locked(ring) {
+        return Ok(());
+    }
+    match keyring::restrict_all_links(ring) {
+        // EEXIST: restricted already (by an earlier run that could not set
+        // the permissions, or by the admin).
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => {
+            return Err(format!(
+                "lock {ring_name} (LOCK_KEYRINGS=yes): the kernel refused to restrict it: {}",
+                keyring_errno_words(e)
+            ));
+        }
+    }
+    let keep = PERM_VIEW | PERM_READ | PERM_SEARCH;
+    let perm = (keep | PERM_LINK) << PERM_POS_SHIFT | keep << PERM_USR_SHIFT;
+    keyring::set_perm(ring, perm).map_err(|e| {
+        format!(
+            "lock {ring_name} (LOCK_KEYRINGS=yes): it refuses new links, but its permissions could not be set: {}",
+            keyring_errno_words(e)
+        )
+    })?;
+    log::info!("locked {ring_name}: no key can be added to it until the next boot");
+    Ok(())
 }
 
 /// The `_evm`/`_ima` keyring under the target keyring, created if absent
