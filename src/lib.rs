@@ -24,6 +24,7 @@ pub mod keyring;
 pub mod logging;
 pub mod pins;
 pub mod plan;
+pub mod random;
 pub mod rootfs;
 pub mod runner;
 pub mod secret;

@@ -87,10 +87,10 @@ impl fmt::Display for CryptoError {
 
 impl std::error::Error for CryptoError {}
 
-impl From<getrandom::Error> for CryptoError {
-    fn from(e: getrandom::Error) -> Self {
+impl From<nix::errno::Errno> for CryptoError {
+    fn from(e: nix::errno::Errno) -> Self {
         Self::Random {
-            errno: e.raw_os_error(),
+            errno: Some(e as i32),
         }
     }
 }
@@ -230,7 +230,7 @@ impl fmt::Debug for EcdhSalt {
 pub fn ecdh_salt(tpm_x: &[u8; 32], tpm_y: &[u8; 32]) -> Result<EcdhSalt, CryptoError> {
     let mut ephemeral = Zeroizing::new([0u8; P256_FIELD_SIZE]);
     for _ in 0..EPHEMERAL_KEY_TRIES {
-        getrandom::fill(&mut *ephemeral)?;
+        crate::random::fill(&mut *ephemeral)?;
         match ecdh_salt_from_ephemeral(tpm_x, tpm_y, &ephemeral) {
             Err(CryptoError::InvalidEphemeralScalar) => continue,
             result => return result,
@@ -466,7 +466,7 @@ fn split_key_iv(key_iv: &[u8; 32]) -> (&Array<u8, U16>, &Array<u8, U16>) {
 /// `n` random octets from the kernel (getrandom(2)), for nonces.
 pub fn random_bytes(n: usize) -> Result<Vec<u8>, CryptoError> {
     let mut out = vec![0u8; n];
-    getrandom::fill(&mut out)?;
+    crate::random::fill(&mut out)?;
     Ok(out)
 }
 

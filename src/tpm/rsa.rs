@@ -134,7 +134,7 @@ impl fmt::Debug for RsaSalt {
 pub fn rsa_salt(key: &RsaPublicKey) -> Result<RsaSalt, CryptoError> {
     let salt = Zeroizing::new(crypto::random_bytes(HASH_LEN)?);
     let mut seed = Zeroizing::new([0u8; HASH_LEN]);
-    getrandom::fill(&mut *seed)?;
+    crate::random::fill(&mut *seed)?;
     let encrypted = oaep_encrypt(key, &salt, SALT_LABEL, &seed).ok_or(CryptoError::RsaEncrypt)?;
     Ok(RsaSalt { salt, encrypted })
 }
