@@ -479,6 +479,11 @@ swtpm_for_vm() {
 #   --stop-at REGEX     end the VM as soon as the serial log matches (e.g. a
 #                       shell waiting for input); BOOT_STOPPED=yes then
 #   --persist           the root image keeps what the VM writes (no snapshot)
+#   --no-rng            no RDRAND for the guest (qemu's default CPU model):
+#                       the kernel's random generator is seeded late, as on
+#                       hardware without a fast entropy source; otherwise
+#                       the guest CPU offers RDRAND (-cpu max), as real
+#                       x86 machines do
 #   --log NAME          serial log $S/serial-NAME.log (default $S/serial.log),
 #                       for scenarios that boot more than once
 # Sets SERIAL (the serial log the checks below read).
@@ -488,6 +493,7 @@ BOOT_END=
 BOOT_STOPPED=
 boot_vm() {
     local initrd=$1 tpm='' append='' stop_at='' accel=$IL_TEST_ACCEL snapshot=,snapshot=on
+    local cpu=(-cpu max)
     SERIAL=$S/serial.log
     shift
     while (($#)); do
@@ -497,6 +503,7 @@ boot_vm() {
             --stop-at) stop_at=$2; shift ;;
             --log) SERIAL=$S/serial-$2.log; shift ;;
             --persist) snapshot= ;;
+            --no-rng) cpu=() ;;
             *) die_setup "boot_vm: unknown option $1" ;;
         esac
         shift
@@ -506,7 +513,7 @@ boot_vm() {
         [[ -w /dev/kvm ]] && accel=kvm
     fi
     local args=(
-        -accel "$accel" -machine pc -m 512 -smp 1 -nodefaults -no-reboot
+        -accel "$accel" "${cpu[@]}" -machine pc -m 512 -smp 1 -nodefaults -no-reboot
         -display none -monitor none -serial "file:$SERIAL"
         -kernel "$KERNEL" -initrd "$initrd"
         -append "$BASE_APPEND root=/dev/vda ro rootfstype=ext4 init=/sbin/init-agent $append"

@@ -12,7 +12,8 @@
 # The agent must see the kmk kept (DROP_KMK=no), the evm-key unlinked, the
 # certificate on _ima and _evm, EVM at 3, the policy enforced, and PCR 11
 # locked: extended once with the loader's event, so nothing after the
-# initramfs can unseal the kmk again.
+# initramfs can unseal the kmk again. The guest CPU has RDRAND, so the
+# loader never waits for randomness.
 
 scenario() {
     new_root
@@ -29,5 +30,8 @@ scenario() {
     expect_loader_log 'locked PCR 11' "the PCR lock"
     expect_loader_log 'every configured step succeeded' "success"
     expect_no_log 'is not pinned' "a warning about an unpinned storage key"
+    # The guest has RDRAND: the kernel's generator is seeded before the
+    # loader asks it for the session's secrets.
+    expect_no_log 'waiting for the kernel.s random generator' "a wait for randomness despite RDRAND"
     expect_no_oops
 }
