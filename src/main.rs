@@ -6,6 +6,8 @@ use integrity_loader::{commands, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything that could hold a secret; logged once the logger runs.
+    let protected = integrity_loader::secret::protect_process();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, options) = match cli::parse_args(&args) {
         Ok(Parsed::Run(c, o)) => (c, o),
@@ -28,5 +30,11 @@ fn main() -> ExitCode {
         _ => logging::Sink::Stderr,
     };
     logging::init(sink, logging::level_for(options.verbosity));
+    if let Err(e) = protected {
+        log::warn!(
+            "cannot keep secrets out of core dumps ({}): a crash could write the kmk to disk",
+            e.desc()
+        );
+    }
     ExitCode::from(commands::run(command, &options))
 }

@@ -3,6 +3,21 @@
 use std::fmt;
 use zeroize::Zeroize;
 
+/// Keeps this process's memory out of core dumps and away from other
+/// processes of the same user (ptrace, /proc/PID/mem): a crash or a
+/// `gcore` while the loader waits on the TPM after Unseal would otherwise
+/// write the kmk to disk. Called first thing in `main`, before any secret
+/// exists. Both calls only lower privileges; a failure is returned for the
+/// caller to log, and the boot goes on.
+pub fn protect_process() -> Result<(), nix::errno::Errno> {
+    use nix::sys::resource::{Resource, setrlimit};
+    // Non-dumpable: no core file whatever the core limit, and /proc/PID's
+    // files belong to root, so only root can ptrace or read our memory.
+    nix::sys::prctl::set_dumpable(false)?;
+    // And a core limit of 0 that children (none today) inherit too.
+    setrlimit(Resource::RLIMIT_CORE, 0, 0)
+}
+
 /// Secret bytes. `Debug` shows only the length, there is no `Display`, and the
 /// buffer is overwritten with zeros when dropped.
 pub struct Secret(Vec<u8>);

@@ -874,3 +874,77 @@ fn a_long_line_reaches_the_kernel_log() {
         records.join("\n")
     );
 }
+
+/// A core dump or a peer's ptrace while the loader holds the kmk (waiting
+/// on the TPM after Unseal, say) would copy it out of memory. The loader
+/// makes itself non-dumpable with a core limit of 0 before anything else:
+/// run as an unprivileged user and held waiting for the securityfs lock
+/// (which this test holds), its /proc files belong to root (the kernel's
+/// sign of a non-dumpable process) and its core limit is 0, soft and hard.
+#[test]
+fn the_process_is_not_dumpable_before_any_secret() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
+    let dir = std::env::temp_dir().join(format!("il-nodump-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("root/etc")).unwrap();
+    fs::create_dir_all(dir.join("sfs")).unwrap();
+    fs::write(dir.join("cmdline"), "").unwrap();
+    let sfs = File::open(dir.join("sfs")).unwrap();
+    // SAFETY: flock on a descriptor we own.
+    assert_eq!(
+        unsafe { nix::libc::flock(sfs.as_raw_fd(), nix::libc::LOCK_EX) },
+        0
+    );
+    let mut child = std::process::Command::new(BIN)
+        .args(["load", "--keyring", "@s", "--root"])
+        .arg(dir.join("root"))
+        .arg("--cmdline")
+        .arg(dir.join("cmdline"))
+        .arg("--securityfs")
+        .arg(dir.join("sfs"))
+        .env("INTEGRITY_LOADER_LOG", "stderr")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc_dir = PathBuf::from(format!("/proc/{}", child.id()));
+    // Wait until the loader (not yet the forked test) sleeps between two
+    // tries of the lock, well past main's first lines.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let exec_done =
+            fs::read_link(proc_dir.join("exe")).is_ok_and(|p| p.ends_with("integrity-loader"));
+        let stat = fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        let sleeping = stat.rsplit(") ").next().is_some_and(|s| s.starts_with('S'));
+        if exec_done && sleeping {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loader never waited for the lock ({stat:?})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let owner = fs::metadata(proc_dir.join("environ")).unwrap().uid();
+    let limits = fs::read_to_string(proc_dir.join("limits")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(sfs);
+    let _ = fs::remove_dir_all(&dir);
+    assert_eq!(
+        owner, 0,
+        "/proc/PID of a loader run as uid {NOBODY} belongs to uid {owner}: it is dumpable"
+    );
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let words: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&words[4..6], ["0", "0"], "core limit not 0: {core}");
+}
