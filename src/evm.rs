@@ -53,26 +53,29 @@ pub fn activation_value(hmac_key: bool, x509: bool, extra: u32) -> Result<Activa
     if extra & INIT_HMAC != 0 && !hmac_key {
         return Err(ValueError::HmacBitWithoutKey);
     }
+    let mut warnings = Vec::new();
     let mut value = extra;
     if hmac_key {
         value |= INIT_HMAC;
     }
     if x509 {
         value |= INIT_X509;
+    } else if value & INIT_X509 != 0 {
+        // A mode without its key: every file with an EVM signature would
+        // fail verification (and with nothing else on, every file).
+        value &= !INIT_X509;
+        if value & INIT_HMAC != 0 {
+            warnings.push(
+                "EVM_ACTIVATION_BITS asks for x509 verification (0x2) but no EVM certificate loaded: enabling HMAC verification only".to_string(),
+            );
+        }
     }
     if value & (INIT_HMAC | INIT_X509) == 0 {
-        return Err(ValueError::NothingToEnable(value));
+        return Err(ValueError::NothingToEnable(value | (extra & INIT_X509)));
     }
-    let mut warnings = Vec::new();
     if value & INIT_HMAC != 0 && value & ALLOW_METADATA_WRITES != 0 {
         warnings.push(
             "EVM_ACTIVATION_BITS asks for metadata writes (0x4), which the kernel drops when HMAC is on".to_string(),
-        );
-    }
-    if value & INIT_X509 != 0 && !x509 {
-        warnings.push(
-            "EVM_ACTIVATION_BITS enables x509 verification but no EVM certificate loaded"
-                .to_string(),
         );
     }
     Ok(Activation { value, warnings })
@@ -113,7 +116,15 @@ mod tests {
             activation_value(false, true, SETUP_COMPLETE).unwrap().value,
             0x8000_0002
         );
-        assert_eq!(activation_value(false, false, INIT_X509).unwrap().value, 2);
+        // No mode without its key: the x509 bit alone enables nothing, and
+        // beside an HMAC key it is left out, with a warning.
+        assert_eq!(
+            activation_value(false, false, INIT_X509),
+            Err(ValueError::NothingToEnable(INIT_X509))
+        );
+        let hmac_only = activation_value(true, false, INIT_X509).unwrap();
+        assert_eq!(hmac_only.value, INIT_HMAC);
+        assert_eq!(hmac_only.warnings.len(), 1);
         assert_eq!(activation_value(true, false, 4).unwrap().warnings.len(), 1);
         assert_eq!(
             activation_value(false, false, 0),

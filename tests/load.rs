@@ -345,3 +345,38 @@ fn reads_the_real_proc_cmdline_by_default() {
     assert!(!text.contains("kernel command line"), "{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+/// EVM_ACTIVATION_BITS=0x2 with no EVM certificate and no evm-key: EVM in
+/// x509 mode would fail every file it checks, so it is not enabled (as
+/// dracut does not), and the policy goes in as for any EVM that is off.
+/// With an evm-key but no certificate, HMAC mode only.
+#[test]
+fn no_evm_mode_without_its_key() {
+    let f = Fixture::new("x509-no-key");
+    f.write("/etc/sysconfig/evm", "EVM_ACTIVATION_BITS=0x2\n");
+    f.copy_cert("rsa2048.pem", "/etc/keys/ima/rsa.pem");
+    f.write("/etc/sysconfig/ima-policy", POLICY);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
+    r.assert_contains("evm: not configured: no evm-key and no EVM certificate loaded; EVM stays off (EVM_ACTIVATION_BITS=0x2 at ");
+    assert_eq!(f.sfs_text("evm"), "", "EVM enabled without a key");
+
+    // REQUIRE=evm makes it a failure.
+    f.write("/etc/integrity-loader.conf", "REQUIRE=evm\n");
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert_eq!(f.sfs_text("evm"), "");
+
+    let f = Fixture::new("x509-hmac-only");
+    dracut_setup(&f);
+    std::fs::remove_file(f.root().join("etc/keys/x509_evm.der")).unwrap();
+    f.write(
+        "/etc/sysconfig/evm",
+        "EVMKEY=/etc/keys/evm-user.blob\nEVM_ACTIVATION_BITS=0x2\n",
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("no EVM certificate loaded: enabling HMAC verification only");
+    assert_eq!(f.sfs_text("evm"), "1\n");
+}

@@ -33,16 +33,30 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         ));
     }
     let bits = &ctx.settings.evm_activation_bits;
-    let activation =
-        match evm::activation_value(facts.evm_key_ready, facts.evm_certs > 0, bits.value) {
-            Ok(a) => a,
-            Err(evm::ValueError::NothingToEnable(_)) if bits.value & evm::INIT_X509 == 0 => {
-                return Outcome::not_configured(
-                    "no evm-key and no EVM certificate loaded; EVM stays off",
-                );
-            }
-            Err(e) => return Outcome::failed(format!("{}: {e}", bits.source)),
-        };
+    let activation = match evm::activation_value(
+        facts.evm_key_ready,
+        facts.evm_certs > 0,
+        bits.value,
+    ) {
+        Ok(a) => a,
+        Err(evm::ValueError::NothingToEnable(_)) => {
+            let asked = if bits.value & evm::INIT_X509 != 0 {
+                format!(
+                    " (EVM_ACTIVATION_BITS={:#x} at {} asks for x509 verification, but with no EVM certificate every file EVM checks would fail it)",
+                    bits.value, bits.source
+                )
+            } else {
+                String::new()
+            };
+            let message = format!("no evm-key and no EVM certificate loaded; EVM stays off{asked}");
+            return if ctx.settings.is_required(crate::plan::StepId::Evm) {
+                Outcome::failed(format!("{message}; REQUIRE names evm"))
+            } else {
+                Outcome::not_configured(message)
+            };
+        }
+        Err(e) => return Outcome::failed(format!("{}: {e}", bits.source)),
+    };
     for w in &activation.warnings {
         log::warn!("{w}");
     }
