@@ -116,9 +116,10 @@ Options:
   --config FILE     native config (default ROOT/etc/integrity-loader.conf)
   --tpm TCTI        TPM to use, as tpm2-tools spell it (default
                     device:/dev/tpmrm0; swtpm:host=H,port=P; mssim:...)
-  --pins FILE       pins carried by the initramfs (TPM2_PARENT_NAME=...),
-                    overriding the root's configuration (the dracut hook
-                    passes the file a host-only build wrote)
+  --pins FILE       pins carried by the initramfs (the kmk's type, blob
+                    digest and storage key, halt...), overriding the
+                    root's configuration (the dracut hook passes the file
+                    a host-only build wrote)
   --write-pins FILE (check) write the root's pins there, for the initramfs;
                     the file is removed when the root pins nothing; for
                     the root /, refused when they differ from the pin this

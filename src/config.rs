@@ -115,6 +115,68 @@ pub enum FailureAction {
     Halt,
 }
 
+impl FailureAction {
+    /// FAILURE_ACTION's value; empty is the default.
+    pub fn parse(text: &str) -> Result<FailureAction, String> {
+        match text {
+            "continue" | "" => Ok(FailureAction::Continue),
+            "halt" => Ok(FailureAction::Halt),
+            other => Err(format!(
+                "FAILURE_ACTION=\"{other}\": expected continue or halt"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureAction::Continue => "continue",
+            FailureAction::Halt => "halt",
+        }
+    }
+}
+
+/// REQUIRE's value: step names separated by spaces or commas.
+pub fn parse_required(text: &str) -> Result<BTreeSet<StepId>, String> {
+    let mut required = BTreeSet::new();
+    for word in text.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
+        let Some(id) = StepId::parse(word) else {
+            let names: Vec<&str> = StepId::ALL.iter().map(|s| s.name()).collect();
+            return Err(format!(
+                "REQUIRE names unknown step \"{word}\"; steps are {}",
+                names.join(", ")
+            ));
+        };
+        required.insert(id);
+    }
+    Ok(required)
+}
+
+/// MASTERKEYTYPE's value.
+pub fn parse_masterkey_type(text: &str) -> Result<MasterKeyType, String> {
+    match text {
+        "trusted" => Ok(MasterKeyType::Trusted),
+        "user" => Ok(MasterKeyType::User),
+        "tpm2" => Ok(MasterKeyType::Tpm2),
+        other => Err(format!(
+            "master key type \"{other}\" is not supported; use trusted, user or tpm2"
+        )),
+    }
+}
+
+/// TPM2_PCRLOCK's value: a PCR, or `no`; empty is `default`.
+pub fn parse_pcr_lock(text: &str, default: Option<u8>) -> Result<Option<u8>, String> {
+    match text {
+        "" => Ok(default),
+        "no" => Ok(None),
+        v => match v.parse::<u8>() {
+            Ok(pcr) if pcr < 24 => Ok(Some(pcr)),
+            _ => Err(format!(
+                "TPM2_PCRLOCK=\"{v}\": expected a PCR number 0..23, or no"
+            )),
+        },
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyWrite {
     /// By path when the policy file carries an IMA signature, else rule by rule.
@@ -142,7 +204,11 @@ pub struct Settings {
     pub ima_keys_dir: Setting<String>,
     pub failure_action: FailureAction,
     pub required: BTreeSet<StepId>,
-    pub drop_kmk: bool,
+    /// DROP_KMK as configured; unset, see `drops_kmk`.
+    pub drop_kmk: Option<Setting<bool>>,
+    /// The SHA-256 of the kmk blob file (for a tpm2-tools pair, of the
+    /// `.pub`, which binds the sealed data): only an initramfs pins it.
+    pub masterkey_sha256: Option<Setting<[u8; 32]>>,
     pub policy_write: PolicyWrite,
     /// LOCK_KEYRINGS: once certificates are in the userspace `_ima`/`_evm`
     /// keyrings, refuse any later link into them.
@@ -347,19 +413,8 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         return Err(n.error(a, e.to_string()));
     }
     if let Some((a, _)) = n.get("TPM2_PCRLOCK") {
-        settings.pcr_lock = match a.value.as_str() {
-            "" => lock_default(&settings.pcrs.value),
-            "no" => None,
-            v => match v.parse::<u8>() {
-                Ok(pcr) if pcr < 24 => Some(pcr),
-                _ => {
-                    return Err(n.error(
-                        a,
-                        format!("TPM2_PCRLOCK=\"{v}\": expected a PCR number 0..23, or no"),
-                    ));
-                }
-            },
-        };
+        settings.pcr_lock = parse_pcr_lock(&a.value, lock_default(&settings.pcrs.value))
+            .map_err(|m| n.error(a, m))?;
     }
     if let Some((a, _)) = n.get("TPM_TIMEOUT") {
         settings.timeout = match a.value.parse::<u64>() {
@@ -418,19 +473,11 @@ impl Settings {
             ],
             "trusted",
         );
-        let masterkey_type = match type_setting.value.as_str() {
-            "trusted" => MasterKeyType::Trusted,
-            "user" => MasterKeyType::User,
-            "tpm2" => MasterKeyType::Tpm2,
-            other => {
-                return Err(ConfigError {
-                    place: type_setting.source.to_string(),
-                    message: format!(
-                        "master key type \"{other}\" is not supported; use trusted, user or tpm2"
-                    ),
-                });
-            }
-        };
+        let masterkey_type =
+            parse_masterkey_type(&type_setting.value).map_err(|message| ConfigError {
+                place: type_setting.source.to_string(),
+                message,
+            })?;
         let natively_typed = matches!(&type_setting.source,
             Source::File { path, .. } if native.as_ref().is_some_and(|n| &n.path == path));
         let kmk_name = match from_file(&native, "KMK_NAME") {
@@ -512,44 +559,24 @@ impl Settings {
         // Native-only settings.
         let mut failure_action = FailureAction::Continue;
         let mut required = BTreeSet::new();
-        let mut drop_kmk = false;
+        let mut drop_kmk = None;
         let mut policy_write = PolicyWrite::Auto;
         let mut lock_keyrings = true;
         let mut trusted_pcrlock = Some(11);
         if let Some(n) = &native {
             if let Some((a, _)) = n.get("FAILURE_ACTION") {
-                failure_action = match a.value.as_str() {
-                    "continue" | "" => FailureAction::Continue,
-                    "halt" => FailureAction::Halt,
-                    other => {
-                        return Err(n.error(
-                            a,
-                            format!("FAILURE_ACTION=\"{other}\": expected continue or halt"),
-                        ));
-                    }
-                };
+                failure_action = FailureAction::parse(&a.value).map_err(|m| n.error(a, m))?;
             }
             if let Some((a, _)) = n.get("REQUIRE") {
-                for word in a.value.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
-                    match StepId::parse(word) {
-                        Some(id) => {
-                            required.insert(id);
-                        }
-                        None => {
-                            let names: Vec<&str> = StepId::ALL.iter().map(|s| s.name()).collect();
-                            return Err(n.error(
-                                a,
-                                format!(
-                                    "REQUIRE names unknown step \"{word}\"; steps are {}",
-                                    names.join(", ")
-                                ),
-                            ));
-                        }
-                    }
-                }
+                required = parse_required(&a.value).map_err(|m| n.error(a, m))?;
             }
-            if let Some((a, _)) = n.get("DROP_KMK") {
-                drop_kmk = parse_bool(n, a)?;
+            if let Some((a, source)) = n.get("DROP_KMK")
+                && !a.value.is_empty()
+            {
+                drop_kmk = Some(Setting {
+                    value: parse_bool(n, a)?,
+                    source,
+                });
             }
             if let Some((a, _)) = n.get("LOCK_KEYRINGS") {
                 // Empty means the default, as for the other keys.
@@ -602,6 +629,7 @@ impl Settings {
             failure_action,
             required,
             drop_kmk,
+            masterkey_sha256: None,
             policy_write,
             lock_keyrings,
             debug: cmdline.flag("rd.debug"),
@@ -636,6 +664,66 @@ impl Settings {
     pub fn is_required(&self, step: StepId) -> bool {
         self.required.contains(&step)
     }
+
+    /// Whether the kmk is unlinked at the end: DROP_KMK when set; else yes
+    /// for a tpm2 kmk whose PCR policy is locked after the unseal, since a
+    /// `user` key stays readable by root and would hand the booted system
+    /// the very key the lock keeps the TPM from giving out again.
+    pub fn drops_kmk(&self) -> bool {
+        match &self.drop_kmk {
+            Some(s) => s.value,
+            None => self.kmk_lock_default_drop(),
+        }
+    }
+
+    fn kmk_lock_default_drop(&self) -> bool {
+        self.masterkey_type.value == MasterKeyType::Tpm2 && self.tpm.pcr_lock.is_some()
+    }
+
+    /// A warning when DROP_KMK=no keeps a locked tpm2 kmk readable.
+    pub fn kept_kmk_warning(&self) -> Option<String> {
+        let keep = self.drop_kmk.as_ref().filter(|s| !s.value)?;
+        let pcr = self.tpm.pcr_lock.filter(|_| self.kmk_lock_default_drop())?;
+        Some(format!(
+            "DROP_KMK=no ({}) keeps the kmk as a user key that root can read after boot, although PCR {pcr} is locked so that the TPM does not give it out again; remove the line unless something after the boot needs the kmk",
+            keep.source
+        ))
+    }
+}
+
+/// Whether any configuration that can still be read asks for halt, once
+/// resolving the settings failed: the initramfs's pins, or the native
+/// config, parsed when it parses and else read line by line. A syntax
+/// error in one file must not switch off the halt another file asks for.
+pub fn halt_requested(root: &Root, native_config: Option<&Path>, pins: Option<&Path>) -> bool {
+    let native = match native_config {
+        Some(path) => Root::new("/").read(&path.to_string_lossy(), CONFIG_LIMIT),
+        None => root.read(NATIVE_CONFIG, CONFIG_LIMIT),
+    };
+    let pins = pins.map(|p| Root::new("/").read(&p.to_string_lossy(), CONFIG_LIMIT));
+    [Some(native), pins]
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .any(|bytes| asks_to_halt(&bytes))
+}
+
+fn asks_to_halt(bytes: &[u8]) -> bool {
+    if let Ok(vars) = sysconfig::parse(bytes) {
+        return vars
+            .iter()
+            .filter(|a| a.name == "FAILURE_ACTION")
+            .last()
+            .is_some_and(|a| a.value == "halt");
+    }
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().any(|line| {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        line.strip_prefix("FAILURE_ACTION=")
+            .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"'))
+            .is_some_and(|v| v == "halt")
+    })
 }
 
 #[cfg(test)]
@@ -690,7 +778,7 @@ mod tests {
         assert_eq!(s.ima_policy.value, "/etc/sysconfig/ima-policy");
         assert_eq!(s.ima_keys_dir.value, "/etc/keys/ima");
         assert_eq!(s.failure_action, FailureAction::Continue);
-        assert!(!s.drop_kmk && !s.debug);
+        assert!(!s.drops_kmk() && !s.debug);
     }
 
     #[test]
@@ -738,7 +826,7 @@ mod tests {
         assert_eq!(s.failure_action, FailureAction::Halt);
         assert!(s.is_required(StepId::Kmk) && s.is_required(StepId::Evm));
         assert!(!s.is_required(StepId::ImaPolicy));
-        assert!(s.drop_kmk);
+        assert!(s.drops_kmk());
         assert_eq!(s.policy_write, PolicyWrite::Rules);
         assert_eq!(s.trusted_pcrlock, None);
         assert_eq!(s.tpm.parent_name, None);

@@ -1,21 +1,39 @@
 //! Pins the initramfs carries. The real root is not verified when the
-//! loader reads it: someone who can write to the disk can delete
-//! TPM2_PARENT_NAME from /etc/integrity-loader.conf, and with a device on
-//! the TPM bus read the kmk. An initramfs covered by the PCR policy (a UKI
-//! measured into PCR 11, say) cannot be changed that way, so a host-only
-//! dracut build copies the pin into it (`check --write-pins`) and the hook
-//! passes that copy back (`--pins`). What the file pins overrides the
-//! root's configuration and the kernel command line.
+//! loader reads it: someone who can write to the disk can edit
+//! /etc/integrity-loader.conf to turn every protection off (delete
+//! TPM2_PARENT_NAME, switch the kmk to a `user` key of their own, replace
+//! the sealed blob with one they sealed, turn halt off). An initramfs
+//! covered by the PCR policy (a UKI measured into PCR 11, say) cannot be
+//! changed that way, so a host-only dracut build copies what protects the
+//! kmk and the boot into it (`check --write-pins`) and the hook passes that
+//! copy back (`--pins`). What the file pins wins over the root's
+//! configuration and the kernel command line; the settings that only
+//! tighten (halt, REQUIRE, dropping the kmk) are floors the root can raise
+//! but not lower.
 
-use crate::config::{ConfigError, Setting, Settings, Source};
+use crate::config::{self, ConfigError, FailureAction, MasterKeyType, Setting, Settings, Source};
 use crate::rootfs::Root;
 use crate::sysconfig;
 use crate::tpm::parent_pin;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The keys a pins file may hold.
-const PIN_KEYS: &[&str] = &["TPM2_PARENT_NAME"];
+const PIN_KEYS: &[&str] = &[
+    "MASTERKEYTYPE",
+    "MASTERKEY",
+    "MASTERKEY_SHA256",
+    "KMK_NAME",
+    "TPM2_PARENT_NAME",
+    "TPM2_PCRLOCK",
+    "DROP_KMK",
+    "FAILURE_ACTION",
+    "REQUIRE",
+];
 const PINS_LIMIT: usize = 4096;
+/// A kmk blob is a few KiB at most; the pin hashes the same bytes the
+/// kmk step reads.
+const BLOB_LIMIT: usize = 64 * 1024;
 
 fn error(path: &Path, line: Option<usize>, message: String) -> ConfigError {
     ConfigError {
@@ -27,10 +45,15 @@ fn error(path: &Path, line: Option<usize>, message: String) -> ConfigError {
     }
 }
 
+/// The SHA-256 the pin of a kmk blob is over.
+pub fn blob_digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// Applies the pins in `path` (a file of the running system, the
-/// initramfs at boot) to `settings`. Returns a warning when a pin replaces
-/// a different one from the root's configuration.
-pub fn apply(path: &Path, settings: &mut Settings) -> Result<Option<String>, ConfigError> {
+/// initramfs at boot) to `settings`. Returns warnings for every root
+/// setting the pins overrode.
+pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, ConfigError> {
     let bytes = Root::new("/")
         .read(&path.to_string_lossy(), PINS_LIMIT)
         .map_err(|e| error(path, None, format!("read pins: {}", e.kind)))?;
@@ -38,56 +61,229 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Option<String>, Con
         place: format!("{}:{}:{}", path.display(), e.line, e.column),
         message: e.kind.to_string(),
     })?;
-    let mut warning = None;
+    let mut warnings = Vec::new();
+    let mut typed = false;
     for a in parsed.iter() {
-        if !PIN_KEYS.contains(&a.name.as_str()) {
-            return Err(error(
-                path,
-                Some(a.line),
-                format!(
-                    "{} cannot be pinned in the initramfs (only {})",
-                    a.name,
-                    PIN_KEYS.join(", ")
-                ),
-            ));
-        }
-        let name = parent_pin::parse_name_hex(&a.value)
-            .map_err(|e| error(path, Some(a.line), format!("TPM2_PARENT_NAME: {e}")))?;
-        warning = match &settings.tpm.parent_name {
-            // The build copied it from the root: it was removed since.
-            None => Some(format!(
-                "the root's configuration pins no storage key, but the initramfs does ({}:{}); it was removed from the root since the initramfs was built",
-                path.display(),
-                a.line
-            )),
-            Some(old) if old.value != name => Some(format!(
-                "TPM2_PARENT_NAME {} ({}) differs from the initramfs's pin {} ({}:{}), which is the one checked; if the storage key was provisioned again, rebuild the initramfs (dracut -f)",
-                parent_pin::name_hex(&old.value),
-                old.source,
-                parent_pin::name_hex(&name),
-                path.display(),
-                a.line
-            )),
-            Some(_) => warning,
+        let at = |m: String| error(path, Some(a.line), m);
+        let source = Source::File {
+            path: path.to_path_buf(),
+            line: a.line,
         };
-        settings.tpm.parent_name = Some(Setting {
-            value: name,
+        let differs = |what: &str,
+                       root: &dyn std::fmt::Display,
+                       root_source: &dyn std::fmt::Display| {
+            format!(
+                "{what} {root} ({root_source}) differs from the initramfs's pin {} ({}:{}), which is the one used; if you changed it on purpose, rebuild the initramfs (dracut -f)",
+                a.value,
+                path.display(),
+                a.line
+            )
+        };
+        match a.name.as_str() {
+            "MASTERKEYTYPE" => {
+                let pinned = config::parse_masterkey_type(&a.value).map_err(at)?;
+                let root = &settings.masterkey_type;
+                if root.value != pinned {
+                    warnings.push(differs("MASTERKEYTYPE", &root.value.name(), &root.source));
+                }
+                settings.masterkey_type = Setting {
+                    value: pinned,
+                    source,
+                };
+                typed = true;
+            }
+            "MASTERKEY" => {
+                if !a.value.starts_with('/') {
+                    return Err(at(format!(
+                        "MASTERKEY=\"{}\" must be an absolute path",
+                        a.value
+                    )));
+                }
+                let root = &settings.masterkey;
+                if root.value != a.value {
+                    warnings.push(differs("MASTERKEY", &root.value, &root.source));
+                }
+                settings.masterkey = Setting {
+                    value: a.value.clone(),
+                    source,
+                };
+            }
+            "MASTERKEY_SHA256" => {
+                let digest = crate::hex::decode::<32>(&a.value)
+                    .map_err(|_| at("MASTERKEY_SHA256: expected 64 hex digits".to_string()))?;
+                settings.masterkey_sha256 = Some(Setting {
+                    value: digest,
+                    source,
+                });
+            }
+            "KMK_NAME" => {
+                if a.value.is_empty() {
+                    return Err(at("KMK_NAME is empty".to_string()));
+                }
+                settings.kmk_name = a.value.clone();
+            }
+            "TPM2_PARENT_NAME" => {
+                let name = parent_pin::parse_name_hex(&a.value)
+                    .map_err(|e| at(format!("TPM2_PARENT_NAME: {e}")))?;
+                match &settings.tpm.parent_name {
+                    // The build copied it from the root: it was removed since.
+                    None => warnings.push(format!(
+                        "the root's configuration pins no storage key, but the initramfs does ({}:{}); it was removed from the root since the initramfs was built",
+                        path.display(),
+                        a.line
+                    )),
+                    Some(old) if old.value != name => warnings.push(format!(
+                        "TPM2_PARENT_NAME {} ({}) differs from the initramfs's pin {} ({}:{}), which is the one checked; if the storage key was provisioned again, rebuild the initramfs (dracut -f)",
+                        parent_pin::name_hex(&old.value),
+                        old.source,
+                        parent_pin::name_hex(&name),
+                        path.display(),
+                        a.line
+                    )),
+                    Some(_) => {}
+                }
+                settings.tpm.parent_name = Some(Setting {
+                    value: name,
+                    source,
+                });
+            }
+            "TPM2_PCRLOCK" => {
+                let pinned = config::parse_pcr_lock(&a.value, None).map_err(at)?;
+                if settings.tpm.pcr_lock != pinned {
+                    let shown = settings
+                        .tpm
+                        .pcr_lock
+                        .map_or("no".to_string(), |p| p.to_string());
+                    warnings.push(differs("TPM2_PCRLOCK", &shown, &"the root's configuration"));
+                }
+                settings.tpm.pcr_lock = pinned;
+            }
+            // Floors: the root may ask for more, never for less.
+            "DROP_KMK" => {
+                if a.value != "yes" {
+                    return Err(at(format!(
+                        "DROP_KMK=\"{}\": a pin can only be yes",
+                        a.value
+                    )));
+                }
+                settings.drop_kmk = Some(Setting {
+                    value: true,
+                    source,
+                });
+            }
+            "FAILURE_ACTION" => {
+                if FailureAction::parse(&a.value).map_err(at)? == FailureAction::Halt {
+                    settings.failure_action = FailureAction::Halt;
+                }
+            }
+            "REQUIRE" => {
+                let steps = config::parse_required(&a.value).map_err(at)?;
+                settings.required.extend(steps);
+            }
+            other => {
+                return Err(at(format!(
+                    "{other} cannot be pinned in the initramfs (only {})",
+                    PIN_KEYS.join(", ")
+                )));
+            }
+        }
+    }
+    // A pins file from before the kmk type was pinned: a storage key pin
+    // means a tpm2 kmk, and no other kmk source may take its place.
+    if !typed
+        && settings.tpm.parent_name.is_some()
+        && settings.masterkey_type.value != MasterKeyType::Tpm2
+    {
+        warnings.push(format!(
+            "MASTERKEYTYPE={} ({}), but the initramfs pins a storage key ({}), so the kmk can only be a tpm2 kmk: using tpm2",
+            settings.masterkey_type.value.name(),
+            settings.masterkey_type.source,
+            path.display()
+        ));
+        settings.masterkey_type = Setting {
+            value: MasterKeyType::Tpm2,
             source: Source::File {
                 path: path.to_path_buf(),
-                line: a.line,
+                line: 0,
             },
-        });
+        };
     }
-    Ok(warning)
+    Ok(warnings)
 }
 
 /// The pins file for an initramfs built for a root with `settings`, or
-/// `None` when the root pins nothing.
-pub fn render(settings: &Settings) -> Option<String> {
-    let pin = settings.tpm.parent_name.as_ref()?;
-    Some(format!(
-        "# integrity-loader pins, copied from the root's configuration when this initramfs was built\nTPM2_PARENT_NAME={}\n",
-        parent_pin::name_hex(&pin.value)
+/// `None` when there is nothing to pin. A TPM-sealed kmk (tpm2, trusted)
+/// is pinned by type, path, name and the SHA-256 of its blob, which is
+/// read from `root`.
+pub fn render(settings: &Settings, root: &Root) -> Result<Option<String>, String> {
+    let mut lines = Vec::new();
+    let kmk_type = settings.masterkey_type.value;
+    // A tpm2-tools pair is pinned by its .pub, which binds the sealed
+    // data: the TPM refuses a .priv that does not belong to it. No blob,
+    // no kmk step (not configured), nothing to pin.
+    let path = &settings.masterkey.value;
+    let blob = match root.read(path, BLOB_LIMIT) {
+        _ if kmk_type == MasterKeyType::User => None,
+        Ok(blob) => Some(blob),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(format!("cannot pin the kmk blob: read {e}")),
+    };
+    if let Some(blob) = blob {
+        lines.push(format!("MASTERKEYTYPE={}", kmk_type.name()));
+        lines.push(format!("MASTERKEY={}", sysconfig::quote(path)));
+        lines.push(format!(
+            "MASTERKEY_SHA256={}",
+            crate::hex::encode(&blob_digest(&blob))
+        ));
+        lines.push(format!("KMK_NAME={}", sysconfig::quote(&settings.kmk_name)));
+    }
+    if let Some(pin) = &settings.tpm.parent_name {
+        lines.push(format!(
+            "TPM2_PARENT_NAME={}",
+            parent_pin::name_hex(&pin.value)
+        ));
+    }
+    if kmk_type == MasterKeyType::Tpm2
+        && let Some(pcr) = settings.tpm.pcr_lock
+    {
+        lines.push(format!("TPM2_PCRLOCK={pcr}"));
+    }
+    if settings.drops_kmk() {
+        lines.push("DROP_KMK=yes".to_string());
+    }
+    if settings.failure_action == FailureAction::Halt {
+        lines.push("FAILURE_ACTION=halt".to_string());
+    }
+    if !settings.required.is_empty() {
+        let names: Vec<&str> = settings.required.iter().map(|s| s.name()).collect();
+        lines.push(format!("REQUIRE=\"{}\"", names.join(" ")));
+    }
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "# integrity-loader pins, copied from the root's configuration when this initramfs was built\n{}\n",
+        lines.join("\n")
+    )))
+}
+
+/// Checks the kmk blob read from `path` against the initramfs's pin of
+/// it: a blob sealed by someone else (under the same storage key, say)
+/// would unseal to a kmk they know.
+pub fn check_blob(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result<(), String> {
+    let Some(pin) = &settings.masterkey_sha256 else {
+        return Ok(());
+    };
+    let digest = blob_digest(bytes);
+    if digest == pin.value {
+        return Ok(());
+    }
+    Err(format!(
+        "kmk blob {} is not the one the initramfs pins (SHA-256 {}, pinned {} at {}): it was replaced since the initramfs was built; if you sealed the kmk again, rebuild the initramfs (dracut -f)",
+        shown.display(),
+        crate::hex::encode(&digest),
+        crate::hex::encode(&pin.value),
+        pin.source
     ))
 }
 
@@ -159,21 +355,35 @@ mod tests {
         p
     }
 
+    fn empty_root() -> Root {
+        let dir = std::env::temp_dir().join(format!("il-pins-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Root::new(dir)
+    }
+
     #[test]
     fn render_then_apply_round_trips() {
         let mut s = settings();
-        assert_eq!(render(&s), None);
+        assert_eq!(render(&s, &empty_root()).unwrap(), None);
         let name = format!("000b{}", "c3".repeat(32));
         let p = pins_file("rt", &format!("TPM2_PARENT_NAME={name}\n"));
-        // The root pins nothing: said, as a pin removed since the build.
-        let warning = apply(&p, &mut s).unwrap().unwrap();
+        // The root pins nothing: said, as a pin removed since the build;
+        // and a storage key pin makes the kmk a tpm2 kmk (a pins file
+        // from before the type was pinned).
+        let warnings = apply(&p, &mut s).unwrap();
         assert!(
-            warning.contains("it was removed from the root since"),
-            "{warning}"
+            warnings[0].contains("it was removed from the root since"),
+            "{warnings:?}"
         );
-        let text = render(&s).unwrap();
         assert!(
-            text.ends_with(&format!("\nTPM2_PARENT_NAME={name}\n")),
+            warnings[1]
+                .contains("MASTERKEYTYPE=trusted (default), but the initramfs pins a storage key"),
+            "{warnings:?}"
+        );
+        assert_eq!(s.masterkey_type.value, MasterKeyType::Tpm2);
+        let text = render(&s, &empty_root()).unwrap().unwrap();
+        assert!(
+            text.contains(&format!("\nTPM2_PARENT_NAME={name}\n")),
             "{text}"
         );
         let q = pins_file("rt2", &text);
@@ -187,12 +397,99 @@ mod tests {
         let _ = std::fs::remove_file(q);
     }
 
+    /// Every setting that protects the kmk or the boot goes into the
+    /// initramfs, and comes back out whatever the root says later.
+    #[test]
+    fn a_tpm2_root_is_pinned_whole() {
+        let dir = std::env::temp_dir().join(format!("il-pins-tpm2-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc/keys")).unwrap();
+        std::fs::write(dir.join("etc/keys/kmk.pem"), b"sealed blob").unwrap();
+        let root = Root::new(&dir);
+        let name = format!("000b{}", "c3".repeat(32));
+        let conf = format!(
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM2_PARENT_NAME={name}\nFAILURE_ACTION=halt\nREQUIRE=\"evm kmk\"\n"
+        );
+        std::fs::write(dir.join("il.conf"), &conf).unwrap();
+        let resolve = |native: &str| {
+            std::fs::write(dir.join("il.conf"), native).unwrap();
+            Settings::resolve(&ConfigInputs {
+                root: &root,
+                native_config: Some(&dir.join("il.conf")),
+                cmdline: &crate::cmdline::Cmdline::parse(""),
+                kernel_release: "6.1.0-test",
+            })
+            .unwrap()
+        };
+        let built = resolve(&conf);
+        let text = render(&built, &root).unwrap().unwrap();
+        let digest = crate::hex::encode(&blob_digest(b"sealed blob"));
+        for line in [
+            "MASTERKEYTYPE=tpm2".to_string(),
+            "MASTERKEY=/etc/keys/kmk.pem".to_string(),
+            format!("MASTERKEY_SHA256={digest}"),
+            "KMK_NAME=kmk".to_string(),
+            format!("TPM2_PARENT_NAME={name}"),
+            "TPM2_PCRLOCK=11".to_string(),
+            "DROP_KMK=yes".to_string(),
+            "FAILURE_ACTION=halt".to_string(),
+            "REQUIRE=\"kmk evm\"".to_string(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        // The root, edited: a user kmk of its own, halt and the lock off.
+        let mut edited = resolve(
+            "MASTERKEYTYPE=user\nMASTERKEY=/etc/keys/mine\nKMK_NAME=other\nFAILURE_ACTION=continue\nTPM2_PCRLOCK=no\nDROP_KMK=no\n",
+        );
+        let p = pins_file("whole", &text);
+        let warnings = apply(&p, &mut edited).unwrap();
+        assert_eq!(edited.masterkey_type.value, MasterKeyType::Tpm2);
+        assert_eq!(edited.masterkey.value, "/etc/keys/kmk.pem");
+        assert_eq!(edited.kmk_name, "kmk");
+        assert_eq!(edited.tpm.pcr_lock, Some(11));
+        assert!(edited.drops_kmk());
+        assert_eq!(edited.failure_action, FailureAction::Halt);
+        assert_eq!(edited.required, built.required);
+        assert!(edited.tpm.parent_name.is_some());
+        let shown = std::path::Path::new("/etc/keys/kmk.pem");
+        assert!(check_blob(&edited, shown, b"sealed blob").is_ok());
+        let e = check_blob(&edited, shown, b"my own blob").unwrap_err();
+        assert!(e.contains("is not the one the initramfs pins"), "{e}");
+        for what in [
+            "MASTERKEYTYPE user",
+            "MASTERKEY /etc/keys/mine",
+            "TPM2_PCRLOCK no",
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.starts_with(what)),
+                "no warning for {what}: {warnings:?}"
+            );
+        }
+        // The floors only raise: a root asking for more keeps it.
+        let mut stricter = resolve("MASTERKEYTYPE=tpm2\nREQUIRE=ima-policy\n");
+        apply(&p, &mut stricter).unwrap();
+        assert_eq!(stricter.required.len(), 3);
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn bad_pins_files_name_file_and_line() {
         for (text, want) in [
             (
-                "\nFAILURE_ACTION=halt\n",
-                ":2: FAILURE_ACTION cannot be pinned in the initramfs",
+                "\nEVMKEY=/x\n",
+                ":2: EVMKEY cannot be pinned in the initramfs",
+            ),
+            (
+                "DROP_KMK=no\n",
+                ":1: DROP_KMK=\"no\": a pin can only be yes",
+            ),
+            (
+                "MASTERKEY=keys/kmk\n",
+                ":1: MASTERKEY=\"keys/kmk\" must be an absolute path",
+            ),
+            (
+                "MASTERKEY_SHA256=00\n",
+                ":1: MASTERKEY_SHA256: expected 64 hex digits",
             ),
             (
                 "TPM2_PARENT_NAME=000b12\n",

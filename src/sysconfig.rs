@@ -227,6 +227,27 @@ fn parse_value(text: &str, start_col: usize, line: usize) -> Result<String, Synt
     Ok(value)
 }
 
+/// A value as the file's syntax reads it back unchanged: bare when plain,
+/// else in single quotes, or double quotes when it holds a single quote.
+pub fn quote(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._:,@+=-%".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        value.to_string()
+    } else if !value.contains('\'') {
+        format!("'{value}'")
+    } else {
+        let mut q = String::from("\"");
+        for c in value.chars() {
+            if matches!(c, '"' | '\\' | '$' | '`') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

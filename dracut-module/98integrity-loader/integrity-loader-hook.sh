@@ -17,9 +17,10 @@ type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 _il_cmdline=/tmp/integrity-loader.cmdline
 getcmdline > "$_il_cmdline"
 
-# The binary logs every step to /dev/kmsg; on a failed step (exit 1) it
-# prints one line on stdout:
+# The binary logs every step to /dev/kmsg; on a failed step (exit 1) or a
+# configuration error (exit 2) it prints one line on stdout:
 #   integrity-loader: FAILURE_ACTION=<halt|continue>: <step>: <reason>
+# (<step> is "configuration" for exit 2).
 # A host-only build copies the root's pins into the initramfs: they win over
 # the real root's configuration, which anyone with the disk could edit.
 if [ -e /etc/integrity-loader.pins ]; then
@@ -50,10 +51,19 @@ case $_il_rc in
         # A usage or configuration error. A broken configuration is caught
         # when the initramfs is built in host-only mode (the module runs
         # `integrity-loader check` then), so here it means the root changed
-        # since, or the initramfs is generic: a typo in a file on the root
-        # must not make the machine unbootable, so warn and go on (the
-        # configuration that asks to halt is the one that could not be read).
-        warn "integrity-loader: configuration error, IMA/EVM keys and policy not loaded; see the kernel log (dmesg | grep integrity-loader) or run 'integrity-loader check' after boot${_il_out:+: $_il_out}"
+        # since, or the initramfs is generic. The loader still reads what
+        # it can: when the initramfs's pins or the root's own config ask
+        # for halt, its line says FAILURE_ACTION=halt and the boot stops (a
+        # syntax error must not switch halt off); otherwise a typo on the
+        # root must not make the machine unbootable: warn and go on.
+        case $_il_out in
+            *FAILURE_ACTION=halt:*)
+                die "$_il_out"
+                ;;
+            *)
+                warn "integrity-loader: configuration error, IMA/EVM keys and policy not loaded; see the kernel log (dmesg | grep integrity-loader) or run 'integrity-loader check' after boot${_il_out:+: $_il_out}"
+                ;;
+        esac
         ;;
     *)
         warn "integrity-loader: exited with status $_il_rc, IMA/EVM keys and policy may not be loaded; see the kernel log (dmesg | grep integrity-loader)"

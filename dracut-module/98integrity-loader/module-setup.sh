@@ -117,7 +117,8 @@ install() {
     # 61: after 97masterkey's slot (60), where 98integrity loads its keys.
     inst_hook pre-pivot 61 "$moddir/integrity-loader-hook.sh"
 
-    # Host-only: the root's pins (TPM2_PARENT_NAME) go into the initramfs,
+    # Host-only: the root's pins (the kmk's type, blob digest and storage
+    # key, TPM2_PCRLOCK, halt) go into the initramfs,
     # where someone who can write to the disk cannot remove them; the hook
     # passes them back with --pins.
     if [[ $hostonly ]]; then
@@ -135,7 +136,7 @@ install() {
             exit 1
         fi
         if [[ -e $initdir/etc/integrity-loader.pins ]]; then
-            dinfo "integrity-loader: the storage key pin (TPM2_PARENT_NAME) is in the initramfs; rebuild it after provisioning again"
+            dinfo "integrity-loader: the root's pins (the kmk's type and blob, the storage key, halt) are in the initramfs; rebuild it after provisioning again"
         fi
     fi
 }

@@ -9,7 +9,8 @@
 # initramfs, MASTERKEYTYPE=tpm2 and TPM=device:/dev/tpmrm0 (the default).
 # The storage key is pinned (TPM2_PARENT_NAME) to the Name tpm2-tools
 # computed for it, so the loader's own Name must agree.
-# The agent must see the kmk kept (DROP_KMK=no), the evm-key unlinked, the
+# The agent must see the kmk unlinked (DROP_KMK defaults to yes with the
+# PCR lock: root must not read it back), the evm-key unlinked, the
 # certificate on _ima and _evm, EVM at 3, the policy enforced, and PCR 11
 # locked: extended once with the loader's event, so nothing after the
 # initramfs can unseal the kmk again. The guest CPU has RDRAND, so the
@@ -19,7 +20,7 @@ scenario() {
     new_root
     seal_kmk "$ZERO_PCR" /etc/keys/kmk-tpm2.pem
     root_native tpm2 FAILURE_ACTION=halt TPM2_PARENT_NAME="$SRK_NAME"
-    expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
+    expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
         POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image
 
@@ -28,6 +29,7 @@ scenario() {
     expect_agent_pass
     expect_loader_log 'kmk: done' "the kmk unsealed and loaded"
     expect_loader_log 'locked PCR 11' "the PCR lock"
+    expect_loader_log 'unlinked kmk .*DROP_KMK is unset and the PCR lock is on' "the kmk dropped by default"
     expect_loader_log 'every configured step succeeded' "success"
     expect_no_log 'is not pinned' "a warning about an unpinned storage key"
     # The guest has RDRAND: the kernel's generator is seeded before the

@@ -13,7 +13,7 @@ scenario() {
     new_root
     seal_kmk "$ZERO_PCR" /etc/keys/kmk-tpm2.pem
     root_native tpm2 FAILURE_ACTION=halt
-    expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
+    expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
         POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image
 

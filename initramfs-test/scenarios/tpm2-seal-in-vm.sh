@@ -8,7 +8,8 @@
 # it creates the storage key, seals a new kmk to the current PCR 11, exports
 # an evm-key sealed by it and writes /etc/integrity-loader.conf. The second
 # boot, same TPM state and root, minimal initramfs, must unseal the kmk and
-# reach the full state: kmk kept, EVM at 3, policy enforced.
+# reach the full state: EVM at 3, policy enforced, and the kmk unlinked
+# (seal --write-config leaves DROP_KMK unset: with the PCR lock, dropped).
 
 scenario() {
     new_root
@@ -37,7 +38,7 @@ if [ -r /etc/integrity-loader.conf ]; then
 fi
 ls -l /etc/keys | sed 's/^/AGENT:   /'
 SNIPPET
-    expect KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
+    expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
         POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image
     local initrd

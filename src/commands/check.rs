@@ -12,7 +12,7 @@ use std::path::Path;
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
         Ok(e) => e,
-        Err(code) => return code,
+        Err(e) => return e.code,
     };
     println!("root: {}", env.root.dir().display());
     println!("securityfs: {}", env.securityfs.dir().display());
@@ -34,7 +34,7 @@ pub fn run(options: &Options) -> u8 {
         } else {
             Ok(())
         };
-        if let Err(m) = guarded.and_then(|()| write_pins(path, &env.settings)) {
+        if let Err(m) = guarded.and_then(|()| write_pins(path, &env.settings, &env.root)) {
             log::error!("{m}");
             return EXIT_FAILED;
         }
@@ -58,8 +58,8 @@ pub fn run(options: &Options) -> u8 {
 }
 
 /// The root's pins, for the initramfs; no file when it pins nothing.
-fn write_pins(path: &Path, settings: &Settings) -> Result<(), String> {
-    match pins::render(settings) {
+fn write_pins(path: &Path, settings: &Settings, root: &crate::rootfs::Root) -> Result<(), String> {
+    match pins::render(settings, root)? {
         Some(text) => {
             std::fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
             println!("pins written to {}", path.display());
@@ -119,13 +119,16 @@ fn print_settings(s: &Settings) {
         ),
         (
             "FAILURE_ACTION",
-            format!("{:?}", s.failure_action).to_lowercase(),
+            s.failure_action.name().to_string(),
             String::new(),
         ),
         (
             "DROP_KMK",
-            if s.drop_kmk { "yes" } else { "no" }.to_string(),
-            String::new(),
+            if s.drops_kmk() { "yes" } else { "no" }.to_string(),
+            match &s.drop_kmk {
+                Some(d) => d.source.to_string(),
+                None => "default".to_string(),
+            },
         ),
         (
             "LOCK_KEYRINGS",

@@ -8,7 +8,21 @@ use nix::errno::Errno;
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, true, true) {
         Ok(e) => e,
-        Err(code) => return code,
+        Err(e) => {
+            // The dracut hook dies on this line when any configuration it
+            // could read asks for halt, and warns otherwise.
+            let halt = crate::config::halt_requested(
+                &crate::rootfs::Root::new(super::root_dir(options)),
+                options.config.as_deref(),
+                options.pins.as_deref(),
+            );
+            let action = if halt { "halt" } else { "continue" };
+            println!(
+                "integrity-loader: FAILURE_ACTION={action}: configuration: {}",
+                e.message
+            );
+            return e.code;
+        }
     };
     log::info!(
         "{} {}: root {}, securityfs {}, keyring {}",
@@ -49,10 +63,7 @@ fn run_locked(env: &super::Env) -> u8 {
         EXIT_OK
     } else {
         let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
-        let action = match env.settings.failure_action {
-            crate::config::FailureAction::Continue => "continue",
-            crate::config::FailureAction::Halt => "halt",
-        };
+        let action = env.settings.failure_action.name();
         log::error!(
             "finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={action})",
             names.join(", ")

@@ -92,15 +92,34 @@ impl Env {
     }
 }
 
-/// Resolves everything; an error is already logged and carries the exit code.
-pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) -> Result<Env, u8> {
+/// Why the setup failed: already logged; the exit code and the one-line
+/// reason (for the dracut hook's line).
+#[derive(Debug)]
+pub struct SetupError {
+    pub code: u8,
+    pub message: String,
+}
+
+fn setup_error(message: String) -> SetupError {
+    log::error!("{message}");
+    SetupError {
+        code: EXIT_USAGE,
+        message,
+    }
+}
+
+/// Resolves everything; an error is already logged.
+pub fn setup(
+    options: &Options,
+    mount_securityfs: bool,
+    create_keyring: bool,
+) -> Result<Env, SetupError> {
     let root_dir = root_dir(options);
     if !root_dir.is_dir() {
-        log::error!(
+        return Err(setup_error(format!(
             "root directory {} does not exist (see --root)",
             root_dir.display()
-        );
-        return Err(EXIT_USAGE);
+        )));
     }
     let root = Root::new(root_dir);
     let (sfs_dir, is_default) = match &options.securityfs {
@@ -124,10 +143,7 @@ pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) ->
             securityfs.dir().display()
         );
     }
-    let cmdline = read_cmdline(options).map_err(|m| {
-        log::error!("{m}");
-        EXIT_USAGE
-    })?;
+    let cmdline = read_cmdline(options).map_err(setup_error)?;
     let release = kernel_release();
     let settings = Settings::resolve(&ConfigInputs {
         root: &root,
@@ -135,19 +151,16 @@ pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) ->
         cmdline: &cmdline,
         kernel_release: &release,
     })
-    .map_err(|e| {
-        log::error!("configuration error: {e}");
-        EXIT_USAGE
-    })?;
+    .map_err(|e| setup_error(format!("configuration error: {e}")))?;
     let mut settings = settings;
     if let Some(path) = &options.pins {
         match crate::pins::apply(path, &mut settings) {
-            Ok(Some(warning)) => log::warn!("{warning}"),
-            Ok(None) => {}
-            Err(e) => {
-                log::error!("configuration error: {e}");
-                return Err(EXIT_USAGE);
+            Ok(warnings) => {
+                for w in warnings {
+                    log::warn!("{w}");
+                }
             }
+            Err(e) => return Err(setup_error(format!("configuration error: {e}"))),
         }
     }
     if let Some(tcti) = &options.tpm {
@@ -165,12 +178,11 @@ pub fn setup(options: &Options, mount_securityfs: bool, create_keyring: bool) ->
         // simply holds nothing.
         Err(_) if !create_keyring => options.keyring.0,
         Err(e) => {
-            log::error!(
+            return Err(setup_error(format!(
                 "keyring {}: {}",
                 options.keyring,
                 crate::steps::keyring_errno_words(e)
-            );
-            return Err(EXIT_USAGE);
+            )));
         }
     };
     Ok(Env {

@@ -9,7 +9,7 @@ use crate::keyring::{self, KeySerial};
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
         Ok(e) => e,
-        Err(code) => return code,
+        Err(e) => return e.code,
     };
     println!("keyring {} (id {}):", env.keyring_spec, env.keyring);
     print_keys(env.keyring, "  ");

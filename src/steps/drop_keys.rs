@@ -1,6 +1,7 @@
 //! Step 7: unlink what is no longer needed. EVM keeps its own copy of the
 //! HMAC key (and zeroes the key's payload, pitfall 2), so the evm-key goes,
-//! as in dracut; the kmk goes when DROP_KMK=yes. An evm-key this run loaded
+//! as in dracut; the kmk goes when DROP_KMK=yes, or by default when a tpm2
+//! kmk's PCR policy is locked. An evm-key this run loaded
 //! for an EVM that was not enabled goes too: nothing is left half-configured.
 
 use super::{Context, Facts, Outcome, keyring_errno_words};
@@ -15,10 +16,19 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             drops.push(("evm-key", id, "EVM was not enabled with it"));
         }
     }
-    if ctx.settings.drop_kmk
+    if ctx.settings.drops_kmk()
         && let Some(id) = facts.kmk
     {
-        drops.push((ctx.settings.kmk_name.as_str(), id, "DROP_KMK=yes"));
+        let why = match &ctx.settings.drop_kmk {
+            Some(_) => "DROP_KMK=yes",
+            None => "DROP_KMK is unset and the PCR lock is on",
+        };
+        drops.push((ctx.settings.kmk_name.as_str(), id, why));
+    }
+    if facts.kmk.is_some()
+        && let Some(w) = ctx.settings.kept_kmk_warning()
+    {
+        log::warn!("{w}");
     }
     if drops.is_empty() {
         return Outcome::not_configured("no key to unlink");

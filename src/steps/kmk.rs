@@ -148,6 +148,7 @@ fn trusted_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
         .root
         .read(path, 64 * 1024)
         .map_err(|e| format!("read trusted key blob {e}"))?;
+    crate::pins::check_blob(ctx.settings, &shown, &bytes)?;
     let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let hex = first_line.trim_ascii();
     if hex.is_empty() {

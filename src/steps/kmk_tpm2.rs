@@ -26,6 +26,7 @@ pub fn read_blob(ctx: &Context, path: &str) -> Result<SealedBlob, String> {
             .root
             .read(path, BLOB_LIMIT)
             .map_err(|e| format!("read sealed kmk {e}"))?;
+        crate::pins::check_blob(ctx.settings, &shown, &public)?;
         let private = ctx
             .root
             .read(&private_path, BLOB_LIMIT)
@@ -39,6 +40,7 @@ pub fn read_blob(ctx: &Context, path: &str) -> Result<SealedBlob, String> {
             .root
             .read(path, BLOB_LIMIT)
             .map_err(|e| format!("read sealed kmk {e}"))?;
+        crate::pins::check_blob(ctx.settings, &shown, &bytes)?;
         keyfile::parse_tss2(&bytes).map_err(|e| format!("sealed kmk {}: {e}", shown.display()))
     }
 }

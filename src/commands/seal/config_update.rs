@@ -63,30 +63,9 @@ pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String>
             text.push_str(PIN_COMMENT);
             text.push('\n');
         }
-        text.push_str(&format!("{name}={}\n", quote(&value)));
+        text.push_str(&format!("{name}={}\n", sysconfig::quote(&value)));
     }
     Ok(text)
-}
-
-/// A value as the file's syntax reads it back unchanged: bare when plain,
-/// else in single quotes, or double quotes when it holds a single quote.
-fn quote(value: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._:,@+=-%".contains(c);
-    if !value.is_empty() && value.chars().all(plain) {
-        value.to_string()
-    } else if !value.contains('\'') {
-        format!("'{value}'")
-    } else {
-        let mut q = String::from("\"");
-        for c in value.chars() {
-            if matches!(c, '"' | '\\' | '$' | '`') {
-                q.push('\\');
-            }
-            q.push(c);
-        }
-        q.push('"');
-        q
-    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ fn export_evm_key(kmk: &Secret, kmk_name: &str) -> Result<String, String> {
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
         Ok(e) => e,
-        Err(code) => return code,
+        Err(e) => return e.code,
     };
     let s = &env.settings;
     let o = &options.seal;
