@@ -458,3 +458,44 @@ fn seal_refuses_a_parent_that_is_not_a_storage_key_of_this_tpm() {
     );
     assert!(!f.root().join("etc/keys/kmk-tpm2.pem").exists());
 }
+
+#[test]
+fn seal_refuses_a_tpm_without_the_sha256_bank_and_names_it() {
+    let tpm = Swtpm::start_with_banks("sha1-only", "sha1");
+    let f = seal_fixture(&tpm, "sha1-only");
+    let zero = "0".repeat(64);
+    let (v7, v11) = (format!("7={zero}"), format!("11={zero}"));
+    let future = ["--pcr-value", v7.as_str(), "--pcr-value", v11.as_str()];
+    for extra in [&[][..], &future[..]] {
+        let args: Vec<&str> = ["seal"].iter().chain(extra).copied().collect();
+        let r = f.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.output());
+        r.assert_contains(
+            "the TPM has no sha256 PCR bank (its allocated banks: sha1), so a policy over sha256:7,11 can never be satisfied: allocate the sha256 bank",
+        );
+        assert!(!r.output().contains("malformed"), "{}", r.output());
+        assert!(!f.root().join("etc/keys/kmk-tpm2.pem").exists());
+    }
+    // Refused before anything was made in the TPM either.
+    let handles = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
+    assert!(!handles.contains("0x81"), "{handles}");
+}
+
+#[test]
+fn an_unseal_on_a_tpm_that_lost_its_sha256_bank_names_it() {
+    let mut tpm = Swtpm::start("bank-gone");
+    tpm.provision_srk();
+    let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
+    tpm.tool(&[
+        "tpm2_pcrallocate",
+        "sha1:all+sha256:none+sha384:none+sha512:none",
+    ]);
+    tpm.reboot();
+    let err = unseal_under_srk(&tpm, &blob).unwrap_err();
+    assert!(matches!(err, UnsealError::Bank(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("the TPM has no sha256 PCR bank (its allocated banks: sha1)"),
+        "{msg}"
+    );
+}

@@ -8,7 +8,7 @@ use super::commands;
 use super::crypto;
 use super::keyfile::{KeyType, PolicyCommand, SealedBlob};
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
-use super::pcr::PcrSelection;
+use super::pcr::{BankMissing, PcrSelection};
 use super::public::{self, Public};
 use super::rc;
 use crate::secret::Secret;
@@ -34,6 +34,8 @@ pub enum SealError {
         handle: u32,
         attributes: u32,
     },
+    /// The TPM lacks PCRs of the selection: nothing sealed to them unseals.
+    Bank(BankMissing),
 }
 
 impl From<TpmError> for SealError {
@@ -51,11 +53,19 @@ impl fmt::Display for SealError {
                 f,
                 "the key at {handle:#010x} (attributes {attributes:#010x}) is not a storage key generated in this TPM: a parent must be fixedTPM, sensitiveDataOrigin, restricted and decrypt, or its private part may be known outside the TPM; name another with --parent"
             ),
+            SealError::Bank(m) => write!(f, "{m}"),
         }
     }
 }
 
 impl std::error::Error for SealError {}
+
+/// Whether the sha256 bank holds every PCR of `pcrs`.
+pub fn check_bank(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<(), SealError> {
+    commands::pcr_banks(tpm)?
+        .check(pcrs)
+        .map_err(SealError::Bank)
+}
 
 #[derive(Debug)]
 pub struct Sealed {
@@ -137,7 +147,8 @@ pub fn pcr_policy(pcrs: &PcrSelection, values: &[[u8; 32]]) -> [u8; 32] {
 }
 
 /// Seals a new kmk under `parent` (checked against a pin by `rule`) to
-/// `pcrs` having `values` (the current values when `None`).
+/// `pcrs` having `values` (the current values when `None`). A TPM without
+/// those PCRs is refused before anything is made.
 pub fn seal_new_kmk(
     tpm: &mut Tpm,
     parent: u32,
@@ -146,6 +157,7 @@ pub fn seal_new_kmk(
     pcrs: &PcrSelection,
     values: Option<Vec<[u8; 32]>>,
 ) -> Result<Sealed, SealError> {
+    check_bank(tpm, pcrs)?;
     let (parent_public, created_parent) = ensure_parent(tpm, parent, rule, owner_auth)?;
     let values = match values {
         Some(v) => v,

@@ -7,7 +7,7 @@ use super::client::{SessionKind, Tpm, TpmError};
 use super::commands;
 use super::keyfile::SealedBlob;
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
-use super::pcr::PcrSelection;
+use super::pcr::{BankMissing, PcrSelection};
 use super::public::Public;
 use super::rc;
 use crate::secret::Secret;
@@ -25,6 +25,8 @@ pub enum UnsealError {
         pcrs: PcrSelection,
         values: Vec<(u8, [u8; 32])>,
     },
+    /// The TPM lacks PCRs the policy names.
+    Bank(BankMissing),
     BadPublic(String),
     SecretLength(usize),
 }
@@ -53,12 +55,17 @@ impl fmt::Display for UnsealError {
                     .iter()
                     .map(|(p, v)| format!("{p}={}", crate::hex::encode(v)))
                     .collect();
+                let shown = if shown.is_empty() {
+                    "the TPM did not give them".to_string()
+                } else {
+                    shown.join(", ")
+                };
                 write!(
                     f,
-                    "{}); reseal after the change that moved them, or boot the expected configuration",
-                    shown.join(", ")
+                    "{shown}); reseal after the change that moved them, or boot the expected configuration"
                 )
             }
+            UnsealError::Bank(m) => write!(f, "{m}"),
             UnsealError::BadPublic(e) => {
                 write!(f, "the sealed object's public area is unusable: {e}")
             }
@@ -156,6 +163,12 @@ pub fn unseal_with(
     }
     match result {
         Err(UnsealError::Tpm(e)) if e.rc().is_some_and(|rc| rc.base() == rc::POLICY_FAIL) => {
+            // A TPM without the bank fails the policy as a changed PCR does.
+            if let Ok(banks) = commands::pcr_banks(tpm)
+                && let Err(m) = banks.check(pcrs)
+            {
+                return Err(UnsealError::Bank(m));
+            }
             let values = commands::pcr_read(tpm, pcrs).unwrap_or_default();
             Err(UnsealError::PcrMismatch {
                 pcrs: pcrs.clone(),

@@ -59,6 +59,27 @@ impl Swtpm {
         Swtpm { port, state, child }
     }
 
+    /// A TPM manufactured by swtpm_setup with only the PCR banks `banks`
+    /// allocated (e.g. "sha1").
+    pub fn start_with_banks(name: &str, banks: &str) -> Swtpm {
+        let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        let out = Command::new("swtpm_setup")
+            .args(["--tpm2", "--overwrite", "--pcr-banks", banks, "--tpmstate"])
+            .arg(&state)
+            .output()
+            .expect("swtpm_setup must be installed (apt-get install swtpm-tools)");
+        assert!(
+            out.status.success(),
+            "swtpm_setup --pcr-banks {banks}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port_pair();
+        let child = spawn(port, &state);
+        Swtpm { port, state, child }
+    }
+
     /// A reboot: the TPM stops and starts again on its state, so persistent
     /// objects stay and the PCRs start from zero.
     pub fn reboot(&mut self) {
