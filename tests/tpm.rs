@@ -499,3 +499,70 @@ fn an_unseal_on_a_tpm_that_lost_its_sha256_bank_names_it() {
         "{msg}"
     );
 }
+
+/// The attributes of the README's RSA storage key recipe.
+const README_RSA_ATTRIBUTES: &str =
+    "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt";
+
+#[test]
+fn seal_warns_of_a_storage_key_without_noda_and_the_readme_recipe_sets_it() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("-a '{README_RSA_ATTRIBUTES}'")),
+        "the README's RSA recipe must set these attributes"
+    );
+    let tpm = Swtpm::start("seal-noda");
+    // tpm2-tools' defaults: no noDA.
+    tpm.provision_primary("rsa2048", "0x81000002");
+    tpm.provision_primary_with("rsa2048", "0x81000003", &["-a", README_RSA_ATTRIBUTES]);
+    let f = seal_fixture(&tpm, "seal-noda");
+    let seal = |parent: &str, output: &str| {
+        f.run(&[
+            "seal", "--pcrs", "sha256:7", "--parent", parent, "--output", output,
+        ])
+    };
+    let r = seal("0x81000002", "/etc/keys/da.pem");
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains(
+        "the storage key at 0x81000002 lacks noDA (attributes 0x00030072): while the TPM is in dictionary-attack lockout",
+    );
+    let r = seal("0x81000003", "/etc/keys/noda.pem");
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("lacks noDA"), "{}", r.output());
+
+    // Why: one wrong password with maxTries 1 puts the TPM in lockout; the
+    // kmk under the key without noDA no longer unseals, the other does.
+    tpm.tool(&[
+        "tpm2_dictionarylockout",
+        "-Q",
+        "-s",
+        "-n",
+        "1",
+        "-t",
+        "600",
+        "-l",
+        "600",
+    ]);
+    let wrong = std::process::Command::new("tpm2_create")
+        .args(["-Q", "-C", "0x81000002", "-P", "wrong", "-G", "ecc"])
+        .args(["-u", &tpm.path("x.pub"), "-r", &tpm.path("x.priv")])
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let pcrs = PcrSelection::parse("sha256:7").unwrap();
+    let unseal_file = |name: &str, parent: u32| {
+        let blob = keyfile::parse_tss2(&std::fs::read(f.root().join(name)).unwrap()).unwrap();
+        unseal::unseal(&mut client(&tpm), &blob, Parent::unpinned(parent), &pcrs)
+    };
+    let err = unseal_file("etc/keys/da.pem", 0x8100_0002).unwrap_err();
+    assert!(matches!(err, UnsealError::ParentDaLockout { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("dictionary-attack lockout")
+            && msg.contains("the storage key at 0x81000002 lacks noDA"),
+        "{msg}"
+    );
+    assert!(unseal_file("etc/keys/noda.pem", 0x8100_0003).is_ok());
+}

@@ -75,6 +75,8 @@ pub struct Sealed {
     pub created_parent: bool,
     /// The storage key's Name, for TPM2_PARENT_NAME.
     pub parent_name: Vec<u8>,
+    /// The storage key's object attributes (noDA matters to the unseal).
+    pub parent_attributes: u32,
 }
 
 /// What `seal` accepts at the parent handle when TPM2_PARENT_NAME pins a
@@ -225,6 +227,7 @@ pub fn seal_new_kmk(
         kmk,
         created_parent,
         parent_name: parent_public.name(),
+        parent_attributes: parent_public.attributes,
     })
 }
 

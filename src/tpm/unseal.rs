@@ -8,7 +8,7 @@ use super::commands;
 use super::keyfile::SealedBlob;
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
 use super::pcr::{BankMissing, PcrSelection};
-use super::public::Public;
+use super::public::{self, Public};
 use super::rc;
 use crate::secret::Secret;
 use std::fmt;
@@ -27,6 +27,12 @@ pub enum UnsealError {
     },
     /// The TPM lacks PCRs the policy names.
     Bank(BankMissing),
+    /// The TPM is in dictionary-attack lockout and the storage key is not
+    /// exempt from it (no noDA).
+    ParentDaLockout {
+        handle: u32,
+        error: TpmError,
+    },
     BadPublic(String),
     SecretLength(usize),
 }
@@ -66,6 +72,10 @@ impl fmt::Display for UnsealError {
                 )
             }
             UnsealError::Bank(m) => write!(f, "{m}"),
+            UnsealError::ParentDaLockout { handle, error } => write!(
+                f,
+                "{error}; the storage key at {handle:#010x} lacks noDA, so the lockout stops every use of it: make a storage key with noda, seal the kmk again under it (`integrity-loader seal --parent HANDLE`), and clear the lockout (tpm2_dictionarylockout -c) to unseal this one"
+            ),
             UnsealError::BadPublic(e) => {
                 write!(f, "the sealed object's public area is unusable: {e}")
             }
@@ -173,6 +183,15 @@ pub fn unseal_with(
             Err(UnsealError::PcrMismatch {
                 pcrs: pcrs.clone(),
                 values,
+            })
+        }
+        Err(UnsealError::Tpm(e))
+            if e.rc().is_some_and(|rc| rc.base() == rc::LOCKOUT)
+                && parent_public.attributes & public::ATTR_NO_DA == 0 =>
+        {
+            Err(UnsealError::ParentDaLockout {
+                handle: parent,
+                error: e,
             })
         }
         other => other,

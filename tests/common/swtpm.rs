@@ -164,8 +164,14 @@ impl Swtpm {
     /// ecc...) made by tpm2-tools with its defaults (for RSA: exponent 0,
     /// AES-128-CFB, attributes 0x30072) and made persistent at `handle`.
     pub fn provision_primary(&self, alg: &str, handle: &str) {
+        self.provision_primary_with(alg, handle, &[]);
+    }
+
+    /// `provision_primary` with more tpm2_createprimary options (e.g.
+    /// `-a ATTRIBUTES`).
+    pub fn provision_primary_with(&self, alg: &str, handle: &str, extra: &[&str]) {
         let ctx = self.path(&format!("{handle}.ctx"));
-        self.tool(&[
+        let mut args = vec![
             "tpm2_createprimary",
             "-Q",
             "-C",
@@ -176,7 +182,9 @@ impl Swtpm {
             "sha256",
             "-c",
             &ctx,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        self.tool(&args);
         self.persist(&ctx, handle);
     }
 

@@ -199,6 +199,12 @@ pub fn run(options: &Options) -> u8 {
         log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
     }
     log::info!("storage key {parent:#010x}: Name {parent_name}");
+    if sealed.parent_attributes & crate::tpm::public::ATTR_NO_DA == 0 {
+        log::warn!(
+            "the storage key at {parent:#010x} lacks noDA (attributes {:#010x}): while the TPM is in dictionary-attack lockout it refuses to load anything under it, so the boot cannot unseal the kmk; make a storage key with noda (the README's recipe) and seal under it",
+            sealed.parent_attributes
+        );
+    }
     if let Some(p) = pin
         && p.value.as_slice() != sealed.parent_name.as_slice()
     {
