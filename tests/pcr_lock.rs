@@ -315,3 +315,92 @@ fn a_lock_by_another_run_while_this_one_unsealed_is_taken_as_done() {
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("the kmk was unsealed earlier this boot and PCR 11 locked since");
 }
+
+/// Passes the first PCR_Extend to the TPM but answers TPM_RC_FAILURE, as
+/// when the TPM extended and its answer was lost on the way back.
+fn lost_extend_answer_proxy(upstream: u16) -> u16 {
+    let mut lost = false;
+    proxy(upstream, move |command, tpm| {
+        if command_code(command) != 0x182 || lost {
+            return None;
+        }
+        lost = true;
+        tpm.write_all(command).unwrap();
+        let answer = read_frame(tpm).unwrap();
+        assert_eq!(answer[6..10], [0, 0, 0, 0], "the extend itself");
+        Some(vec![0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0x01])
+    })
+}
+
+#[test]
+fn after_a_lost_lock_answer_load_says_reboot_and_seal_seals_to_the_value_before_the_lock() {
+    let mut tpm = sealed_tpm("lock-lost");
+    let port = lost_extend_answer_proxy(tpm.port);
+    let f = fixture(
+        &tpm,
+        "lock-lost",
+        &format!("swtpm:host=127.0.0.1,port={port}"),
+        "",
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("but could not lock PCR 11");
+    assert_eq!(pcr11(&tpm), hex(&pcr_lock::locked_value(&[0; 32])));
+    assert!(!f.dir.join("run/pcrs-at-unseal").exists());
+
+    // A retried load: no record, PCR 11 locked. Not "reseal".
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(
+        "PCR 11 of sha256:7,11 holds the PCR lock applied 1 time(s) to zero, so the kmk was already unsealed and PCR 11 locked in this boot",
+    );
+    r.assert_contains("reboot to unseal it again");
+    assert!(!r.output().contains("reseal"), "{}", r.output());
+
+    // Locked once more (another retry's extend), then a reseal in this
+    // boot: it seals to PCR 11 before the lock, not to its locked value.
+    tpm.tool(&[
+        "tpm2_pcrextend",
+        &format!("11:sha256={}", hex(&pcr_lock::lock_digest())),
+    ]);
+    let r = f.run(&["seal", "--force", "--evm-key", "/etc/keys/evm.blob"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains(
+        "PCR 11 holds the PCR lock applied 2 time(s) to zero: this boot unsealed the kmk and locked it, and no record of that is left",
+    );
+    r.assert_contains("sealed to PCR 11 = 0, its value before the lock");
+
+    // The next boot unseals the new kmk, and its evm-key loads.
+    tpm.reboot();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    r.assert_contains("locked PCR 11");
+}
+
+#[test]
+fn seal_warns_when_the_lock_pcr_holds_a_value_it_cannot_explain() {
+    let tpm = Swtpm::start("lock-unexplained");
+    // As a UKI boot leaves PCR 11: extended by something else.
+    tpm.tool(&["tpm2_pcrextend", &format!("11:sha256={}", "42".repeat(32))]);
+    let f = Fixture::new("lock-unexplained");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    let r = f.run(&["seal"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains(&format!(
+        "PCR 11 holds {}, neither zero nor the PCR lock applied to zero, and there is no record of this boot's unseal",
+        pcr11(&tpm)
+    ));
+    r.assert_contains("seal again with --pcr-value 11=HEX, its value before the lock");
+    // Without a lock configured, nothing to say.
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\nTPM2_PCRLOCK=no\n", tpm.tcti()),
+    );
+    let r = f.run(&["seal", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("neither zero"), "{}", r.output());
+}

@@ -458,3 +458,111 @@ fn seal_refuses_a_parent_that_is_not_a_storage_key_of_this_tpm() {
     );
     assert!(!f.root().join("etc/keys/kmk-tpm2.pem").exists());
 }
+
+#[test]
+fn seal_refuses_a_tpm_without_the_sha256_bank_and_names_it() {
+    let tpm = Swtpm::start_with_banks("sha1-only", "sha1");
+    let f = seal_fixture(&tpm, "sha1-only");
+    let zero = "0".repeat(64);
+    let (v7, v11) = (format!("7={zero}"), format!("11={zero}"));
+    let future = ["--pcr-value", v7.as_str(), "--pcr-value", v11.as_str()];
+    for extra in [&[][..], &future[..]] {
+        let args: Vec<&str> = ["seal"].iter().chain(extra).copied().collect();
+        let r = f.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.output());
+        r.assert_contains(
+            "the TPM has no sha256 PCR bank (its allocated banks: sha1), so a policy over sha256:7,11 can never be satisfied: allocate the sha256 bank",
+        );
+        assert!(!r.output().contains("malformed"), "{}", r.output());
+        assert!(!f.root().join("etc/keys/kmk-tpm2.pem").exists());
+    }
+    // Refused before anything was made in the TPM either.
+    let handles = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
+    assert!(!handles.contains("0x81"), "{handles}");
+}
+
+#[test]
+fn an_unseal_on_a_tpm_that_lost_its_sha256_bank_names_it() {
+    let mut tpm = Swtpm::start("bank-gone");
+    tpm.provision_srk();
+    let blob = keyfile::parse_tss2(&tpm.seal_with_tools(KMK, "sha256:7,11")).unwrap();
+    tpm.tool(&[
+        "tpm2_pcrallocate",
+        "sha1:all+sha256:none+sha384:none+sha512:none",
+    ]);
+    tpm.reboot();
+    let err = unseal_under_srk(&tpm, &blob).unwrap_err();
+    assert!(matches!(err, UnsealError::Bank(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("the TPM has no sha256 PCR bank (its allocated banks: sha1)"),
+        "{msg}"
+    );
+}
+
+/// The attributes of the README's RSA storage key recipe.
+const README_RSA_ATTRIBUTES: &str =
+    "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt";
+
+#[test]
+fn seal_warns_of_a_storage_key_without_noda_and_the_readme_recipe_sets_it() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("-a '{README_RSA_ATTRIBUTES}'")),
+        "the README's RSA recipe must set these attributes"
+    );
+    let tpm = Swtpm::start("seal-noda");
+    // tpm2-tools' defaults: no noDA.
+    tpm.provision_primary("rsa2048", "0x81000002");
+    tpm.provision_primary_with("rsa2048", "0x81000003", &["-a", README_RSA_ATTRIBUTES]);
+    let f = seal_fixture(&tpm, "seal-noda");
+    let seal = |parent: &str, output: &str| {
+        f.run(&[
+            "seal", "--pcrs", "sha256:7", "--parent", parent, "--output", output,
+        ])
+    };
+    let r = seal("0x81000002", "/etc/keys/da.pem");
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains(
+        "the storage key at 0x81000002 lacks noDA (attributes 0x00030072): while the TPM is in dictionary-attack lockout",
+    );
+    let r = seal("0x81000003", "/etc/keys/noda.pem");
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("lacks noDA"), "{}", r.output());
+
+    // Why: one wrong password with maxTries 1 puts the TPM in lockout; the
+    // kmk under the key without noDA no longer unseals, the other does.
+    tpm.tool(&[
+        "tpm2_dictionarylockout",
+        "-Q",
+        "-s",
+        "-n",
+        "1",
+        "-t",
+        "600",
+        "-l",
+        "600",
+    ]);
+    let wrong = std::process::Command::new("tpm2_create")
+        .args(["-Q", "-C", "0x81000002", "-P", "wrong", "-G", "ecc"])
+        .args(["-u", &tpm.path("x.pub"), "-r", &tpm.path("x.priv")])
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let pcrs = PcrSelection::parse("sha256:7").unwrap();
+    let unseal_file = |name: &str, parent: u32| {
+        let blob = keyfile::parse_tss2(&std::fs::read(f.root().join(name)).unwrap()).unwrap();
+        unseal::unseal(&mut client(&tpm), &blob, Parent::unpinned(parent), &pcrs)
+    };
+    let err = unseal_file("etc/keys/da.pem", 0x8100_0002).unwrap_err();
+    assert!(matches!(err, UnsealError::ParentDaLockout { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("dictionary-attack lockout")
+            && msg.contains("the storage key at 0x81000002 lacks noDA"),
+        "{msg}"
+    );
+    assert!(unseal_file("etc/keys/noda.pem", 0x8100_0003).is_ok());
+}

@@ -97,6 +97,13 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
     let result = unseal::unseal(&mut tpm, &blob, parent, &pcrs);
     let shown = ctx.root.display_path(path);
     let secret = result.map_err(|e| {
+        if let Some(m) = locked_this_boot(ctx, &e) {
+            return format!(
+                "unseal the kmk from {} under {:#010x} with {tcti}: {m}",
+                shown.display(),
+                blob.parent
+            );
+        }
         let pin_source = match (&e, pin) {
             (unseal::UnsealError::ParentNotPinned(_), Some(p))
                 if blob.parent != ctx.settings.tpm.parent =>
@@ -152,6 +159,23 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         start.elapsed().as_secs_f64() * 1000.0
     );
     Ok(Some(secret))
+}
+
+/// Why the policy failed when the lock PCR holds the lock applied to zero:
+/// this boot unsealed the kmk and locked the PCR already (its record gone),
+/// or its extend went through but the answer was lost. Not a PCR change a
+/// reseal answers: a reboot is the cure.
+fn locked_this_boot(ctx: &Context, e: &unseal::UnsealError) -> Option<String> {
+    let pcr = ctx.settings.tpm.pcr_lock?;
+    let unseal::UnsealError::PcrMismatch { pcrs, values } = e else {
+        return None;
+    };
+    let (_, value) = values.iter().find(|(p, _)| *p == pcr)?;
+    let times = pcr_lock::times_locked(value, &[0u8; 32])?;
+    Some(format!(
+        "PCR policy check failed: PCR {pcr} of {pcrs} holds the PCR lock applied {times} time(s) to zero, so the kmk was already unsealed and PCR {pcr} locked in this boot (a run whose record {} is gone, or whose answer to the lock's extend was lost); reboot to unseal it again (`seal` in this boot seals to the value before the lock)",
+        ctx.run_dir.join(pcr_lock::RECORD_FILE).display()
+    ))
 }
 
 /// The PCR values the unseal saw, for `seal` later in this boot. Failing

@@ -2,7 +2,7 @@
 
 use super::client::{Auth, Request, Session, SessionKind, Tpm, TpmError};
 use super::crypto;
-use super::pcr::PcrSelection;
+use super::pcr::{Banks, PcrSelection};
 use super::public::{KeyDetail, Public};
 use super::rsa::{self, RsaPublicKey};
 use super::wire::{Reader, Writer};
@@ -19,6 +19,7 @@ pub const CC_UNSEAL: u32 = 0x15E;
 pub const CC_FLUSH_CONTEXT: u32 = 0x165;
 pub const CC_READ_PUBLIC: u32 = 0x173;
 pub const CC_START_AUTH_SESSION: u32 = 0x176;
+pub const CC_GET_CAPABILITY: u32 = 0x17A;
 pub const CC_GET_RANDOM: u32 = 0x17B;
 pub const CC_PCR_READ: u32 = 0x17E;
 pub const CC_POLICY_PCR: u32 = 0x17F;
@@ -322,8 +323,12 @@ pub fn pcr_read(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])
         )?;
         let mut r = Reader::new(&resp.params);
         let _update_counter = r.u32().map_err(|e| malformed(C, e.to_string()))?;
-        let (got, rest) =
-            PcrSelection::unmarshal(r.rest()).ok_or_else(|| malformed(C, "bad selection"))?;
+        let (got, rest) = PcrSelection::unmarshal(r.rest()).ok_or_else(|| {
+            malformed(
+                C,
+                format!("no sha256 PCRs in the answer for {sel} (has the TPM a sha256 bank?)"),
+            )
+        })?;
         if got != sel {
             return Err(malformed(
                 C,
@@ -347,6 +352,35 @@ pub fn pcr_read(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])
         }
     }
     Ok(out)
+}
+
+/// TPM2_GetCapability(TPM_CAP_PCRS): the PCR banks the TPM has allocated.
+pub fn pcr_banks(tpm: &mut Tpm) -> Result<Banks, TpmError> {
+    const C: &str = "GetCapability";
+    const CAP_PCRS: u32 = 5;
+    let mut p = Writer::new();
+    p.u32(CAP_PCRS).u32(0).u32(1);
+    let resp = tpm.execute(
+        Request {
+            name: C,
+            cc: CC_GET_CAPABILITY,
+            handles: &[],
+            names: &[],
+            params: p.into_vec(),
+            response_handles: 0,
+        },
+        &mut [],
+    )?;
+    let mut r = Reader::new(&resp.params);
+    let _more_data = r.u8().map_err(|e| malformed(C, e.to_string()))?;
+    let capability = r.u32().map_err(|e| malformed(C, e.to_string()))?;
+    if capability != CAP_PCRS {
+        return Err(malformed(
+            C,
+            format!("asked for TPM_CAP_PCRS, the TPM answered capability {capability:#x}"),
+        ));
+    }
+    Banks::unmarshal(r.rest()).ok_or_else(|| malformed(C, "bad list of PCR banks"))
 }
 
 /// TPM2_PCR_Extend of a sha256 PCR (tests and `pcrlock`).

@@ -112,6 +112,119 @@ impl PcrSelection {
     }
 }
 
+/// A PCR bank's name, as tpm2-tools spells it.
+pub fn bank_name(alg: u16) -> String {
+    match alg {
+        0x0004 => "sha1".to_string(),
+        ALG_SHA256 => "sha256".to_string(),
+        0x000C => "sha384".to_string(),
+        0x000D => "sha512".to_string(),
+        0x0012 => "sm3_256".to_string(),
+        other => format!("hash {other:#06x}"),
+    }
+}
+
+/// The PCR banks a TPM has allocated (GetCapability TPM_CAP_PCRS): each
+/// hash and the PCRs it holds. A bank the TPM supports but has not
+/// allocated comes with no PCRs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Banks(Vec<(u16, BTreeSet<u8>)>);
+
+impl Banks {
+    /// Reads a TPML_PCR_SELECTION of any number of banks; `None` when
+    /// truncated or followed by anything.
+    pub fn unmarshal(bytes: &[u8]) -> Option<Banks> {
+        let (count, mut rest) = bytes.split_first_chunk::<4>()?;
+        let mut banks = Vec::new();
+        // A count beyond the bytes ends at the first bank missing them.
+        for _ in 0..u32::from_be_bytes(*count) {
+            let (alg, r) = rest.split_first_chunk::<2>()?;
+            let (size, r) = r.split_first()?;
+            let size = usize::from(*size);
+            if r.len() < size {
+                return None;
+            }
+            let (bitmap, r) = r.split_at(size);
+            let mut pcrs = BTreeSet::new();
+            for (i, byte) in bitmap.iter().enumerate() {
+                for bit in 0..8u8 {
+                    let pcr = u8::try_from(i * 8).ok()?.checked_add(bit)?;
+                    if byte & (1 << bit) != 0 && pcr < PCR_COUNT {
+                        pcrs.insert(pcr);
+                    }
+                }
+            }
+            banks.push((u16::from_be_bytes(*alg), pcrs));
+            rest = r;
+        }
+        rest.is_empty().then_some(Banks(banks))
+    }
+
+    /// Whether every PCR of `pcrs` is in the TPM's sha256 bank; when not,
+    /// what is missing and which banks the TPM has.
+    pub fn check(&self, pcrs: &PcrSelection) -> Result<(), BankMissing> {
+        let sha256 = self
+            .0
+            .iter()
+            .find(|(alg, _)| *alg == ALG_SHA256)
+            .map(|(_, p)| p);
+        let missing: Vec<u8> = pcrs
+            .indices()
+            .filter(|p| !sha256.is_some_and(|s| s.contains(p)))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let allocated: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(alg, _)| bank_name(*alg))
+            .collect();
+        Err(BankMissing {
+            pcrs: pcrs.clone(),
+            missing,
+            no_bank: sha256.is_none_or(BTreeSet::is_empty),
+            allocated,
+        })
+    }
+}
+
+/// The TPM lacks the sha256 PCRs a selection names: a policy over them can
+/// never be satisfied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankMissing {
+    pub pcrs: PcrSelection,
+    pub missing: Vec<u8>,
+    /// No sha256 bank at all, rather than some PCRs missing from it.
+    pub no_bank: bool,
+    /// The banks the TPM has allocated.
+    pub allocated: Vec<String>,
+}
+
+impl fmt::Display for BankMissing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let banks = if self.allocated.is_empty() {
+            "none".to_string()
+        } else {
+            self.allocated.join(", ")
+        };
+        if self.no_bank {
+            write!(f, "the TPM has no sha256 PCR bank")?;
+        } else {
+            let list: Vec<String> = self.missing.iter().map(u8::to_string).collect();
+            write!(f, "the TPM's sha256 PCR bank lacks PCR {}", list.join(","))?;
+        }
+        write!(
+            f,
+            " (its allocated banks: {banks}), so a policy over {} can never be satisfied: allocate the sha256 bank (tpm2_pcrallocate sha1:all+sha256:all, or the firmware's TPM settings), reboot, and seal the kmk again",
+            self.pcrs
+        )
+    }
+}
+
+impl std::error::Error for BankMissing {}
+
 impl fmt::Display for PcrSelection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list: Vec<String> = self.pcrs.iter().map(|p| p.to_string()).collect();
@@ -153,5 +266,41 @@ mod tests {
         assert!(PcrSelection::unmarshal(&[0, 0, 0, 2]).is_none());
         assert!(PcrSelection::unmarshal(&[0, 0, 0, 1, 0, 4, 3, 1, 0, 0]).is_none());
         assert!(PcrSelection::unmarshal(&[0, 0, 0, 1, 0, 0x0B, 200]).is_none());
+    }
+
+    #[test]
+    fn banks_name_what_is_missing() {
+        // As swtpm_setup --pcr-banks sha1 leaves it: sha256 supported, empty.
+        let wire = [0, 0, 0, 2, 0, 4, 3, 0xFF, 0xFF, 0xFF, 0, 0x0B, 3, 0, 0, 0];
+        let banks = Banks::unmarshal(&wire).unwrap();
+        let e = banks.check(&PcrSelection::parse("sha256:7,11").unwrap());
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "the TPM has no sha256 PCR bank (its allocated banks: sha1), so a policy over sha256:7,11 can never be satisfied"
+            ),
+            "{e}"
+        );
+        // sha256 with PCRs 0..15 only.
+        let wire = [0, 0, 0, 1, 0, 0x0B, 3, 0xFF, 0xFF, 0];
+        let banks = Banks::unmarshal(&wire).unwrap();
+        assert_eq!(
+            banks.check(&PcrSelection::parse("sha256:7,11").unwrap()),
+            Ok(())
+        );
+        let e = banks.check(&PcrSelection::parse("sha256:7,16,23").unwrap());
+        assert_eq!(e.unwrap_err().missing, vec![16, 23]);
+        // No bank listed at all; truncated; trailing bytes.
+        let e = Banks::unmarshal(&[0, 0, 0, 0])
+            .unwrap()
+            .check(&PcrSelection::parse("sha256:7").unwrap());
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("(its allocated banks: none)")
+        );
+        assert!(Banks::unmarshal(&[0, 0, 0, 1, 0, 0x0B, 3, 0xFF]).is_none());
+        assert!(Banks::unmarshal(&[0, 0, 0, 0, 1]).is_none());
+        assert!(Banks::unmarshal(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 4, 0]).is_none());
     }
 }

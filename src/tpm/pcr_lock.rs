@@ -30,6 +30,20 @@ pub fn locked_value(before: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// How many lock extends a PCR is recognised after: a load retried after
+/// a lost answer to its extend locks again.
+pub const MAX_LOCKS: usize = 8;
+
+/// How many times (1..=MAX_LOCKS) the lock applied to `before` gives
+/// `value`; `None` when it does not.
+pub fn times_locked(value: &[u8; 32], before: &[u8; 32]) -> Option<usize> {
+    let mut v = *before;
+    (1..=MAX_LOCKS).find(|_| {
+        v = locked_value(&v);
+        v == *value
+    })
+}
+
 /// The values of `pcrs` the unseal just satisfied, to record before the
 /// lock.
 pub fn values(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
@@ -88,5 +102,22 @@ mod tests {
         h.update([0u8; 32]);
         h.update(lock_digest());
         assert_eq!(locked_value(&[0u8; 32]), <[u8; 32]>::from(h.finalize()));
+    }
+
+    #[test]
+    fn a_pcr_locked_a_few_times_is_recognised() {
+        let zero = [0u8; 32];
+        let once = locked_value(&zero);
+        let twice = locked_value(&once);
+        assert_eq!(times_locked(&once, &zero), Some(1));
+        assert_eq!(times_locked(&twice, &zero), Some(2));
+        assert_eq!(times_locked(&twice, &once), Some(1));
+        let mut v = zero;
+        for _ in 0..=MAX_LOCKS {
+            v = locked_value(&v);
+        }
+        assert_eq!(times_locked(&v, &zero), None);
+        assert_eq!(times_locked(&zero, &zero), None);
+        assert_eq!(times_locked(&[0x11; 32], &zero), None);
     }
 }

@@ -8,7 +8,8 @@ use super::commands;
 use super::crypto;
 use super::keyfile::{KeyType, PolicyCommand, SealedBlob};
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
-use super::pcr::PcrSelection;
+use super::pcr::{BankMissing, PcrSelection};
+use super::pcr_lock;
 use super::public::{self, Public};
 use super::rc;
 use crate::secret::Secret;
@@ -34,6 +35,8 @@ pub enum SealError {
         handle: u32,
         attributes: u32,
     },
+    /// The TPM lacks PCRs of the selection: nothing sealed to them unseals.
+    Bank(BankMissing),
 }
 
 impl From<TpmError> for SealError {
@@ -51,11 +54,74 @@ impl fmt::Display for SealError {
                 f,
                 "the key at {handle:#010x} (attributes {attributes:#010x}) is not a storage key generated in this TPM: a parent must be fixedTPM, sensitiveDataOrigin, restricted and decrypt, or its private part may be known outside the TPM; name another with --parent"
             ),
+            SealError::Bank(m) => write!(f, "{m}"),
         }
     }
 }
 
 impl std::error::Error for SealError {}
+
+/// The PCR values to seal to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Values {
+    /// Given, in ascending PCR order (--pcr-value, or the record of this
+    /// boot's unseal).
+    Given(Vec<[u8; 32]>),
+    /// The current values. With a PCR lock on `lock` (a PCR of the
+    /// selection), a lock PCR that holds the lock applied to zero is taken
+    /// back to zero: the next boot starts it there.
+    Current { lock: Option<u8> },
+}
+
+/// What the lock PCR held when sealing to the current values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// No lock to look at: values given, or no lock PCR in the selection.
+    NotLooked,
+    /// Zero: not locked.
+    Open,
+    /// The lock applied `times` times to zero: sealed to zero instead.
+    LockedFromZero { pcr: u8, times: usize },
+    /// Neither zero nor the lock applied to zero (a PCR something else
+    /// extends, as PCR 11 in a UKI boot): sealed to it as it is.
+    Unexplained { pcr: u8, value: [u8; 32] },
+}
+
+/// Whether the sha256 bank holds every PCR of `pcrs`.
+pub fn check_bank(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<(), SealError> {
+    commands::pcr_banks(tpm)?
+        .check(pcrs)
+        .map_err(SealError::Bank)
+}
+
+/// The values to seal to and what the lock PCR held.
+fn values_to_seal(
+    tpm: &mut Tpm,
+    pcrs: &PcrSelection,
+    values: Values,
+) -> Result<(Vec<[u8; 32]>, LockState), SealError> {
+    let lock = match values {
+        Values::Given(v) => return Ok((v, LockState::NotLooked)),
+        Values::Current { lock } => lock,
+    };
+    let mut current = commands::pcr_read(tpm, pcrs)?;
+    let Some((pcr, value)) = lock.and_then(|l| current.iter_mut().find(|(p, _)| *p == l)) else {
+        return Ok((
+            current.into_iter().map(|(_, v)| v).collect(),
+            LockState::NotLooked,
+        ));
+    };
+    let pcr = *pcr;
+    let state = if *value == [0u8; 32] {
+        LockState::Open
+    } else if let Some(times) = pcr_lock::times_locked(value, &[0u8; 32]) {
+        *value = [0u8; 32];
+        LockState::LockedFromZero { pcr, times }
+    } else {
+        LockState::Unexplained { pcr, value: *value }
+    };
+    Ok((current.into_iter().map(|(_, v)| v).collect(), state))
+}
 
 #[derive(Debug)]
 pub struct Sealed {
@@ -65,6 +131,10 @@ pub struct Sealed {
     pub created_parent: bool,
     /// The storage key's Name, for TPM2_PARENT_NAME.
     pub parent_name: Vec<u8>,
+    /// The storage key's object attributes (noDA matters to the unseal).
+    pub parent_attributes: u32,
+    /// What the lock PCR held, when sealing to the current values.
+    pub lock: LockState,
 }
 
 /// What `seal` accepts at the parent handle when TPM2_PARENT_NAME pins a
@@ -137,23 +207,19 @@ pub fn pcr_policy(pcrs: &PcrSelection, values: &[[u8; 32]]) -> [u8; 32] {
 }
 
 /// Seals a new kmk under `parent` (checked against a pin by `rule`) to
-/// `pcrs` having `values` (the current values when `None`).
+/// `pcrs` having `values`. A TPM without those PCRs is refused before
+/// anything is made.
 pub fn seal_new_kmk(
     tpm: &mut Tpm,
     parent: u32,
     rule: PinRule,
     owner_auth: &[u8],
     pcrs: &PcrSelection,
-    values: Option<Vec<[u8; 32]>>,
+    values: Values,
 ) -> Result<Sealed, SealError> {
+    check_bank(tpm, pcrs)?;
     let (parent_public, created_parent) = ensure_parent(tpm, parent, rule, owner_auth)?;
-    let values = match values {
-        Some(v) => v,
-        None => commands::pcr_read(tpm, pcrs)?
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect(),
-    };
+    let (values, lock) = values_to_seal(tpm, pcrs, values)?;
     let policy = pcr_policy(pcrs, &values);
 
     // The kmk: TPM randomness XOR the kernel's, so neither alone decides it.
@@ -213,6 +279,8 @@ pub fn seal_new_kmk(
         kmk,
         created_parent,
         parent_name: parent_public.name(),
+        parent_attributes: parent_public.attributes,
+        lock,
     })
 }
 

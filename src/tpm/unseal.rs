@@ -7,8 +7,8 @@ use super::client::{SessionKind, Tpm, TpmError};
 use super::commands;
 use super::keyfile::SealedBlob;
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
-use super::pcr::PcrSelection;
-use super::public::Public;
+use super::pcr::{BankMissing, PcrSelection};
+use super::public::{self, Public};
 use super::rc;
 use crate::secret::Secret;
 use std::fmt;
@@ -24,6 +24,14 @@ pub enum UnsealError {
     PcrMismatch {
         pcrs: PcrSelection,
         values: Vec<(u8, [u8; 32])>,
+    },
+    /// The TPM lacks PCRs the policy names.
+    Bank(BankMissing),
+    /// The TPM is in dictionary-attack lockout and the storage key is not
+    /// exempt from it (no noDA).
+    ParentDaLockout {
+        handle: u32,
+        error: TpmError,
     },
     BadPublic(String),
     SecretLength(usize),
@@ -53,12 +61,21 @@ impl fmt::Display for UnsealError {
                     .iter()
                     .map(|(p, v)| format!("{p}={}", crate::hex::encode(v)))
                     .collect();
+                let shown = if shown.is_empty() {
+                    "the TPM did not give them".to_string()
+                } else {
+                    shown.join(", ")
+                };
                 write!(
                     f,
-                    "{}); reseal after the change that moved them, or boot the expected configuration",
-                    shown.join(", ")
+                    "{shown}); reseal after the change that moved them, or boot the expected configuration"
                 )
             }
+            UnsealError::Bank(m) => write!(f, "{m}"),
+            UnsealError::ParentDaLockout { handle, error } => write!(
+                f,
+                "{error}; the storage key at {handle:#010x} lacks noDA, so the lockout stops every use of it: make a storage key with noda, seal the kmk again under it (`integrity-loader seal --parent HANDLE`), and clear the lockout (tpm2_dictionarylockout -c) to unseal this one"
+            ),
             UnsealError::BadPublic(e) => {
                 write!(f, "the sealed object's public area is unusable: {e}")
             }
@@ -156,10 +173,25 @@ pub fn unseal_with(
     }
     match result {
         Err(UnsealError::Tpm(e)) if e.rc().is_some_and(|rc| rc.base() == rc::POLICY_FAIL) => {
+            // A TPM without the bank fails the policy as a changed PCR does.
+            if let Ok(banks) = commands::pcr_banks(tpm)
+                && let Err(m) = banks.check(pcrs)
+            {
+                return Err(UnsealError::Bank(m));
+            }
             let values = commands::pcr_read(tpm, pcrs).unwrap_or_default();
             Err(UnsealError::PcrMismatch {
                 pcrs: pcrs.clone(),
                 values,
+            })
+        }
+        Err(UnsealError::Tpm(e))
+            if e.rc().is_some_and(|rc| rc.base() == rc::LOCKOUT)
+                && parent_public.attributes & public::ATTR_NO_DA == 0 =>
+        {
+            Err(UnsealError::ParentDaLockout {
+                handle: parent,
+                error: e,
             })
         }
         other => other,

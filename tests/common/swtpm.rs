@@ -59,6 +59,27 @@ impl Swtpm {
         Swtpm { port, state, child }
     }
 
+    /// A TPM manufactured by swtpm_setup with only the PCR banks `banks`
+    /// allocated (e.g. "sha1").
+    pub fn start_with_banks(name: &str, banks: &str) -> Swtpm {
+        let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        let out = Command::new("swtpm_setup")
+            .args(["--tpm2", "--overwrite", "--pcr-banks", banks, "--tpmstate"])
+            .arg(&state)
+            .output()
+            .expect("swtpm_setup must be installed (apt-get install swtpm-tools)");
+        assert!(
+            out.status.success(),
+            "swtpm_setup --pcr-banks {banks}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port_pair();
+        let child = spawn(port, &state);
+        Swtpm { port, state, child }
+    }
+
     /// A reboot: the TPM stops and starts again on its state, so persistent
     /// objects stay and the PCRs start from zero.
     pub fn reboot(&mut self) {
@@ -143,8 +164,14 @@ impl Swtpm {
     /// ecc...) made by tpm2-tools with its defaults (for RSA: exponent 0,
     /// AES-128-CFB, attributes 0x30072) and made persistent at `handle`.
     pub fn provision_primary(&self, alg: &str, handle: &str) {
+        self.provision_primary_with(alg, handle, &[]);
+    }
+
+    /// `provision_primary` with more tpm2_createprimary options (e.g.
+    /// `-a ATTRIBUTES`).
+    pub fn provision_primary_with(&self, alg: &str, handle: &str, extra: &[&str]) {
         let ctx = self.path(&format!("{handle}.ctx"));
-        self.tool(&[
+        let mut args = vec![
             "tpm2_createprimary",
             "-Q",
             "-C",
@@ -155,7 +182,9 @@ impl Swtpm {
             "sha256",
             "-c",
             &ctx,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        self.tool(&args);
         self.persist(&ctx, handle);
     }
 

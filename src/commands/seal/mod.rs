@@ -54,6 +54,24 @@ fn recorded_values(run_dir: &std::path::Path, pcrs: &PcrSelection) -> Option<Vec
     values
 }
 
+/// What sealing to the current values found in the PCR lock's PCR, when
+/// there was no record of this boot's unseal.
+fn log_lock_state(state: &seal::LockState, run_dir: &std::path::Path) {
+    let record = run_dir.join(crate::tpm::pcr_lock::RECORD_FILE);
+    match state {
+        seal::LockState::NotLooked | seal::LockState::Open => {}
+        seal::LockState::LockedFromZero { pcr, times } => log::info!(
+            "PCR {pcr} holds the PCR lock applied {times} time(s) to zero: this boot unsealed the kmk and locked it, and no record of that is left ({}); sealed to PCR {pcr} = 0, its value before the lock, as the next boot starts it",
+            record.display()
+        ),
+        seal::LockState::Unexplained { pcr, value } => log::warn!(
+            "PCR {pcr} holds {}, neither zero nor the PCR lock applied to zero, and there is no record of this boot's unseal ({}): sealed to its current value; if a PCR lock of this boot extended it, the next boot cannot unseal: seal again with --pcr-value {pcr}=HEX, its value before the lock",
+            crate::hex::encode(value),
+            record.display()
+        ),
+    }
+}
+
 /// An evm-key sealed by `kmk` (a `user` key named `kmk_name`), made by the
 /// kernel in a session keyring private to this process and exported.
 fn export_evm_key(kmk: &Secret, kmk_name: &str) -> Result<String, String> {
@@ -92,7 +110,13 @@ pub fn run(options: &Options) -> u8 {
     };
     let parent = o.parent.unwrap_or(s.tpm.parent);
     let values = if o.pcr_values.is_empty() {
-        recorded_values(&env.run_dir, &pcrs)
+        // Without a record, the lock PCR is recognised by its value.
+        recorded_values(&env.run_dir, &pcrs).map_or_else(
+            || seal::Values::Current {
+                lock: s.tpm.pcr_lock.filter(|l| pcrs.indices().any(|p| p == *l)),
+            },
+            seal::Values::Given,
+        )
     } else {
         let mut values = Vec::new();
         for pcr in pcrs.indices() {
@@ -113,7 +137,7 @@ pub fn run(options: &Options) -> u8 {
         {
             return usage(format!("--pcr-value names a PCR outside {pcrs}"));
         }
-        Some(values)
+        seal::Values::Given(values)
     };
     let output = o.output.clone().unwrap_or_else(|| {
         if s.masterkey_type.value == MasterKeyType::Tpm2 {
@@ -199,6 +223,13 @@ pub fn run(options: &Options) -> u8 {
         log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
     }
     log::info!("storage key {parent:#010x}: Name {parent_name}");
+    if sealed.parent_attributes & crate::tpm::public::ATTR_NO_DA == 0 {
+        log::warn!(
+            "the storage key at {parent:#010x} lacks noDA (attributes {:#010x}): while the TPM is in dictionary-attack lockout it refuses to load anything under it, so the boot cannot unseal the kmk; make a storage key with noda (the README's recipe) and seal under it",
+            sealed.parent_attributes
+        );
+    }
+    log_lock_state(&sealed.lock, &env.run_dir);
     if let Some(p) = pin
         && p.value.as_slice() != sealed.parent_name.as_slice()
     {
