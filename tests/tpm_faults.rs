@@ -1,10 +1,14 @@
 //! A fault-injecting transport between our client and a real swtpm: altered,
 //! truncated, mis-tagged, replayed and refused answers. Each must end in a
 //! clear error (never a panic, never a kmk taken from a forged answer), and
-//! retries asked for by the TPM are bounded.
+//! retries asked for by the TPM are bounded. `device:PATH` naming
+//! anything but a TPM character device is refused without opening it.
 
+mod common;
 #[path = "common/swtpm.rs"]
 mod swtpm;
+
+use common::Fixture;
 
 use integrity_loader::tpm::client::Tpm;
 use integrity_loader::tpm::keyfile::{self, SealedBlob};
@@ -12,6 +16,7 @@ use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::tcti;
 use integrity_loader::tpm::transport::{self, Transport, TransportError};
 use integrity_loader::tpm::unseal::{self, Parent, UnsealError};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use swtpm::Swtpm;
 
@@ -242,4 +247,143 @@ fn hostile_answers_never_panic() {
             assert!(r.is_err(), "case {i} for {target:#x} unsealed");
         }
     }
+}
+
+// ---- device:PATH is a TPM character device or nothing ----
+
+/// An inotify watch on one inode: reports whether anything opened it.
+struct OpenWatch(std::os::fd::OwnedFd);
+
+impl OpenWatch {
+    fn new(path: &Path) -> OpenWatch {
+        use nix::libc;
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: plain syscalls on a fresh fd and a NUL-terminated path.
+        unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            assert!(fd >= 0);
+            let fd = std::os::fd::OwnedFd::from_raw_fd(fd);
+            let mask = libc::IN_OPEN | libc::IN_MODIFY | libc::IN_ACCESS;
+            assert!(
+                libc::inotify_add_watch(std::os::fd::AsRawFd::as_raw_fd(&fd), c.as_ptr(), mask)
+                    >= 0
+            );
+            OpenWatch(fd)
+        }
+    }
+
+    fn touched(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        match nix::unistd::read(&self.0, &mut buf) {
+            Ok(n) => n > 0,
+            Err(nix::errno::Errno::EAGAIN) => false,
+            Err(e) => panic!("read inotify: {e}"),
+        }
+    }
+}
+
+/// `load` with TPM=device:PATH for paths that are not a TPM: each is
+/// refused by name and kind, and never opened, read or written.
+#[test]
+fn device_paths_that_are_not_a_tpm_are_never_opened() {
+    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+    let dir = std::env::temp_dir().join(format!("il-not-tpm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("outside-the-root");
+    std::fs::write(&file, b"a file outside the root, keep me").unwrap();
+    let link = dir.join("tpmrm0");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    // Nodes of our own, so no other process's opens are seen: /dev/null's
+    // numbers and the first loop device's (never opened, so no need for one).
+    let null = dir.join("null");
+    mknod(
+        &null,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o600),
+        makedev(1, 3),
+    )
+    .unwrap();
+    let disk = dir.join("loop0");
+    mknod(
+        &disk,
+        SFlag::S_IFBLK,
+        Mode::from_bits_truncate(0o600),
+        makedev(7, 0),
+    )
+    .unwrap();
+    let shown = |p: &PathBuf| p.display().to_string();
+    let cases: Vec<(PathBuf, PathBuf, String)> = vec![
+        (
+            file.clone(),
+            file.clone(),
+            format!("{} is a regular file", shown(&file)),
+        ),
+        (
+            link.clone(),
+            file.clone(),
+            format!(
+                "{} (a symlink to {}) is a regular file",
+                shown(&link),
+                shown(&file)
+            ),
+        ),
+        (
+            null.clone(),
+            null.clone(),
+            format!("{} is a character device (1:3) of class mem", shown(&null)),
+        ),
+        (
+            disk.clone(),
+            disk.clone(),
+            format!("{} is a block device (7:0)", shown(&disk)),
+        ),
+        (
+            PathBuf::from("/dev/null"),
+            null.clone(),
+            "/dev/null is a character device (1:3) of class mem".to_string(),
+        ),
+    ];
+    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    for (path, watched, what) in cases {
+        let f = Fixture::new("not-tpm");
+        f.write(
+            "/etc/integrity-loader.conf",
+            format!(
+                "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM=device:{}\n",
+                path.display()
+            ),
+        );
+        f.write(
+            "/etc/keys/kmk.pem",
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/tpm/seal.tss2.pem"
+            ))
+            .unwrap(),
+        );
+        let watch = OpenWatch::new(&watched);
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 1, "{}", r.output());
+        r.assert_contains(&format!(
+            "refusing device:{} as the TPM: {what}, not a TPM character device (sysfs class tpm \
+             or tpmrm); nothing was written to it: name the TPM's device, device:/dev/tpmrm0 or \
+             device:/dev/tpm0 ({}/etc/integrity-loader.conf:3)",
+            path.display(),
+            f.root().display()
+        ));
+        assert!(!watch.touched(), "{} was opened", path.display());
+        assert!(f.keys().is_empty());
+    }
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"a file outside the root, keep me"
+    );
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        before
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

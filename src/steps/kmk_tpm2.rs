@@ -8,7 +8,8 @@ use crate::secret::Secret;
 use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, SealedBlob};
 use crate::tpm::pcr::PcrSelection;
-use crate::tpm::{pcr_lock, tcti, transport, unseal};
+use crate::tpm::transport::{self, TransportError};
+use crate::tpm::{pcr_lock, tcti, unseal};
 use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
@@ -85,7 +86,10 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         return Ok(None);
     }
     let start = Instant::now();
-    let transport = transport::open(&tcti, ctx.settings.tpm.timeout).map_err(|e| e.to_string())?;
+    let transport = transport::open(&tcti, ctx.settings.tpm.timeout).map_err(|e| match e {
+        TransportError::NotTpm { .. } => format!("{e} ({})", ctx.settings.tpm.tcti.source),
+        e => e.to_string(),
+    })?;
     let mut tpm = Tpm::new(transport);
     let pin = ctx.settings.tpm.parent_name.as_ref();
     let parent = unseal::Parent {
