@@ -1,7 +1,8 @@
 //! A fault-injecting transport between our client and a real swtpm: altered,
 //! truncated, mis-tagged, replayed and refused answers. Each must end in a
 //! clear error (never a panic, never a kmk taken from a forged answer), and
-//! retries asked for by the TPM are bounded. `device:PATH` naming
+//! retries asked for by the TPM are bounded, in number and, for the whole
+//! kmk step, in time (a slow proxy in front of swtpm). `device:PATH` naming
 //! anything but a TPM character device is refused without opening it.
 
 mod common;
@@ -16,8 +17,10 @@ use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::tcti;
 use integrity_loader::tpm::transport::{self, Transport, TransportError};
 use integrity_loader::tpm::unseal::{self, Parent, UnsealError};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use swtpm::Swtpm;
 
 const KMK: &[u8; 32] = b"fault-injection kmk of 32 bytes!";
@@ -246,6 +249,186 @@ fn hostile_answers_never_panic() {
             let r = run(&s, target, false, Box::new(move |_| Some(answer.clone())));
             assert!(r.is_err(), "case {i} for {target:#x} unsealed");
         }
+    }
+}
+
+// ---- The whole kmk step's bound (TPM_STEP_TIMEOUT), through the binary ----
+
+/// What the slow proxy does with one command.
+enum Act {
+    /// Answers TPM_RC_RETRY itself after the delay.
+    Retry(Duration),
+    /// Passes the command to swtpm and its answer back, after the delay.
+    Forward(Duration),
+    /// Never answers.
+    Silent,
+}
+
+/// A TPM in front of swtpm that answers as `act` says, per command code;
+/// serves one connection, then stops (or after 60 s without one).
+fn slow_proxy(swtpm_port: u16, mut act: impl FnMut(u32) -> Act + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(60);
+        let mut client = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => return,
+            }
+        };
+        client.set_nonblocking(false).unwrap();
+        let mut tpm = TcpStream::connect(("127.0.0.1", swtpm_port)).unwrap();
+        loop {
+            let Some(command) = read_message(&mut client) else {
+                return;
+            };
+            let cc = u32::from_be_bytes(command[6..10].try_into().unwrap());
+            match act(cc) {
+                Act::Retry(delay) => {
+                    std::thread::sleep(delay);
+                    let _ = client.write_all(&rc_answer(0x922));
+                }
+                Act::Forward(delay) => {
+                    std::thread::sleep(delay);
+                    tpm.write_all(&command).unwrap();
+                    let answer = read_message(&mut tpm).unwrap();
+                    let _ = client.write_all(&answer);
+                }
+                Act::Silent => {
+                    // Until the client hangs up.
+                    let _ = client.read(&mut [0u8; 1]);
+                    return;
+                }
+            }
+        }
+    });
+    port
+}
+
+/// One TPM command or response, framed by its size field; None at the end.
+fn read_message(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut header = [0u8; 10];
+    s.read_exact(&mut header).ok()?;
+    let size = u32::from_be_bytes(header[2..6].try_into().unwrap()) as usize;
+    let mut message = header.to_vec();
+    message.resize(size.max(10), 0);
+    s.read_exact(&mut message[10..]).ok()?;
+    Some(message)
+}
+
+/// Each command answered RETRY `retries` times, then for real, every answer
+/// `delay` late.
+fn retrying(retries: u32, delay: Duration) -> impl FnMut(u32) -> Act + Send + 'static {
+    let mut last = 0;
+    let mut n = 0;
+    move |cc| {
+        n = if cc == last { n + 1 } else { 1 };
+        last = cc;
+        if n <= retries {
+            Act::Retry(delay)
+        } else {
+            Act::Forward(delay)
+        }
+    }
+}
+
+/// `load` with a tpm2 kmk sealed in `s` and the TPM at 127.0.0.1:`port`.
+fn load_through(s: &Setup, name: &str, port: u16, extra: &str) -> (common::Run, Duration) {
+    let f = Fixture::new(name);
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!(
+            "MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM=swtpm:host=127.0.0.1,port={port}\n\
+             TPM2_PCRS=sha256:7\nTPM2_PCRLOCK=no\n{extra}"
+        ),
+    );
+    f.write(
+        "/etc/keys/kmk.pem",
+        keyfile::encode_tss2_pem(&s.blob, keyfile::Fields::Kernel),
+    );
+    let start = Instant::now();
+    let r = f.run(&["load", "-v"]);
+    (r, start.elapsed())
+}
+
+/// A TPM that answers every command just inside TPM_TIMEOUT and asks to
+/// retry it: each command alone stays in its bound (6 tries of 0.8 s), but
+/// the step as a whole ends at TPM_STEP_TIMEOUT, not some 40 s later.
+#[test]
+fn a_slow_retrying_tpm_ends_at_the_step_bound() {
+    let s = setup("slow-retry");
+    // The proxy passes the real answers: a little slowness and a few
+    // retries still unseal.
+    let port = slow_proxy(s.tpm.port, retrying(2, Duration::from_millis(20)));
+    let (r, _) = load_through(&s, "slow-ok", port, "");
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk");
+
+    let port = slow_proxy(s.tpm.port, retrying(5, Duration::from_millis(800)));
+    let (r, took) = load_through(
+        &s,
+        "slow-retry",
+        port,
+        "TPM_TIMEOUT=1\nTPM_STEP_TIMEOUT=3\n",
+    );
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_millis(4500),
+        "took {took:?}: {}",
+        r.output()
+    );
+    r.assert_contains("the TPM used up TPM_STEP_TIMEOUT, the 3s its whole step may take");
+    r.assert_contains("(it asked to retry this command ");
+    r.assert_contains("raise TPM_STEP_TIMEOUT (seconds, 1..600) for a TPM this slow");
+}
+
+/// The wait for one command is cut at what is left of the step, however
+/// long TPM_TIMEOUT is: the retry sent at 1.5 s waits 0.5 s, not 2 s.
+#[test]
+fn the_step_bound_caps_the_wait_for_a_command() {
+    let s = setup("slow-silent");
+    let mut first = true;
+    let port = slow_proxy(s.tpm.port, move |_| {
+        if std::mem::take(&mut first) {
+            Act::Retry(Duration::from_millis(1500))
+        } else {
+            Act::Silent
+        }
+    });
+    let (r, took) = load_through(
+        &s,
+        "slow-silent",
+        port,
+        "TPM_TIMEOUT=10\nTPM_STEP_TIMEOUT=2\n",
+    );
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(2800),
+        "took {took:?}: {}",
+        r.output()
+    );
+    r.assert_contains(
+        "TPM2_ReadPublic: the TPM used up TPM_STEP_TIMEOUT, the 2s its whole step may take (it \
+         asked to retry this command once)",
+    );
+}
+
+#[test]
+fn step_bound_setting_is_checked() {
+    for bad in ["0", "601", "2s", "-1"] {
+        let f = Fixture::new("step-bad");
+        f.write(
+            "/etc/integrity-loader.conf",
+            format!("MASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk.pem\nTPM_STEP_TIMEOUT={bad}\n"),
+        );
+        let r = f.run(&["check"]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.output());
+        r.assert_contains(&format!(
+            "integrity-loader.conf:3: TPM_STEP_TIMEOUT=\"{bad}\": expected seconds, 1..600"
+        ));
     }
 }
 

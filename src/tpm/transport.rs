@@ -2,9 +2,10 @@
 //! the kernel device (/dev/tpmrm0, /dev/tpm0), swtpm's data socket (TCP or
 //! unix) or the mssim simulator protocol.
 //!
-//! Every transaction runs under one deadline, the timeout given at open: the
-//! fds are non-blocking and every wait is a poll(2) with the time left, so a
-//! TPM that never answers is an error rather than a hung boot. `device:PATH` is
+//! Every transaction runs under one deadline, the timeout given at open (or
+//! the caller's earlier cap, see [`Transport::cap`]): the fds are
+//! non-blocking and every wait is a poll(2) with the time left, so a TPM
+//! that never answers is an error rather than a hung boot. `device:PATH` is
 //! opened only when PATH is a character device of sysfs class tpm or tpmrm,
 //! checked before the open and again on the opened fd. A response's
 //! size field must be 10..=4096 before anything is allocated for it. After a
@@ -47,11 +48,20 @@ pub trait Transport {
     /// Sends one whole TPM command and returns one whole response, whose
     /// size field has been checked against the bytes received.
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+
+    /// Ends the wait of every later transaction at `until` at the latest,
+    /// even when the timeout given at open leaves more (the client's bound on
+    /// a whole step). A wrapper that does not pass it on keeps only its own.
+    fn cap(&mut self, _until: Option<Instant>) {}
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         (**self).transact(command)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        (**self).cap(until)
     }
 }
 
@@ -314,6 +324,8 @@ struct Channel {
     io: Io,
     tpm: Tcti,
     timeout: Duration,
+    /// No transaction waits past this ([`Transport::cap`]).
+    cap: Option<Instant>,
     /// Set while a transaction is in flight, and left set when it fails.
     broken: bool,
 }
@@ -324,6 +336,7 @@ impl Channel {
             io,
             tpm,
             timeout,
+            cap: None,
             broken: false,
         }
     }
@@ -353,7 +366,8 @@ impl Channel {
             });
         }
         self.broken = true;
-        Ok(deadline(self.timeout))
+        let own = deadline(self.timeout);
+        Ok(self.cap.map_or(own, |cap| cap.min(own)))
     }
 
     fn timed_out(&self) -> TransportError {
@@ -707,6 +721,10 @@ impl Transport for DeviceTransport {
         self.ch.broken = false;
         Ok(response)
     }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.ch.cap = until;
+    }
 }
 
 /// swtpm's data channel, which takes raw TPM commands and answers raw
@@ -750,6 +768,10 @@ impl Transport for SocketTransport {
         let response = self.ch.read_response(deadline)?;
         self.ch.broken = false;
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.ch.cap = until;
     }
 }
 
@@ -853,6 +875,10 @@ impl Transport for MssimTransport {
         let response = self.exchange(command, deadline)?;
         self.ch.broken = false;
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.ch.cap = until;
     }
 }
 
@@ -1043,6 +1069,10 @@ impl<T: Transport> Transport for Recording<T> {
         let response = self.inner.transact(command)?;
         self.append(&response);
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.inner.cap(until)
     }
 }
 
@@ -1405,6 +1435,29 @@ mod tests {
         // A late answer must not be taken for the next command's.
         let err = tpm.transact(&GET_RANDOM_16).unwrap_err();
         assert!(matches!(err, TransportError::Broken { .. }), "{err:?}");
+    }
+
+    /// A cap earlier than the timeout given at open ends the wait there;
+    /// a later one changes nothing.
+    #[test]
+    fn cap_shortens_the_wait() {
+        let fake = fake_tpm(|_| {});
+        let mut tpm = SocketTransport::connect_tcp("127.0.0.1", fake.port, SHORT * 10).unwrap();
+        let start = Instant::now();
+        tpm.cap(Some(start + SHORT / 4));
+        let err = tpm.transact(&GET_RANDOM_16).unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err:?}");
+        assert!(took >= SHORT / 4 && took < SHORT, "{took:?}");
+
+        let fake = fake_tpm(|_| {});
+        let mut tpm = tcp(fake.port);
+        let start = Instant::now();
+        tpm.cap(Some(start + SHORT * 10));
+        let err = tpm.transact(&GET_RANDOM_16).unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err:?}");
+        assert!(took >= SHORT && took < SHORT * 2, "{took:?}");
     }
 
     fn answer(bytes: &'static [u8]) -> FakeTpm {
