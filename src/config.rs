@@ -103,6 +103,9 @@ pub struct TpmSettings {
     pub pcr_lock: Option<u8>,
     /// How long one TPM command may take before the step fails.
     pub timeout: std::time::Duration,
+    /// TPM_STEP_TIMEOUT: how long all of a step's TPM commands may take,
+    /// retries included.
+    pub step_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,6 +311,7 @@ const NATIVE_KEYS: &[&str] = &[
     "TPM2_PCRS",
     "TPM2_PCRLOCK",
     "TPM_TIMEOUT",
+    "TPM_STEP_TIMEOUT",
 ];
 
 /// Picks the highest-precedence value among the candidates; an empty value
@@ -355,8 +359,8 @@ pub fn parse_shell_number(text: &str) -> Option<u32> {
     }
 }
 
-/// TPM=, TPM2_PARENT=, TPM2_PARENT_NAME=, TPM2_PCRS=, TPM_TIMEOUT= of the
-/// native config.
+/// TPM=, TPM2_PARENT=, TPM2_PARENT_NAME=, TPM2_PCRS=, TPM_TIMEOUT=,
+/// TPM_STEP_TIMEOUT= of the native config.
 fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError> {
     let tcti = pick(vec![from_file(native, "TPM")], "device:/dev/tpmrm0");
     let pcrs = pick(vec![from_file(native, "TPM2_PCRS")], "sha256:7,11");
@@ -368,6 +372,7 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         pcr_lock: None,
         pcrs,
         timeout: std::time::Duration::from_secs(30),
+        step_timeout: std::time::Duration::from_secs(20),
     };
     // By default PCR 11 is locked when the policy uses it (as dracut's
     // TRUSTED_PCRLOCK=11 does for a trusted kmk).
@@ -423,6 +428,17 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
                 return Err(n.error(
                     a,
                     format!("TPM_TIMEOUT=\"{}\": expected seconds, 1..600", a.value),
+                ));
+            }
+        };
+    }
+    if let Some((a, _)) = n.get("TPM_STEP_TIMEOUT") {
+        settings.step_timeout = match a.value.parse::<u64>() {
+            Ok(s) if (1..=600).contains(&s) => std::time::Duration::from_secs(s),
+            _ => {
+                return Err(n.error(
+                    a,
+                    format!("TPM_STEP_TIMEOUT=\"{}\": expected seconds, 1..600", a.value),
                 ));
             }
         };

@@ -5,10 +5,11 @@
 use super::{Context, Facts, Outcome};
 use crate::keyring;
 use crate::secret::Secret;
-use crate::tpm::client::Tpm;
+use crate::tpm::client::{self, StepBound, TpmError};
 use crate::tpm::keyfile::{self, SealedBlob};
 use crate::tpm::pcr::PcrSelection;
-use crate::tpm::{pcr_lock, tcti, transport, unseal};
+use crate::tpm::transport::TransportError;
+use crate::tpm::{pcr_lock, tcti, unseal};
 use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
@@ -87,8 +88,17 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         return Ok(None);
     }
     let start = Instant::now();
-    let transport = transport::open(&tcti, ctx.settings.tpm.timeout).map_err(|e| e.to_string())?;
-    let mut tpm = Tpm::new(transport);
+    // One bound on all of it, connecting and retries included, besides
+    // TPM_TIMEOUT on each command: a TPM that answers each command late or
+    // keeps asking to retry cannot hold the boot for long.
+    let step = StepBound::starting_now(ctx.settings.tpm.step_timeout);
+    let mut tpm =
+        client::open_bounded(&tcti, ctx.settings.tpm.timeout, step).map_err(|e| match e {
+            TpmError::Transport(TransportError::NotTpm { .. }) => {
+                format!("{e} ({})", ctx.settings.tpm.tcti.source)
+            }
+            e => e.to_string(),
+        })?;
     let pin = ctx.settings.tpm.parent_name.as_ref();
     let parent = unseal::Parent {
         handle: blob.parent,

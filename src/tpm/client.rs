@@ -41,6 +41,14 @@ pub enum TpmError {
         command: &'static str,
     },
     Crypto(String),
+    /// The step's bound on all its TPM work ([`StepBound`]) ran out while
+    /// `command` was (to be) sent, after `retries` RETRY answers to it;
+    /// `None` while connecting.
+    StepTimeout {
+        command: Option<&'static str>,
+        bound: Duration,
+        retries: u32,
+    },
 }
 
 impl fmt::Display for TpmError {
@@ -56,6 +64,27 @@ impl fmt::Display for TpmError {
                 "TPM2_{command}: the response HMAC does not verify; the answer was altered on the bus, refusing it"
             ),
             TpmError::Crypto(e) => write!(f, "session crypto: {e}"),
+            TpmError::StepTimeout {
+                command,
+                bound,
+                retries,
+            } => {
+                match command {
+                    Some(command) => write!(f, "TPM2_{command}: ")?,
+                    None => f.write_str("connect to the TPM: ")?,
+                }
+                write!(
+                    f,
+                    "the TPM used up TPM_STEP_TIMEOUT, the {}s its whole step may take",
+                    bound.as_secs_f64()
+                )?;
+                match retries {
+                    0 => {}
+                    1 => f.write_str(" (it asked to retry this command once)")?,
+                    n => write!(f, " (it asked to retry this command {n} times)")?,
+                }
+                f.write_str("; raise TPM_STEP_TIMEOUT (seconds, 1..600) for a TPM this slow")
+            }
         }
     }
 }
@@ -153,9 +182,57 @@ pub struct Stats {
     pub time: Duration,
 }
 
+/// The bound on all the TPM work of one step (TPM_STEP_TIMEOUT), on top of
+/// each command's own: no command starts after it and no wait runs past it,
+/// so a TPM that keeps asking to retry cannot hold the boot for long.
+#[derive(Debug, Clone, Copy)]
+pub struct StepBound {
+    until: Instant,
+    bound: Duration,
+}
+
+impl StepBound {
+    /// `bound` from now.
+    pub fn starting_now(bound: Duration) -> StepBound {
+        let now = Instant::now();
+        StepBound {
+            until: now.checked_add(bound).unwrap_or(now),
+            bound,
+        }
+    }
+
+    /// What is left of it.
+    pub fn left(&self) -> Duration {
+        self.until.saturating_duration_since(Instant::now())
+    }
+
+    fn ran_out(&self, command: Option<&'static str>, retries: u32) -> TpmError {
+        TpmError::StepTimeout {
+            command,
+            bound: self.bound,
+            retries,
+        }
+    }
+}
+
+/// Opens the TPM `tcti` names for a bounded step: the connection, too,
+/// waits no longer than what is left of `step`.
+pub fn open_bounded(
+    tcti: &super::tcti::Tcti,
+    timeout: Duration,
+    step: StepBound,
+) -> Result<Tpm, TpmError> {
+    match super::transport::open(tcti, timeout.min(step.left())) {
+        Ok(transport) => Ok(Tpm::bounded(transport, step)),
+        Err(TransportError::Timeout { .. }) if step.left().is_zero() => Err(step.ran_out(None, 0)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub struct Tpm {
     transport: Box<dyn Transport>,
     pub stats: Stats,
+    step: Option<StepBound>,
 }
 
 fn malformed(command: &'static str, why: impl Into<String>) -> TpmError {
@@ -192,6 +269,15 @@ impl Tpm {
         Tpm {
             transport,
             stats: Stats::default(),
+            step: None,
+        }
+    }
+
+    /// A client whose commands all end within `step`.
+    pub fn bounded(transport: Box<dyn Transport>, step: StepBound) -> Tpm {
+        Tpm {
+            step: Some(step),
+            ..Tpm::new(transport)
         }
     }
 
@@ -278,12 +364,26 @@ impl Tpm {
         self.parse_response(&req, &answer, auths, &nonces)
     }
 
-    /// Sends, retrying a bounded number of times when the TPM asks to.
+    /// Sends, retrying a bounded number of times when the TPM asks to, all
+    /// within the step's bound when there is one.
     fn send(&mut self, name: &'static str, command: &[u8]) -> Result<Vec<u8>, TpmError> {
         let mut attempt = 0;
         loop {
+            if let Some(step) = self.step {
+                if step.left().is_zero() {
+                    return Err(step.ran_out(Some(name), attempt));
+                }
+                self.transport.cap(Some(step.until));
+            }
             let start = Instant::now();
-            let answer = self.transport.transact(command)?;
+            let answer = match (self.transport.transact(command), self.step) {
+                (Ok(answer), _) => answer,
+                // The wait ended at the step's bound, not at the command's.
+                (Err(TransportError::Timeout { .. }), Some(step)) if step.left().is_zero() => {
+                    return Err(step.ran_out(Some(name), attempt));
+                }
+                (Err(e), _) => return Err(e.into()),
+            };
             self.stats.commands += 1;
             self.stats.time += start.elapsed();
             let rc = answer
@@ -298,7 +398,8 @@ impl Tpm {
                 })?;
             if ResponseCode(rc).is_retryable() && attempt < MAX_RETRIES {
                 attempt += 1;
-                std::thread::sleep(Duration::from_millis(20 * u64::from(attempt)));
+                let pause = Duration::from_millis(20 * u64::from(attempt));
+                std::thread::sleep(self.step.map_or(pause, |s| pause.min(s.left())));
                 continue;
             }
             return Ok(answer);

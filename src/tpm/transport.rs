@@ -2,9 +2,12 @@
 //! the kernel device (/dev/tpmrm0, /dev/tpm0), swtpm's data socket (TCP or
 //! unix) or the mssim simulator protocol.
 //!
-//! Every transaction runs under one deadline, the timeout given at open: the
-//! fds are non-blocking and every wait is a poll(2) with the time left, so a
-//! TPM that never answers is an error rather than a hung boot. A response's
+//! Every transaction runs under one deadline, the timeout given at open (or
+//! the caller's earlier cap, see [`Transport::cap`]): the fds are
+//! non-blocking and every wait is a poll(2) with the time left, so a TPM
+//! that never answers is an error rather than a hung boot. `device:PATH` is
+//! opened only when PATH is a character device of sysfs class tpm or tpmrm,
+//! checked before the open and again on the opened fd. A response's
 //! size field must be 10..=4096 before anything is allocated for it. After a
 //! transaction fails half-way the transport refuses further commands, so a
 //! late answer is never read as the answer to the next command.
@@ -18,7 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +33,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_MESSAGE: usize = 4096;
 /// tag u16 | size u32 | command or response code u32.
 const HEADER: usize = 10;
+/// Where sysfs names the class of each character device (`MAJ:MIN/subsystem`).
+const SYS_DEV_CHAR: &str = "/sys/dev/char";
+/// The sysfs classes of TPM character devices (`/dev/tpmN`, `/dev/tpmrmN`).
+const TPM_CLASSES: &[&str] = &["tpm", "tpmrm"];
 
 // The mssim protocol (tpm2-tss `tss2_tcti_mssim.h`, ms-tpm-20-ref `TcpServer.c`).
 const MS_SIM_POWER_ON: u32 = 1;
@@ -41,11 +48,20 @@ pub trait Transport {
     /// Sends one whole TPM command and returns one whole response, whose
     /// size field has been checked against the bytes received.
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+
+    /// Ends the wait of every later transaction at `until` at the latest,
+    /// even when the timeout given at open leaves more (the client's bound on
+    /// a whole step). A wrapper that does not pass it on keeps only its own.
+    fn cap(&mut self, _until: Option<Instant>) {}
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         (**self).transact(command)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        (**self).cap(until)
     }
 }
 
@@ -54,6 +70,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 pub enum TransportError {
     /// The device could not be opened.
     Open { tpm: Tcti, errno: Errno },
+    /// `device:PATH` names something else than a TPM character device
+    /// (`what` it is); it was not opened, or closed unused.
+    NotTpm { tpm: Tcti, what: String },
     /// The host name did not resolve to an address.
     Resolve { tpm: Tcti },
     /// A socket could not be connected; `port` is set for mssim's platform port.
@@ -119,6 +138,12 @@ impl fmt::Display for TransportError {
                     _ => "",
                 })
             }
+            TransportError::NotTpm { tpm, what } => write!(
+                f,
+                "refusing {tpm} as the TPM: {what}, not a TPM character device (sysfs class tpm \
+                 or tpmrm); nothing was written to it: name the TPM's device, device:/dev/tpmrm0 \
+                 or device:/dev/tpm0"
+            ),
             TransportError::Resolve { tpm } => write!(
                 f,
                 "TPM at {tpm}: cannot resolve the host name; use an IP address"
@@ -299,6 +324,8 @@ struct Channel {
     io: Io,
     tpm: Tcti,
     timeout: Duration,
+    /// No transaction waits past this ([`Transport::cap`]).
+    cap: Option<Instant>,
     /// Set while a transaction is in flight, and left set when it fails.
     broken: bool,
 }
@@ -309,6 +336,7 @@ impl Channel {
             io,
             tpm,
             timeout,
+            cap: None,
             broken: false,
         }
     }
@@ -338,7 +366,8 @@ impl Channel {
             });
         }
         self.broken = true;
-        Ok(deadline(self.timeout))
+        let own = deadline(self.timeout);
+        Ok(self.cap.map_or(own, |cap| cap.min(own)))
     }
 
     fn timed_out(&self) -> TransportError {
@@ -464,21 +493,58 @@ pub struct DeviceTransport {
 }
 
 impl DeviceTransport {
+    /// Opens `path` read-write when it is a TPM character device: checked
+    /// before the open, so nothing else (a file, a disk, a watchdog whose
+    /// open arms it) is ever opened, and again on the opened fd.
     pub fn open(path: &Path, timeout: Duration) -> Result<DeviceTransport, TransportError> {
+        DeviceTransport::open_in(path, timeout, Path::new(SYS_DEV_CHAR))
+    }
+
+    /// [`DeviceTransport::open`] with the classes looked up under `sys_dev_char`.
+    fn open_in(
+        path: &Path,
+        timeout: Duration,
+        sys_dev_char: &Path,
+    ) -> Result<DeviceTransport, TransportError> {
         let tpm = Tcti::Device(path.to_path_buf());
-        match OpenOptions::new()
+        let rdev = check_device(path, sys_dev_char)?;
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
             .open(path)
-        {
-            Ok(file) => Ok(DeviceTransport {
-                ch: Channel::new(Io::Device(file), tpm, timeout),
-            }),
-            Err(e) => Err(TransportError::Open {
-                tpm,
+            .map_err(|e| TransportError::Open {
+                tpm: tpm.clone(),
                 errno: errno_of(&e),
-            }),
+            })?;
+        // The path may have been replaced between the check and the open.
+        let opened = file.metadata().map_err(|e| TransportError::Io {
+            tpm: tpm.clone(),
+            what: "fstat the opened device",
+            errno: errno_of(&e),
+        })?;
+        if !opened.file_type().is_char_device() || opened.rdev() != rdev {
+            let (major, minor) = dev_numbers(rdev);
+            return Err(TransportError::NotTpm {
+                tpm,
+                what: format!(
+                    "{} changed while it was opened (checked as the TPM {major}:{minor}, opened \
+                     {}); closed it unused",
+                    path.display(),
+                    kind(&opened)
+                ),
+            });
+        }
+        Ok(DeviceTransport {
+            ch: Channel::new(Io::Device(file), tpm, timeout),
+        })
+    }
+
+    /// A transport over an fd the test opened itself (a FIFO that echoes).
+    #[cfg(test)]
+    fn from_file(file: File, path: &Path, timeout: Duration) -> DeviceTransport {
+        DeviceTransport {
+            ch: Channel::new(Io::Device(file), Tcti::Device(path.to_path_buf()), timeout),
         }
     }
 
@@ -489,13 +555,21 @@ impl DeviceTransport {
         path: &Path,
         timeout: Duration,
     ) -> Result<(DeviceTransport, Option<String>), TransportError> {
-        match DeviceTransport::open(path, timeout) {
+        DeviceTransport::open_with_fallback_in(path, timeout, Path::new(SYS_DEV_CHAR))
+    }
+
+    fn open_with_fallback_in(
+        path: &Path,
+        timeout: Duration,
+        sys_dev_char: &Path,
+    ) -> Result<(DeviceTransport, Option<String>), TransportError> {
+        match DeviceTransport::open_in(path, timeout, sys_dev_char) {
             Err(TransportError::Open {
                 errno: Errno::ENOENT,
                 ..
             }) if raw_device(path).is_some() => {
                 let raw = raw_device(path).unwrap_or_default();
-                let transport = match DeviceTransport::open(&raw, timeout) {
+                let transport = match DeviceTransport::open_in(&raw, timeout, sys_dev_char) {
                     Ok(transport) => transport,
                     // Neither exists: report the one that was asked for.
                     Err(TransportError::Open {
@@ -564,6 +638,75 @@ impl DeviceTransport {
     }
 }
 
+fn dev_numbers(rdev: u64) -> (u64, u64) {
+    (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev))
+}
+
+/// What a stat shows, for errors: "a regular file", "a block device (7:0)".
+fn kind(meta: &std::fs::Metadata) -> String {
+    let t = meta.file_type();
+    let (major, minor) = dev_numbers(meta.rdev());
+    if t.is_file() {
+        "a regular file".to_string()
+    } else if t.is_dir() {
+        "a directory".to_string()
+    } else if t.is_block_device() {
+        format!("a block device ({major}:{minor})")
+    } else if t.is_char_device() {
+        format!("a character device ({major}:{minor})")
+    } else if t.is_fifo() {
+        "a FIFO".to_string()
+    } else if t.is_socket() {
+        "a unix socket".to_string()
+    } else {
+        "not a device".to_string()
+    }
+}
+
+/// Checks, without opening it, that `path` is a character device whose
+/// sysfs class is tpm or tpmrm; returns its device number. A missing path
+/// is `Open` with ENOENT, as an open would say (the tpmrm fallback needs it).
+fn check_device(path: &Path, sys_dev_char: &Path) -> Result<u64, TransportError> {
+    let tpm = Tcti::Device(path.to_path_buf());
+    let meta = std::fs::metadata(path).map_err(|e| TransportError::Open {
+        tpm: tpm.clone(),
+        errno: errno_of(&e),
+    })?;
+    let mut shown = path.display().to_string();
+    if let Ok(target) = std::fs::read_link(path) {
+        shown = format!("{shown} (a symlink to {})", target.display());
+    }
+    let not_tpm = |what: String| TransportError::NotTpm {
+        tpm: tpm.clone(),
+        what: format!("{shown} is {what}"),
+    };
+    if !meta.file_type().is_char_device() {
+        return Err(not_tpm(kind(&meta)));
+    }
+    let rdev = meta.rdev();
+    let (major, minor) = dev_numbers(rdev);
+    let link = sys_dev_char.join(format!("{major}:{minor}/subsystem"));
+    let class = match std::fs::read_link(&link) {
+        Ok(target) => target
+            .file_name()
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Err(e) => {
+            return Err(not_tpm(format!(
+                "{}, and {} cannot tell its class ({}; is sysfs mounted on /sys?)",
+                kind(&meta),
+                link.display(),
+                words(errno_of(&e))
+            )));
+        }
+    };
+    if TPM_CLASSES.contains(&class.as_str()) {
+        Ok(rdev)
+    } else {
+        Err(not_tpm(format!("{} of class {class}", kind(&meta))))
+    }
+}
+
 /// `/x/tpmrm0` -> `/x/tpm0`.
 fn raw_device(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
@@ -577,6 +720,10 @@ impl Transport for DeviceTransport {
         let response = self.exchange(command, deadline)?;
         self.ch.broken = false;
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.ch.cap = until;
     }
 }
 
@@ -621,6 +768,10 @@ impl Transport for SocketTransport {
         let response = self.ch.read_response(deadline)?;
         self.ch.broken = false;
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.ch.cap = until;
     }
 }
 
@@ -724,6 +875,10 @@ impl Transport for MssimTransport {
         let response = self.exchange(command, deadline)?;
         self.ch.broken = false;
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.ch.cap = until;
     }
 }
 
@@ -914,6 +1069,10 @@ impl<T: Transport> Transport for Recording<T> {
         let response = self.inner.transact(command)?;
         self.append(&response);
         Ok(response)
+    }
+
+    fn cap(&mut self, until: Option<Instant>) {
+        self.inner.cap(until)
     }
 }
 
@@ -1278,6 +1437,29 @@ mod tests {
         assert!(matches!(err, TransportError::Broken { .. }), "{err:?}");
     }
 
+    /// A cap earlier than the timeout given at open ends the wait there;
+    /// a later one changes nothing.
+    #[test]
+    fn cap_shortens_the_wait() {
+        let fake = fake_tpm(|_| {});
+        let mut tpm = SocketTransport::connect_tcp("127.0.0.1", fake.port, SHORT * 10).unwrap();
+        let start = Instant::now();
+        tpm.cap(Some(start + SHORT / 4));
+        let err = tpm.transact(&GET_RANDOM_16).unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err:?}");
+        assert!(took >= SHORT / 4 && took < SHORT, "{took:?}");
+
+        let fake = fake_tpm(|_| {});
+        let mut tpm = tcp(fake.port);
+        let start = Instant::now();
+        tpm.cap(Some(start + SHORT * 10));
+        let err = tpm.transact(&GET_RANDOM_16).unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err:?}");
+        assert!(took >= SHORT && took < SHORT * 2, "{took:?}");
+    }
+
     fn answer(bytes: &'static [u8]) -> FakeTpm {
         fake_tpm(move |s| s.write_all(bytes).unwrap())
     }
@@ -1419,33 +1601,149 @@ mod tests {
         path
     }
 
-    /// A FIFO stands in for the device: what is written comes back, so the
-    /// "response" is the command itself.
+    /// A FIFO stands in for the device's fd: what is written comes back, so
+    /// the "response" is the command itself.
     #[test]
     fn device_write_then_read() {
         let dir = temp_dir("device");
         let path = fifo(&dir, "tpm0");
-        let mut tpm = DeviceTransport::open(&path, SHORT).unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let mut tpm = DeviceTransport::from_file(file, &path, SHORT);
         assert_eq!(tpm.transact(&GET_RANDOM_16).unwrap(), GET_RANDOM_16);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A character device node with /dev/null's numbers (1:3), and a fake
+    /// /sys/dev/char that gives 1:3 `class`.
+    fn fake_tpm_node(dir: &Path, name: &str, class: &str) -> (PathBuf, PathBuf) {
+        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+        let node = dir.join(name);
+        mknod(
+            &node,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o600),
+            makedev(1, 3),
+        )
+        .unwrap();
+        let sys = dir.join("sys-dev-char");
+        std::fs::create_dir_all(sys.join("1:3")).unwrap();
+        let link = sys.join("1:3/subsystem");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(format!("../../../class/{class}"), link).unwrap();
+        (node, sys)
+    }
+
+    /// The class check accepts tpm and tpmrm devices, and a device of
+    /// another class with the same numbers is refused.
+    #[test]
+    fn device_of_class_tpm_is_opened() {
+        let dir = temp_dir("class");
+        for class in ["tpmrm", "tpm"] {
+            let (node, sys) = fake_tpm_node(&dir, class, class);
+            let mut tpm = DeviceTransport::open_in(&node, SHORT, &sys).unwrap();
+            // /dev/null's driver behind it: the write goes, the read ends.
+            let err = tpm.transact(&GET_RANDOM_16).unwrap_err();
+            assert!(matches!(err, TransportError::Closed { .. }), "{err:?}");
+        }
+        let (node, sys) = fake_tpm_node(&dir, "mem", "mem");
+        let err = DeviceTransport::open_in(&node, SHORT, &sys).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "refusing device:{} as the TPM: {} is a character device (1:3) of class mem, not \
+                 a TPM character device (sysfs class tpm or tpmrm); nothing was written to it: \
+                 name the TPM's device, device:/dev/tpmrm0 or device:/dev/tpm0",
+                node.display(),
+                node.display()
+            )
+        );
+        // No sysfs entry for the numbers: refused, saying where it looked.
+        std::fs::remove_dir_all(dir.join("sys-dev-char")).unwrap();
+        let err = DeviceTransport::open_in(&node, SHORT, &dir.join("sys-dev-char")).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, TransportError::NotTpm { .. }), "{err:?}");
+        assert!(
+            text.contains("cannot tell its class") && text.contains("is sysfs mounted on /sys?"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Anything but a TPM character device is refused before it is opened;
+    /// the file's bytes and times stay as they were.
+    #[test]
+    fn device_that_is_not_a_tpm_is_refused_unopened() {
+        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+        let dir = temp_dir("not-tpm");
+        let file = dir.join("file");
+        std::fs::write(&file, b"not a TPM, keep me").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let disk = dir.join("disk");
+        mknod(
+            &disk,
+            SFlag::S_IFBLK,
+            Mode::from_bits_truncate(0o600),
+            makedev(7, 0),
+        )
+        .unwrap();
+        let pipe = fifo(&dir, "pipe");
+        let before = std::fs::metadata(&file).unwrap();
+        let cases: &[(&Path, String)] = &[
+            (&file, format!("{} is a regular file", file.display())),
+            (
+                &link,
+                format!(
+                    "{} (a symlink to {}) is a regular file",
+                    link.display(),
+                    file.display()
+                ),
+            ),
+            (&dir, format!("{} is a directory", dir.display())),
+            (&disk, format!("{} is a block device (7:0)", disk.display())),
+            (&pipe, format!("{} is a FIFO", pipe.display())),
+            (
+                Path::new("/dev/null"),
+                "/dev/null is a character device (1:3) of class mem".to_string(),
+            ),
+        ];
+        for (path, what) in cases {
+            let err = open_err(&Tcti::Device(path.to_path_buf()));
+            match &err {
+                TransportError::NotTpm { tpm, what: got } => {
+                    assert_eq!(tpm, &Tcti::Device(path.to_path_buf()));
+                    assert_eq!(got, what);
+                }
+                other => panic!("{path:?}: {other:?}"),
+            }
+        }
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"not a TPM, keep me");
+        assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+        assert_eq!(after.accessed().unwrap(), before.accessed().unwrap());
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn device_falls_back_to_raw() {
         let dir = temp_dir("fallback");
-        fifo(&dir, "tpm0");
+        let (_, sys) = fake_tpm_node(&dir, "tpm0", "tpm");
         let rm = dir.join("tpmrm0");
-        let (mut tpm, warning) = DeviceTransport::open_with_fallback(&rm, SHORT).unwrap();
+        let (_tpm, warning) = DeviceTransport::open_with_fallback_in(&rm, SHORT, &sys).unwrap();
         let warning = warning.unwrap();
-        assert!(warning.contains("falling back to"), "{warning}");
-        assert_eq!(tpm.transact(&GET_RANDOM_16).unwrap(), GET_RANDOM_16);
-        // open() does the same for device:.../tpmrm0.
-        let mut tpm = open(&Tcti::Device(rm.clone()), SHORT).unwrap();
-        assert_eq!(tpm.transact(&GET_RANDOM_16).unwrap(), GET_RANDOM_16);
+        assert!(
+            warning.contains(&format!("falling back to {}/tpm0", dir.display())),
+            "{warning}"
+        );
 
         // No fallback for a path that is not tpmrmN, nor when both are missing.
         std::fs::remove_file(dir.join("tpm0")).unwrap();
-        let err = DeviceTransport::open_with_fallback(&rm, SHORT).unwrap_err();
+        let err = DeviceTransport::open_with_fallback_in(&rm, SHORT, &sys).unwrap_err();
         assert!(
             err.to_string().starts_with(&format!(
                 "open the TPM at device:{}/tpmrm0: no such file or directory (ENOENT): is the \
@@ -1462,6 +1760,11 @@ mod tests {
                 ..
             }
         ));
+        // The raw device beside a missing tpmrm0 is checked like any other.
+        std::fs::write(dir.join("tpm0"), b"").unwrap();
+        let err = DeviceTransport::open_with_fallback_in(&rm, SHORT, &sys).unwrap_err();
+        assert!(matches!(err, TransportError::NotTpm { .. }), "{err:?}");
+        assert_eq!(std::fs::read(dir.join("tpm0")).unwrap(), b"");
         let _ = std::fs::remove_dir_all(dir);
     }
 
