@@ -134,6 +134,14 @@ impl SecurityFs {
         Ok(PolicyWriter { file })
     }
 
+    /// Whether the policy file still has a write bit. A kernel with
+    /// CONFIG_IMA_READ_POLICY but not CONFIG_IMA_WRITE_POLICY clears it once
+    /// a policy is loaded and answers EBUSY to root's later opens.
+    pub fn policy_writable(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(self.policy_path()).map_or(true, |m| m.permissions().mode() & 0o222 != 0)
+    }
+
     /// What the policy file reads back, when it can be read (the kernel only
     /// allows it with CONFIG_IMA_READ_POLICY); bounded.
     pub fn read_policy(&self, limit: u64) -> Option<Vec<u8>> {

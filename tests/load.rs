@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::os::unix::fs::PermissionsExt;
 
 #[test]
 fn dracut_setup_loads_everything() {
@@ -379,4 +380,120 @@ fn no_evm_mode_without_its_key() {
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("no EVM certificate loaded: enabling HMAC verification only");
     assert_eq!(f.sfs_text("evm"), "1\n");
+}
+
+/// POLICY_RULES as 6.1's `ima_policy_show()` prints them back, after an
+/// arch rule the kernel keeps before a custom policy.
+const POLICY_SHOWN: &str = "\
+appraise func=KEXEC_KERNEL_CHECK appraise_type=imasig|modsig 
+dont_measure fsmagic=0x9fa0 
+dont_appraise fsmagic=0x62656572 
+measure func=BPRM_CHECK mask=MAY_EXEC 
+appraise func=BPRM_CHECK appraise_type=imasig 
+";
+
+/// The stand-in policy file turned into what a kernel shows after the first
+/// load: its read-back, with the write bit (CONFIG_IMA_WRITE_POLICY) or
+/// without (CONFIG_IMA_READ_POLICY only).
+fn kernel_shows(f: &Fixture, text: &str, mode: u32) {
+    let path = f.dir.join("sfs/ima/policy");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn second_load_finds_the_policy_in_the_kernels_normal_form() {
+    // Both write modes, both kernel configurations that keep the file: the
+    // read-back is never the bytes written, and nothing is written again.
+    for (write, mode) in [
+        ("rules", 0o600),
+        ("rules", 0o400),
+        ("path", 0o600),
+        ("path", 0o400),
+    ] {
+        let f = Fixture::new("twice-shown");
+        dracut_setup(&f);
+        f.write(
+            "/etc/integrity-loader.conf",
+            format!("IMA_POLICY_WRITE={write}\n"),
+        );
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 0, "{}", r.output());
+        r.assert_contains("ima-policy: done");
+        kernel_shows(&f, POLICY_SHOWN, mode);
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 0, "{write} {mode:o}: {}", r.output());
+        r.assert_contains("ima-policy: already done: the IMA policy from ");
+        r.assert_contains(
+            "/etc/sysconfig/ima-policy is already loaded (the kernel shows its rules",
+        );
+        assert_eq!(f.sfs_text("ima/policy"), POLICY_SHOWN, "{write} {mode:o}");
+        // check says the same.
+        let r = f.run(&["check"]);
+        r.assert_contains("is already loaded");
+    }
+}
+
+#[test]
+fn read_only_policy_file_is_never_opened_for_writing() {
+    // READ_POLICY only: after a load root's open gets EBUSY; a policy the
+    // kernel has, but not ours, is reported, not written over.
+    let f = Fixture::new("read-only-other");
+    dracut_setup(&f);
+    kernel_shows(&f, "measure func=FILE_CHECK \n", 0o400);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("ima-policy: already done: ");
+    r.assert_contains("is read-only: the kernel already has a custom policy this boot and takes no other; it does not show the rules of ");
+    assert_eq!(f.sfs_text("ima/policy"), "measure func=FILE_CHECK \n");
+}
+
+#[test]
+fn rules_shown_without_a_record_of_this_boot_are_written() {
+    // With CONFIG_IMA_WRITE_POLICY the read-back shows the boot policy until
+    // a first load: rules that happen to be there are not proof of a load.
+    let f = Fixture::new("boot-policy");
+    dracut_setup(&f);
+    kernel_shows(&f, POLICY_SHOWN, 0o600);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("ima-policy: done: wrote IMA policy");
+    // The record then makes the next load find it.
+    kernel_shows(
+        &f,
+        &format!("{POLICY_SHOWN}{}", POLICY_SHOWN.split_once('\n').unwrap().1),
+        0o600,
+    );
+    let r = f.run(&["load"]);
+    r.assert_contains("ima-policy: already done");
+}
+
+#[test]
+fn by_path_refuses_what_the_kernel_refuses_in_a_file() {
+    for (text, at) in [
+        (
+            "measure func=BPRM_CHECK # binaries\n",
+            "1:25: comment after a rule",
+        ),
+        (
+            "# policy\nmeasure func=BPRM_CHECK",
+            "2:24: the last line has no newline",
+        ),
+    ] {
+        let f = Fixture::new("by-path-file");
+        dracut_setup(&f);
+        f.write("/etc/sysconfig/ima-policy", text);
+        f.write("/etc/integrity-loader.conf", "IMA_POLICY_WRITE=path\n");
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 1, "{}", r.output());
+        r.assert_contains(&format!("/etc/sysconfig/ima-policy:{at}"));
+        r.assert_contains("ima-policy: FAILED: ");
+        assert_eq!(f.sfs_text("ima/policy"), "");
+        // Rule by rule the same file loads: the comment is not written, the
+        // newline is added.
+        f.write("/etc/integrity-loader.conf", "IMA_POLICY_WRITE=rules\n");
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 0, "{}", r.output());
+        assert_eq!(f.sfs_text("ima/policy"), "measure func=BPRM_CHECK\n");
+    }
 }

@@ -1,7 +1,8 @@
 //! The IMA policy grammar: `ima_policy::parse`. An accepted policy is
 //! re-checked: the exact bytes the loader writes to securityfs
 //! (`write_units`) must parse again to the same rules, one rule and one
-//! newline per write, each under the kernel's per-write limit. Errors must
+//! newline per write, each under the kernel's per-write limit, and are
+//! recognised again in the kernel's normal form. Errors must
 //! point inside the input.
 #![no_main]
 
@@ -34,6 +35,11 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
             assert_eq!(again.requires_signatures(), policy.requires_signatures());
+            // The rules are recognised in what was written and in their own
+            // normal form (what a second load compares with the kernel's).
+            assert!(policy.is_shown_in(&written));
+            assert!(policy.is_shown_in(policy.normal_form().as_bytes()));
+            assert_eq!(again.normal_form(), policy.normal_form());
             assert!(policy.appraise_rule_count() + policy.measure_rule_count() <= rules.len());
         }
         Err(e) => {

@@ -24,6 +24,7 @@ pub enum PolicyErrorKind {
     ControlByte(u8),
     LineTooLong(usize),
     UnknownAction(String),
+    MissingAction,
     ExtraAction(String),
     UnknownCondition(String),
     MissingValue(&'static str),
@@ -50,6 +51,9 @@ pub enum PolicyErrorKind {
     NotWithFunc(&'static str, Func),
     /// What has a requirement, and what it needs.
     Requires(&'static str, &'static str),
+    /// Only when the kernel reads the file itself (by path).
+    CommentAfterRule,
+    NoFinalNewline,
 }
 
 impl fmt::Display for PolicyError {
@@ -95,7 +99,12 @@ impl fmt::Display for PolicyErrorKind {
             ),
             K::UnknownAction(t) => write!(
                 f,
-                "unknown action \"{t}\": a rule starts with measure, dont_measure, appraise, \
+                "unknown action \"{t}\": a rule needs one of measure, dont_measure, appraise, \
+                 dont_appraise, audit, dont_audit, hash or dont_hash"
+            ),
+            K::MissingAction => write!(
+                f,
+                "no action: a rule needs one of measure, dont_measure, appraise, \
                  dont_appraise, audit, dont_audit, hash or dont_hash"
             ),
             K::ExtraAction(t) => write!(f, "second action \"{t}\" in one rule"),
@@ -136,6 +145,16 @@ impl fmt::Display for PolicyErrorKind {
                 write!(f, "\"{key}\" cannot be used with func={}", func.name())
             }
             K::Requires(key, needs) => write!(f, "\"{key}\" requires {needs}"),
+            K::CommentAfterRule => write!(
+                f,
+                "comment after a rule: the kernel reading the policy by path refuses it \
+                 (6.1); put the comment on its own line"
+            ),
+            K::NoFinalNewline => write!(
+                f,
+                "the last line has no newline: the kernel reading the policy by path \
+                 refuses the file (6.1); end the file with a newline"
+            ),
         }
     }
 }

@@ -5,10 +5,15 @@
 //! still returns 0 (kernel-interfaces.md pitfall 4), so every rule is checked
 //! the way `ima_parse_rule()` and `ima_validate_rule()` check it, and the
 //! admin gets a line and column instead of "policy update failed" in dmesg.
+//! Where kernels differ, the checks follow 6.1 (Debian 12's, the oldest
+//! kernel the loader is tested on): the action anywhere in the rule, a '+'
+//! before numbers, the options it takes twice, no `#` after a rule in a file
+//! the kernel reads by path.
 //! What depends on the running kernel is not checked here: LSM labels, hash
 //! algorithms missing from its crypto API, CONFIG_IMA_APPRAISE_MODSIG,
 //! CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS, and tokens older kernels lack.
 
+mod canonical;
 mod error;
 #[cfg(test)]
 #[allow(
@@ -21,7 +26,7 @@ mod tests;
 mod values;
 
 pub use error::{PolicyError, PolicyErrorKind};
-use values::{add_option, split_token};
+use values::{HASH_ALGOS, add_option, split_token};
 
 /// Longest line accepted, without its newline. The kernel takes at most
 /// PAGE_SIZE-1 = 4095 bytes per write() and silently drops the rest; a rule
@@ -194,11 +199,15 @@ pub struct Rule {
     pub action: Action,
     pub func: Option<Func>,
     pub appraise_type: Option<AppraiseType>,
+    /// Column of a `#` comment after the rule.
+    pub comment: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     rules: Vec<Rule>,
+    /// The last line and its length, when the file does not end in a newline.
+    unterminated: Option<(usize, usize)>,
 }
 
 impl Policy {
@@ -232,6 +241,60 @@ impl Policy {
             .count()
     }
 
+    /// What the kernel refuses when it reads the file itself (the policy
+    /// written by path), beyond the rules: 6.1's `ima_read_policy()` fails
+    /// on a last line without a newline, and its `ima_parse_rule()` on a `#`
+    /// after a rule (rule by rule, the comment is not written and the
+    /// newline is added). The first of them, by line.
+    pub fn check_by_path(&self) -> Result<(), PolicyError> {
+        let comment = self.rules.iter().find_map(|r| {
+            r.comment.map(|column| PolicyError {
+                line: r.line,
+                column,
+                reason: PolicyErrorKind::CommentAfterRule,
+            })
+        });
+        let unterminated = self.unterminated.map(|(line, len)| PolicyError {
+            line,
+            column: len + 1,
+            reason: PolicyErrorKind::NoFinalNewline,
+        });
+        match comment
+            .into_iter()
+            .chain(unterminated)
+            .min_by_key(|e| e.line)
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the kernel's read-back of its policy (`ima_policy_show()`
+    /// lines) holds these rules, one after the other: compared in the
+    /// kernel's normal form, not byte by byte.
+    pub fn is_shown_in(&self, kernel: &[u8]) -> bool {
+        let shown: Vec<Option<Vec<String>>> = kernel
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .map(|l| std::str::from_utf8(l).ok().map(canonical::canonical))
+            .collect();
+        let ours: Vec<Vec<String>> = self
+            .rules
+            .iter()
+            .map(|r| canonical::canonical(&r.text))
+            .collect();
+        canonical::shown_as_block(&ours, &shown)
+    }
+
+    /// The rules in the kernel's normal form, one a line: what a load
+    /// records so that a second one knows what the first one wrote.
+    pub fn normal_form(&self) -> String {
+        self.rules
+            .iter()
+            .map(|r| canonical::canonical(&r.text).join(" ") + "\n")
+            .collect()
+    }
+
     /// One buffer per write(): the kernel parses one line per write and
     /// answers `strlen(line) + 1`, so every rule carries its own newline.
     pub fn write_units(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
@@ -244,12 +307,16 @@ impl Policy {
 /// Parses and validates a whole policy file.
 pub fn parse(text: &[u8]) -> Result<Policy, PolicyError> {
     let mut rules = Vec::new();
+    let mut unterminated = None;
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
         let s = check_line(line, raw)?;
         if let Some(rule) = parse_rule(line, s)? {
             rules.push(rule);
         }
+        // split() ends with the bytes after the last newline: empty if the
+        // file ends with one.
+        unterminated = (!raw.is_empty()).then_some((line, raw.len()));
     }
     if rules.is_empty() {
         return Err(PolicyError {
@@ -258,7 +325,10 @@ pub fn parse(text: &[u8]) -> Result<Policy, PolicyError> {
             reason: PolicyErrorKind::NoRules,
         });
     }
-    Ok(Policy { rules })
+    Ok(Policy {
+        rules,
+        unterminated,
+    })
 }
 
 /// Byte-level checks, before the line is treated as text.
@@ -308,10 +378,15 @@ fn tokens(line: &str) -> impl Iterator<Item = (usize, &str)> {
 /// What one rule has seen so far: some kernel checks depend on order.
 #[derive(Default)]
 struct Seen {
+    action: Option<Action>,
     keys: Vec<(&'static str, usize)>,
     func: Option<(Func, usize)>,
     appraise_type: Option<AppraiseType>,
     digest_type: bool,
+    /// The last fsmagic= was 0, the last fsuuid= the nil UUID: the kernel
+    /// takes another one then.
+    zero_fsmagic: bool,
+    nil_fsuuid: bool,
 }
 
 impl Seen {
@@ -327,27 +402,44 @@ fn parse_rule(line: usize, s: &str) -> Result<Option<Rule>, PolicyError> {
         column,
         reason,
     };
-    let mut toks = tokens(s);
-    let Some((start, first)) = toks.next().filter(|(_, t)| !t.starts_with('#')) else {
+    let mut toks = tokens(s).peekable();
+    let Some(&(start, _)) = toks.peek().filter(|(_, t)| !t.starts_with('#')) else {
         return Ok(None);
     };
-    let action = lookup(ACTIONS, first)
-        .ok_or_else(|| err(start, PolicyErrorKind::UnknownAction(first.to_owned())))?;
-    let mut end = start - 1 + first.len();
+    let mut action = None;
+    let mut end = start;
+    let mut comment = None;
     let mut seen = Seen::default();
     for (column, tok) in toks {
-        // The kernel ignores the rest of a line from a token starting with
-        // '#'; old kernels may not, so the comment is not written.
+        // Only a whole line can be a comment for the kernel (6.1 refuses a
+        // '#' token); the comment is not written, and by path it is refused.
         if tok.starts_with('#') {
+            comment = Some(column);
             break;
         }
         end = column - 1 + tok.len();
-        if lookup(ACTIONS, tok).is_some() {
-            return Err(err(column, PolicyErrorKind::ExtraAction(tok.to_owned())));
+        // The action may stand anywhere in the rule, once.
+        if let Some(a) = lookup(ACTIONS, tok) {
+            if action.is_some() {
+                return Err(err(column, PolicyErrorKind::ExtraAction(tok.to_owned())));
+            }
+            action = Some(a);
+            seen.action = action;
+            continue;
         }
-        let (key, value) = split_token(tok).map_err(|r| err(column, r))?;
+        let (key, value) = split_token(tok).map_err(|r| match r {
+            // A first word that is nothing the kernel knows reads best as a
+            // misspelt action.
+            PolicyErrorKind::UnknownCondition(t) if column == start => {
+                err(column, PolicyErrorKind::UnknownAction(t))
+            }
+            r => err(column, r),
+        })?;
         add_option(&mut seen, key, value, column).map_err(|r| err(column, r))?;
     }
+    let Some(action) = action else {
+        return Err(err(start, PolicyErrorKind::MissingAction));
+    };
     if let Some((column, reason)) = check_rule(action, &seen) {
         return Err(err(column, reason));
     }
@@ -357,6 +449,7 @@ fn parse_rule(line: usize, s: &str) -> Result<Option<Rule>, PolicyError> {
         action,
         func: seen.func.map(|(f, _)| f),
         appraise_type: seen.appraise_type,
+        comment,
     }))
 }
 

@@ -94,11 +94,40 @@ fn valid_rules() {
         "measure func=FILE_CHECK uid=4294967294",
         "dont_measure fsmagic=0xffffffffffffffff",
         "measure func=KEXEC_CMDLINE subj_type=kexec_t",
+        // What 6.1's ima_parse_rule() takes that an older check refused:
+        // the action anywhere, a '+' before numbers (kstrtoul), any
+        // appraise_flag naming "blacklist" (strstr), and the options it
+        // stores without testing for an earlier one.
+        "func=BPRM_CHECK measure",
+        "mask=MAY_EXEC func=BPRM_CHECK measure template=ima-ng",
+        "measure uid=+0",
+        "measure func=FILE_CHECK fowner>+999 egid<+5",
+        "dont_measure fsmagic=+9fa0",
+        "dont_measure fsmagic=+0x9fa0",
+        "measure pcr=+10",
+        "measure pcr=-0",
+        "appraise func=MODULE_CHECK appraise_type=imasig|modsig appraise_flag=blacklist",
+        "appraise func=MODULE_CHECK appraise_type=imasig|modsig appraise_flag=no_blacklist_x",
+        "measure fsname=tmpfs fsname=ext4",
+        "measure pcr=1 pcr=2",
+        "appraise permit_directio permit_directio",
+        "measure func=FILE_CHECK digest_type=verity digest_type=verity",
+        "appraise func=MODULE_CHECK appraise_type=imasig appraise_type=imasig",
+        "appraise func=MODULE_CHECK appraise_type=imasig appraise_type=imasig|modsig appraise_flag=check_blacklist",
+        "appraise func=MODULE_CHECK appraise_type=imasig|modsig appraise_type=imasig appraise_flag=check_blacklist",
+        "appraise func=MODULE_CHECK appraise_flag=check_blacklist appraise_flag=check_blacklist appraise_type=imasig|modsig",
+        "appraise func=BPRM_CHECK digest_type=verity appraise_type=sigv3 appraise_type=sigv3",
+        "dont_measure fsmagic=0 fsmagic=0x9fa0",
+        "dont_measure fsmagic=0 fsmagic=0 fsmagic=1",
+        "measure fsuuid=00000000-0000-0000-0000-000000000000 fsuuid=8bcbe394-4f13-4144-be8e-5aa9ea2ce2f6",
     ];
     for case in cases {
         let p = parse(case.as_bytes()).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(p.rules().len(), 1, "{case}");
         assert_eq!(p.rules()[0].text, case);
+        // Recognised as written and in its normal form.
+        assert!(p.is_shown_in(case.as_bytes()), "{case}");
+        assert!(p.is_shown_in(p.normal_form().as_bytes()), "{case}");
     }
 }
 
@@ -163,14 +192,17 @@ fn invalid_rules() {
             b"meassure func=BPRM_CHECK",
             1,
             1,
-            "unknown action \"meassure\": a rule starts with measure, dont_measure, appraise, dont_appraise, audit, dont_audit, hash or dont_hash",
+            "unknown action \"meassure\": a rule needs one of measure, dont_measure, appraise, dont_appraise, audit, dont_audit, hash or dont_hash",
         ),
         (
-            b"func=BPRM_CHECK measure",
+            b"func=BPRM_CHECK mask=MAY_EXEC",
             1,
             1,
-            "unknown action \"func=BPRM_CHECK\": a rule starts with measure, dont_measure, appraise, dont_appraise, audit, dont_audit, hash or dont_hash",
+            "no action: a rule needs one of measure, dont_measure, appraise, dont_appraise, audit, dont_audit, hash or dont_hash",
         ),
+        (b"func=BPRM_CHECK measure appraise", 1, 25, "second action \"appraise\" in one rule"),
+        // 6.1 checks the action when it meets template=.
+        (b"template=ima-ng measure", 1, 1, "\"measure\" must come before \"template=\""),
         (
             b"  /etc/ima/policy",
             1,
@@ -220,10 +252,22 @@ fn invalid_rules() {
             "invalid fsmagic value \"0xzz\": expected a hexadecimal filesystem magic such as 0x9fa0",
         ),
         (
-            b"dont_measure fsmagic=+9fa0",
+            b"dont_measure fsmagic=++9fa0",
             1,
             14,
-            "invalid fsmagic value \"+9fa0\": expected a hexadecimal filesystem magic such as 0x9fa0",
+            "invalid fsmagic value \"++9fa0\": expected a hexadecimal filesystem magic such as 0x9fa0",
+        ),
+        (
+            b"dont_measure fsmagic=0x+9fa0",
+            1,
+            14,
+            "invalid fsmagic value \"0x+9fa0\": expected a hexadecimal filesystem magic such as 0x9fa0",
+        ),
+        (
+            b"dont_measure fsmagic=-9fa0",
+            1,
+            14,
+            "invalid fsmagic value \"-9fa0\": expected a hexadecimal filesystem magic such as 0x9fa0",
         ),
         (
             b"dont_measure fsmagic=0x",
@@ -256,10 +300,14 @@ fn invalid_rules() {
             9,
             "invalid euid value \"4294967295\": expected a decimal id from 0 to 4294967294",
         ),
-        (b"measure gid=+1", 1, 9, "invalid gid value \"+1\": expected a decimal id from 0 to 4294967294"),
+        (b"measure gid=++1", 1, 9, "invalid gid value \"++1\": expected a decimal id from 0 to 4294967294"),
+        (b"measure gid=+", 1, 9, "invalid gid value \"+\": expected a decimal id from 0 to 4294967294"),
+        (b"measure uid=0x10", 1, 9, "invalid uid value \"0x10\": expected a decimal id from 0 to 4294967294"),
         (b"appraise fowner>abc", 1, 10, "invalid fowner value \"abc\": expected a decimal id from 0 to 4294967294"),
         (b"measure pcr=24", 1, 9, "invalid pcr value \"24\": expected a decimal PCR index from 0 to 23"),
         (b"measure pcr=x", 1, 9, "invalid pcr value \"x\": expected a decimal PCR index from 0 to 23"),
+        (b"measure pcr=-1", 1, 9, "invalid pcr value \"-1\": expected a decimal PCR index from 0 to 23"),
+        (b"measure pcr=-+0", 1, 9, "invalid pcr value \"-+0\": expected a decimal PCR index from 0 to 23"),
         (
             b"appraise appraise_type=modsig",
             1,
@@ -304,10 +352,10 @@ fn invalid_rules() {
             "\"appraise_flag=check_blacklist\" requires \"appraise_type=imasig|modsig\"",
         ),
         (
-            b"appraise func=MODULE_CHECK appraise_flag=blacklist",
+            b"appraise func=MODULE_CHECK appraise_flag=check_blocklist",
             1,
             28,
-            "invalid appraise_flag value \"blacklist\": expected check_blacklist",
+            "invalid appraise_flag value \"check_blocklist\": expected check_blacklist",
         ),
         (
             b"appraise func=SETXATTR_CHECK appraise_algos=sha256,md6",
@@ -393,14 +441,27 @@ fn invalid_rules() {
         (b"measure func=BPRM_CHECK func=FILE_CHECK", 1, 25, "\"func\" given twice in one rule"),
         (b"measure obj_user=a obj_user=b", 1, 20, "\"obj_user\" given twice in one rule"),
         (b"measure fowner>0 fowner<5", 1, 18, "\"fowner\" given twice in one rule"),
-        (b"measure fsname=a fsname=b", 1, 18, "\"fsname\" given twice in one rule"),
+        (b"measure template=ima template=ima-ng", 1, 22, "\"template\" given twice in one rule"),
         (
-            b"appraise func=MODULE_CHECK appraise_type=imasig appraise_type=imasig",
+            b"appraise func=SETXATTR_CHECK appraise_algos=sha256 appraise_algos=sha512",
             1,
-            49,
-            "\"appraise_type\" given twice in one rule",
+            52,
+            "\"appraise_algos\" given twice in one rule",
         ),
-        (b"appraise permit_directio permit_directio", 1, 26, "\"permit_directio\" given twice in one rule"),
+        (b"dont_measure fsmagic=1 fsmagic=0", 1, 24, "\"fsmagic\" given twice in one rule"),
+        (b"dont_measure fsmagic=0 fsmagic=1 fsmagic=2", 1, 34, "\"fsmagic\" given twice in one rule"),
+        (
+            b"measure fsuuid=8bcbe394-4f13-4144-be8e-5aa9ea2ce2f6 fsuuid=00000000-0000-0000-0000-000000000000",
+            1,
+            53,
+            "\"fsuuid\" given twice in one rule",
+        ),
+        (
+            b"appraise func=BPRM_CHECK digest_type=verity appraise_type=sigv3 digest_type=verity",
+            1,
+            65,
+            "\"digest_type=verity\" must come before \"appraise_type=\"",
+        ),
         (b"measure uid=0 euid=0", 1, 15, "\"euid\" cannot be combined with \"uid\" in one rule"),
         (b"measure egid=1 gid<1", 1, 16, "\"gid\" cannot be combined with \"egid\" in one rule"),
     ];
@@ -467,4 +528,193 @@ fn error_is_std_error() {
         e.to_string()
             .starts_with("line 1, column 1: unknown action \"bogus\"")
     );
+}
+
+#[test]
+fn by_path_the_kernel_refuses_trailing_comments_and_a_last_line_without_newline() {
+    type Where = Option<(usize, usize, PolicyErrorKind)>;
+    let cases: &[(&[u8], Where)] = &[
+        (b"measure func=BPRM_CHECK\n", None),
+        (b"# c\n  # d\nmeasure\n\n", None),
+        (
+            b"measure func=BPRM_CHECK # measured\n",
+            Some((1, 25, PolicyErrorKind::CommentAfterRule)),
+        ),
+        (
+            b"measure func=BPRM_CHECK",
+            Some((1, 24, PolicyErrorKind::NoFinalNewline)),
+        ),
+        // Any remainder counts, a comment or blanks too.
+        (
+            b"measure\n# the end",
+            Some((2, 10, PolicyErrorKind::NoFinalNewline)),
+        ),
+        (
+            b"measure\n  ",
+            Some((2, 3, PolicyErrorKind::NoFinalNewline)),
+        ),
+        // The first problem by line.
+        (
+            b"measure\nmeasure #\nmeasure",
+            Some((2, 9, PolicyErrorKind::CommentAfterRule)),
+        ),
+    ];
+    for (input, expected) in cases {
+        let p = parse(input).unwrap();
+        let got = p
+            .check_by_path()
+            .err()
+            .map(|e| (e.line, e.column, e.reason));
+        assert_eq!(&got, expected, "{:?}", String::from_utf8_lossy(input));
+        // Rule by rule these are fine: the comment is dropped, the newline added.
+        assert!(
+            p.write_units()
+                .all(|u| u.ends_with(b"\n") && !u.contains(&b'#'))
+        );
+    }
+    let e = parse(b"measure # x\n")
+        .unwrap()
+        .check_by_path()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "line 1, column 9: comment after a rule: the kernel reading the policy by path refuses it (6.1); put the comment on its own line"
+    );
+}
+
+/// Rules of a file and how 6.1's ima_policy_show() prints them back
+/// (read from its source: action, then each option in its fixed order, each
+/// followed by a space).
+const SHOWN: &[(&str, &str)] = &[
+    ("dont_measure fsmagic=9FA0", "dont_measure fsmagic=0x9fa0 "),
+    (
+        "dont_measure fsmagic=+0X01021994",
+        "dont_measure fsmagic=0x1021994 ",
+    ),
+    (
+        "func=BPRM_CHECK mask=MAY_EXEC measure",
+        "measure func=BPRM_CHECK mask=MAY_EXEC ",
+    ),
+    (
+        "measure func=PATH_CHECK mask=^MAY_READ uid=+0",
+        "measure func=FILE_CHECK mask=^MAY_READ uid=0 ",
+    ),
+    (
+        "measure func=FILE_MMAP euid>999",
+        "measure func=MMAP_CHECK euid>999 ",
+    ),
+    (
+        "measure func=FILE_CHECK uid=4294967294",
+        "measure func=FILE_CHECK uid=-2 ",
+    ),
+    (
+        "dont_appraise fsuuid=8BCBE394-4F13-4144-BE8E-5AA9EA2CE2F6",
+        "dont_appraise fsuuid=8bcbe394-4f13-4144-be8e-5aa9ea2ce2f6 ",
+    ),
+    (
+        "measure\tfsname=tmpfs fsname=ext4 pcr=+11 template=d-ng|n-ng|sig",
+        "measure fsname=ext4 pcr=11 template=ima-sig ",
+    ),
+    (
+        "appraise func=SETXATTR_CHECK appraise_algos=sha512,sha256,sha256",
+        "appraise func=SETXATTR_CHECK appraise_algos=sha256,sha512 ",
+    ),
+    (
+        "appraise func=BPRM_CHECK digest_type=verity appraise_type=sigv3",
+        "appraise func=BPRM_CHECK appraise_type=sigv3 digest_type=verity ",
+    ),
+    (
+        "appraise func=MODULE_CHECK appraise_type=imasig appraise_type=imasig|modsig appraise_flag=blacklist",
+        "appraise func=MODULE_CHECK appraise_type=imasig|modsig appraise_flag=check_blacklist ",
+    ),
+    (
+        "measure func=KEY_CHECK keyrings=.ima|.evm",
+        "measure func=KEY_CHECK keyrings=.ima|.evm ",
+    ),
+    (
+        "appraise fowner=0 permit_directio appraise_type=imasig",
+        "appraise fowner=0 appraise_type=imasig permit_directio ",
+    ),
+    (
+        "measure subj_type=init_t func=FILE_CHECK",
+        "measure func=FILE_CHECK subj_type=init_t ",
+    ),
+];
+
+#[test]
+fn rules_are_recognised_in_the_kernels_normal_form() {
+    for &(ours, kernel) in SHOWN {
+        let p = parse(ours.as_bytes()).unwrap_or_else(|e| panic!("{ours}: {e}"));
+        assert!(p.is_shown_in(format!("{kernel}\n").as_bytes()), "{ours}");
+    }
+    // The record of a load is the same for the same rules however spelt.
+    assert_eq!(
+        parse(b"func=PATH_CHECK measure uid=+0\n")
+            .unwrap()
+            .normal_form(),
+        parse(b"measure uid=0 func=FILE_CHECK # x")
+            .unwrap()
+            .normal_form()
+    );
+    let differ = [
+        (
+            "measure func=BPRM_CHECK",
+            "measure func=BPRM_CHECK mask=MAY_EXEC ",
+        ),
+        ("measure uid=0", "measure euid=0 "),
+        ("measure uid<5", "measure uid>5 "),
+        ("appraise appraise_type=imasig", "appraise "),
+        ("measure fsmagic=0x9fa0", "dont_measure fsmagic=0x9fa0 "),
+        ("measure pcr=10", "measure pcr=11 "),
+        ("measure fsname=a fsname=b", "measure fsname=a "),
+        (
+            "measure func=FILE_CHECK",
+            "measure func=FILE_CHECK fs_subtype=x ",
+        ),
+    ];
+    for (ours, kernel) in differ {
+        let p = parse(ours.as_bytes()).unwrap();
+        assert!(!p.is_shown_in(kernel.as_bytes()), "{ours} vs {kernel}");
+    }
+}
+
+#[test]
+fn the_policy_must_stand_as_one_block() {
+    let p = parse(b"measure func=BPRM_CHECK\nappraise fowner=0\n").unwrap();
+    let a = "measure func=BPRM_CHECK \n";
+    let b = "appraise fowner=0 \n";
+    let x = "appraise func=KEXEC_KERNEL_CHECK appraise_type=imasig|modsig \n";
+    let yes = [
+        format!("{a}{b}"),
+        format!("{x}{a}{b}"),
+        format!("{a}{b}{x}"),
+        format!("{x}\n{a}{b}"),
+    ];
+    let no = [
+        String::new(),
+        a.to_owned(),
+        format!("{a}{x}{b}"),
+        format!("{b}{a}"),
+        format!("{x}{b}"),
+    ];
+    for k in yes {
+        assert!(p.is_shown_in(k.as_bytes()), "{k:?}");
+    }
+    for k in no {
+        assert!(!p.is_shown_in(k.as_bytes()), "{k:?}");
+    }
+    // A line we cannot read matches nothing, and does not stop the search.
+    let mut bytes = b"measure obj_type=\xff \n".to_vec();
+    bytes.extend_from_slice(format!("{a}{b}").as_bytes());
+    assert!(p.is_shown_in(&bytes));
+
+    // The kernel does not print a rule whose LSM label is inactive.
+    let lsm =
+        parse(b"measure func=BPRM_CHECK\ndont_measure obj_type=var_log_t\nappraise fowner=0\n")
+            .unwrap();
+    assert!(lsm.is_shown_in(format!("{a}{b}").as_bytes()));
+    assert!(lsm.is_shown_in(format!("{a}dont_measure obj_type=var_log_t \n{b}").as_bytes()));
+    // But some rule must be seen.
+    let only_lsm = parse(b"dont_measure obj_type=var_log_t\n").unwrap();
+    assert!(!only_lsm.is_shown_in(x.as_bytes()));
 }

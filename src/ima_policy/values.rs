@@ -6,7 +6,7 @@ use super::{AppraiseType, FUNCS, PolicyErrorKind, Seen, in_list, lookup};
 
 /// Highest `pcr=`. The kernel takes up to 63 (bits of `measured_pcrs`), but a
 /// TPM 2.0 has PCRs 0..=23: a higher one only fails later, at each extend.
-const MAX_PCR: u64 = 23;
+const MAX_PCR: i64 = 23;
 
 /// Every option of the kernel's `policy_tokens` (`fs_subtype`: v6.19 ABI).
 const KEYS: &str = "func mask fsmagic fsuuid fsname fs_subtype uid euid gid egid fowner fgroup \
@@ -14,7 +14,7 @@ const KEYS: &str = "func mask fsmagic fsuuid fsname fs_subtype uid euid gid egid
     appraise_algos digest_type template pcr permit_directio keyrings label";
 
 /// `hash_algo_name[]`; whether the crypto API has one is only known on the target.
-const HASH_ALGOS: &str = "md4 md5 sha1 rmd160 sha256 sha384 sha512 sha224 rmd128 rmd256 rmd320 \
+pub(super) const HASH_ALGOS: &str = "md4 md5 sha1 rmd160 sha256 sha384 sha512 sha224 rmd128 rmd256 rmd320 \
     wp256 wp384 wp512 tgr128 tgr160 tgr192 sm3 streebog256 streebog512 sha3-256 sha3-384 sha3-512";
 
 /// Built-in templates (`ima_template.c`): `lookup_template_desc()` matches a
@@ -33,7 +33,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-fn is_id(key: &str) -> bool {
+pub(super) fn is_id(key: &str) -> bool {
     matches!(key, "uid" | "euid" | "gid" | "egid" | "fowner" | "fgroup")
 }
 
@@ -85,9 +85,18 @@ pub(super) fn add_option(
     column: usize,
 ) -> Result<(), PolicyErrorKind> {
     use PolicyErrorKind as K;
-    // The kernel lets a few repeats through (fsname, pcr, appraise_type...);
-    // a repeat is a mistake either way.
-    if seen.column(key).is_some() {
+    // What 6.1's ima_parse_rule() lets through twice: the options it stores
+    // without looking at the field first (the last one wins, or a flag is set
+    // again), and fsmagic/fsuuid after a zero one (it tests the field, not
+    // whether the option was given).
+    let repeat_ok = match key {
+        "fsname" | "pcr" | "digest_type" | "appraise_type" | "appraise_flag"
+        | "permit_directio" => true,
+        "fsmagic" => seen.zero_fsmagic,
+        "fsuuid" => seen.nil_fsuuid,
+        _ => false,
+    };
+    if !repeat_ok && seen.column(key).is_some() {
         return Err(K::Repeated(key));
     }
     if let Some(mate) = slot_mate(key)
@@ -120,26 +129,23 @@ pub(super) fn add_option(
             }
         }
         "fsmagic" => {
-            let digits = value
-                .strip_prefix("0x")
-                .or_else(|| value.strip_prefix("0X"))
-                .unwrap_or(value);
-            // from_str_radix alone would also take a '+' sign.
-            let hex = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_hexdigit());
-            if !hex || u64::from_str_radix(digits, 16).is_err() {
-                return Err(invalid("a hexadecimal filesystem magic such as 0x9fa0"));
-            }
+            let n = kernel_unsigned(value, 16)
+                .ok_or_else(|| invalid("a hexadecimal filesystem magic such as 0x9fa0"))?;
+            seen.zero_fsmagic = n == 0;
         }
-        "fsuuid" if !is_uuid(value) => {
-            return Err(invalid(
-                "a UUID such as 8bcbe394-4f13-4144-be8e-5aa9ea2ce2f6",
-            ));
+        "fsuuid" => {
+            if !is_uuid(value) {
+                return Err(invalid(
+                    "a UUID such as 8bcbe394-4f13-4144-be8e-5aa9ea2ce2f6",
+                ));
+            }
+            seen.nil_fsuuid = value.bytes().all(|b| b == b'0' || b == b'-');
         }
         // (uid_t)-1 is INVALID_UID, which the kernel refuses.
-        _ if is_id(key) && decimal(value).is_none_or(|n| n >= u64::from(u32::MAX)) => {
+        _ if is_id(key) && kernel_unsigned(value, 10).is_none_or(|n| n >= u64::from(u32::MAX)) => {
             return Err(invalid("a decimal id from 0 to 4294967294"));
         }
-        "pcr" if decimal(value).is_none_or(|n| n > MAX_PCR) => {
+        "pcr" if kernel_int(value).is_none_or(|n| !(0..=MAX_PCR).contains(&n)) => {
             return Err(invalid("a decimal PCR index from 0 to 23"));
         }
         "appraise_type" => {
@@ -159,10 +165,15 @@ pub(super) fn add_option(
                 (AppraiseType::Imasig | AppraiseType::ImasigModsig, true) => {
                     return Err(K::Conflict(t.token(), "digest_type=verity"));
                 }
+                // Given twice, the kernel keeps both flags: modsig stays allowed.
+                _ if seen.appraise_type == Some(AppraiseType::ImasigModsig) => {}
                 _ => seen.appraise_type = Some(t),
             }
         }
-        "appraise_flag" if value != "check_blacklist" => return Err(invalid("check_blacklist")),
+        // The kernel only looks for "blacklist" in the value (strstr).
+        "appraise_flag" if !value.contains("blacklist") => {
+            return Err(invalid("check_blacklist"));
+        }
         "appraise_algos" => {
             if let Some(bad) = value.split(',').find(|a| in_list(HASH_ALGOS, a).is_none()) {
                 let expected = "comma-separated kernel hash names such as sha256,sha384,sha512";
@@ -182,7 +193,11 @@ pub(super) fn add_option(
             }
             seen.digest_type = true;
         }
-        "template" if !TEMPLATES.iter().any(|&(n, fmt)| value == n || value == fmt) => {
+        // The kernel checks the action when it meets template=.
+        "template" if seen.action.is_none() => {
+            return Err(K::MustPrecede("measure", "template="));
+        }
+        "template" if template_name(value).is_none() => {
             return Err(invalid(
                 "a built-in template: ima, ima-ng, ima-sig, ima-ngv2, ima-sigv2, ima-buf, ima-modsig or evm-sig",
             ));
@@ -198,12 +213,43 @@ pub(super) fn add_option(
     Ok(())
 }
 
-/// Digits only: `str::parse` would also take a '+' sign.
-fn decimal(value: &str) -> Option<u64> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+/// The name of a built-in template given by name or by format.
+pub(super) fn template_name(value: &str) -> Option<&'static str> {
+    TEMPLATES
+        .iter()
+        .find(|&&(n, fmt)| value == n || value == fmt)
+        .map(|&(n, _)| n)
+}
+
+/// A number as the kernel's `kstrtoul()` reads it: one optional '+', then
+/// for base 16 an optional "0x", then at least one digit, nothing after, no
+/// overflow. (`u64::from_str_radix` alone would differ on "0x" and "+".)
+pub(super) fn kernel_unsigned(value: &str, radix: u32) -> Option<u64> {
+    let v = value.strip_prefix('+').unwrap_or(value);
+    let digits = match radix {
+        16 => v
+            .strip_prefix("0x")
+            .or_else(|| v.strip_prefix("0X"))
+            .unwrap_or(v),
+        _ => v,
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
-    value.parse().ok()
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// `kstrtoint(value, 10)`: a '-' (not followed by '+') or a '+', digits,
+/// within i32.
+pub(super) fn kernel_int(value: &str) -> Option<i64> {
+    let n = match value.strip_prefix('-') {
+        Some(rest) if !rest.starts_with('+') => {
+            0i64.checked_sub_unsigned(kernel_unsigned(rest, 10)?)?
+        }
+        Some(_) => return None,
+        None => i64::try_from(kernel_unsigned(value, 10)?).ok()?,
+    };
+    i32::try_from(n).is_ok().then_some(n)
 }
 
 /// 8-4-4-4-12 hex digits, as `uuid_parse()` reads them.

@@ -9,6 +9,7 @@ use crate::ima_policy as grammar;
 use crate::plan::StepId;
 use nix::errno::Errno;
 use std::ffi::CString;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -17,6 +18,8 @@ const POLICY_LIMIT: usize = 8 * 1024 * 1024;
 /// IMA signature types in security.ima (EVM_IMA_XATTR_DIGSIG, IMA_VERITY_DIGSIG).
 const IMA_XATTR_DIGSIG: u8 = 0x03;
 const IMA_VERITY_DIGSIG: u8 = 0x06;
+/// In the run directory: the normal form of the policy this boot loaded.
+const RECORD_FILE: &str = "ima-policy";
 
 pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     let has_ima = ctx.securityfs.has_ima();
@@ -99,24 +102,18 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         policy.write_units().collect()
     };
 
-    // A policy file that is gone or reads back what we would write means a
-    // policy was already loaded this boot.
-    if has_ima && !ctx.securityfs.policy_path().exists() {
-        return Outcome::already(format!(
-            "{} is gone: the kernel takes one policy per boot and already has one",
-            ctx.securityfs.policy_path().display()
+    if by_path && let Err(e) = policy.check_by_path() {
+        return Outcome::failed(format!(
+            "{}:{}:{}: {}; no rule was written",
+            shown.display(),
+            e.line,
+            e.column,
+            e.reason
         ));
     }
-    if let Some(current) = ctx.securityfs.read_policy(POLICY_LIMIT as u64)
-        && !current.is_empty()
-        && current == units.concat()
-    {
-        return Outcome::already(format!(
-            "the IMA policy from {} is already loaded",
-            shown.display()
-        ));
+    if has_ima && let Some(why) = already_loaded(ctx, &policy, &shown) {
+        return Outcome::already(why);
     }
-
     if ctx.dry_run {
         return Outcome::done(format!("would write IMA policy {} {how}", shown.display()));
     }
@@ -174,16 +171,91 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             e.desc()
         ));
     }
+    let record = ctx.run_dir.join(RECORD_FILE);
+    let recorded = std::fs::create_dir_all(ctx.run_dir)
+        .and_then(|()| std::fs::write(&record, policy.normal_form()));
     Outcome::done(format!(
-        "wrote IMA policy {} {how}; {} appraise rule(s){}",
+        "wrote IMA policy {} {how}; {} appraise rule(s){}{}",
         shown.display(),
         policy.appraise_rule_count(),
         if policy.requires_signatures() {
             ", signatures required"
         } else {
             ""
+        },
+        match recorded {
+            Ok(()) => String::new(),
+            Err(e) => format!(
+                "; could not record it in {} ({e}), so a second load this boot may write it again",
+                record.display()
+            ),
         }
     ))
+}
+
+/// Why the policy counts as loaded already, if it does. What the kernel
+/// shows depends on its configuration (ima_fs.c, 6.1):
+/// - neither CONFIG_IMA_WRITE_POLICY nor CONFIG_IMA_READ_POLICY (Debian):
+///   the file is removed after the first policy;
+/// - READ_POLICY only: the file loses its write bit and root's next open
+///   for writing gets EBUSY; its read-back is the active policy;
+/// - WRITE_POLICY: the file stays and every load appends. Its read-back
+///   (with READ_POLICY) shows the boot policy until a first load too, so
+///   the rules being there is not enough: our record in the run directory
+///   says this boot's load wrote them.
+///
+/// The read-back is compared in the kernel's normal form (`Policy::is_shown_in`).
+fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Option<String> {
+    let file = ctx.securityfs.policy_path();
+    if !file.exists() {
+        return Some(format!(
+            "{} is gone: the kernel takes one policy per boot and already has one",
+            file.display()
+        ));
+    }
+    let in_kernel = ctx
+        .securityfs
+        .read_policy(POLICY_LIMIT as u64)
+        .map(|text| policy.is_shown_in(&text));
+    if !ctx.securityfs.policy_writable() {
+        return Some(match in_kernel {
+            Some(true) => format!(
+                "the IMA policy from {} is already loaded (the kernel shows its rules)",
+                shown.display()
+            ),
+            _ => format!(
+                "{} is read-only: the kernel already has a custom policy this boot and takes no other{}",
+                file.display(),
+                if in_kernel == Some(false) {
+                    format!("; it does not show the rules of {}", shown.display())
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    let record = ctx.run_dir.join(RECORD_FILE);
+    let normal = policy.normal_form();
+    let recorded = std::fs::File::open(&record)
+        .and_then(|f| {
+            let mut text = Vec::new();
+            f.take(normal.len() as u64 + 1).read_to_end(&mut text)?;
+            Ok(text)
+        })
+        .is_ok_and(|r| r == normal.as_bytes());
+    match (recorded, in_kernel) {
+        (true, Some(true)) => Some(format!(
+            "the IMA policy from {} is already loaded (the kernel shows its rules, {} records this boot's load)",
+            shown.display(),
+            record.display()
+        )),
+        (true, None) => Some(format!(
+            "the IMA policy from {} is already loaded ({} records this boot's load; the kernel does not show its policy)",
+            shown.display(),
+            record.display()
+        )),
+        _ => None,
+    }
 }
 
 /// Whether the policy file carries an IMA signature in security.ima.
