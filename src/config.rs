@@ -28,6 +28,9 @@ pub enum Source {
         line: usize,
     },
     Cmdline(&'static str),
+    /// The default, because the kernel command line gives the option empty
+    /// (`name=` or a bare `name`): dracut then drops the files' value.
+    CmdlineEmpty(&'static str),
     /// A command-line option of integrity-loader itself.
     Argument(&'static str),
 }
@@ -44,6 +47,9 @@ impl fmt::Display for Source {
             Source::Default => write!(f, "default"),
             Source::File { path, line } => write!(f, "{}:{line}", path.display()),
             Source::Cmdline(name) => write!(f, "kernel command line {name}="),
+            Source::CmdlineEmpty(name) => {
+                write!(f, "default: kernel command line {name}= is empty")
+            }
             Source::Argument(name) => write!(f, "option {name}"),
         }
     }
@@ -217,6 +223,29 @@ pub struct Settings {
     /// keyrings, refuse any later link into them.
     pub lock_keyrings: bool,
     pub debug: bool,
+    /// dracut's files that could not be used (unreadable, not data, a bad
+    /// value): the steps reading their keys fail with the error; the other
+    /// steps run.
+    pub unusable: Vec<UnusableFile>,
+}
+
+/// One of dracut's /etc/sysconfig files that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableFile {
+    /// `MASTERKEY_CONFIG`, `EVM_CONFIG` or `IMA_CONFIG`.
+    pub file: &'static str,
+    pub error: ConfigError,
+}
+
+impl UnusableFile {
+    /// The steps that read this file's keys.
+    pub fn steps(&self) -> &'static [StepId] {
+        match self.file {
+            MASTERKEY_CONFIG => &[StepId::Kmk],
+            EVM_CONFIG => &[StepId::EvmKey, StepId::EvmCerts, StepId::Evm],
+            _ => &[StepId::ImaCerts, StepId::ImaPolicy],
+        }
+    }
 }
 
 /// A configuration problem: file, line, column when known, and what to do.
@@ -253,6 +282,7 @@ pub struct ConfigInputs<'a> {
     pub kernel_release: &'a str,
 }
 
+#[derive(Clone)]
 struct ConfigFile {
     path: PathBuf,
     vars: Assignments,
@@ -314,19 +344,64 @@ const NATIVE_KEYS: &[&str] = &[
     "TPM_STEP_TIMEOUT",
 ];
 
+/// Our own file: any problem in it is a configuration error, since it
+/// decides what a failure does (FAILURE_ACTION, REQUIRE).
+fn read_native(inputs: &ConfigInputs) -> Result<Option<ConfigFile>, ConfigError> {
+    let native = match inputs.native_config {
+        Some(path) => {
+            let bytes = Root::new("/")
+                .read(&path.to_string_lossy(), CONFIG_LIMIT)
+                .map_err(|e| ConfigError {
+                    place: path.display().to_string(),
+                    message: format!("cannot read the --config file: {}", e.kind),
+                })?;
+            Some(parse_config(path.to_path_buf(), &bytes)?)
+        }
+        None => read_config(inputs.root, NATIVE_CONFIG)?,
+    };
+    if let Some(n) = &native {
+        if let Some(line) = n.vars.first_crowded_line() {
+            return Err(ConfigError {
+                place: format!("{}:{line}", n.path.display()),
+                message: "one setting per line in this file (seal --write-config rewrites it line by line): put each on a line of its own".to_string(),
+            });
+        }
+        for a in n.vars.iter() {
+            if !NATIVE_KEYS.contains(&a.name.as_str()) {
+                return Err(n.error(
+                    a,
+                    format!(
+                        "unknown key {}; known keys: {}",
+                        a.name,
+                        NATIVE_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(native)
+}
+
 /// Picks the highest-precedence value among the candidates; an empty value
-/// counts as unset, as in dracut's `[ -z "$VAR" ] && VAR=default`.
+/// in a file counts as unset, as in dracut's `[ -z "$VAR" ] && VAR=default`.
+/// An empty command-line option means the default whatever the files say:
+/// dracut's `X=$(getarg name=) && VAR=$X` empties the variable first.
 fn pick(candidates: Vec<Option<(String, Source)>>, default: &str) -> Setting<String> {
-    candidates
-        .into_iter()
-        .rev()
-        .flatten()
-        .find(|(v, _)| !v.is_empty())
-        .map(|(value, source)| Setting { value, source })
-        .unwrap_or_else(|| Setting {
-            value: default.to_string(),
-            source: Source::Default,
-        })
+    for (value, source) in candidates.into_iter().rev().flatten() {
+        if !value.is_empty() {
+            return Setting { value, source };
+        }
+        if let Source::Cmdline(name) = source {
+            return Setting {
+                value: default.to_string(),
+                source: Source::CmdlineEmpty(name),
+            };
+        }
+    }
+    Setting {
+        value: default.to_string(),
+        source: Source::Default,
+    }
 }
 
 fn from_file(file: &Option<ConfigFile>, name: &str) -> Option<(String, Source)> {
@@ -447,37 +522,63 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
 }
 
 impl Settings {
+    /// Errors in our own file and on the command line are configuration
+    /// errors. A problem in one of dracut's files (it cannot be read, a line
+    /// is not data, a value is wrong) makes that file unusable: the steps
+    /// reading it fail, the others run with their own files.
     pub fn resolve(inputs: &ConfigInputs) -> Result<Settings, ConfigError> {
-        let root = inputs.root;
-        let masterkey_file = read_config(root, MASTERKEY_CONFIG)?;
-        let evm_file = read_config(root, EVM_CONFIG)?;
-        let ima_file = read_config(root, IMA_CONFIG)?;
-        let native = match inputs.native_config {
-            Some(path) => {
-                let bytes = Root::new("/")
-                    .read(&path.to_string_lossy(), CONFIG_LIMIT)
-                    .map_err(|e| ConfigError {
-                        place: path.display().to_string(),
-                        message: format!("cannot read the --config file: {}", e.kind),
-                    })?;
-                Some(parse_config(path.to_path_buf(), &bytes)?)
-            }
-            None => read_config(root, NATIVE_CONFIG)?,
-        };
-        if let Some(n) = &native {
-            for a in n.vars.iter() {
-                if !NATIVE_KEYS.contains(&a.name.as_str()) {
-                    return Err(n.error(
-                        a,
-                        format!(
-                            "unknown key {}; known keys: {}",
-                            a.name,
-                            NATIVE_KEYS.join(", ")
-                        ),
-                    ));
+        let mut unusable = Vec::new();
+        let mut dracut = [MASTERKEY_CONFIG, EVM_CONFIG, IMA_CONFIG].map(|file| {
+            read_config(inputs.root, file).unwrap_or_else(|error| {
+                unusable.push(UnusableFile { file, error });
+                None
+            })
+        });
+        let native = read_native(inputs)?;
+        loop {
+            let [masterkey_file, evm_file, ima_file] = &dracut;
+            let error = match Settings::resolve_files(
+                inputs,
+                masterkey_file.clone(),
+                evm_file.clone(),
+                ima_file.clone(),
+                native.clone(),
+            ) {
+                Ok(settings) => {
+                    return Ok(Settings {
+                        unusable,
+                        ..settings
+                    });
                 }
-            }
+                Err(e) => e,
+            };
+            // A value from one of dracut's files: drop that file, try again.
+            let from_file = [MASTERKEY_CONFIG, EVM_CONFIG, IMA_CONFIG]
+                .into_iter()
+                .zip(dracut.iter_mut())
+                .find(|(_, f)| {
+                    f.as_ref().is_some_and(|f| {
+                        error
+                            .place
+                            .strip_prefix(&*f.path.to_string_lossy())
+                            .is_some_and(|rest| rest.starts_with(':'))
+                    })
+                });
+            let Some((file, slot)) = from_file else {
+                return Err(error);
+            };
+            *slot = None;
+            unusable.push(UnusableFile { file, error });
         }
+    }
+
+    fn resolve_files(
+        inputs: &ConfigInputs,
+        masterkey_file: Option<ConfigFile>,
+        evm_file: Option<ConfigFile>,
+        ima_file: Option<ConfigFile>,
+        native: Option<ConfigFile>,
+    ) -> Result<Settings, ConfigError> {
         let cmdline = inputs.cmdline;
 
         // Master key type and path (97masterkey).
@@ -649,6 +750,7 @@ impl Settings {
             policy_write,
             lock_keyrings,
             debug: cmdline.flag("rd.debug"),
+            unusable: Vec::new(),
         };
         settings.check_paths()?;
         Ok(settings)
@@ -704,6 +806,14 @@ impl Settings {
             "DROP_KMK=no ({}) keeps the kmk as a user key that root can read after boot, although PCR {pcr} is locked so that the TPM does not give it out again; remove the line unless something after the boot needs the kmk",
             keep.source
         ))
+    }
+
+    /// Why `step` cannot run: one of dracut's files it reads is unusable.
+    pub fn unusable_for(&self, step: StepId) -> Option<&ConfigError> {
+        self.unusable
+            .iter()
+            .find(|u| u.steps().contains(&step))
+            .map(|u| &u.error)
     }
 }
 
@@ -816,18 +926,186 @@ mod tests {
         assert_eq!(s.evm_key.value, "/k/evm.blob");
         assert_eq!(s.evm_activation_bits.value, 0x8000_0000);
         assert_eq!(s.ima_policy.value, "/k/policy");
-        // The command line wins; an empty value falls back to the default.
+        // The command line wins; an empty value means the built-in default,
+        // not the file's value.
         let s = t
             .resolve("masterkey=/c/kmk evmkey=/c/evm evmx509= rd.debug")
             .unwrap();
         assert_eq!(s.masterkey.value, "/c/kmk");
         assert_eq!(s.masterkey.source, Source::Cmdline("masterkey"));
         assert_eq!(s.evm_key.value, "/c/evm");
-        assert_eq!(s.evm_x509.value, "/k/x.der");
+        assert_eq!(s.evm_x509.value, "/etc/keys/x509_evm.der");
+        assert_eq!(s.evm_x509.source, Source::CmdlineEmpty("evmx509"));
         assert!(s.debug);
         let s = t.resolve("masterkeytype=trusted").unwrap();
         assert_eq!(s.kmk_name, "kmk-trusted");
         assert_eq!(s.masterkey.value, "/etc/keys/kmk-trusted-6.1.0-test.blob");
+    }
+
+    /// The command line as dracut's scripts take it: `X=$(getarg x=) &&
+    /// VAR=$X`, then `[ -z "$VAR" ] && VAR=default`.
+    #[test]
+    fn cmdline_over_files_as_dracut() {
+        let t = Tree::new(&[
+            (MASTERKEY_CONFIG, "MASTERKEYTYPE=user\nMASTERKEY=/f/kmk\n"),
+            (EVM_CONFIG, "EVMKEY=/f/evm\nEVMX509=/f/x.der\n"),
+        ]);
+        // (cmdline, MASTERKEYTYPE, MASTERKEY, EVMKEY, EVMX509)
+        let cases: &[(&str, &str, &str, &str, &str)] = &[
+            ("", "user", "/f/kmk", "/f/evm", "/f/x.der"),
+            ("masterkeytype=", "trusted", "/f/kmk", "/f/evm", "/f/x.der"),
+            ("masterkeytype", "trusted", "/f/kmk", "/f/evm", "/f/x.der"),
+            (
+                "masterkey=",
+                "user",
+                "/etc/keys/kmk-user.blob",
+                "/f/evm",
+                "/f/x.der",
+            ),
+            (
+                "masterkey= masterkeytype=",
+                "trusted",
+                "/etc/keys/kmk-trusted.blob",
+                "/f/evm",
+                "/f/x.der",
+            ),
+            (
+                "evmkey=/a evmkey",
+                "user",
+                "/f/kmk",
+                "/etc/keys/evm-trusted.blob",
+                "/f/x.der",
+            ),
+            ("evmkey evmkey=/a", "user", "/f/kmk", "/a", "/f/x.der"),
+            (
+                "evmx509=",
+                "user",
+                "/f/kmk",
+                "/f/evm",
+                "/etc/keys/x509_evm.der",
+            ),
+            ("masterkey=\"/a\"b", "user", "/a\"b", "/f/evm", "/f/x.der"),
+            ("master\"key\"=/q", "user", "/f/kmk", "/f/evm", "/f/x.der"),
+            ("\"evmkey=/q\"", "user", "/f/kmk", "/q", "/f/x.der"),
+        ];
+        for (cmdline, kind, masterkey, evmkey, x509) in cases {
+            let s = t.resolve(cmdline).unwrap();
+            let got = (
+                s.masterkey_type.value.name(),
+                s.masterkey.value.as_str(),
+                s.evm_key.value.as_str(),
+                s.evm_x509.value.as_str(),
+            );
+            assert_eq!(got, (*kind, *masterkey, *evmkey, *x509), "{cmdline}");
+        }
+        // The kmk is named after the type the command line left.
+        assert_eq!(t.resolve("masterkeytype=").unwrap().kmk_name, "kmk-trusted");
+        let s = t.resolve("evmx509").unwrap();
+        assert_eq!(
+            s.evm_x509.source.to_string(),
+            "default: kernel command line evmx509= is empty"
+        );
+    }
+
+    /// A problem in one of dracut's files makes that file's keys unusable
+    /// (its steps fail with the error); the others resolve as usual.
+    #[test]
+    fn dracut_file_problems_stay_in_that_file() {
+        let all = || {
+            vec![
+                (MASTERKEY_CONFIG, "MASTERKEYTYPE=user\n".to_string()),
+                (EVM_CONFIG, "EVMKEY=/k/evm\n".to_string()),
+                (IMA_CONFIG, "IMAPOLICY=/k/policy\n".to_string()),
+            ]
+        };
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEYTYPE=logon\n",
+                "masterkey:1: master key type \"logon\" is not supported",
+            ),
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEY=keys/kmk.blob\n",
+                "masterkey:1: MASTERKEY=\"keys/kmk.blob\" must be an absolute path",
+            ),
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEYTYPE=user\nunset -f x\n",
+                "masterkey:2:7: unset takes variable names only",
+            ),
+            (
+                EVM_CONFIG,
+                "\n\nEVMKEY=$HOME/x\n",
+                "evm:3:8: shell expansion",
+            ),
+            (
+                EVM_CONFIG,
+                "EVMKEYTYPE=user\n",
+                "evm:1: EVMKEYTYPE=\"user\": the kernel's EVM only takes an encrypted key named evm-key",
+            ),
+            (
+                EVM_CONFIG,
+                "EVM_ACTIVATION_BITS=lots\n",
+                "evm:1: EVM_ACTIVATION_BITS=\"lots\" is not a number",
+            ),
+            (
+                EVM_CONFIG,
+                "EVMKEY=/k/evm; reboot\n",
+                "evm:1:16: expected NAME=value",
+            ),
+            (IMA_CONFIG, "IMAPOLICY=/p\r\n", "ima:1:13: carriage return"),
+            (IMA_CONFIG, "IMAKEYSDIR=`ls`\n", "ima:1:12: shell expansion"),
+        ];
+        for (file, text, want) in cases {
+            let mut files = all();
+            files.retain(|(f, _)| f != file);
+            files.push((file, text.to_string()));
+            let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+            let s = Tree::new(&files).resolve("").unwrap();
+            assert_eq!(s.unusable.len(), 1, "{text:?}");
+            for step in StepId::ALL {
+                let reads_it = match *file {
+                    MASTERKEY_CONFIG => step == StepId::Kmk,
+                    EVM_CONFIG => matches!(step, StepId::EvmKey | StepId::EvmCerts | StepId::Evm),
+                    _ => matches!(step, StepId::ImaCerts | StepId::ImaPolicy),
+                };
+                let e = s.unusable_for(step).map(|e| e.to_string());
+                assert_eq!(e.is_some(), reads_it, "{text:?}: {step}");
+                if let Some(e) = e {
+                    assert!(e.contains(want), "{text:?}: got {e}");
+                }
+            }
+            // The other files' values are kept; the broken one's are not.
+            assert_eq!(
+                s.masterkey_type.value == MasterKeyType::User,
+                *file != MASTERKEY_CONFIG,
+                "{text:?}"
+            );
+            assert_eq!(s.evm_key.value == "/k/evm", *file != EVM_CONFIG, "{text:?}");
+            assert_eq!(
+                s.ima_policy.value == "/k/policy",
+                *file != IMA_CONFIG,
+                "{text:?}"
+            );
+        }
+        // Two broken files, each reported.
+        let t = Tree::new(&[(EVM_CONFIG, "EVMKEY=$X\n"), (IMA_CONFIG, "unset -x\n")]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.unusable.len(), 2);
+        assert!(s.unusable_for(StepId::Kmk).is_none());
+        // An unreadable file (here a directory) is unusable too.
+        let t = Tree::new(&[("/etc/sysconfig/ima/x", "")]);
+        let e = t
+            .resolve("")
+            .unwrap()
+            .unusable_for(StepId::ImaPolicy)
+            .unwrap()
+            .to_string();
+        assert!(
+            e.ends_with("ima: is a directory, not a regular file"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -913,31 +1191,15 @@ mod tests {
                 "DROP_KMK=\"maybe\": expected yes or no",
             ),
             (
-                MASTERKEY_CONFIG,
-                "MASTERKEYTYPE=logon\n",
-                "masterkey:1: master key type \"logon\" is not supported",
+                NATIVE_CONFIG,
+                "MASTERKEYTYPE=user; DROP_KMK=yes\n",
+                "integrity-loader.conf:1: one setting per line in this file",
             ),
             (
-                MASTERKEY_CONFIG,
-                "MASTERKEY=keys/kmk.blob\n",
-                "masterkey:1: MASTERKEY=\"keys/kmk.blob\" must be an absolute path",
+                NATIVE_CONFIG,
+                "FAILURE_ACTION=halt\nunset -x\n",
+                "integrity-loader.conf:2:7: unset takes variable names only",
             ),
-            (
-                EVM_CONFIG,
-                "\n\nEVMKEY=$HOME/x\n",
-                "evm:3:8: shell expansion",
-            ),
-            (
-                EVM_CONFIG,
-                "EVMKEYTYPE=user\n",
-                "evm:1: EVMKEYTYPE=\"user\": the kernel's EVM only takes an encrypted key named evm-key",
-            ),
-            (
-                EVM_CONFIG,
-                "EVM_ACTIVATION_BITS=lots\n",
-                "evm:1: EVM_ACTIVATION_BITS=\"lots\" is not a number",
-            ),
-            (IMA_CONFIG, "IMAPOLICY=/p\r\n", "ima:1:13: carriage return"),
             (
                 NATIVE_CONFIG,
                 "MASTERKEYTYPE=tpm2\nTPM2_PARENT_NAME=0004aaaa\n",

@@ -125,11 +125,12 @@ impl Root {
 
     /// Where `path` (absolute, as written in the configuration) is on this
     /// machine, without following anything: for messages.
-    pub fn display_path(&self, path: &str) -> PathBuf {
-        self.dir.join(path.trim_start_matches('/'))
+    pub fn display_path(&self, path: impl AsRef<Path>) -> PathBuf {
+        let path = path.as_ref();
+        self.dir.join(path.strip_prefix("/").unwrap_or(path))
     }
 
-    fn error(&self, path: &str, kind: FileErrorKind) -> FileError {
+    fn error(&self, path: &Path, kind: FileErrorKind) -> FileError {
         FileError {
             path: self.display_path(path),
             kind,
@@ -138,14 +139,16 @@ impl Root {
 
     /// Resolves `path` inside the root: absolute symlink targets start again
     /// at the root, `..` may not climb above it.
-    pub fn resolve(&self, path: &str) -> Result<PathBuf, FileError> {
-        self.resolve_with(path, Missing::Fail)
+    /// Paths are bytes: a name that is not UTF-8 is taken as it is.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> Result<PathBuf, FileError> {
+        self.resolve_with(path.as_ref(), Missing::Fail)
     }
 
     /// The directory `path` inside the root, made where missing as `mkdir
     /// -p` would inside a chroot: a symlink on the way (dangling ones
     /// included) is followed inside the root, never out of it.
     pub fn make_dirs(&self, path: &str) -> Result<PathBuf, FileError> {
+        let path = Path::new(path);
         let dir = self.resolve_with(path, Missing::MakeDirectory)?;
         match fs::metadata(&dir) {
             Ok(m) if m.is_dir() => Ok(dir),
@@ -157,15 +160,15 @@ impl Root {
     /// Where `make_dirs` would put `path`, without making anything: missing
     /// components are taken for the directories it would make.
     pub fn resolve_planned(&self, path: &str) -> Result<PathBuf, FileError> {
-        self.resolve_with(path, Missing::Plan)
+        self.resolve_with(Path::new(path), Missing::Plan)
     }
 
-    fn resolve_with(&self, path: &str, missing: Missing) -> Result<PathBuf, FileError> {
-        if !path.starts_with('/') {
+    fn resolve_with(&self, path: &Path, missing: Missing) -> Result<PathBuf, FileError> {
+        if !path.has_root() {
             return Err(self.error(path, FileErrorKind::NotAbsolute));
         }
         let mut pending: Vec<OsString> = Vec::new();
-        for c in Path::new(path).components() {
+        for c in path.components() {
             match c {
                 Component::Normal(n) => pending.push(n.to_os_string()),
                 Component::ParentDir => return Err(self.error(path, FileErrorKind::DotDot)),
@@ -236,7 +239,7 @@ impl Root {
         self.resolve(path).is_ok()
     }
 
-    fn open_regular(&self, path: &str, limit: usize) -> Result<(File, usize), FileError> {
+    fn open_regular(&self, path: &Path, limit: usize) -> Result<(File, usize), FileError> {
         let real = self.resolve(path)?;
         // Look before opening: opening a device node reaches its driver
         // (a watchdog starts, a tape rewinds) before fstat could refuse it.
@@ -287,6 +290,11 @@ impl Root {
 
     /// Reads a whole regular file of at most `limit` bytes.
     pub fn read(&self, path: &str, limit: usize) -> Result<Vec<u8>, FileError> {
+        self.read_path(Path::new(path), limit)
+    }
+
+    /// `read` of a path that need not be UTF-8 (a name from a directory).
+    pub fn read_path(&self, path: &Path, limit: usize) -> Result<Vec<u8>, FileError> {
         let (file, size) = self.open_regular(path, limit)?;
         if size == 0 {
             // procfs and sysfs report size 0 for files that have content
@@ -302,6 +310,7 @@ impl Root {
     /// Reads key material into a buffer allocated once (no copies left behind
     /// by reallocation) and zeroized on drop.
     pub fn read_secret(&self, path: &str, limit: usize) -> Result<Secret, FileError> {
+        let path = Path::new(path);
         let (file, size) = self.open_regular(path, limit)?;
         let mut buf = Secret::zeroed(size + 1);
         let n = read_full(file, buf.expose_mut()).map_err(|e| self.error(path, e))?;
@@ -309,9 +318,10 @@ impl Root {
         Ok(buf)
     }
 
-    /// The names in directory `path`, sorted as a shell glob sorts them;
-    /// `Ok(None)` when the directory does not exist.
-    pub fn list_dir(&self, path: &str) -> Result<Option<Vec<String>>, FileError> {
+    /// The names in directory `path`, as bytes, sorted as a shell glob
+    /// sorts them; `Ok(None)` when the directory does not exist.
+    pub fn list_dir(&self, path: &str) -> Result<Option<Vec<OsString>>, FileError> {
+        let path = Path::new(path);
         let real = match self.resolve(path) {
             Ok(p) => p,
             Err(e) if e.is_not_found() => return Ok(None),
@@ -335,7 +345,7 @@ impl Root {
                     },
                 ));
             }
-            names.push(entry.file_name().to_string_lossy().into_owned());
+            names.push(entry.file_name());
         }
         names.sort();
         Ok(Some(names))
@@ -527,6 +537,23 @@ mod tests {
         fs::write(t.path().join("etc/keys/0"), b"").unwrap();
         assert_eq!(root.list_dir("/etc/keys").unwrap().unwrap(), vec!["0", "a"]);
         assert_eq!(root.list_dir("/etc/nope").unwrap(), None);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_stay_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let (t, root) = tree();
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.der");
+        fs::write(t.path().join("etc/keys").join(name), b"cert").unwrap();
+        let names = root.list_dir("/etc/keys").unwrap().unwrap();
+        assert_eq!(names, vec![OsString::from("a"), name.to_os_string()]);
+        let path = Path::new("/etc/keys").join(name);
+        assert_eq!(root.read_path(&path, 10).unwrap(), b"cert");
+        assert!(root.resolve(&path).is_ok());
+        assert_eq!(
+            root.display_path(&path),
+            t.path().join("etc/keys").join(name)
+        );
     }
 
     /// A temp dir removed on drop; std has none and a crate is not worth it.

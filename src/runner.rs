@@ -69,6 +69,10 @@ pub fn run(ctx: &mut Context) -> RunReport {
             Outcome::skipped("an earlier step failed and FAILURE_ACTION=halt")
         } else if let Some((dep, why)) = missing_dep {
             Outcome::skipped(format!("step {dep} {why}"))
+        } else if let Some(e) = ctx.settings.unusable_for(step.id) {
+            Outcome::failed(format!(
+                "{e}; nothing in this file is used until it is fixed"
+            ))
         } else {
             run_step(step.id, ctx, &mut facts)
         };

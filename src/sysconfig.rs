@@ -1,8 +1,10 @@
 //! The shell-variable subset used by dracut's /etc/sysconfig files and by our
-//! native config: `NAME=value` lines, quotes, comments. Parsed as data: dracut
-//! sources these files with a shell, we never run one, so anything that would
-//! need a shell to evaluate (expansions, command substitution, several words)
-//! is an error naming the line and column rather than a silent guess.
+//! native config: assignments (several in one command, commands separated by
+//! `;`), `export` and `unset` of names, quotes, comments. Parsed as data:
+//! dracut sources these files with a shell, we never run one, so anything
+//! that would need a shell to evaluate (expansions, command substitution,
+//! other commands) is an error naming the line and column rather than a
+//! silent guess.
 
 use std::fmt;
 
@@ -16,7 +18,7 @@ pub struct Assignment {
 
 /// All assignments of one file, in file order. Later ones win, as in a shell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Assignments(Vec<Assignment>);
+pub struct Assignments(Vec<Assignment>, Vec<usize>);
 
 impl Assignments {
     /// The value of the last assignment to `name`, with its line.
@@ -26,6 +28,13 @@ impl Assignments {
 
     pub fn iter(&self) -> impl Iterator<Item = &Assignment> {
         self.0.iter()
+    }
+
+    /// The first line that sets or unsets more than one variable
+    /// (`A=1; B=2`, `export A=1 B=2`): files rewritten line by line want
+    /// one per line.
+    pub fn first_crowded_line(&self) -> Option<usize> {
+        self.1.first().copied()
     }
 }
 
@@ -41,6 +50,10 @@ pub enum SyntaxErrorKind {
     ExtraWords,
     ShellSyntax(char),
     TrailingBackslash,
+    /// `export A=*`: the shell may expand the pattern.
+    Pattern,
+    ExportArgument,
+    UnsetArgument,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,16 +82,17 @@ impl fmt::Display for SyntaxErrorKind {
                 "carriage return (DOS line ending); convert the file with dos2unix"
             ),
             SyntaxErrorKind::NotUtf8 => write!(f, "line is not valid UTF-8"),
-            SyntaxErrorKind::ExpectedAssignment => {
-                write!(f, "expected NAME=value, a comment or an empty line")
-            }
+            SyntaxErrorKind::ExpectedAssignment => write!(
+                f,
+                "expected NAME=value, export NAME, unset NAME, a comment or an empty line (this file is read as data, not run)"
+            ),
             SyntaxErrorKind::BadName => write!(
                 f,
                 "variable name must be letters, digits and _ and not start with a digit"
             ),
             SyntaxErrorKind::Expansion => write!(
                 f,
-                "shell expansion ($ or `) is not supported: this file is read as data, write the literal value"
+                "shell expansion ($, ` or ~) is not supported: this file is read as data, write the literal value"
             ),
             SyntaxErrorKind::UnterminatedQuote => {
                 write!(f, "unterminated quote (values cannot span lines)")
@@ -90,6 +104,14 @@ impl fmt::Display for SyntaxErrorKind {
             SyntaxErrorKind::ShellSyntax(c) => {
                 write!(f, "shell syntax '{c}' is not supported: quote the value")
             }
+            SyntaxErrorKind::Pattern => write!(
+                f,
+                "unquoted *, ? or [ in an export argument: the shell may expand it, quote the value"
+            ),
+            SyntaxErrorKind::ExportArgument => {
+                write!(f, "export takes NAME or NAME=value words only")
+            }
+            SyntaxErrorKind::UnsetArgument => write!(f, "unset takes variable names only"),
             SyntaxErrorKind::TrailingBackslash => {
                 write!(
                     f,
@@ -105,6 +127,7 @@ impl std::error::Error for SyntaxError {}
 /// Parses a whole file.
 pub fn parse(bytes: &[u8]) -> Result<Assignments, SyntaxError> {
     let mut out = Vec::new();
+    let mut crowded = Vec::new();
     for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = index + 1;
         if let Some(pos) = raw.iter().position(|b| *b == 0) {
@@ -126,102 +149,270 @@ pub fn parse(bytes: &[u8]) -> Result<Assignments, SyntaxError> {
             column: e.valid_up_to() + 1,
             kind: SyntaxErrorKind::NotUtf8,
         })?;
-        if let Some(assignment) = parse_line(text, line)? {
-            out.push(assignment);
+        if parse_line(text, line, &mut out)? > 1 {
+            crowded.push(line);
         }
     }
-    Ok(Assignments(out))
+    Ok(Assignments(out, crowded))
 }
 
-fn parse_line(text: &str, line: usize) -> Result<Option<Assignment>, SyntaxError> {
-    let err = |column: usize, kind| SyntaxError { line, column, kind };
-    let body = text.trim_start_matches([' ', '\t']);
-    let mut col = text.len() - body.len() + 1;
-    if body.is_empty() || body.starts_with('#') {
-        return Ok(None);
-    }
-    let mut rest = body;
-    if let Some(after) = rest.strip_prefix("export")
-        && after.starts_with([' ', '\t'])
-    {
-        let trimmed = after.trim_start_matches([' ', '\t']);
-        col += rest.len() - trimmed.len();
-        rest = trimmed;
-    }
-    let Some(eq) = rest.find('=') else {
-        return Err(err(col, SyntaxErrorKind::ExpectedAssignment));
-    };
-    let name = &rest[..eq];
-    if name.is_empty() || name.contains([' ', '\t']) {
-        return Err(err(col, SyntaxErrorKind::ExpectedAssignment));
-    }
-    let valid_name = name
-        .chars()
-        .enumerate()
-        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-    if !valid_name {
-        return Err(err(col, SyntaxErrorKind::BadName));
-    }
-    let value_start = col + eq + 1;
-    let value = parse_value(&rest[eq + 1..], value_start, line)?;
-    Ok(Some(Assignment {
-        name: name.to_string(),
-        value,
-        line,
-    }))
+/// One shell word of a line: where it starts (0-based byte offset) and
+/// what it is.
+struct Word {
+    start: usize,
+    kind: WordKind,
 }
 
-/// Parses one shell word made of unquoted, '…' and "…" segments, then allows
-/// only blanks and a comment after it.
-fn parse_value(text: &str, start_col: usize, line: usize) -> Result<String, SyntaxError> {
+enum WordKind {
+    /// `NAME=value`, the name unquoted.
+    Assignment {
+        name: String,
+        value: String,
+        /// An unquoted `*`, `?` or `[` in the value.
+        pattern: bool,
+    },
+    /// Any other word, unquoted; `literal` when no quote or backslash was
+    /// in it (a shell keyword or builtin name must be written so).
+    Other {
+        text: String,
+        literal: bool,
+        /// An unquoted `=` follows a name that is not a variable name.
+        bad_name: bool,
+    },
+}
+
+fn is_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Parses one line: commands separated by `;`, each a list of assignments,
+/// `export` with names or assignments, or `unset` with names. What only a
+/// shell could evaluate (expansions, other commands) is an error. Returns
+/// how many variables the line sets or unsets.
+fn parse_line(text: &str, line: usize, out: &mut Vec<Assignment>) -> Result<usize, SyntaxError> {
     let err = |offset: usize, kind| SyntaxError {
         line,
-        column: start_col + offset,
+        column: offset + 1,
         kind,
     };
-    let mut value = String::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            ' ' | '\t' => {
-                let rest = text[i..].trim_start_matches([' ', '\t']);
-                if rest.is_empty() || rest.starts_with('#') {
-                    return Ok(value);
-                }
-                return Err(err(text.len() - rest.len(), SyntaxErrorKind::ExtraWords));
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    let mut words: Vec<Word> = Vec::new();
+    let mut effects = 0;
+    loop {
+        while matches!(bytes.get(pos), Some(b' ' | b'\t')) {
+            pos += 1;
+        }
+        match bytes.get(pos) {
+            None | Some(b'#') => {
+                return Ok(effects + command(&words, line, out)?);
             }
-            '\'' => loop {
-                match chars.next() {
-                    Some((_, '\'')) => break,
-                    Some((_, ch)) => value.push(ch),
-                    None => return Err(err(i, SyntaxErrorKind::UnterminatedQuote)),
+            Some(b';') => {
+                // `A=1;` ends a command; an empty command is a shell error.
+                if words.is_empty() {
+                    return Err(err(pos, SyntaxErrorKind::ShellSyntax(';')));
                 }
+                effects += command(&words, line, out)?;
+                words.clear();
+                pos += 1;
+            }
+            Some(_) => {
+                let (word, end) = parse_word(text, pos, line)?;
+                words.push(word);
+                pos = end;
+            }
+        }
+    }
+}
+
+/// Applies one command's words to `out`; returns how many variables it
+/// sets or unsets.
+fn command(words: &[Word], line: usize, out: &mut Vec<Assignment>) -> Result<usize, SyntaxError> {
+    let err = |word: &Word, kind| SyntaxError {
+        line,
+        column: word.start + 1,
+        kind,
+    };
+    let Some((first, args)) = words.split_first() else {
+        return Ok(0);
+    };
+    let builtin = match &first.kind {
+        WordKind::Other {
+            text,
+            literal: true,
+            ..
+        } if text == "export" || text == "unset" => text.as_str(),
+        WordKind::Other { bad_name: true, .. } => {
+            return Err(err(first, SyntaxErrorKind::BadName));
+        }
+        WordKind::Other { .. } => return Err(err(first, SyntaxErrorKind::ExpectedAssignment)),
+        WordKind::Assignment { .. } => "",
+    };
+    let mut unset_options = builtin == "unset";
+    let mut effects = 0;
+    for word in if builtin.is_empty() { words } else { args } {
+        match (&word.kind, builtin) {
+            (WordKind::Assignment { pattern: true, .. }, "export") => {
+                return Err(err(word, SyntaxErrorKind::Pattern));
+            }
+            (WordKind::Assignment { name, value, .. }, "" | "export") => {
+                effects += 1;
+                out.push(Assignment {
+                    name: name.clone(),
+                    value: value.clone(),
+                    line,
+                });
+            }
+            // `export NAME` exports, `unset NAME` removes: the default applies.
+            (WordKind::Other { text, .. }, "export") if is_name(text) => {}
+            (WordKind::Other { text, .. }, "unset") if unset_options && text == "-v" => {
+                unset_options = false;
+            }
+            (WordKind::Other { text, .. }, "unset") if is_name(text) => {
+                unset_options = false;
+                effects += 1;
+                out.retain(|a| a.name != *text);
+            }
+            (_, "") => return Err(err(word, SyntaxErrorKind::ExtraWords)),
+            (_, "export") => return Err(err(word, SyntaxErrorKind::ExportArgument)),
+            _ => return Err(err(word, SyntaxErrorKind::UnsetArgument)),
+        }
+    }
+    Ok(effects)
+}
+
+/// Parses the word at `start` (not a blank): `NAME=value` or another word.
+/// Returns it and the offset after it.
+fn parse_word(text: &str, start: usize, line: usize) -> Result<(Word, usize), SyntaxError> {
+    let rest = text.get(start..).unwrap_or_default();
+    let name_len = rest
+        .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+        .unwrap_or(rest.len());
+    let name = rest.get(..name_len).unwrap_or_default();
+    if rest.get(name_len..).is_some_and(|r| r.starts_with('=')) && is_name(name) {
+        let value = parse_value(text, start + name_len + 1, line, true)?;
+        let word = Word {
+            start,
+            kind: WordKind::Assignment {
+                name: name.to_string(),
+                value: value.text,
+                pattern: value.pattern,
             },
-            '"' => loop {
-                match chars.next() {
-                    Some((_, '"')) => break,
-                    Some((j, '$' | '`')) => return Err(err(j, SyntaxErrorKind::Expansion)),
-                    Some((j, '\\')) => match chars.next() {
-                        Some((_, ch @ ('"' | '\\' | '$' | '`'))) => value.push(ch),
-                        Some((_, ch)) => {
-                            value.push('\\');
-                            value.push(ch);
-                        }
-                        None => return Err(err(j, SyntaxErrorKind::UnterminatedQuote)),
-                    },
-                    Some((_, ch)) => value.push(ch),
-                    None => return Err(err(i, SyntaxErrorKind::UnterminatedQuote)),
+        };
+        return Ok((word, value.end));
+    }
+    let value = parse_value(text, start, line, false)?;
+    let bad_name = !value.quoted
+        && text
+            .get(start..value.end)
+            .is_some_and(|w| w.find('=').is_some_and(|eq| eq > 0));
+    let word = Word {
+        start,
+        kind: WordKind::Other {
+            text: value.text,
+            literal: !value.quoted,
+            bad_name,
+        },
+    };
+    Ok((word, value.end))
+}
+
+struct Value {
+    text: String,
+    /// Offset after the word.
+    end: usize,
+    /// A quote or backslash was in it.
+    quoted: bool,
+    /// An unquoted `*`, `?` or `[`.
+    pattern: bool,
+}
+
+/// Parses one shell word made of unquoted, '…' and "…" segments, from
+/// `start` to the next unquoted blank, `;` or the end of the line.
+/// `assignment`: the word is a value after `NAME=`, where `~` expands after
+/// an unquoted `:` too.
+fn parse_value(
+    text: &str,
+    start: usize,
+    line: usize,
+    assignment: bool,
+) -> Result<Value, SyntaxError> {
+    let err = |offset: usize, kind| SyntaxError {
+        line,
+        column: offset + 1,
+        kind,
+    };
+    let mut value = Value {
+        text: String::new(),
+        end: text.len(),
+        quoted: false,
+        pattern: false,
+    };
+    let mut chars = text
+        .get(start..)
+        .unwrap_or_default()
+        .char_indices()
+        .map(|(i, c)| (start + i, c))
+        .peekable();
+    // Where an unquoted `~` would be a tilde expansion.
+    let mut tilde_here = true;
+    while let Some((i, c)) = chars.next() {
+        let tilde = std::mem::replace(&mut tilde_here, assignment && c == ':');
+        match c {
+            ' ' | '\t' | ';' => {
+                value.end = i;
+                return Ok(value);
+            }
+            '~' if tilde => return Err(err(i, SyntaxErrorKind::Expansion)),
+            '\'' => {
+                value.quoted = true;
+                loop {
+                    match chars.next() {
+                        Some((_, '\'')) => break,
+                        Some((_, ch)) => value.text.push(ch),
+                        None => return Err(err(i, SyntaxErrorKind::UnterminatedQuote)),
+                    }
                 }
-            },
-            '\\' => match chars.next() {
-                Some((_, ch)) => value.push(ch),
-                None => return Err(err(i, SyntaxErrorKind::TrailingBackslash)),
-            },
+            }
+            '"' => {
+                value.quoted = true;
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((j, '$' | '`')) => return Err(err(j, SyntaxErrorKind::Expansion)),
+                        Some((j, '\\')) => match chars.next() {
+                            Some((_, ch @ ('"' | '\\' | '$' | '`'))) => value.text.push(ch),
+                            Some((_, ch)) => {
+                                value.text.push('\\');
+                                value.text.push(ch);
+                            }
+                            None => return Err(err(j, SyntaxErrorKind::UnterminatedQuote)),
+                        },
+                        Some((_, ch)) => value.text.push(ch),
+                        None => return Err(err(i, SyntaxErrorKind::UnterminatedQuote)),
+                    }
+                }
+            }
+            '\\' => {
+                value.quoted = true;
+                match chars.next() {
+                    Some((_, ch)) => value.text.push(ch),
+                    None => return Err(err(i, SyntaxErrorKind::TrailingBackslash)),
+                }
+            }
             '$' | '`' => return Err(err(i, SyntaxErrorKind::Expansion)),
-            ';' | '&' | '|' | '<' | '>' | '(' | ')' => {
+            '&' | '|' | '<' | '>' | '(' | ')' => {
                 return Err(err(i, SyntaxErrorKind::ShellSyntax(c)));
             }
-            _ => value.push(c),
+            '*' | '?' | '[' => {
+                value.pattern = true;
+                value.text.push(c);
+            }
+            _ => value.text.push(c),
         }
     }
     Ok(value)
@@ -283,6 +474,56 @@ mod tests {
         }
     }
 
+    /// Lines the shell takes as data, with what they leave set.
+    #[test]
+    fn several_assignments_export_and_unset() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("export A", &[]),
+            ("export A B", &[]),
+            ("export", &[]),
+            ("A=1; B=2", &[("A", "1"), ("B", "2")]),
+            ("A=1;B=2;", &[("A", "1"), ("B", "2")]),
+            ("A=1 ; B=2 # c", &[("A", "1"), ("B", "2")]),
+            ("A=1;# c", &[("A", "1")]),
+            ("export A=1 B=2", &[("A", "1"), ("B", "2")]),
+            ("export A B=\"x y\"", &[("B", "x y")]),
+            ("A=1 B='2 3'", &[("A", "1"), ("B", "2 3")]),
+            ("A=1\nunset A", &[]),
+            ("A=1\nB=2\nunset -v A B\nB=3", &[("B", "3")]),
+            ("A=1; unset A; A=2", &[("A", "2")]),
+            ("unset X", &[]),
+            ("A=*.der", &[("A", "*.der")]),
+            ("A=x~", &[("A", "x~")]),
+            ("A='~'", &[("A", "~")]),
+            ("exportA=1", &[("exportA", "1")]),
+            ("export=1", &[("export", "1")]),
+        ];
+        for (text, want) in cases {
+            let parsed = parse(text.as_bytes()).unwrap();
+            let got: Vec<(&str, &str)> = parsed
+                .iter()
+                .map(|a| (a.name.as_str(), a.value.as_str()))
+                .collect();
+            assert_eq!(got, *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn crowded_lines() {
+        let cases: &[(&str, Option<usize>)] = &[
+            ("A=1\nB=2\nexport C\nunset D\n", None),
+            ("A=1\nB=2; C=3\n", Some(2)),
+            ("export A=1 B=2\n", Some(1)),
+            ("A=1; unset A\n", Some(1)),
+            ("unset A B\n", Some(1)),
+            ("A=1;\n", None),
+        ];
+        for (text, want) in cases {
+            let parsed = parse(text.as_bytes()).unwrap();
+            assert_eq!(parsed.first_crowded_line(), *want, "{text}");
+        }
+    }
+
     #[test]
     fn comments_blank_lines_and_last_wins() {
         let parsed = parse(b"# c\n\nA=1\n  # indented\nA=2\nB=3\n").unwrap();
@@ -310,7 +551,21 @@ mod tests {
             (b"A=b\r\n", 1, 4, CarriageReturn),
             (b"A=b\0", 1, 4, NulByte),
             (b"A=\xff", 1, 3, NotUtf8),
-            (b"A=b;reboot", 1, 4, ShellSyntax(';')),
+            (b"A=b;reboot", 1, 5, ExpectedAssignment),
+            (b"A=b && B=c", 1, 5, ShellSyntax('&')),
+            (b"; A=1", 1, 1, ShellSyntax(';')),
+            (b"A=1;; B=2", 1, 5, ShellSyntax(';')),
+            (b"A=~/x", 1, 3, Expansion),
+            (b"A=/a:~/b", 1, 6, Expansion),
+            (b"export A=1 B=$C", 1, 14, Expansion),
+            (b"export A=*.der", 1, 8, Pattern),
+            (b"export -p", 1, 8, ExportArgument),
+            (b"export A-B", 1, 8, ExportArgument),
+            (b"unset -f X", 1, 7, UnsetArgument),
+            (b"unset X=1", 1, 7, UnsetArgument),
+            (b"\"export\" A=1", 1, 1, ExpectedAssignment),
+            (b"A=1 echo hi", 1, 5, ExtraWords),
+            (b"echo hi", 1, 1, ExpectedAssignment),
             (b"A=b|c", 1, 4, ShellSyntax('|')),
             (b"A=b\\", 1, 4, TrailingBackslash),
             (b"A=1\nif true; then", 2, 1, ExpectedAssignment),
@@ -331,7 +586,7 @@ mod tests {
         let e = parse(b"A=$B").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "line 1, column 3: shell expansion ($ or `) is not supported: this file is read as data, write the literal value"
+            "line 1, column 3: shell expansion ($, ` or ~) is not supported: this file is read as data, write the literal value"
         );
     }
 }

@@ -144,7 +144,7 @@ const CASES: &[Case] = &[
             f.write("/etc/sysconfig/masterkey", "MASTERKEY=etc/keys/k\n");
         },
         args: &["load"],
-        code: 2,
+        code: 1,
         message: "masterkey:1: MASTERKEY=\"etc/keys/k\" must be an absolute path",
     },
     Case {
@@ -178,8 +178,19 @@ const CASES: &[Case] = &[
             f.write("/etc/sysconfig/evm", "EVMKEY=${ROOT}/k\n");
         },
         args: &["load"],
-        code: 2,
+        code: 1,
         message: "evm:1:8: shell expansion",
+    },
+    Case {
+        // Only the steps reading the file fail, and a failure halts.
+        name: "a line of /etc/sysconfig/ima that is not data, FAILURE_ACTION=halt",
+        setup: |f| {
+            f.write("/etc/integrity-loader.conf", "FAILURE_ACTION=halt\n");
+            f.write("/etc/sysconfig/ima", "IMAKEYSDIR=/k; echo hi\n");
+        },
+        args: &["load"],
+        code: 1,
+        message: "ima:1:16: expected NAME=value, export NAME, unset NAME, a comment or an empty line",
     },
     Case {
         name: "CRLF in sysconfig",
@@ -187,7 +198,7 @@ const CASES: &[Case] = &[
             f.write("/etc/sysconfig/ima", "IMAPOLICY=/p\r\n");
         },
         args: &["load"],
-        code: 2,
+        code: 1,
         message: "ima:1:13: carriage return (DOS line ending)",
     },
     Case {

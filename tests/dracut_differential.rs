@@ -179,3 +179,234 @@ fn differs_on_purpose_pem_certificates_are_loaded() {
     assert_eq!(dracut.matches("_ima/asymmetric:").count(), 0, "{dracut}");
     assert_eq!(ours.matches("_ima/asymmetric:").count(), 2, "{ours}");
 }
+
+/// A case where dracut's scripts and ours must leave the same state.
+struct Same {
+    name: &'static str,
+    /// Changes to the base root: `setup` with the policy written by path.
+    setup: fn(&Fixture),
+    cmdline: &'static str,
+    /// In both dumps: what shows the case took the path it is about.
+    shows: &'static [&'static str],
+    /// In neither dump.
+    lacks: &'static [&'static str],
+}
+
+fn same_state_cases(cases: &[Same]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let f = Fixture::new("diff-case");
+        setup(&f, TEXT_KMK);
+        f.write("/etc/integrity-loader.conf", "IMA_POLICY_WRITE=path\n");
+        (case.setup)(&f);
+        f.set_cmdline(&format!("BOOT_IMAGE=/vmlinuz ro {}\n", case.cmdline));
+        let dracut = run_dracut(&f);
+        let ours = run_ours(&f);
+        let missing: Vec<&&str> = case.shows.iter().filter(|s| !dracut.contains(*s)).collect();
+        let present: Vec<&&str> = case.lacks.iter().filter(|s| dracut.contains(*s)).collect();
+        if ours != dracut || !missing.is_empty() || !present.is_empty() {
+            failures.push(format!(
+                "{}: missing {missing:?}, present {present:?}\nours:\n{ours}dracut:\n{dracut}",
+                case.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn mv(f: &Fixture, from: &str, to: &str) {
+    let root = f.root();
+    let to = root.join(to.trim_start_matches('/'));
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    fs::rename(root.join(from.trim_start_matches('/')), to).unwrap();
+}
+
+/// The kernel command line through dracut's own getarg: an empty or bare
+/// option drops the files' value for the built-in default; quotes inside a
+/// value or a name stay.
+#[test]
+fn same_state_as_dracut_for_the_command_line() {
+    same_state_cases(&[
+        Same {
+            name: "masterkey= is the default path, not the file's MASTERKEY",
+            setup: |f| {
+                f.write(
+                    "/etc/sysconfig/masterkey",
+                    "MASTERKEYTYPE=user\nMASTERKEY=/etc/keys/file-kmk.blob\n",
+                );
+                f.write("/etc/keys/file-kmk.blob", "not-the-kmk");
+            },
+            cmdline: "masterkey=",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &["user:kmk-user:11"],
+        },
+        Same {
+            name: "a bare masterkey after masterkey=PATH is the default path",
+            setup: |f| {
+                f.write("/etc/keys/other-kmk.blob", "not-the-kmk");
+            },
+            cmdline: "masterkey=/etc/keys/other-kmk.blob masterkey",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &["user:kmk-user:11"],
+        },
+        Same {
+            name: "masterkeytype= is trusted, not the file's user",
+            setup: |f| {
+                // No evm-key either way, so only the kmk differs.
+                fs::remove_file(f.root().join("etc/keys/evm-user.blob")).unwrap();
+            },
+            cmdline: "masterkeytype=",
+            shows: &["evm=[2]"],
+            lacks: &["kmk-user"],
+        },
+        Same {
+            name: "quotes inside a value stay in it",
+            setup: |f| mv(f, "/etc/keys/kmk-user.blob", "/etc/keys/q\"b"),
+            cmdline: "masterkey=\"/etc/keys/q\"b",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "quotes inside a name make it another option",
+            setup: |_| {},
+            cmdline: "master\"key\"=/etc/keys/nothing",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "a bare evmkey after evmkey=PATH is the default path",
+            setup: |f| mv(f, "/etc/keys/evm-user.blob", "/etc/keys/evm-trusted.blob"),
+            cmdline: "evmkey=/etc/keys/evm-user.blob evmkey",
+            shows: &["evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "evmkey= is the default path, not the file's EVMKEY",
+            setup: |f| mv(f, "/etc/keys/evm-user.blob", "/etc/keys/evm-trusted.blob"),
+            cmdline: "evmkey=",
+            shows: &["evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "evmx509= is the default path, not the file's EVMX509",
+            setup: |f| {
+                f.write(
+                    "/etc/sysconfig/evm",
+                    "EVMKEY=/etc/keys/evm-user.blob\nEVMX509=/etc/keys/file-x509.der\n",
+                );
+                f.copy_cert("ecdsa-p256.der", "/etc/keys/file-x509.der");
+            },
+            cmdline: "evmx509=",
+            shows: &["evm=[3]", "_evm/asymmetric:integrity-loader tests: rsa2048"],
+            lacks: &["_evm/asymmetric:integrity-loader tests: ecdsa-p256"],
+        },
+    ]);
+}
+
+/// Lines of dracut's files that the shell takes as plain data.
+#[test]
+fn same_state_as_dracut_for_sysconfig_lines_that_are_data() {
+    same_state_cases(&[
+        Same {
+            name: "export NAME alone",
+            setup: |f| {
+                f.write(
+                    "/etc/sysconfig/evm",
+                    "export EVMKEY\nEVMKEY=/etc/keys/evm-user.blob\n",
+                );
+            },
+            cmdline: "",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "two assignments separated by ;",
+            setup: |f| {
+                mv(f, "/etc/keys/kmk-user.blob", "/etc/keys/k.blob");
+                f.write(
+                    "/etc/sysconfig/masterkey",
+                    "MASTERKEYTYPE=user; MASTERKEY=/etc/keys/k.blob\n",
+                );
+            },
+            cmdline: "",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "two assignments in one command",
+            setup: |f| {
+                mv(f, "/etc/keys/kmk-user.blob", "/etc/keys/k.blob");
+                f.write(
+                    "/etc/sysconfig/masterkey",
+                    "MASTERKEYTYPE=user MASTERKEY='/etc/keys/k.blob'\n",
+                );
+            },
+            cmdline: "",
+            shows: &["user:kmk-user:32", "evm=[3]"],
+            lacks: &[],
+        },
+        Same {
+            name: "export A=1 B=2",
+            setup: |f| {
+                mv(f, "/etc/keys/ima", "/etc/keys/ima2");
+                mv(f, "/etc/sysconfig/ima-policy", "/etc/sysconfig/policy2");
+                f.write(
+                    "/etc/sysconfig/ima",
+                    "export IMAKEYSDIR=/etc/keys/ima2 IMAPOLICY=/etc/sysconfig/policy2\n",
+                );
+            },
+            cmdline: "",
+            shows: &["/etc/sysconfig/policy2]", "keyring:_ima"],
+            lacks: &[],
+        },
+        Same {
+            name: "unset NAME: the default",
+            setup: |f| {
+                mv(f, "/etc/keys/evm-user.blob", "/etc/keys/evm-trusted.blob");
+                f.write(
+                    "/etc/sysconfig/evm",
+                    "EVMKEY=/etc/keys/evm-user.blob\nunset EVMKEY\n",
+                );
+            },
+            cmdline: "",
+            shows: &["evm=[3]"],
+            lacks: &[],
+        },
+    ]);
+}
+
+#[test]
+fn differs_on_purpose_a_line_that_is_not_data_fails_only_its_file() {
+    // dracut runs the command; we read the file as data, so its steps
+    // (ima-certs, ima-policy) fail and the other files' steps run as
+    // dracut's do.
+    let f = Fixture::new("diff-not-data");
+    setup(&f, TEXT_KMK);
+    f.write("/etc/integrity-loader.conf", "IMA_POLICY_WRITE=path\n");
+    f.write(
+        "/etc/sysconfig/ima",
+        "IMAKEYSDIR=/etc/keys/ima; echo not data\n",
+    );
+    let dracut = run_dracut(&f);
+    let ours = run_ours(&f);
+    let others = |s: &str| {
+        s.lines()
+            .filter(|l| {
+                !l.starts_with("keyring:_ima")
+                    && !l.starts_with("_ima/")
+                    && !l.starts_with("policy=")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(others(&ours), others(&dracut));
+    assert!(
+        ours.contains("user:kmk-user:32") && ours.contains("evm=[3]"),
+        "{ours}"
+    );
+    assert!(
+        !ours.contains("_ima") && ours.contains("policy=[]"),
+        "{ours}"
+    );
+    assert_eq!(dracut.matches("_ima/asymmetric:").count(), 2, "{dracut}");
+}

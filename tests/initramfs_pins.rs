@@ -98,19 +98,22 @@ fn a_kmk_pin_refuses_another_type_and_another_blob() {
 }
 
 /// FAILURE_ACTION=halt in the native config holds when another file does
-/// not parse: the configuration error is reported with the halt line the
-/// hook dies on.
+/// not parse: a line of dracut's file that is not data fails the steps
+/// reading it, and the run halts with the line the hook dies on.
 #[test]
 fn a_configuration_error_halts_when_halt_was_asked() {
     let f = Fixture::new("cfg-error-halt");
     dracut_setup(&f);
     f.write("/etc/integrity-loader.conf", "FAILURE_ACTION=halt\n");
-    f.write("/etc/sysconfig/masterkey", "MASTERKEYTYPE=user x\n");
+    f.write(
+        "/etc/sysconfig/masterkey",
+        "MASTERKEYTYPE=user; rm -rf /x\n",
+    );
     let r = f.run(&["load"]);
-    assert_eq!(r.code, 2, "{}", r.output());
+    assert_eq!(r.code, 1, "{}", r.output());
     assert!(
         r.stdout
-            .starts_with("integrity-loader: FAILURE_ACTION=halt: configuration: "),
+            .starts_with("integrity-loader: FAILURE_ACTION=halt: kmk: "),
         "stdout: {:?}",
         r.stdout
     );

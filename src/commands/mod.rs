@@ -63,7 +63,7 @@ fn read_cmdline(options: &Options) -> Result<Cmdline, String> {
         None => (PathBuf::from("/proc/cmdline"), false),
     };
     match Root::new("/").read(&path.to_string_lossy(), 64 * 1024) {
-        Ok(bytes) => Ok(Cmdline::parse(&String::from_utf8_lossy(&bytes))),
+        Ok(bytes) => Ok(Cmdline::parse_bytes(&bytes)),
         Err(e) if !explicit && e.is_not_found() => Ok(Cmdline::default()),
         Err(e) => Err(format!("read kernel command line {e}")),
     }

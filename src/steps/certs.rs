@@ -6,7 +6,8 @@ use super::{Context, Facts, Outcome, keyring_errno_words, missing};
 use crate::keyring::{self, KeySerial};
 use crate::plan::StepId;
 use crate::x509::{self, Certificate};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// Certificates are a few KiB; the bound keeps a hostile file from costing memory.
 const CERT_FILE_LIMIT: usize = 64 * 1024;
@@ -51,15 +52,16 @@ struct Candidate {
 }
 
 /// The files to load: for EVM, EVMX509 then EVMKEYSDIR/*; for IMA,
-/// IMAKEYSDIR/*. Missing files and directories are skipped as dracut skips
-/// them; a path named twice is read once.
-fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<String>, String> {
+/// IMAKEYSDIR/*. Missing files, directories and symlinks to nothing are
+/// skipped as dracut skips them; a path named twice is read once. Names
+/// from a directory stay bytes: they need not be UTF-8.
+fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<PathBuf>, String> {
     let s = ctx.settings;
     let mut paths = Vec::new();
     let dir = match target {
         Target::Evm => {
             if super::present(ctx, &s.evm_x509.value)? {
-                paths.push(s.evm_x509.value.clone());
+                paths.push(PathBuf::from(&s.evm_x509.value));
             }
             &s.evm_keys_dir.value
         }
@@ -67,14 +69,22 @@ fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<String>, String
     };
     let names = ctx.root.list_dir(dir).map_err(|e| format!("list {e}"))?;
     for name in names.unwrap_or_default() {
-        if name.starts_with('.') {
+        if name.as_bytes().starts_with(b".") {
             continue; // a shell glob skips dot files
         }
-        let p = format!("{}/{name}", dir.trim_end_matches('/'));
-        if ctx.root.resolve(&p).is_ok_and(|real| real.is_dir()) {
-            continue;
+        let p = Path::new(dir).join(name);
+        match ctx.root.resolve(&p) {
+            Ok(real) if real.is_dir() => continue,
+            Err(e) if e.is_not_found() => {
+                log::warn!(
+                    "{} certificate {}: skipped, a symlink to a file the root does not have",
+                    target.label(),
+                    ctx.root.display_path(&p).display()
+                );
+                continue;
+            }
+            _ => paths.push(p),
         }
-        paths.push(p);
     }
     let mut seen = Vec::new();
     paths.retain(|p| match ctx.root.resolve(p) {
@@ -122,7 +132,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
     let mut candidates: Vec<Candidate> = Vec::new();
     for p in &paths {
         let shown = ctx.root.display_path(p);
-        let bytes = match ctx.root.read(p, CERT_FILE_LIMIT) {
+        let bytes = match ctx.root.read_path(p, CERT_FILE_LIMIT) {
             Ok(b) => b,
             Err(e) => {
                 failures.push(format!("read {} certificate {e}", target.label()));
@@ -361,4 +371,105 @@ fn existing_key_ids(ring: KeySerial) -> Vec<String> {
         .filter(|k| k.key_type == "asymmetric")
         .map(|k| k.description)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmdline::Cmdline;
+    use crate::config::{ConfigInputs, Settings};
+    use crate::keyring::KeyringSpec;
+    use crate::rootfs::Root;
+    use crate::securityfs::SecurityFs;
+    use std::ffi::OsStr;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    /// The IMA certificate paths of a root whose /etc/keys/ima holds
+    /// `entries`: (name as bytes, what it is).
+    fn ima_paths(entries: &[(&[u8], Entry)]) -> Result<Vec<PathBuf>, String> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("il-certs-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let keys = dir.join("etc/keys/ima");
+        fs::create_dir_all(&keys).unwrap();
+        fs::create_dir_all(dir.join("etc/keys/other")).unwrap();
+        fs::write(dir.join("etc/keys/other/c.der"), b"c").unwrap();
+        for (name, entry) in entries {
+            let p = keys.join(OsStr::from_bytes(name));
+            match entry {
+                Entry::File => fs::write(&p, b"x").unwrap(),
+                Entry::Dir => fs::create_dir(&p).unwrap(),
+                Entry::Link(target) => symlink(target, &p).unwrap(),
+            }
+        }
+        let root = Root::new(&dir);
+        let settings = Settings::resolve(&ConfigInputs {
+            root: &root,
+            native_config: None,
+            cmdline: &Cmdline::default(),
+            kernel_release: "test",
+        })
+        .unwrap();
+        let securityfs = SecurityFs::new(dir.join("sfs"));
+        let ctx = Context {
+            settings: &settings,
+            root: &root,
+            securityfs: &securityfs,
+            keyring_spec: KeyringSpec::parse("@u").unwrap(),
+            keyring: 0,
+            run_dir: &dir,
+            dry_run: true,
+            failed: Default::default(),
+            skipped_after_failure: Default::default(),
+        };
+        let paths = configured_paths(&ctx, Target::Ima);
+        let _ = fs::remove_dir_all(&dir);
+        paths
+    }
+
+    enum Entry {
+        File,
+        Dir,
+        Link(&'static str),
+    }
+
+    #[test]
+    fn directory_entries_as_dracut_takes_them() {
+        use Entry::*;
+        // (directory entries, the paths taken)
+        type Case<'a> = (&'a [(&'a [u8], Entry)], &'a [&'a [u8]]);
+        let cases: &[Case] = &[
+            (&[(b"a.der", File)], &[b"a.der"]),
+            // dracut's `[ -f ]` skips a symlink to nothing.
+            (
+                &[(b"a.der", File), (b"gone.der", Link("/etc/keys/nothing"))],
+                &[b"a.der"],
+            ),
+            (&[(b"gone.der", Link("nothing"))], &[]),
+            // A symlink to a file is taken, once with its target.
+            (&[(b"l.der", Link("/etc/keys/other/c.der"))], &[b"l.der"]),
+            (&[(b"a.der", File), (b"l.der", Link("a.der"))], &[b"a.der"]),
+            // Dot files and directories are not certificates.
+            (
+                &[(b".hidden", File), (b"sub", Dir), (b"d", Link("sub"))],
+                &[],
+            ),
+            // A name that is not UTF-8 is kept as it is.
+            (&[(b"caf\xe9.der", File)], &[b"caf\xe9.der"]),
+            // A symlink that leaves the root is not skipped: it fails later.
+            (
+                &[(b"out.der", Link("../../../../../../../../etc/passwd"))],
+                &[b"out.der"],
+            ),
+        ];
+        for (entries, want) in cases {
+            let want: Vec<PathBuf> = want
+                .iter()
+                .map(|n| Path::new("/etc/keys/ima").join(OsStr::from_bytes(n)))
+                .collect();
+            assert_eq!(ima_paths(entries).unwrap(), want);
+        }
+    }
 }
