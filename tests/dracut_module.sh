@@ -303,6 +303,18 @@ hook_ok_config() {
 }
 check "hook: configuration error (exit 2): warn, the boot goes on" hook_ok_config || show "$work/generic.out"
 
+# The same error with FAILURE_ACTION=halt in the file: the halt still holds.
+realroot generic $'FAILURE_ACTION=halt\nBOGUS=1'
+in_initramfs generic 'quiet' "$shell_prepivot"
+rc=$?
+hook_ok_config_halt() {
+    ((rc == 1)) && ! grep -q 'BOOT GOES ON' "$work/generic.out" \
+        && grep -q 'dracut: FATAL: integrity-loader: FAILURE_ACTION=halt: configuration: .*unknown key BOGUS' "$work/generic.out" \
+        && [[ -e $work/generic.root/run/initramfs/.die ]]
+}
+check "hook: configuration error with FAILURE_ACTION=halt: die, the boot stops" hook_ok_config_halt \
+    || show "$work/generic.out"
+
 # Pins in the initramfs win over the real root's configuration.
 pin_a=000b$(printf 'a%.0s' {1..64})
 pin_b=000b$(printf 'b%.0s' {1..64})

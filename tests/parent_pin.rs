@@ -418,10 +418,8 @@ fn the_initramfs_pins_win_over_the_root() {
     let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.output());
     let text = std::fs::read_to_string(&pins).unwrap();
-    assert!(
-        text.ends_with(&format!("\nTPM2_PARENT_NAME={srk}\n")),
-        "{text}"
-    );
+    let pin_line = format!("TPM2_PARENT_NAME={srk}");
+    let line = 1 + text.lines().position(|l| l == pin_line).expect(&text);
     let pins_arg = pins.to_str().unwrap();
 
     // Someone with the disk removed the pin from the root: the initramfs's
@@ -442,7 +440,7 @@ fn the_initramfs_pins_win_over_the_root() {
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains(&format!("TPM2_PARENT_NAME {impostor} ("));
     r.assert_contains(&format!(
-        "differs from the initramfs's pin {srk} ({pins_arg}:2), which is the one checked"
+        "differs from the initramfs's pin {srk} ({pins_arg}:{line}), which is the one checked"
     ));
 
     // The initramfs pins another key than the TPM has: refused, naming the
@@ -456,17 +454,20 @@ fn the_initramfs_pins_win_over_the_root() {
     assert!(g.keys().is_empty());
 
     // Only pins belong there.
-    std::fs::write(&pins, "MASTERKEY=/etc/keys/other.pem\n").unwrap();
+    std::fs::write(&pins, "EVMKEY=/etc/keys/other.blob\n").unwrap();
     let r = g.run(&["load", "--pins", pins_arg]);
     assert_eq!(r.code, 2, "{}", r.output());
     r.assert_contains(&format!(
-        "{pins_arg}:1: MASTERKEY cannot be pinned in the initramfs (only TPM2_PARENT_NAME)"
+        "{pins_arg}:1: EVMKEY cannot be pinned in the initramfs (only MASTERKEYTYPE, "
     ));
 
-    // An unpinned root: --write-pins leaves no file.
+    // A root without a storage key pin: --write-pins pins the kmk, not a
+    // storage key.
     let r = g.run(&["check", "--write-pins", pins_arg]);
     assert_eq!(r.code, 0, "{}", r.output());
-    assert!(!pins.exists());
+    let text = std::fs::read_to_string(&pins).unwrap();
+    assert!(text.contains("\nMASTERKEYTYPE=tpm2\n"), "{text}");
+    assert!(!text.contains("TPM2_PARENT_NAME"), "{text}");
 }
 
 #[test]
