@@ -95,25 +95,44 @@ fuzz_target!(|data: &[u8]| {
             PcrSelection::parse(&s.tpm.pcrs.value).expect("the accepted TPM2_PCRS= parses again");
             // The same inputs resolve to the same settings.
             assert_eq!(Settings::resolve(&inputs).ok(), Some(s.clone()));
-            // Pins: only a pin is taken, and what `render` writes back
-            // applies to the same pin.
+            // Pins: only the pinnable settings change, the floors only
+            // rise, and what `render` writes back applies to the same pins.
             if let Some(bytes) = body("pins") {
                 let file = dir.join("pins");
                 std::fs::write(&file, bytes).expect("write the pins file");
                 let mut pinned = s.clone();
                 if integrity_loader::pins::apply(&file, &mut pinned).is_ok() {
                     let mut rest = pinned.clone();
+                    rest.masterkey_type = s.masterkey_type.clone();
+                    rest.masterkey = s.masterkey.clone();
+                    rest.masterkey_sha256 = s.masterkey_sha256.clone();
+                    rest.kmk_name = s.kmk_name.clone();
                     rest.tpm.parent_name = s.tpm.parent_name.clone();
-                    assert_eq!(rest, s, "a pins file changed more than the pin");
-                    if let Some(text) = integrity_loader::pins::render(&pinned) {
+                    rest.tpm.pcr_lock = s.tpm.pcr_lock;
+                    rest.drop_kmk = s.drop_kmk.clone();
+                    rest.failure_action = s.failure_action;
+                    rest.required = s.required.clone();
+                    assert_eq!(rest, s, "a pins file changed more than the pins");
+                    assert!(pinned.masterkey.value.starts_with('/'));
+                    assert!(pinned.tpm.pcr_lock.is_none_or(|p| p < 24));
+                    assert!(pinned.required.is_superset(&s.required), "REQUIRE lowered");
+                    assert!(
+                        s.failure_action != config::FailureAction::Halt
+                            || pinned.failure_action == config::FailureAction::Halt,
+                        "halt lowered"
+                    );
+                    if let Ok(Some(text)) = integrity_loader::pins::render(&pinned, &root) {
                         std::fs::write(&file, text).expect("write the pins file");
                         let mut again = s.clone();
                         integrity_loader::pins::apply(&file, &mut again)
                             .expect("rendered pins apply");
                         assert_eq!(
-                            again.tpm.parent_name.map(|p| p.value),
-                            pinned.tpm.parent_name.map(|p| p.value)
+                            again.tpm.parent_name.as_ref().map(|p| p.value),
+                            pinned.tpm.parent_name.as_ref().map(|p| p.value)
                         );
+                        assert_eq!(again.failure_action, pinned.failure_action);
+                        assert_eq!(again.required, pinned.required);
+                        assert_eq!(again.drops_kmk(), pinned.drops_kmk());
                     }
                 }
             }
