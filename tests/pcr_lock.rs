@@ -63,10 +63,13 @@ fn fixture(tpm: &Swtpm, name: &str, tcti: &str, extra: &str) -> Fixture {
 #[test]
 fn after_the_unseal_nothing_in_this_boot_unseals_the_kmk_again() {
     let tpm = sealed_tpm("lock");
-    let f = fixture(&tpm, "lock", &tpm.tcti(), "");
+    // Kept, to see a second load find it (by default the lock drops it).
+    let f = fixture(&tpm, "lock", &tpm.tcti(), "DROP_KMK=no\n");
     let r = f.run(&["load", "-v"]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    r.assert_contains("DROP_KMK=no (");
+    r.assert_contains("keeps the kmk as a user key that root can read after boot");
     r.assert_contains(
         "locked PCR 11 (extended with SHA-256 of \"integrity-loader: kmk unsealed\"): the kmk cannot be unsealed again until the next boot",
     );
@@ -136,6 +139,9 @@ fn seal_later_in_the_boot_seals_to_the_values_the_boot_unsealed_with() {
     let r = f.run(&["load"]);
     assert_eq!(r.code, 0, "{}", r.output());
     assert_ne!(pcr11(&tpm), "0".repeat(64));
+    // With the lock on, DROP_KMK defaults to yes: root cannot read it back.
+    r.assert_contains("DROP_KMK is unset and the PCR lock is on");
+    assert!(f.find("user", "kmk").is_none());
 
     // Sealing again in this (locked) boot takes the recorded values...
     let r = f.run(&["seal", "--write-config", "--force"]);
@@ -146,8 +152,6 @@ fn seal_later_in_the_boot_seals_to_the_values_the_boot_unsealed_with() {
     tpm.reboot();
     let next_boot = f.dir.join("run");
     std::fs::remove_dir_all(&next_boot).unwrap();
-    let old = f.find("user", "kmk").unwrap();
-    integrity_loader::keyring::unlink(old, f.session).unwrap();
     let r = f.run(&["load"]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");

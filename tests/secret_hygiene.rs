@@ -626,6 +626,12 @@ fn seal_and_the_load_after_it_leave_no_trace() {
     assert_eq!(seal.code, 0, "{}", seal.text());
     outputs.push(("seal", seal));
     f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    // Kept after the load (the PCR lock drops it by default) so that the
+    // secret to look for can be read back.
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str("DROP_KMK=no\n");
+    fs::write(&conf, text).unwrap();
     let load = run(&f, &["load", "-vv"], Sink::Kmsg);
     assert_eq!(load.code, 0, "{}", load.text());
     // The kmk seal made, as the kernel holds it now: the secret to look for.

@@ -345,7 +345,7 @@ fn seal_for_future_pcr_values() {
     tpm.tool(&["tpm2_pcrextend", &format!("11:sha256={hex}")]);
     let r = f.run(&["load"]);
     assert_eq!(r.code, 0, "{}", r.output());
-    assert!(f.find("user", "kmk").is_some());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
 }
 
 #[test]
