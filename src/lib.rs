@@ -12,6 +12,7 @@
     )
 )]
 
+pub mod base64;
 pub mod cli;
 pub mod cmdline;
 pub mod commands;
@@ -22,6 +23,7 @@ pub mod hex;
 pub mod ima_policy;
 pub mod keyring;
 pub mod logging;
+pub mod pem;
 pub mod pins;
 pub mod plan;
 pub mod random;

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod constants;
 pub mod crypto;
 pub mod keyfile;
 pub mod parent_pin;
