@@ -86,6 +86,7 @@ impl Env {
             keyring: self.keyring,
             run_dir: &self.run_dir,
             dry_run,
+            plan: &crate::plan::PLAN,
             failed: Default::default(),
             skipped_after_failure: Default::default(),
         }

@@ -421,6 +421,7 @@ mod tests {
             keyring: 0,
             run_dir: &dir,
             dry_run: true,
+            plan: &crate::plan::PLAN,
             failed: Default::default(),
             skipped_after_failure: Default::default(),
         };
