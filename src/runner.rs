@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 pub struct StepResult {
     pub step: StepId,
     pub outcome: Outcome,
-    pub duration: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -30,13 +29,6 @@ impl RunReport {
             .filter(|r| r.outcome.status == Status::Failed)
             .map(|r| r.step)
             .collect()
-    }
-
-    pub fn status_of(&self, step: StepId) -> Option<Status> {
-        self.results
-            .iter()
-            .find(|r| r.step == step)
-            .map(|r| r.outcome.status)
     }
 }
 
@@ -134,7 +126,6 @@ pub fn run(ctx: &mut Context) -> RunReport {
         report.results.push(StepResult {
             step: step.id,
             outcome,
-            duration,
         });
     }
     report.total = start.elapsed();

@@ -7,9 +7,9 @@ use super::{Context, Facts, Outcome};
 use crate::config::PolicyWrite;
 use crate::ima_policy as grammar;
 use crate::plan::{Conditions, StepId};
+use crate::rootfs::Root;
 use crate::runner;
 use nix::errno::Errno;
-use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -248,23 +248,11 @@ fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Opti
 }
 
 /// Whether the policy file carries an IMA signature in security.ima.
-fn has_ima_signature(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut buf = [0u8; 1024];
-    // SAFETY: valid NUL-terminated strings and a buffer of buf.len() bytes.
-    let n = unsafe {
-        nix::libc::getxattr(
-            c.as_ptr(),
-            c"security.ima".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n > 0
-        && matches!(
-            buf.first(),
+fn has_ima_signature(real: &Path) -> bool {
+    Root::xattr::<1024>(real, c"security.ima").is_some_and(|value| {
+        matches!(
+            value.first(),
             Some(&IMA_XATTR_DIGSIG) | Some(&IMA_VERITY_DIGSIG)
         )
+    })
 }
