@@ -151,8 +151,6 @@ fn log_outcome(step: StepId, outcome: &Outcome, duration: Duration) {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::cmdline::Cmdline;
-    use crate::config::{ConfigInputs, Settings};
     use crate::keyring::KeyringSpec;
     use crate::plan::{PLAN, Step, describe};
     use crate::rootfs::Root;
@@ -187,13 +185,7 @@ mod tests {
 
     fn run_plan(dir: &Path, plan: &[Step], dry_run: bool) -> RunReport {
         let root = Root::new(dir.join("root"));
-        let settings = Settings::resolve(&ConfigInputs {
-            root: &root,
-            native_config: None,
-            cmdline: &Cmdline::default(),
-            kernel_release: "test",
-        })
-        .unwrap();
+        let settings = crate::steps::default_settings(&root);
         let securityfs = SecurityFs::new(dir.join("sfs"));
         let run_dir = dir.join("run");
         let mut ctx = Context {

@@ -52,6 +52,20 @@ impl Context<'_> {
     }
 }
 
+/// The settings of `root` with no configuration file or command line: what
+/// a test tree gets.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn default_settings(root: &Root) -> Settings {
+    Settings::resolve(&crate::config::ConfigInputs {
+        root,
+        native_config: None,
+        cmdline: &crate::cmdline::Cmdline::default(),
+        kernel_release: "test",
+    })
+    .unwrap()
+}
+
 /// What earlier steps did, for the later ones.
 #[derive(Debug, Default)]
 pub struct Facts {

@@ -177,6 +177,14 @@ impl Request<'_> {
             response_handles: 0,
         }
     }
+
+    /// `cc` with these parameters and no handles.
+    pub fn with_params(cc: CommandCode, params: Vec<u8>) -> Self {
+        Request {
+            params,
+            ..Request::new(cc)
+        }
+    }
 }
 
 /// A successful answer: its handles and parameter area (decrypted).

@@ -28,10 +28,7 @@ pub fn startup_clear(tpm: &mut Tpm) -> Result<(), TpmError> {
     let mut p = Writer::new();
     p.u16(0);
     match tpm.execute(
-        Request {
-            params: p.into_vec(),
-            ..Request::new(CommandCode::Startup)
-        },
+        Request::with_params(CommandCode::Startup, p.into_vec()),
         &mut [],
     ) {
         // Already started is fine.
@@ -247,10 +244,7 @@ pub fn flush(tpm: &mut Tpm, handle: u32) -> Result<(), TpmError> {
     let mut p = Writer::new();
     p.u32(handle);
     tpm.execute(
-        Request {
-            params: p.into_vec(),
-            ..Request::new(CommandCode::FlushContext)
-        },
+        Request::with_params(CommandCode::FlushContext, p.into_vec()),
         &mut [],
     )
     .map(|_| ())
@@ -266,13 +260,7 @@ pub fn pcr_read(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])
         let Some(sel) = PcrSelection::from_indices(chunk) else {
             continue;
         };
-        let resp = tpm.execute(
-            Request {
-                params: sel.marshal(),
-                ..Request::new(C)
-            },
-            &mut [],
-        )?;
+        let resp = tpm.execute(Request::with_params(C, sel.marshal()), &mut [])?;
         let mut r = Reader::new(&resp.params);
         let _update_counter = r.u32().map_err(|e| malformed(C, e.to_string()))?;
         let (got, rest) = PcrSelection::unmarshal(r.rest()).ok_or_else(|| {
@@ -311,13 +299,7 @@ pub fn pcr_banks(tpm: &mut Tpm) -> Result<Banks, TpmError> {
     const C: CommandCode = CommandCode::GetCapability;
     let mut p = Writer::new();
     p.u32(CAP_PCRS).u32(0).u32(1);
-    let resp = tpm.execute(
-        Request {
-            params: p.into_vec(),
-            ..Request::new(C)
-        },
-        &mut [],
-    )?;
+    let resp = tpm.execute(Request::with_params(C, p.into_vec()), &mut [])?;
     let mut r = Reader::new(&resp.params);
     let _more_data = r.u8().map_err(|e| malformed(C, e.to_string()))?;
     let capability = r.u32().map_err(|e| malformed(C, e.to_string()))?;
@@ -351,13 +333,7 @@ pub fn get_random(tpm: &mut Tpm, n: u16) -> Result<Zeroizing<Vec<u8>>, TpmError>
     const C: CommandCode = CommandCode::GetRandom;
     let mut p = Writer::new();
     p.u16(n);
-    let resp = tpm.execute(
-        Request {
-            params: p.into_vec(),
-            ..Request::new(C)
-        },
-        &mut [],
-    )?;
+    let resp = tpm.execute(Request::with_params(C, p.into_vec()), &mut [])?;
     let mut r = Reader::new(&resp.params);
     Ok(Zeroizing::new(
         r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec(),
