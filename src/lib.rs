@@ -11,25 +11,29 @@
         clippy::indexing_slicing
     )
 )]
+// Every unsafe block says why it is sound, tests included.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod base64;
 pub mod cli;
 pub mod cmdline;
 pub mod commands;
 pub mod config;
 pub mod encrypted_key;
-pub mod evm;
-pub mod hex;
+pub(crate) mod evm;
+pub(crate) mod hex;
 pub mod ima_policy;
 pub mod keyring;
 pub mod logging;
+pub mod pem;
 pub mod pins;
-pub mod plan;
-pub mod random;
+pub(crate) mod plan;
+pub(crate) mod random;
 pub mod rootfs;
-pub mod runner;
+pub(crate) mod runner;
 pub mod secret;
-pub mod securityfs;
-pub mod steps;
+pub(crate) mod securityfs;
+pub(crate) mod steps;
 pub mod sysconfig;
 pub mod tpm;
 pub mod x509;

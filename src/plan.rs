@@ -48,7 +48,9 @@ impl fmt::Display for StepId {
     }
 }
 
-/// When a dependency applies.
+/// When a dependency applies. The runner evaluates it: before a step for
+/// [`When::Always`], and for the others once the step has read its input and
+/// says which [`Conditions`] that input has (`runner::gate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
     Always,
@@ -58,6 +60,40 @@ pub enum When {
     /// Only when the IMA policy has appraise rules: appraisal relies on
     /// EVM protecting file metadata.
     PolicyAppraises,
+}
+
+impl When {
+    pub fn holds(self, input: Conditions) -> bool {
+        match self {
+            When::Always => true,
+            When::PolicyNeedsSignatures => input.policy_needs_signatures,
+            When::PolicyAppraises => input.policy_appraises,
+        }
+    }
+
+    /// How `describe` qualifies a dependency; `None` for an unconditional one.
+    fn words(self) -> Option<&'static str> {
+        match self {
+            When::Always => None,
+            When::PolicyNeedsSignatures => Some("when the policy needs signatures"),
+            When::PolicyAppraises => Some("when the policy appraises"),
+        }
+    }
+}
+
+/// What a step found in its input, for the conditions of its dependencies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub policy_appraises: bool,
+    pub policy_needs_signatures: bool,
+}
+
+impl Conditions {
+    /// Before a step has read anything: only unconditional dependencies hold.
+    pub const NONE: Conditions = Conditions {
+        policy_appraises: false,
+        policy_needs_signatures: false,
+    };
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,9 +151,9 @@ pub const PLAN: [Step; 7] = [
 ];
 
 /// The plan as text, one line per step, for `check` and `--help`.
-pub fn describe() -> String {
+pub fn describe(plan: &[Step]) -> String {
     let mut out = String::new();
-    for (i, step) in PLAN.iter().enumerate() {
+    for (i, step) in plan.iter().enumerate() {
         out.push_str(&format!(
             "  {}. {:<10} {}",
             i + 1,
@@ -127,10 +163,9 @@ pub fn describe() -> String {
         let deps: Vec<String> = step
             .depends_on
             .iter()
-            .map(|(d, when)| match when {
-                When::Always => d.name().to_string(),
-                When::PolicyNeedsSignatures => format!("{d} (when the policy needs signatures)"),
-                When::PolicyAppraises => format!("{d} (when the policy appraises)"),
+            .map(|(d, when)| match when.words() {
+                None => d.name().to_string(),
+                Some(words) => format!("{d} ({words})"),
             })
             .collect();
         if !deps.is_empty() {

@@ -318,6 +318,26 @@ impl Root {
         Ok(buf)
     }
 
+    /// The start of extended attribute `name` of the resolved `real` path (as
+    /// [`Root::resolve`] gives it), at most `N` bytes; `None` when it has none
+    /// or it cannot be read. A link at the end is followed, as `resolve` did.
+    pub fn xattr<const N: usize>(real: &Path, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+        let path = std::ffi::CString::new(real.as_os_str().as_bytes()).ok()?;
+        let mut buf = [0u8; N];
+        // SAFETY: two valid NUL-terminated strings and a buffer of buf.len()
+        // writable bytes; the kernel writes at most that many.
+        let n = unsafe {
+            nix::libc::getxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let n = usize::try_from(n).ok().filter(|&n| n > 0)?;
+        buf.get(..n).map(<[u8]>::to_vec)
+    }
+
     /// The names in directory `path`, as bytes, sorted as a shell glob
     /// sorts them; `Ok(None)` when the directory does not exist.
     pub fn list_dir(&self, path: &str) -> Result<Option<Vec<OsString>>, FileError> {
@@ -554,6 +574,31 @@ mod tests {
             root.display_path(&path),
             t.path().join("etc/keys").join(name)
         );
+    }
+
+    #[test]
+    fn xattr_reads_the_start_of_a_value_or_nothing() {
+        let (t, root) = tree();
+        let real = root.resolve("/etc/keys/a").unwrap();
+        let name = c"user.integrity-loader-test";
+        assert_eq!(Root::xattr::<16>(&real, name), None);
+        let path = std::ffi::CString::new(real.as_os_str().as_bytes()).unwrap();
+        let value = [0x03u8, 2, 0, 0x0b, 0xaa];
+        // SAFETY: valid NUL-terminated strings and a value of value.len() bytes.
+        let r = unsafe {
+            nix::libc::setxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        assert_eq!(r, 0, "setxattr: {}", Errno::last());
+        assert_eq!(Root::xattr::<16>(&real, name), Some(value.to_vec()));
+        // Longer than the buffer: as good as none (ERANGE).
+        assert_eq!(Root::xattr::<4>(&real, name), None);
+        drop(t);
     }
 
     /// A temp dir removed on drop; std has none and a crate is not worth it.

@@ -51,26 +51,21 @@ impl SecurityFs {
     /// `timeout`: one loader at a time, so a second one finds the work done
     /// instead of racing the first (double EVM write, double policy).
     pub fn lock(&self, timeout: std::time::Duration) -> Result<RunLock, Errno> {
-        use std::os::fd::AsRawFd;
-        let dir = OpenOptions::new()
+        use nix::fcntl::{Flock, FlockArg};
+        let mut dir = OpenOptions::new()
             .read(true)
             .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
             .open(&self.dir)
             .map_err(|e| errno(&e))?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            // SAFETY: flock on a descriptor we own.
-            let r = unsafe {
-                nix::libc::flock(dir.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB)
-            };
-            if r == 0 {
-                return Ok(RunLock(dir));
-            }
-            match Errno::last() {
-                Errno::EWOULDBLOCK if std::time::Instant::now() < deadline => {
+            match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => return Ok(RunLock(locked)),
+                Err((back, Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                    dir = back;
                     std::thread::sleep(std::time::Duration::from_millis(20))
                 }
-                e => return Err(e),
+                Err((_, e)) => return Err(e),
             }
         }
     }
@@ -156,7 +151,7 @@ impl SecurityFs {
 }
 
 /// Held for a whole `load`; the kernel drops the lock when the process ends.
-pub struct RunLock(#[allow(dead_code)] File);
+pub struct RunLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
 
 /// An open policy file: one rule (or one path) per `write()`.
 pub struct PolicyWriter {

@@ -13,6 +13,7 @@ mod swtpm;
 
 use common::*;
 use integrity_loader::tpm::client::Tpm;
+use integrity_loader::tpm::constants::CommandCode;
 use integrity_loader::tpm::keyfile::{self, SealedBlob};
 use integrity_loader::tpm::parent_pin;
 use integrity_loader::tpm::pcr::PcrSelection;
@@ -27,8 +28,8 @@ const KMK: &[u8; 32] = b"kmk under a pinned storage key!!";
 const SRK: u32 = 0x8100_0001;
 /// Another storage key of the same TPM, standing in for the interposer's.
 const IMPOSTOR: u32 = 0x8100_0002;
-const CC_READ_PUBLIC: u32 = 0x173;
-const CC_START_AUTH_SESSION: u32 = 0x176;
+const CC_READ_PUBLIC: u32 = CommandCode::ReadPublic.code();
+const CC_START_AUTH_SESSION: u32 = CommandCode::StartAuthSession.code();
 
 /// Steers the commands in `steer` that name the storage key by handle and
 /// carry no authorization (ReadPublic, StartAuthSession's tpmKey) to the

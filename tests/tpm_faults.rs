@@ -12,6 +12,7 @@ mod swtpm;
 use common::Fixture;
 
 use integrity_loader::tpm::client::Tpm;
+use integrity_loader::tpm::constants::CommandCode;
 use integrity_loader::tpm::keyfile::{self, SealedBlob};
 use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::tcti;
@@ -24,8 +25,8 @@ use std::time::{Duration, Instant};
 use swtpm::Swtpm;
 
 const KMK: &[u8; 32] = b"fault-injection kmk of 32 bytes!";
-const CC_LOAD: u32 = 0x157;
-const CC_UNSEAL: u32 = 0x15E;
+const CC_LOAD: u32 = CommandCode::Load.code();
+const CC_UNSEAL: u32 = CommandCode::Unseal.code();
 
 /// What to do to the answer of one command code.
 type Fault = Box<dyn FnMut(&[u8]) -> Option<Vec<u8>>>;
@@ -244,7 +245,13 @@ fn hostile_answers_never_panic() {
         rc_answer(0x9A2),
     ];
     for (i, case) in cases.into_iter().enumerate() {
-        for target in [0x173u32, 0x176, 0x17F, CC_LOAD, CC_UNSEAL] {
+        for target in [
+            CommandCode::ReadPublic.code(),
+            CommandCode::StartAuthSession.code(),
+            CommandCode::PolicyPcr.code(),
+            CC_LOAD,
+            CC_UNSEAL,
+        ] {
             let answer = case.clone();
             let r = run(&s, target, false, Box::new(move |_| Some(answer.clone())));
             assert!(r.is_err(), "case {i} for {target:#x} unsealed");

@@ -16,6 +16,7 @@
 
 use integrity_loader::tpm::client::{Session, SessionKind, Tpm};
 use integrity_loader::tpm::commands;
+use integrity_loader::tpm::constants;
 use integrity_loader::tpm::pcr::PcrSelection;
 use integrity_loader::tpm::public::{self, KeyDetail, Public};
 use integrity_loader::tpm::rc::ResponseCode;
@@ -33,12 +34,12 @@ fn salt_key() -> Public {
     let x = hex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
     let y = hex("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
     Public {
-        object_type: public::ALG_ECC,
-        name_alg: public::ALG_SHA256,
+        object_type: constants::ALG_ECC,
+        name_alg: constants::ALG_SHA256,
         attributes: public::SRK_ATTRIBUTES,
         auth_policy: Vec::new(),
         detail: KeyDetail::Ecc {
-            curve: public::ECC_NIST_P256,
+            curve: constants::ECC_NIST_P256,
             x,
             y,
         },

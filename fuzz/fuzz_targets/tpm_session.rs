@@ -34,6 +34,7 @@
 use integrity_loader::tpm::client::{
     ATTR_CONTINUE, ATTR_DECRYPT, ATTR_ENCRYPT, Auth, Request, Session, SessionKind, Tpm, TpmError,
 };
+use integrity_loader::tpm::constants::{CommandCode, RS_PW};
 use integrity_loader::tpm::crypto;
 use integrity_loader::tpm::transport::{Transport, TransportError};
 use integrity_loader::tpm::wire::{Reader, Writer};
@@ -43,10 +44,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use zeroize::Zeroizing;
 
-const CC: u32 = 0x15E; // TPM2_Unseal: one handle, parameters either way.
+const CC: CommandCode = CommandCode::Unseal; // one handle, parameters either way.
 const ITEM: u32 = 0x8000_0001;
 const ITEM_NAME: [u8; 34] = [0x44; 34];
-const RS_PW: u32 = 0x4000_0009;
 const FIRST_NONCE_TPM: [u8; 32] = [0xa5; 32];
 
 fn session_handle(slot: usize) -> u32 {
@@ -98,12 +98,12 @@ impl Script {
         let mut r = Reader::new(command);
         assert_eq!(r.u16(), Ok(0x8002));
         assert_eq!(r.u32().map(|s| s as usize), Ok(command.len()));
-        assert_eq!(r.u32(), Ok(CC));
+        assert_eq!(r.u32(), Ok(CC.code()));
         assert_eq!(r.u32(), Ok(ITEM));
         let area_len = r.u32().expect("authorizationSize") as usize;
         let mut area = Reader::new(r.take(area_len).expect("the authorization area"));
         let sent_params = r.rest();
-        let cp_hash = crypto::cp_hash(CC, &[&ITEM_NAME], sent_params);
+        let cp_hash = crypto::cp_hash(CC.code(), &[&ITEM_NAME], sent_params);
         let mut nonces = Vec::new();
         for (slot, auth) in self.slots.iter().enumerate() {
             let handle = area.u32().expect("session handle");
@@ -204,7 +204,7 @@ impl Script {
                 }
             }
         }
-        let rp_hash = crypto::rp_hash(0, CC, &params);
+        let rp_hash = crypto::rp_hash(0, CC.code(), &params);
 
         let mut w = Writer::new();
         w.u16(0x8002).u32(0).u32(0);
@@ -382,7 +382,6 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect();
         let request = Request {
-            name: "Unseal",
             cc: CC,
             handles: &[ITEM],
             names: &[&ITEM_NAME],

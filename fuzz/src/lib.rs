@@ -1,6 +1,6 @@
 //! Helpers shared by the fuzz targets: a cursor that turns fuzz bytes into
-//! choices, the `@@name` sections some targets split their input into, a
-//! base64 encoder for armouring, and a scripted TPM transport.
+//! choices, the `@@name` sections some targets split their input into, PEM
+//! armour, and a scripted TPM transport.
 
 use integrity_loader::tpm::tcti;
 use integrity_loader::tpm::transport::{Transport, TransportError};
@@ -80,36 +80,9 @@ pub fn sections(data: &[u8]) -> Vec<(&[u8], &[u8])> {
     out
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with `=` padding.
-pub fn base64(data: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let mut group = [0u8; 3];
-        group[..chunk.len()].copy_from_slice(chunk);
-        let n = u32::from_be_bytes([0, group[0], group[1], group[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(BASE64[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// `-----BEGIN label-----`, base64 in lines of `width` characters, `-----END label-----`.
 pub fn armor(label: &str, der: &[u8], width: usize) -> Vec<u8> {
-    let text = base64(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in text.as_bytes().chunks(width.max(4)) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out.into_bytes()
+    integrity_loader::pem::encode(label, der, width).into_bytes()
 }
 
 /// The error a scripted transport gives when it has nothing more to say.
@@ -135,22 +108,6 @@ impl Transport for Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_vectors() {
-        // RFC 4648 section 10.
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-    }
 
     #[test]
     fn split_sections() {

@@ -18,8 +18,9 @@ pub fn run(options: &Options) -> u8 {
     println!("securityfs: {}", env.securityfs.dir().display());
     println!("keyring: {}", env.keyring_spec);
     print_settings(&env.settings);
-    println!("plan:\n{}", plan::describe());
     let mut ctx = env.context(true);
+    // The plan the runner walks, so what is printed is what is done.
+    println!("plan:\n{}", plan::describe(ctx.plan));
     let report = runner::run(&mut ctx);
     if let Some(path) = &options.write_pins {
         // Building for the booted system: its pin must be the one this

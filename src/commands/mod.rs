@@ -1,10 +1,10 @@
 //! The subcommands and the setup they share: where the root, securityfs and
 //! command line are, the resolved settings, the target keyring.
 
-pub mod check;
+pub(crate) mod check;
 pub mod load;
-pub mod seal;
-pub mod status;
+pub(crate) mod seal;
+pub(crate) mod status;
 
 use crate::cli::{Command, Options};
 use crate::cmdline::Cmdline;
@@ -86,6 +86,7 @@ impl Env {
             keyring: self.keyring,
             run_dir: &self.run_dir,
             dry_run,
+            plan: &crate::plan::PLAN,
             failed: Default::default(),
             skipped_after_failure: Default::default(),
         }

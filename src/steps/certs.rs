@@ -376,8 +376,6 @@ fn existing_key_ids(ring: KeySerial) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmdline::Cmdline;
-    use crate::config::{ConfigInputs, Settings};
     use crate::keyring::KeyringSpec;
     use crate::rootfs::Root;
     use crate::securityfs::SecurityFs;
@@ -405,13 +403,7 @@ mod tests {
             }
         }
         let root = Root::new(&dir);
-        let settings = Settings::resolve(&ConfigInputs {
-            root: &root,
-            native_config: None,
-            cmdline: &Cmdline::default(),
-            kernel_release: "test",
-        })
-        .unwrap();
+        let settings = crate::steps::default_settings(&root);
         let securityfs = SecurityFs::new(dir.join("sfs"));
         let ctx = Context {
             settings: &settings,
@@ -421,6 +413,7 @@ mod tests {
             keyring: 0,
             run_dir: &dir,
             dry_run: true,
+            plan: &crate::plan::PLAN,
             failed: Default::default(),
             skipped_after_failure: Default::default(),
         };

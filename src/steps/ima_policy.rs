@@ -6,9 +6,10 @@
 use super::{Context, Facts, Outcome};
 use crate::config::PolicyWrite;
 use crate::ima_policy as grammar;
-use crate::plan::StepId;
+use crate::plan::{Conditions, StepId};
+use crate::rootfs::Root;
+use crate::runner;
 use nix::errno::Errno;
-use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -56,33 +57,21 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     };
     let rules = policy.rules().len();
 
-    if policy.appraise_rule_count() > 0 {
-        // Appraisal trusts file metadata that EVM protects: with EVM left
-        // off by a failure the machine would run half-configured.
-        let evm_missing = [StepId::EvmKey, StepId::EvmCerts]
-            .into_iter()
-            .find_map(|s| ctx.did_not_deliver(s).map(|why| (s, why)));
-        if let Some((step, why)) = evm_missing {
-            return Outcome::skipped(format!(
-                "{} has appraise rules but step {step} {why}, so EVM stays off; not writing it half-configured (fix {step} and reboot)",
-                shown.display()
-            ));
-        }
+    // What the plan's conditions depend on; the runner says what they skip.
+    let input = Conditions {
+        policy_appraises: policy.appraise_rule_count() > 0,
+        policy_needs_signatures: policy.requires_signatures(),
+    };
+    if let Err(skipped) = runner::gate(ctx, StepId::ImaPolicy, input, &shown.display().to_string())
+    {
+        return skipped;
     }
-    if policy.requires_signatures() {
-        if let Some(why) = ctx.did_not_deliver(StepId::ImaCerts) {
-            return Outcome::skipped(format!(
-                "{} has appraise rules that need signatures and step ima-certs {why}; not writing it, it could make signed files unreadable",
-                shown.display()
-            ));
-        }
-        if facts.ima_certs == 0 {
-            return Outcome::failed(format!(
-                "{} has appraise rules that need signatures, but no IMA key is loaded: writing it would make every signed file unreadable and the machine unbootable. Not writing it; put the signing certificate in {}",
-                shown.display(),
-                ctx.settings.ima_keys_dir.value
-            ));
-        }
+    if policy.requires_signatures() && facts.ima_certs == 0 {
+        return Outcome::failed(format!(
+            "{} has appraise rules that need signatures, but no IMA key is loaded: writing it would make every signed file unreadable and the machine unbootable. Not writing it; put the signing certificate in {}",
+            shown.display(),
+            ctx.settings.ima_keys_dir.value
+        ));
     }
 
     let signed = has_ima_signature(&real);
@@ -259,23 +248,11 @@ fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Opti
 }
 
 /// Whether the policy file carries an IMA signature in security.ima.
-fn has_ima_signature(path: &Path) -> bool {
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut buf = [0u8; 1024];
-    // SAFETY: valid NUL-terminated strings and a buffer of buf.len() bytes.
-    let n = unsafe {
-        nix::libc::getxattr(
-            c.as_ptr(),
-            c"security.ima".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    n > 0
-        && matches!(
-            buf.first(),
+fn has_ima_signature(real: &Path) -> bool {
+    Root::xattr::<1024>(real, c"security.ima").is_some_and(|value| {
+        matches!(
+            value.first(),
             Some(&IMA_XATTR_DIGSIG) | Some(&IMA_VERITY_DIGSIG)
         )
+    })
 }

@@ -6,6 +6,7 @@ use super::{Context, Facts, Outcome};
 use crate::keyring;
 use crate::secret::Secret;
 use crate::tpm::client::{self, StepBound, TpmError};
+use crate::tpm::constants::CommandCode;
 use crate::tpm::keyfile::{self, SealedBlob};
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::transport::TransportError;
@@ -14,8 +15,6 @@ use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
 const BLOB_LIMIT: usize = 64 * 1024;
-/// The CC of TPM2_PolicyPCR, as it appears in a key file's policy list.
-const CC_POLICY_PCR: u32 = 0x17F;
 
 /// Reads and checks the sealed blob: a `.pub` path means the tpm2-tools
 /// pair (`X.pub` + `X.priv`), anything else a TSS2 key file.
@@ -54,7 +53,7 @@ pub fn pcr_selection(ctx: &Context, blob: &SealedBlob) -> Result<PcrSelection, S
     for cmd in blob
         .policy
         .iter()
-        .filter(|c| c.command_code == CC_POLICY_PCR)
+        .filter(|c| c.command_code == CommandCode::PolicyPcr.code())
     {
         // commandPolicy: pcrDigest TPM2B, then TPML_PCR_SELECTION.
         let sel = cmd

@@ -12,7 +12,7 @@ pub mod kmk_tpm2;
 
 use crate::config::Settings;
 use crate::keyring::{KeySerial, KeyringSpec};
-use crate::plan::StepId;
+use crate::plan::{Step, StepId};
 use crate::rootfs::Root;
 use crate::securityfs::SecurityFs;
 use nix::errno::Errno;
@@ -29,6 +29,8 @@ pub struct Context<'a> {
     /// Where this boot's facts are recorded (the PCR values at unseal).
     pub run_dir: &'a std::path::Path,
     pub dry_run: bool,
+    /// The steps and their dependencies, as the runner walks them.
+    pub plan: &'a [Step],
     /// Steps that failed so far (for conditional dependencies).
     pub failed: BTreeSet<StepId>,
     /// Steps skipped because a step they need failed: what they should
@@ -48,6 +50,20 @@ impl Context<'_> {
             None
         }
     }
+}
+
+/// The settings of `root` with no configuration file or command line: what
+/// a test tree gets.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn default_settings(root: &Root) -> Settings {
+    Settings::resolve(&crate::config::ConfigInputs {
+        root,
+        native_config: None,
+        cmdline: &crate::cmdline::Cmdline::default(),
+        kernel_release: "test",
+    })
+    .unwrap()
 }
 
 /// What earlier steps did, for the later ones.

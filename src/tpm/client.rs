@@ -4,6 +4,7 @@
 //! tag, handle and parameter areas, and for sessions its HMAC (a bus
 //! interposer must not be able to forge an answer).
 
+use super::constants::{CommandCode, RS_PW, ST_NO_SESSIONS, ST_SESSIONS};
 use super::crypto;
 use super::rc::ResponseCode;
 use super::transport::{Transport, TransportError};
@@ -12,9 +13,6 @@ use std::fmt;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-const TAG_NO_SESSIONS: u16 = 0x8001;
-const TAG_SESSIONS: u16 = 0x8002;
-const RS_PW: u32 = 0x4000_0009;
 /// Session attributes (TPMA_SESSION).
 pub const ATTR_CONTINUE: u8 = 0x01;
 pub const ATTR_DECRYPT: u8 = 0x20;
@@ -161,12 +159,32 @@ pub enum Auth<'a> {
 /// A command to send. `names` are the Names of the handles that need
 /// authorization (for cpHash), in order.
 pub struct Request<'a> {
-    pub name: &'static str,
-    pub cc: u32,
+    pub cc: CommandCode,
     pub handles: &'a [u32],
     pub names: &'a [&'a [u8]],
     pub params: Vec<u8>,
     pub response_handles: usize,
+}
+
+impl Request<'_> {
+    /// `cc` with no handles, no parameters and no handles in the answer.
+    pub fn new(cc: CommandCode) -> Self {
+        Request {
+            cc,
+            handles: &[],
+            names: &[],
+            params: Vec::new(),
+            response_handles: 0,
+        }
+    }
+
+    /// `cc` with these parameters and no handles.
+    pub fn with_params(cc: CommandCode, params: Vec<u8>) -> Self {
+        Request {
+            params,
+            ..Request::new(cc)
+        }
+    }
 }
 
 /// A successful answer: its handles and parameter area (decrypted).
@@ -283,7 +301,7 @@ impl Tpm {
 
     /// Sends one command and checks its answer.
     pub fn execute(&mut self, mut req: Request, auths: &mut [Auth]) -> Result<Response, TpmError> {
-        let name = req.name;
+        let name = req.cc.name();
         let mut params = Zeroizing::new(std::mem::take(&mut req.params));
         // Fresh caller nonces, one per session, for this command.
         let mut nonces: Vec<Vec<u8>> = Vec::with_capacity(auths.len());
@@ -309,15 +327,15 @@ impl Tpm {
                 crypt_first_param(&mut params, &key_iv, true).map_err(|e| malformed(name, e))?;
             }
         }
-        let cp_hash = crypto::cp_hash(req.cc, req.names, &params);
+        let cp_hash = crypto::cp_hash(req.cc.code(), req.names, &params);
 
         let mut w = Writer::new();
         let tag = if auths.is_empty() {
-            TAG_NO_SESSIONS
+            ST_NO_SESSIONS
         } else {
-            TAG_SESSIONS
+            ST_SESSIONS
         };
-        w.u16(tag).u32(0).u32(req.cc);
+        w.u16(tag).u32(0).u32(req.cc.code());
         for h in req.handles {
             w.u32(*h);
         }
@@ -413,7 +431,7 @@ impl Tpm {
         auths: &mut [Auth],
         nonces: &[Vec<u8>],
     ) -> Result<Response, TpmError> {
-        let name = req.name;
+        let name = req.cc.name();
         let t = truncated(name);
         let mut r = Reader::new(answer);
         let tag = r.u16().map_err(&t)?;
@@ -426,7 +444,7 @@ impl Tpm {
             ));
         }
         if rc != 0 {
-            if tag != TAG_NO_SESSIONS || answer.len() != 10 {
+            if tag != ST_NO_SESSIONS || answer.len() != 10 {
                 return Err(malformed(name, "error response with a body"));
             }
             return Err(TpmError::Rc {
@@ -435,9 +453,9 @@ impl Tpm {
             });
         }
         let want_tag = if auths.is_empty() {
-            TAG_NO_SESSIONS
+            ST_NO_SESSIONS
         } else {
-            TAG_SESSIONS
+            ST_SESSIONS
         };
         if tag != want_tag {
             return Err(malformed(
@@ -456,7 +474,7 @@ impl Tpm {
             r.take(n).map_err(&t)?
         };
         let mut params = Zeroizing::new(params.to_vec());
-        let rp_hash = crypto::rp_hash(0, req.cc, &params);
+        let rp_hash = crypto::rp_hash(0, req.cc.code(), &params);
         for (auth, nonce_caller) in auths.iter_mut().zip(nonces) {
             let nonce_tpm = r.tpm2b().map_err(&t)?.to_vec();
             let attrs = r.u8().map_err(&t)?;

@@ -1,6 +1,10 @@
 //! The TPM 2.0 commands the loader and `seal` use, on top of `client`.
 
 use super::client::{Auth, Request, Session, SessionKind, Tpm, TpmError};
+use super::constants::{
+    ALG_AES, ALG_CFB, ALG_SHA256, CAP_PCRS, CommandCode, ECC_NIST_P256, RH_NULL, RH_OWNER, SE_HMAC,
+    SE_POLICY,
+};
 use super::crypto;
 use super::pcr::{Banks, PcrSelection};
 use super::public::{KeyDetail, Public};
@@ -8,30 +12,9 @@ use super::rsa::{self, RsaPublicKey};
 use super::wire::{Reader, Writer};
 use zeroize::Zeroizing;
 
-pub const RH_OWNER: u32 = 0x4000_0001;
-pub const RH_NULL: u32 = 0x4000_0007;
-pub const CC_EVICT_CONTROL: u32 = 0x120;
-pub const CC_CREATE_PRIMARY: u32 = 0x131;
-pub const CC_STARTUP: u32 = 0x144;
-pub const CC_CREATE: u32 = 0x153;
-pub const CC_LOAD: u32 = 0x157;
-pub const CC_UNSEAL: u32 = 0x15E;
-pub const CC_FLUSH_CONTEXT: u32 = 0x165;
-pub const CC_READ_PUBLIC: u32 = 0x173;
-pub const CC_START_AUTH_SESSION: u32 = 0x176;
-pub const CC_GET_CAPABILITY: u32 = 0x17A;
-pub const CC_GET_RANDOM: u32 = 0x17B;
-pub const CC_PCR_READ: u32 = 0x17E;
-pub const CC_POLICY_PCR: u32 = 0x17F;
-pub const CC_PCR_EXTEND: u32 = 0x182;
-pub const CC_POLICY_GET_DIGEST: u32 = 0x189;
-
-const SE_HMAC: u8 = 0x00;
-const SE_POLICY: u8 = 0x01;
-
-fn malformed(command: &'static str, why: impl Into<String>) -> TpmError {
+fn malformed(command: CommandCode, why: impl Into<String>) -> TpmError {
     TpmError::Malformed {
-        command,
+        command: command.name(),
         why: why.into(),
     }
 }
@@ -45,14 +28,7 @@ pub fn startup_clear(tpm: &mut Tpm) -> Result<(), TpmError> {
     let mut p = Writer::new();
     p.u16(0);
     match tpm.execute(
-        Request {
-            name: "Startup",
-            cc: CC_STARTUP,
-            handles: &[],
-            names: &[],
-            params: p.into_vec(),
-            response_handles: 0,
-        },
+        Request::with_params(CommandCode::Startup, p.into_vec()),
         &mut [],
     ) {
         // Already started is fine.
@@ -63,15 +39,11 @@ pub fn startup_clear(tpm: &mut Tpm) -> Result<(), TpmError> {
 
 /// TPM2_ReadPublic: the object's public area, checked against its Name.
 pub fn read_public(tpm: &mut Tpm, handle: u32) -> Result<Public, TpmError> {
-    const C: &str = "ReadPublic";
+    const C: CommandCode = CommandCode::ReadPublic;
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_READ_PUBLIC,
             handles: &[handle],
-            names: &[],
-            params: Vec::new(),
-            response_handles: 0,
+            ..Request::new(C)
         },
         &mut [],
     )?;
@@ -95,7 +67,7 @@ pub fn salt_for(
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), TpmError> {
     match &salt_public.detail {
         KeyDetail::Ecc { curve, x, y } => {
-            let (super::public::ECC_NIST_P256, Ok(x), Ok(y)) = (
+            let (ECC_NIST_P256, Ok(x), Ok(y)) = (
                 *curve,
                 <[u8; 32]>::try_from(x.as_slice()),
                 <[u8; 32]>::try_from(y.as_slice()),
@@ -133,7 +105,7 @@ pub fn start_salted_session(
     salt_public: &Public,
     kind: SessionKind,
 ) -> Result<Session, TpmError> {
-    const C: &str = "StartAuthSession";
+    const C: CommandCode = CommandCode::StartAuthSession;
     let (salt, encrypted_salt) = salt_for(salt_key, salt_public)?;
     let nonce_caller = crypto::random_bytes(32).map_err(|e| TpmError::Crypto(e.to_string()))?;
     let mut p = Writer::new();
@@ -142,18 +114,14 @@ pub fn start_salted_session(
         SessionKind::Hmac => SE_HMAC,
         SessionKind::Policy => SE_POLICY,
     });
-    p.u16(super::public::ALG_AES)
-        .u16(128)
-        .u16(super::public::ALG_CFB);
-    p.u16(super::public::ALG_SHA256);
+    p.u16(ALG_AES).u16(128).u16(ALG_CFB);
+    p.u16(ALG_SHA256);
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_START_AUTH_SESSION,
             handles: &[salt_key, RH_NULL],
-            names: &[],
             params: p.into_vec(),
             response_handles: 1,
+            ..Request::new(C)
         },
         &mut [],
     )?;
@@ -176,12 +144,9 @@ pub fn policy_pcr(tpm: &mut Tpm, session: &Session, pcrs: &PcrSelection) -> Resu
     p.tpm2b(&[]).bytes(&pcrs.marshal());
     tpm.execute(
         Request {
-            name: "PolicyPCR",
-            cc: CC_POLICY_PCR,
             handles: &[session.handle],
-            names: &[],
             params: p.into_vec(),
-            response_handles: 0,
+            ..Request::new(CommandCode::PolicyPcr)
         },
         &mut [],
     )
@@ -190,15 +155,11 @@ pub fn policy_pcr(tpm: &mut Tpm, session: &Session, pcrs: &PcrSelection) -> Resu
 
 /// TPM2_PolicyGetDigest.
 pub fn policy_get_digest(tpm: &mut Tpm, session: &Session) -> Result<Vec<u8>, TpmError> {
-    const C: &str = "PolicyGetDigest";
+    const C: CommandCode = CommandCode::PolicyGetDigest;
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_POLICY_GET_DIGEST,
             handles: &[session.handle],
-            names: &[],
-            params: Vec::new(),
-            response_handles: 0,
+            ..Request::new(C)
         },
         &mut [],
     )?;
@@ -217,17 +178,16 @@ pub fn load(
     public_2b: &[u8],
     public: &Public,
 ) -> Result<(u32, Vec<u8>), TpmError> {
-    const C: &str = "Load";
+    const C: CommandCode = CommandCode::Load;
     let mut p = Writer::new();
     p.bytes(private_2b).bytes(public_2b);
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_LOAD,
             handles: &[parent],
             names: &[parent_name],
             params: p.into_vec(),
             response_handles: 1,
+            ..Request::new(C)
         },
         &mut [Auth::Password(&[])],
     )?;
@@ -261,15 +221,12 @@ pub fn unseal(
     } else {
         0
     };
-    const C: &str = "Unseal";
+    const C: CommandCode = CommandCode::Unseal;
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_UNSEAL,
             handles: &[item],
             names: &[item_name],
-            params: Vec::new(),
-            response_handles: 0,
+            ..Request::new(C)
         },
         &mut [Auth::Session {
             session,
@@ -287,14 +244,7 @@ pub fn flush(tpm: &mut Tpm, handle: u32) -> Result<(), TpmError> {
     let mut p = Writer::new();
     p.u32(handle);
     tpm.execute(
-        Request {
-            name: "FlushContext",
-            cc: CC_FLUSH_CONTEXT,
-            handles: &[],
-            names: &[],
-            params: p.into_vec(),
-            response_handles: 0,
-        },
+        Request::with_params(CommandCode::FlushContext, p.into_vec()),
         &mut [],
     )
     .map(|_| ())
@@ -303,24 +253,14 @@ pub fn flush(tpm: &mut Tpm, handle: u32) -> Result<(), TpmError> {
 /// TPM2_PCR_Read of the selected sha256 PCRs, in ascending order (the TPM
 /// returns at most 8 per call, so this loops).
 pub fn pcr_read(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
-    const C: &str = "PCR_Read";
+    const C: CommandCode = CommandCode::PcrRead;
     let mut out = Vec::new();
     let wanted: Vec<u8> = pcrs.indices().collect();
     for chunk in wanted.chunks(8) {
         let Some(sel) = PcrSelection::from_indices(chunk) else {
             continue;
         };
-        let resp = tpm.execute(
-            Request {
-                name: C,
-                cc: CC_PCR_READ,
-                handles: &[],
-                names: &[],
-                params: sel.marshal(),
-                response_handles: 0,
-            },
-            &mut [],
-        )?;
+        let resp = tpm.execute(Request::with_params(C, sel.marshal()), &mut [])?;
         let mut r = Reader::new(&resp.params);
         let _update_counter = r.u32().map_err(|e| malformed(C, e.to_string()))?;
         let (got, rest) = PcrSelection::unmarshal(r.rest()).ok_or_else(|| {
@@ -356,21 +296,10 @@ pub fn pcr_read(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<Vec<(u8, [u8; 32])
 
 /// TPM2_GetCapability(TPM_CAP_PCRS): the PCR banks the TPM has allocated.
 pub fn pcr_banks(tpm: &mut Tpm) -> Result<Banks, TpmError> {
-    const C: &str = "GetCapability";
-    const CAP_PCRS: u32 = 5;
+    const C: CommandCode = CommandCode::GetCapability;
     let mut p = Writer::new();
     p.u32(CAP_PCRS).u32(0).u32(1);
-    let resp = tpm.execute(
-        Request {
-            name: C,
-            cc: CC_GET_CAPABILITY,
-            handles: &[],
-            names: &[],
-            params: p.into_vec(),
-            response_handles: 0,
-        },
-        &mut [],
-    )?;
+    let resp = tpm.execute(Request::with_params(C, p.into_vec()), &mut [])?;
     let mut r = Reader::new(&resp.params);
     let _more_data = r.u8().map_err(|e| malformed(C, e.to_string()))?;
     let capability = r.u32().map_err(|e| malformed(C, e.to_string()))?;
@@ -386,15 +315,13 @@ pub fn pcr_banks(tpm: &mut Tpm) -> Result<Banks, TpmError> {
 /// TPM2_PCR_Extend of a sha256 PCR (tests and `pcrlock`).
 pub fn pcr_extend(tpm: &mut Tpm, pcr: u32, digest: &[u8; 32]) -> Result<(), TpmError> {
     let mut p = Writer::new();
-    p.u32(1).u16(super::public::ALG_SHA256).bytes(digest);
+    p.u32(1).u16(ALG_SHA256).bytes(digest);
     tpm.execute(
         Request {
-            name: "PCR_Extend",
-            cc: CC_PCR_EXTEND,
             handles: &[pcr],
             names: &[&handle_name(pcr)],
             params: p.into_vec(),
-            response_handles: 0,
+            ..Request::new(CommandCode::PcrExtend)
         },
         &mut [Auth::Password(&[])],
     )
@@ -403,20 +330,10 @@ pub fn pcr_extend(tpm: &mut Tpm, pcr: u32, digest: &[u8; 32]) -> Result<(), TpmE
 
 /// TPM2_GetRandom.
 pub fn get_random(tpm: &mut Tpm, n: u16) -> Result<Zeroizing<Vec<u8>>, TpmError> {
-    const C: &str = "GetRandom";
+    const C: CommandCode = CommandCode::GetRandom;
     let mut p = Writer::new();
     p.u16(n);
-    let resp = tpm.execute(
-        Request {
-            name: C,
-            cc: CC_GET_RANDOM,
-            handles: &[],
-            names: &[],
-            params: p.into_vec(),
-            response_handles: 0,
-        },
-        &mut [],
-    )?;
+    let resp = tpm.execute(Request::with_params(C, p.into_vec()), &mut [])?;
     let mut r = Reader::new(&resp.params);
     Ok(Zeroizing::new(
         r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec(),
@@ -429,18 +346,17 @@ pub fn create_primary(
     owner_auth: &[u8],
     template: &[u8],
 ) -> Result<(u32, Public), TpmError> {
-    const C: &str = "CreatePrimary";
+    const C: CommandCode = CommandCode::CreatePrimary;
     let mut p = Writer::new();
     p.u16(4).tpm2b(&[]).tpm2b(&[]); // inSensitive: empty userAuth, empty data
     p.tpm2b(template).tpm2b(&[]).u32(0); // outsideInfo, creationPCR (none)
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_CREATE_PRIMARY,
             handles: &[RH_OWNER],
             names: &[&handle_name(RH_OWNER)],
             params: p.into_vec(),
             response_handles: 1,
+            ..Request::new(C)
         },
         &mut [Auth::Password(owner_auth)],
     )?;
@@ -467,12 +383,10 @@ pub fn evict_control(
     p.u32(persistent);
     tpm.execute(
         Request {
-            name: "EvictControl",
-            cc: CC_EVICT_CONTROL,
             handles: &[RH_OWNER, object],
             names: &[&handle_name(RH_OWNER), object_name],
             params: p.into_vec(),
-            response_handles: 0,
+            ..Request::new(CommandCode::EvictControl)
         },
         &mut [Auth::Password(owner_auth)],
     )
@@ -490,7 +404,7 @@ pub fn create_sealed(
     secret: &[u8],
     template: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), TpmError> {
-    const C: &str = "Create";
+    const C: CommandCode = CommandCode::Create;
     let mut sensitive = Writer::new();
     sensitive.tpm2b(&[]).tpm2b(secret);
     let mut p = Writer::new();
@@ -500,12 +414,10 @@ pub fn create_sealed(
     drop(sensitive);
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_CREATE,
             handles: &[parent],
             names: &[parent_name],
             params,
-            response_handles: 0,
+            ..Request::new(C)
         },
         &mut [Auth::Session {
             session,
@@ -532,7 +444,7 @@ mod tests {
     fn public(detail: KeyDetail) -> Public {
         Public {
             object_type: 0,
-            name_alg: super::super::public::ALG_SHA256,
+            name_alg: super::ALG_SHA256,
             attributes: 0,
             auth_policy: Vec::new(),
             detail,

@@ -18,6 +18,7 @@
 
 use core::fmt;
 
+use super::constants::CommandCode;
 use aes::Aes128;
 use cfb_mode::cipher::KeyIvInit;
 use cfb_mode::cipher::array::Array;
@@ -35,9 +36,6 @@ pub const DIGEST_SIZE: usize = 32;
 
 /// SHA-256 input block size: the HMAC key is padded (or hashed) to this.
 const SHA256_BLOCK_SIZE: usize = 64;
-
-/// TPM_CC_PolicyPCR, the command code folded into a PolicyPCR digest.
-const TPM_CC_POLICY_PCR: u32 = 0x0000_017F;
 
 /// Size of one P-256 coordinate or scalar.
 const P256_FIELD_SIZE: usize = 32;
@@ -485,7 +483,7 @@ pub fn policy_pcr_digest(
         .finalize();
     Sha256::new()
         .chain_update(old)
-        .chain_update(TPM_CC_POLICY_PCR.to_be_bytes())
+        .chain_update(CommandCode::PolicyPcr.code().to_be_bytes())
         .chain_update(pcr_selection_marshalled)
         .chain_update(pcr_digest)
         .finalize()
@@ -690,8 +688,8 @@ mod tests {
             "f807d71c387709450f8aa2a44cd8d5fd68b1b081185c2b59fb797d618308ce56";
     }
 
-    const TPM_CC_UNSEAL: u32 = 0x15E;
-    const TPM_CC_HASH: u32 = 0x17D;
+    const TPM_CC_UNSEAL: u32 = CommandCode::Unseal.code();
+    const TPM_CC_HASH: u32 = CommandCode::Hash.code();
 
     fn swtpm_session_key() -> Zeroizing<Vec<u8>> {
         use swtpm::*;

@@ -23,15 +23,15 @@
 //! the grammar and never recurses on the input, so nesting is bounded by the grammar.
 //! tpm2-tools writes `.pub`/`.priv` as the bare marshalled TPM2B, with no header.
 
+use super::constants::{self, ALG_KEYEDHASH, ALG_NULL, ALG_SHA256};
+use super::wire::Reader;
+use crate::pem::{self, Layout, PemError};
 use std::fmt;
 
 /// Parent of a tpm2-tools `.pub`/`.priv` pair unless configuration names another.
 pub const DEFAULT_PARENT: u32 = 0x8100_0001;
 
-const PEM_LABEL: &[u8] = b"TSS2 PRIVATE KEY";
-const PEM_BEGIN: &str = "-----BEGIN TSS2 PRIVATE KEY-----";
-const PEM_END: &str = "-----END TSS2 PRIVATE KEY-----";
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const PEM_LABEL: &str = "TSS2 PRIVATE KEY";
 
 const OID_SEALED_DATA: &str = "2.23.133.10.1.5";
 const OID_LOADABLE_KEY: &str = "2.23.133.10.1.3";
@@ -47,9 +47,6 @@ const SEQUENCE: u8 = 0x30;
 /// `[n] EXPLICIT`: context-specific, constructed.
 const EXPLICIT: u8 = 0xa0;
 
-const TPM_ALG_KEYEDHASH: u16 = 0x0008;
-const TPM_ALG_SHA256: u16 = 0x000b;
-const TPM_ALG_NULL: u16 = 0x0010;
 const SHA256_LEN: usize = 32;
 
 /// What the file's OID calls the object. `tpm2_encodeobject` calls every object a
@@ -109,10 +106,10 @@ impl SealedBlob {
 
 /// objectAttributes and authPolicy of a TPMT_PUBLIC (type, nameAlg, attributes, policy).
 fn public_head(area: &[u8]) -> Option<(u32, &[u8])> {
-    let mut r = Tpm { buf: area, pos: 0 };
-    r.take(4)?;
-    let attributes = r.u32()?;
-    Some((attributes, r.tpm2b()?))
+    let mut r = Reader::new(area);
+    r.take(4).ok()?;
+    let attributes = r.u32().ok()?;
+    Some((attributes, r.tpm2b().ok()?))
 }
 
 /// Which optional fields the encoder writes besides emptyAuth.
@@ -199,19 +196,7 @@ pub enum PublicProblem {
 }
 
 fn alg_name(alg: u16) -> &'static str {
-    match alg {
-        0x0001 => "rsa",
-        0x0004 => "sha1",
-        0x0005 => "hmac",
-        0x0008 => "keyedhash",
-        0x000a => "xor",
-        0x000b => "sha256",
-        0x000c => "sha384",
-        0x000d => "sha512",
-        0x0023 => "ecc",
-        0x0025 => "symcipher",
-        _ => "unknown",
-    }
+    constants::alg_name(alg).unwrap_or("unknown")
 }
 
 fn s(n: usize) -> &'static str {
@@ -238,7 +223,10 @@ impl fmt::Display for KeyFileError {
             NotKeyFile(Some(b)) => write!(f, "{not}: neither PEM nor DER (first byte 0x{b:02x})"),
             PemLabel(label) => write!(f, "{not}: PEM label \"{label}\", not TSS2 PRIVATE KEY"),
             PemLine(line) => write!(f, "PEM key file: line {line} is not base64 of the key"),
-            PemNoEnd => write!(f, "PEM key file has no {PEM_END} line: truncated?"),
+            PemNoEnd => write!(
+                f,
+                "PEM key file has no -----END {PEM_LABEL}----- line: truncated?"
+            ),
             Der { offset, problem } => write!(f, "malformed TSS2 key at byte {offset}: {problem}"),
             Trailing(n) => write!(f, "trailing {n} byte{} after the key", s(*n)),
             Oid(oid) => {
@@ -608,60 +596,31 @@ fn check_tpm2b(bytes: &[u8], blob: Blob) -> Result<&[u8], KeyFileError> {
 
 /// A TPM2B_PUBLIC of a sealed data object: keyedhash, sha256 name, null scheme.
 fn check_public(bytes: &[u8], blob: Blob) -> Result<(), KeyFileError> {
-    let mut r = Tpm {
-        buf: check_tpm2b(bytes, blob)?,
-        pos: 0,
-    };
+    let area = check_tpm2b(bytes, blob)?;
+    let mut r = Reader::new(area);
     let fail = |problem| KeyFileError::Public { blob, problem };
-    let short = |r: &Tpm<'_>| fail(PublicProblem::Truncated(r.pos));
-    match r.u16().ok_or_else(|| short(&r))? {
-        TPM_ALG_KEYEDHASH => {}
+    let short = |r: &Reader<'_>| fail(PublicProblem::Truncated(area.len() - r.remaining()));
+    match r.u16().map_err(|_| short(&r))? {
+        ALG_KEYEDHASH => {}
         other => return Err(fail(PublicProblem::Type(other))),
     }
-    match r.u16().ok_or_else(|| short(&r))? {
-        TPM_ALG_SHA256 => {}
+    match r.u16().map_err(|_| short(&r))? {
+        ALG_SHA256 => {}
         other => return Err(fail(PublicProblem::NameAlg(other))),
     }
-    r.u32().ok_or_else(|| short(&r))?;
-    match r.tpm2b().ok_or_else(|| short(&r))?.len() {
+    r.u32().map_err(|_| short(&r))?;
+    match r.tpm2b().map_err(|_| short(&r))?.len() {
         0 | SHA256_LEN => {}
         other => return Err(fail(PublicProblem::AuthPolicySize(other))),
     }
-    match r.u16().ok_or_else(|| short(&r))? {
-        TPM_ALG_NULL => {}
+    match r.u16().map_err(|_| short(&r))? {
+        ALG_NULL => {}
         other => return Err(fail(PublicProblem::Scheme(other))),
     }
-    r.tpm2b().ok_or_else(|| short(&r))?; // unique
-    match r.buf.len().saturating_sub(r.pos) {
+    r.tpm2b().map_err(|_| short(&r))?; // unique
+    match r.remaining() {
         0 => Ok(()),
         n => Err(fail(PublicProblem::Trailing(n))),
-    }
-}
-
-/// Big-endian TPM unmarshalling cursor.
-struct Tpm<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Tpm<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(bytes)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn tpm2b(&mut self) -> Option<&'a [u8]> {
-        let size = self.u16()?;
-        self.take(usize::from(size))
     }
 }
 
@@ -700,15 +659,7 @@ pub fn encode_tss2_der(blob: &SealedBlob, fields: Fields) -> Vec<u8> {
 
 /// PEM of [`encode_tss2_der`], in 64-column lines.
 pub fn encode_tss2_pem(blob: &SealedBlob, fields: Fields) -> String {
-    let mut pem = String::from(PEM_BEGIN);
-    let base64 = base64_encode(&encode_tss2_der(blob, fields));
-    for (i, c) in base64.chars().enumerate() {
-        if i % 64 == 0 {
-            pem.push('\n');
-        }
-        pem.push(c);
-    }
-    pem + "\n" + PEM_END + "\n"
+    pem::encode(PEM_LABEL, &encode_tss2_der(blob, fields), 64)
 }
 
 fn put(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
@@ -744,86 +695,34 @@ fn integer(value: u32) -> Vec<u8> {
     [if sign { &[0][..] } else { &[] }, digits].concat()
 }
 
-/// Strict PEM: the BEGIN line first and the END line last (whitespace around them
-/// allowed), no headers or blank lines, LF or CRLF, each line whole base64 quads,
-/// padding only at the very end and zero padding bits.
+/// Strict PEM (see [`Layout::Strict`]): padding only at the very end and zero
+/// padding bits, LF or CRLF.
 fn pem_decode(bytes: &[u8]) -> Result<Vec<u8>, KeyFileError> {
-    let mut lines = bytes
-        .trim_ascii()
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .zip(1..);
-    match lines
-        .next()
-        .and_then(|(l, _)| l.strip_prefix(b"-----BEGIN ")?.strip_suffix(b"-----"))
-    {
-        Some(PEM_LABEL) => {}
-        Some(label) => {
-            return Err(KeyFileError::PemLabel(
-                String::from_utf8_lossy(label).chars().take(64).collect(),
-            ));
+    match pem::decode(bytes, PEM_LABEL, Layout::Strict) {
+        Ok(der) => Ok(der),
+        // BEGIN then END: no DER, which the DER reader reports.
+        Err(PemError::EmptyBody { .. }) => Ok(Vec::new()),
+        Err(PemError::NoBeginLine) => Err(KeyFileError::NotKeyFile(bytes.first().copied())),
+        Err(PemError::WrongLabel { label, .. }) => {
+            Err(KeyFileError::PemLabel(label.chars().take(64).collect()))
         }
-        None => return Err(KeyFileError::NotKeyFile(bytes.first().copied())),
+        Err(PemError::NoEndLine { .. }) => Err(KeyFileError::PemNoEnd),
+        Err(
+            PemError::BadBoundary { line }
+            | PemError::BadBase64 { line }
+            | PemError::SecondBlock { line, .. }
+            | PemError::JunkAfterEnd { line },
+        ) => Err(KeyFileError::PemLine(line)),
     }
-    let (mut der, mut padded, mut ended) = (Vec::new(), false, false);
-    for (line, number) in lines {
-        if !ended && line == PEM_END.as_bytes() {
-            ended = true;
-            continue;
-        }
-        if ended || line.is_empty() || line.len() % 4 != 0 {
-            return Err(KeyFileError::PemLine(number));
-        }
-        for quad in line.chunks_exact(4) {
-            match (padded, base64_quad(quad, &mut der)) {
-                (false, Some(pad)) => padded = pad,
-                _ => return Err(KeyFileError::PemLine(number)),
-            }
-        }
-    }
-    if ended {
-        Ok(der)
-    } else {
-        Err(KeyFileError::PemNoEnd)
-    }
-}
-
-/// Decodes four base64 characters; `Some(true)` when they end in padding.
-fn base64_quad(quad: &[u8], out: &mut Vec<u8>) -> Option<bool> {
-    let pads = quad.iter().rev().take_while(|&&c| c == b'=').count();
-    let mut n = 0u32;
-    for &c in quad.get(..4usize.checked_sub(pads).filter(|&k| k >= 2)?)? {
-        n = n << 6 | u32::try_from(BASE64.iter().position(|&a| a == c)?).ok()?;
-    }
-    let [_, bytes @ ..] = (n << (6 * pads)).to_be_bytes();
-    let (data, unused) = bytes.split_at_checked(3 - pads)?;
-    if unused.iter().any(|&b| b != 0) {
-        return None; // non-zero padding bits: a second encoding of the same bytes
-    }
-    out.extend_from_slice(data);
-    Some(pads > 0)
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .zip([16, 8, 0])
-            .fold(0u32, |n, (&b, at)| n | u32::from(b) << at);
-        for i in 0..4 {
-            let digit = (i <= chunk.len())
-                .then(|| BASE64.get((n >> (18 - 6 * i) & 63) as usize))
-                .flatten();
-            out.push(digit.map_or('=', |&d| char::from(d)));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base64::ALPHABET;
+
+    const PEM_BEGIN: &str = "-----BEGIN TSS2 PRIVATE KEY-----";
+    const PEM_END: &str = "-----END TSS2 PRIVATE KEY-----";
 
     const SEAL_PUB: &[u8] = include_bytes!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -996,27 +895,6 @@ mod tests {
             pem_decode(SEAL_PEM).map(|d| parse_tss2(&d)),
             Ok(parse_tss2(SEAL_PEM))
         );
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in vectors {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
-            let mut out = Vec::new();
-            for quad in encoded.as_bytes().chunks(4) {
-                base64_quad(quad, &mut out).unwrap();
-            }
-            assert_eq!(out, plain.as_bytes());
-        }
     }
 
     #[test]
@@ -1362,7 +1240,7 @@ mod tests {
             "the fixture blob's base64 ends in padding: {last}"
         );
         let data_end = last.trim_end_matches('=').len();
-        let bumped = BASE64[BASE64
+        let bumped = ALPHABET[ALPHABET
             .iter()
             .position(|&c| c == last.as_bytes()[data_end - 1])
             .unwrap()

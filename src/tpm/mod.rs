@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod constants;
 pub mod crypto;
 pub mod keyfile;
 pub mod parent_pin;
@@ -11,7 +12,7 @@ pub mod pcr;
 pub mod pcr_lock;
 pub mod public;
 pub mod rc;
-pub mod rsa;
+pub(crate) mod rsa;
 pub mod seal;
 pub mod tcti;
 pub mod transport;

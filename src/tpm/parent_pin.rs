@@ -4,7 +4,8 @@
 //! that session was meant to hide. The Name recorded when the kmk was
 //! sealed (`TPM2_PARENT_NAME`) is checked before any salt is sent.
 
-use super::public::{ALG_SHA256, Public};
+use super::constants::ALG_SHA256;
+use super::public::Public;
 use std::fmt;
 
 /// A Name with SHA-256 as nameAlg: 2 + 32 bytes, the only kind the client

@@ -1,10 +1,10 @@
 //! PCR selections: the `TPM2_PCRS=sha256:7,11` setting and its wire form
 //! (TPML_PCR_SELECTION with one bank).
 
+use super::constants::{ALG_SHA256, hash_name};
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub const ALG_SHA256: u16 = 0x000B;
 /// PCRs 0..23, as on every PC TPM 2.0.
 pub const PCR_COUNT: u8 = 24;
 
@@ -114,14 +114,7 @@ impl PcrSelection {
 
 /// A PCR bank's name, as tpm2-tools spells it.
 pub fn bank_name(alg: u16) -> String {
-    match alg {
-        0x0004 => "sha1".to_string(),
-        ALG_SHA256 => "sha256".to_string(),
-        0x000C => "sha384".to_string(),
-        0x000D => "sha512".to_string(),
-        0x0012 => "sm3_256".to_string(),
-        other => format!("hash {other:#06x}"),
-    }
+    hash_name(alg).map_or_else(|| format!("hash {alg:#06x}"), str::to_string)
 }
 
 /// The PCR banks a TPM has allocated (GetCapability TPM_CAP_PCRS): each

@@ -2,20 +2,12 @@
 //! attributes, authPolicy, an ECC key's point), the object Name, and the
 //! two templates we create: the storage root key and a sealed-data object.
 
+use super::constants::{
+    ALG_AES, ALG_CFB, ALG_ECC, ALG_ECDAA, ALG_KEYEDHASH, ALG_NULL, ALG_RSA, ALG_RSAES, ALG_SHA256,
+    ALG_XOR, ECC_NIST_P256,
+};
 use super::wire::{Reader, Truncated, Writer};
 use sha2::{Digest, Sha256};
-
-pub const ALG_RSA: u16 = 0x0001;
-pub const ALG_KEYEDHASH: u16 = 0x0008;
-pub const ALG_SHA256: u16 = 0x000B;
-pub const ALG_NULL: u16 = 0x0010;
-pub const ALG_ECC: u16 = 0x0023;
-pub const ALG_AES: u16 = 0x0006;
-pub const ALG_CFB: u16 = 0x0043;
-const ALG_XOR: u16 = 0x000A;
-const ALG_RSAES: u16 = 0x0015;
-const ALG_ECDAA: u16 = 0x001A;
-pub const ECC_NIST_P256: u16 = 0x0003;
 
 pub const ATTR_FIXED_TPM: u32 = 0x2;
 pub const ATTR_FIXED_PARENT: u32 = 0x10;

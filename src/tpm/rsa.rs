@@ -103,11 +103,8 @@ impl RsaPublicKey {
         self.modulus.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.modulus.is_empty()
-    }
-
     /// The effective public exponent (65537 where the TPM wrote 0).
+    #[cfg(test)]
     pub fn exponent(&self) -> u32 {
         self.exponent
     }

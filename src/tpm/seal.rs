@@ -5,6 +5,7 @@
 
 use super::client::{SessionKind, Tpm, TpmError};
 use super::commands;
+use super::constants::CommandCode;
 use super::crypto;
 use super::keyfile::{KeyType, PolicyCommand, SealedBlob};
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
@@ -268,7 +269,7 @@ pub fn seal_new_kmk(
         public: public_2b,
         private,
         policy: vec![PolicyCommand {
-            command_code: commands::CC_POLICY_PCR,
+            command_code: CommandCode::PolicyPcr.code(),
             command_policy,
         }],
         description: Some(format!("integrity-loader kmk sealed to {pcrs}")),

@@ -1076,14 +1076,13 @@ impl<T: Transport> Transport for Recording<T> {
     }
 }
 
-/// Test helpers, also for other modules' tests: a real swtpm per test, each
-/// with its own state directory and ports, and fake TPMs that misbehave.
-///
-/// ```ignore
-/// let swtpm = testing::start_swtpm(testing::Listen::Tcp);
-/// let mut tpm = swtpm.open(); // Box<dyn Transport>
-/// let response = tpm.transact(&testing::GET_RANDOM_16)?;
-/// ```
+/// The swtpm harness of the integration tests, the one copy.
+#[cfg(test)]
+#[path = "../../tests/common/swtpm.rs"]
+mod swtpm;
+
+/// Test helpers, also for other modules' tests: fake TPMs that misbehave, a
+/// command with a known answer. A real swtpm comes from [`swtpm`].
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -1095,7 +1094,6 @@ pub mod testing {
     use super::*;
     use std::io::{Read, Write};
     use std::net::TcpListener;
-    use std::process::{Child, Command, Stdio};
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::mpsc;
 
@@ -1121,153 +1119,6 @@ pub mod testing {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.canonicalize().unwrap()
-    }
-
-    /// A port P with P and P+1 free on 127.0.0.1 at the time of the call.
-    pub fn free_port_pair() -> u16 {
-        loop {
-            let first = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = first.local_addr().unwrap().port();
-            if port < 65534 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                return port;
-            }
-        }
-    }
-
-    /// Where the swtpm under test listens.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Listen {
-        /// Data on 127.0.0.1:P, control on P+1: `swtpm:host=127.0.0.1,port=P`,
-        /// which tpm2-tools (`TPM2TOOLS_TCTI`) can use too.
-        Tcp,
-        /// Data on DIR/swtpm.sock, control on DIR/swtpm.sock.ctrl (where
-        /// tpm2-tss looks for it): `swtpm:path=DIR/swtpm.sock`.
-        Unix,
-        /// Data on 127.0.0.1:P, control on a unix socket, leaving P+1 to the
-        /// test (say, a fake mssim platform port).
-        TcpCtrlOnUnix,
-    }
-
-    /// A running swtpm; killed, and its directory removed, on drop.
-    #[derive(Debug)]
-    pub struct Swtpm {
-        child: Child,
-        dir: PathBuf,
-        tcti: Tcti,
-    }
-
-    impl Swtpm {
-        /// The TCTI that reaches this swtpm.
-        pub fn tcti(&self) -> &Tcti {
-            &self.tcti
-        }
-
-        /// Its own directory: state in `state/`, its output in `swtpm.log`.
-        pub fn dir(&self) -> &Path {
-            &self.dir
-        }
-
-        /// Opens a transport to it with a 5 s timeout.
-        pub fn open(&self) -> Box<dyn Transport> {
-            open(&self.tcti, Duration::from_secs(5)).unwrap()
-        }
-
-        fn log(&self) -> String {
-            std::fs::read_to_string(self.dir.join("swtpm.log")).unwrap_or_default()
-        }
-    }
-
-    impl Drop for Swtpm {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    /// Starts a fresh TPM 2.0 swtpm on loopback (`--flags
-    /// not-need-init,startup-clear`: it needs no CMD_INIT and has run
-    /// TPM2_Startup(CLEAR)) and waits until it accepts connections. Panics if
-    /// swtpm is missing or does not come up: a missing swtpm fails the test,
-    /// it never skips it.
-    pub fn start_swtpm(listen: Listen) -> Swtpm {
-        let mut last = String::new();
-        for _ in 0..10 {
-            match start_swtpm_on(listen, free_port_pair()) {
-                Ok(swtpm) => return swtpm,
-                Err(e) => last = e,
-            }
-        }
-        panic!("cannot start swtpm: {last}");
-    }
-
-    /// [`start_swtpm`] on a chosen port (unused for [`Listen::Unix`]); Err
-    /// when swtpm exits (port taken) or does not accept within 10 s.
-    pub fn start_swtpm_on(listen: Listen, port: u16) -> Result<Swtpm, String> {
-        let dir = temp_dir("swtpm");
-        let state = dir.join("state");
-        std::fs::create_dir(&state).unwrap();
-        let sock = dir.join("swtpm.sock");
-        let tcp = |p: u16| format!("type=tcp,port={p},bindaddr=127.0.0.1");
-        let unix = |p: &Path| format!("type=unixio,path={}", p.display());
-        let (server, ctrl, tcti) = match listen {
-            Listen::Tcp => (
-                tcp(port),
-                tcp(port + 1),
-                Tcti::SwtpmTcp {
-                    host: "127.0.0.1".into(),
-                    port,
-                },
-            ),
-            Listen::Unix => (
-                unix(&sock),
-                unix(&dir.join("swtpm.sock.ctrl")),
-                Tcti::SwtpmUnix(sock.clone()),
-            ),
-            Listen::TcpCtrlOnUnix => (
-                tcp(port),
-                unix(&dir.join("ctrl.sock")),
-                Tcti::SwtpmTcp {
-                    host: "127.0.0.1".into(),
-                    port,
-                },
-            ),
-        };
-        let log = File::create(dir.join("swtpm.log")).unwrap();
-        let child = Command::new("swtpm")
-            .arg("socket")
-            .arg("--tpm2")
-            .arg("--tpmstate")
-            .arg(format!("dir={}", state.display()))
-            .args(["--flags", "not-need-init,startup-clear"])
-            .args(["--server", &server, "--ctrl", &ctrl])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("run swtpm (Debian package swtpm): {e}"))?;
-        let mut swtpm = Swtpm { child, dir, tcti };
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            if let Some(status) = swtpm.child.try_wait().unwrap() {
-                return Err(format!("swtpm exited ({status}): {}", swtpm.log()));
-            }
-            let up = match &swtpm.tcti {
-                Tcti::SwtpmTcp { port, .. } => {
-                    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
-                    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-                }
-                Tcti::SwtpmUnix(path) => UnixStream::connect(path).is_ok(),
-                _ => false,
-            };
-            if up {
-                return Ok(swtpm);
-            }
-            if Instant::now() > until {
-                return Err(format!("swtpm did not accept within 10 s: {}", swtpm.log()));
-            }
-        }
     }
 
     /// A fake TPM server; the connection stays open until this drops.
@@ -1327,6 +1178,7 @@ pub mod testing {
     clippy::indexing_slicing
 )]
 mod tests {
+    use super::swtpm::{Listen, Swtpm, free_port_pair};
     use super::testing::*;
     use super::*;
     use std::io::Write;
@@ -1341,14 +1193,24 @@ mod tests {
         }
     }
 
+    /// The swtpm's TCTI, parsed.
+    fn tcti_of(swtpm: &Swtpm) -> Tcti {
+        tcti::parse(&swtpm.tcti()).unwrap()
+    }
+
+    /// A transport to the swtpm with a 5 s timeout.
+    fn open_swtpm(swtpm: &Swtpm) -> Box<dyn Transport> {
+        open(&tcti_of(swtpm), Duration::from_secs(5)).unwrap()
+    }
+
     fn tcp(port: u16) -> SocketTransport {
         SocketTransport::connect_tcp("127.0.0.1", port, SHORT).unwrap()
     }
 
     #[test]
     fn swtpm_over_tcp() {
-        let swtpm = start_swtpm(Listen::Tcp);
-        let tcti = tcti::parse(&swtpm.tcti().to_string()).unwrap();
+        let swtpm = Swtpm::start("transport-tcp");
+        let tcti = tcti::parse(&swtpm.tcti()).unwrap();
         let mut tpm = open(&tcti, SHORT).unwrap();
         // One connection carries several commands.
         for _ in 0..3 {
@@ -1358,9 +1220,9 @@ mod tests {
 
     #[test]
     fn swtpm_over_unix_socket() {
-        let swtpm = start_swtpm(Listen::Unix);
-        assert!(matches!(swtpm.tcti(), Tcti::SwtpmUnix(_)));
-        let mut tpm = swtpm.open();
+        let swtpm = Swtpm::start_listening("transport-unix", Listen::Unix);
+        assert!(matches!(tcti_of(&swtpm), Tcti::SwtpmUnix(_)));
+        let mut tpm = open_swtpm(&swtpm);
         assert_random_16(&tpm.transact(&GET_RANDOM_16).unwrap());
         assert_random_16(&tpm.transact(&GET_RANDOM_16).unwrap());
     }
@@ -1374,16 +1236,16 @@ mod tests {
             let Ok(listener) = TcpListener::bind(("127.0.0.1", port + 1)) else {
                 continue;
             };
-            if let Ok(swtpm) = start_swtpm_on(Listen::TcpCtrlOnUnix, port) {
+            if let Ok(swtpm) = Swtpm::try_start_on("transport-mssim", Listen::TcpCtrlOnUnix, port) {
                 break (swtpm, fake_platform(listener, 0));
             }
         };
-        let Tcti::SwtpmTcp { port, .. } = swtpm.tcti() else {
+        let Tcti::SwtpmTcp { port, .. } = tcti_of(&swtpm) else {
             panic!()
         };
         let tcti = Tcti::Mssim {
             host: "localhost".into(),
-            port: *port,
+            port,
         };
         let mut tpm = open(&tcti, SHORT).unwrap();
         assert_random_16(&tpm.transact(&GET_RANDOM_16).unwrap());
@@ -1770,9 +1632,9 @@ mod tests {
 
     #[test]
     fn recording_sees_both_directions() {
-        let swtpm = start_swtpm(Listen::Tcp);
+        let swtpm = Swtpm::start("transport-recording");
         let record = Arc::new(Mutex::new(Vec::new()));
-        let mut tpm = Recording::new(swtpm.open(), Arc::clone(&record));
+        let mut tpm = Recording::new(open_swtpm(&swtpm), Arc::clone(&record));
         let response = tpm.transact(&GET_RANDOM_16).unwrap();
         let mut want = GET_RANDOM_16.to_vec();
         want.extend_from_slice(&response);

@@ -156,7 +156,9 @@ impl fmt::Display for CertError {
                 f,
                 "certificate file is neither DER (an ASN.1 SEQUENCE) nor PEM (no -----BEGIN CERTIFICATE----- line); convert it with `openssl x509 -outform DER`"
             ),
-            CertError::BadPem { reason } => write!(f, "bad PEM certificate: {reason}"),
+            CertError::BadPem { reason } => {
+                write!(f, "bad PEM certificate: {}", pem::Words(reason))
+            }
             CertError::NotDer { reason } => write!(
                 f,
                 "not a valid DER X.509 certificate: {reason}; check it with `openssl x509 -inform DER -noout -text`"

@@ -245,47 +245,20 @@ pub fn finished(out: std::process::Output) -> Run {
     }
 }
 
-/// Standard base64 with padding (RFC 4648 section 4); the tests need no crate for it.
+/// Standard base64 with padding (RFC 4648 section 4), the loader's own.
 pub fn base64_encode(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    integrity_loader::base64::encode(data)
 }
 
 /// Decodes standard base64, skipping whitespace; panics on anything else.
 pub fn base64_decode(text: &[u8]) -> Vec<u8> {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let digits: Vec<u32> = text
+    let chars: Vec<u8> = text
         .iter()
-        .filter(|c| !c.is_ascii_whitespace() && **c != b'=')
-        .map(|c| A.iter().position(|a| a == c).expect("base64 digit") as u32)
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
         .collect();
-    let mut out = Vec::new();
-    for group in digits.chunks(4) {
-        let mut n = 0u32;
-        for (i, d) in group.iter().enumerate() {
-            n |= d << (18 - 6 * i);
-        }
-        for i in 0..group.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
+    integrity_loader::base64::decode(&chars)
+        .unwrap_or_else(|at| panic!("not base64 at character {at}"))
 }
 
 /// The DER inside a PEM file (the lines between BEGIN and END).

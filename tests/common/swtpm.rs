@@ -1,20 +1,42 @@
-//! A private swtpm per test: its own state directory and loopback ports,
-//! stopped on drop. A missing swtpm or tpm2-tools is a failure, never a skip.
+//! A private swtpm per test: its own state directory and loopback ports (or
+//! unix sockets), stopped on drop. A missing swtpm or tpm2-tools is a
+//! failure, never a skip. The one harness: the integration tests include it
+//! as a module, and so do the transport's unit tests (`src/tpm/transport.rs`).
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Where the swtpm listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Data on 127.0.0.1:P, control on P+1: `swtpm:host=127.0.0.1,port=P`,
+    /// which tpm2-tools (`TPM2TOOLS_TCTI`) can use too.
+    Tcp,
+    /// Data on STATE/swtpm.sock, control on STATE/swtpm.sock.ctrl (where
+    /// tpm2-tss looks for it): `swtpm:path=STATE/swtpm.sock`.
+    Unix,
+    /// Data on 127.0.0.1:P, control on a unix socket, leaving P+1 to the
+    /// test (say, a fake mssim platform port).
+    TcpCtrlOnUnix,
+}
+
 pub struct Swtpm {
+    /// The data port (unused with [`Listen::Unix`]).
     pub port: u16,
     pub state: PathBuf,
+    listen: Listen,
     child: Child,
 }
 
-fn free_port_pair() -> u16 {
-    // Two consecutive free ports: data and control channel.
+/// A port P with P and P+1 free on 127.0.0.1 at the time of the call: data
+/// and control channel.
+pub fn free_port_pair() -> u16 {
     for _ in 0..50 {
         let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = a.local_addr().unwrap().port();
@@ -25,46 +47,105 @@ fn free_port_pair() -> u16 {
     panic!("no free port pair on loopback");
 }
 
-/// swtpm on `port` (data) and `port + 1` (control), listening when this
-/// returns.
-fn spawn(port: u16, state: &Path) -> Child {
-    let child = Command::new("swtpm")
+/// A fresh state directory, unique per process, name and call.
+fn state_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    state
+}
+
+/// swtpm on `port` (unless unix) with its state, sockets and log in `state`,
+/// accepting connections when this returns. Err when it exits (its port was
+/// taken) or does not accept within 10 s.
+fn spawn(listen: Listen, port: u16, state: &Path) -> Result<Child, String> {
+    let tcp = |p: u16| format!("type=tcp,port={p},bindaddr=127.0.0.1");
+    let unix = |p: &Path| format!("type=unixio,path={}", p.display());
+    let (server, ctrl) = match listen {
+        Listen::Tcp => (tcp(port), tcp(port + 1)),
+        Listen::Unix => (
+            unix(&state.join("swtpm.sock")),
+            unix(&state.join("swtpm.sock.ctrl")),
+        ),
+        Listen::TcpCtrlOnUnix => (tcp(port), unix(&state.join("ctrl.sock"))),
+    };
+    let log_path = state.join("swtpm.log");
+    let log = File::create(&log_path).unwrap();
+    let mut child = Command::new("swtpm")
         .args(["socket", "--tpm2"])
-        .arg("--server")
-        .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
-        .arg("--ctrl")
-        .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+        .args(["--server", &server, "--ctrl", &ctrl])
         .arg("--tpmstate")
         .arg(format!("dir={}", state.display()))
         .args(["--flags", "not-need-init,startup-clear"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
-        .expect("swtpm must be installed (apt-get install swtpm swtpm-tools)");
+        .map_err(|e| format!("run swtpm (apt-get install swtpm swtpm-tools): {e}"))?;
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "swtpm did not listen on {port}");
+    loop {
         std::thread::sleep(Duration::from_millis(20));
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("swtpm exited ({status}): {}", log()));
+        }
+        let up = match listen {
+            Listen::Unix => UnixStream::connect(state.join("swtpm.sock")).is_ok(),
+            Listen::Tcp | Listen::TcpCtrlOnUnix => TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        };
+        if up {
+            return Ok(child);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("swtpm did not accept within 10 s: {}", log()));
+        }
     }
-    child
 }
 
 impl Swtpm {
+    /// A fresh swtpm on loopback TCP.
     pub fn start(name: &str) -> Swtpm {
-        let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
-        std::fs::create_dir_all(&state).unwrap();
-        let port = free_port_pair();
-        let child = spawn(port, &state);
-        Swtpm { port, state, child }
+        Swtpm::start_listening(name, Listen::Tcp)
+    }
+
+    /// A fresh swtpm listening as `listen`; another port pair when swtpm
+    /// finds its ports taken.
+    pub fn start_listening(name: &str, listen: Listen) -> Swtpm {
+        let mut last = String::new();
+        for _ in 0..10 {
+            match Swtpm::try_start_on(name, listen, free_port_pair()) {
+                Ok(swtpm) => return swtpm,
+                Err(e) => last = e,
+            }
+        }
+        panic!("cannot start swtpm: {last}");
+    }
+
+    /// A fresh swtpm on the chosen `port` (unused for [`Listen::Unix`]).
+    pub fn try_start_on(name: &str, listen: Listen, port: u16) -> Result<Swtpm, String> {
+        let state = state_dir(name);
+        match spawn(listen, port, &state) {
+            Ok(child) => Ok(Swtpm {
+                port,
+                state,
+                listen,
+                child,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&state);
+                Err(e)
+            }
+        }
     }
 
     /// A TPM manufactured by swtpm_setup with only the PCR banks `banks`
     /// allocated (e.g. "sha1").
     pub fn start_with_banks(name: &str, banks: &str) -> Swtpm {
-        let state = std::env::temp_dir().join(format!("il-swtpm-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
-        std::fs::create_dir_all(&state).unwrap();
+        let state = state_dir(name);
         let out = Command::new("swtpm_setup")
             .args(["--tpm2", "--overwrite", "--pcr-banks", banks, "--tpmstate"])
             .arg(&state)
@@ -76,8 +157,13 @@ impl Swtpm {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port_pair();
-        let child = spawn(port, &state);
-        Swtpm { port, state, child }
+        let child = spawn(Listen::Tcp, port, &state).unwrap();
+        Swtpm {
+            port,
+            state,
+            listen: Listen::Tcp,
+            child,
+        }
     }
 
     /// A reboot: the TPM stops and starts again on its state, so persistent
@@ -85,11 +171,17 @@ impl Swtpm {
     pub fn reboot(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn(self.port, &self.state);
+        self.child = spawn(self.listen, self.port, &self.state).unwrap();
     }
 
+    /// The tpm2-tss TCTI string that reaches this swtpm.
     pub fn tcti(&self) -> String {
-        format!("swtpm:host=127.0.0.1,port={}", self.port)
+        match self.listen {
+            Listen::Unix => format!("swtpm:path={}", self.state.join("swtpm.sock").display()),
+            Listen::Tcp | Listen::TcpCtrlOnUnix => {
+                format!("swtpm:host=127.0.0.1,port={}", self.port)
+            }
+        }
     }
 
     /// Runs a tpm2-tools command against this TPM, then flushes what the
