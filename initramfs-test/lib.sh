@@ -716,3 +716,34 @@ itools_initramfs() {
     fi
     echo "$img"
 }
+
+# ---- a systemd initramfs running the loader through integrity-loader.service
+
+# unit_initramfs: a dracut systemd initramfs WITHOUT our dracut module (no
+# pre-pivot hook), holding what another initrd builder would include: the
+# binary, initrd-load and integrity-loader.service enabled for initrd.target,
+# as scripts/install lays them out. Built once per run; prints its path.
+unit_initramfs() {
+    local img=$SHARED/initramfs-systemd-unit.img stage=$SHARED/stage-unit tree=$SHARED/unit-tree
+    if [[ ! -s $img ]]; then
+        "$REPO/scripts/install" DESTDIR="$stage" PREFIX=/usr BIN="$BIN" > "$SHARED/install-unit.log" 2>&1 \
+            || die_setup "scripts/install: $(tail -n3 "$SHARED/install-unit.log")"
+        rm -rf "$tree"
+        mkdir -p "$tree/usr/bin" "$tree/usr/lib/integrity-loader" "$tree/usr/lib/systemd/system/initrd.target.wants"
+        cp "$stage/usr/bin/integrity-loader" "$tree/usr/bin/"
+        cp "$stage/usr/lib/integrity-loader/initrd-load" "$tree/usr/lib/integrity-loader/"
+        cp "$stage/usr/lib/systemd/system/integrity-loader.service" "$tree/usr/lib/systemd/system/"
+        ln -s ../integrity-loader.service "$tree/usr/lib/systemd/system/initrd.target.wants/integrity-loader.service"
+        log "building $(basename "$img") with dracut (systemd, no integrity-loader module, the unit included)" >&2
+        mkdir -p "$SHARED/dracut-conf.d" "$SHARED/dracut-tmp"
+        : > "$SHARED/dracut.conf"
+        dracut --conf "$SHARED/dracut.conf" --confdir "$SHARED/dracut-conf.d" --tmpdir "$SHARED/dracut-tmp" \
+            --no-hostonly --kver "$KVER" --kmoddir "$MODROOT/lib/modules/$KVER" \
+            --no-early-microcode --compress gzip --force \
+            -m "base systemd systemd-initrd dracut-systemd rootfs-block" \
+            --add-drivers "virtio_blk virtio_pci ext4 crc32c_generic" \
+            --include "$tree" / "$img" > "$SHARED/initramfs-systemd-unit.log" 2>&1 \
+            || die_setup "dracut (systemd unit): $(grep -E 'ERROR|FATAL|rror' "$SHARED/initramfs-systemd-unit.log" | tail -n5)"
+    fi
+    echo "$img"
+}
