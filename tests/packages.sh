@@ -109,6 +109,19 @@ if [[ $rpmfile ]]; then
     check "the RPM has the .deb's files and modes" diff -u "$work/deb-layout" "$work/rpm-layout"
 fi
 
+# ---- scripts/install with another PREFIX: the scripts and the unit name
+# the paths it installed to
+loc=$work/usr-local
+scripts/install DESTDIR="$loc" PREFIX=/usr/local BIN="$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/release/integrity-loader" \
+    > "$work/install-local.log" 2>&1
+check "scripts/install PREFIX=/usr/local" test $? = 0 || show "$work/install-local.log"
+check "PREFIX=/usr/local: the initramfs-tools hook copies /usr/local/bin/integrity-loader" \
+    grep -qx 'il_default=/usr/local/bin/integrity-loader # set by scripts/install' "$loc/usr/local/share/initramfs-tools/hooks/integrity-loader"
+check "PREFIX=/usr/local: initrd-load runs /usr/local/bin/integrity-loader" \
+    grep -qx 'bin=/usr/local/bin/integrity-loader # set by scripts/install' "$loc/usr/local/lib/integrity-loader/initrd-load"
+check "PREFIX=/usr/local: the unit runs /usr/local/lib/integrity-loader/initrd-load" \
+    grep -qx 'ExecStart=/usr/local/lib/integrity-loader/initrd-load' "$loc/usr/local/lib/systemd/system/integrity-loader.service"
+
 # ---- install, where README says
 dpkg -i "$deb" > "$work/install.log" 2>&1
 rc=$?
@@ -124,6 +137,10 @@ for row in "${rows[@]}"; do
     actual=$(stat -L -c '%a' "$path" 2> /dev/null)
     check "installed: $path ($mode)" test "${actual:-missing}" = "${mode#0}"
 done
+if command -v systemd-analyze > /dev/null; then
+    sa=$(systemd-analyze verify /lib/systemd/system/integrity-loader.service 2>&1)
+    check "systemd-analyze verify integrity-loader.service${sa:+: $sa}" test -z "$sa"
+fi
 # And nothing in the package the table does not list.
 listed=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f1 | sort)
 unlisted=$(dpkg -L integrity-loader | while read -r f; do [[ -f $f ]] && echo "$f"; done \
