@@ -656,3 +656,94 @@ root_native() {
     esac
     echo 'EVMKEY=/etc/keys/evm.blob' | put /etc/sysconfig/evm
 }
+
+# ---- initramfs-tools images (mkinitramfs with our hook and boot script)
+
+# itools_conf: a private initramfs-tools configuration directory
+# (mkinitramfs -d) holding our hook and local-bottom script as
+# scripts/install stages them, the drivers for the test VM's disks, gzip.
+# Nothing is installed on the host. Sets ITOOLS_CONF.
+ITOOLS_CONF=
+itools_conf() {
+    ITOOLS_CONF=$SHARED/initramfs-tools-conf
+    [[ -d $ITOOLS_CONF ]] && return 0
+    local stage=$SHARED/stage-itools c=$SHARED/initramfs-tools-conf.tmp
+    "$REPO/scripts/install" DESTDIR="$stage" PREFIX=/usr BIN="$BIN" > "$SHARED/install-itools.log" 2>&1 \
+        || die_setup "scripts/install: $(tail -n3 "$SHARED/install-itools.log")"
+    rm -rf "$c"
+    mkdir -p "$c/hooks" "$c/scripts/local-bottom" "$c/conf.d"
+    printf '%s\n' MODULES=list BUSYBOX=y COMPRESS=gzip RUNSIZE=10% FSTYPE=ext4 > "$c/initramfs.conf"
+    printf '%s\n' crc32c_generic virtio_pci virtio_blk ext4 > "$c/modules"
+    cp "$stage/usr/share/initramfs-tools/hooks/integrity-loader" "$c/hooks/"
+    cp "$stage/usr/share/initramfs-tools/scripts/local-bottom/integrity-loader" "$c/scripts/local-bottom/"
+    mv "$c" "$ITOOLS_CONF"
+}
+
+# with_kernel_tree CMD...: runs CMD in a private mount namespace where the
+# cached kernel's modules are /lib/modules/$KVER and its config is in /boot,
+# as mkinitramfs wants them (it has no option for another module tree). An
+# overlay on /usr/lib takes the mount point, so the host is not changed.
+with_kernel_tree() {
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    unshare -m -- bash -c '
+        set -e
+        mount --make-rprivate /
+        ov=$1 kver=$2 modroot=$3
+        shift 3
+        mkdir -p "$ov"
+        mount -t tmpfs tmpfs "$ov"
+        mkdir "$ov/upper" "$ov/work"
+        mount -t overlay overlay -o "lowerdir=/usr/lib,upperdir=$ov/upper,workdir=$ov/work" /usr/lib
+        mkdir -p "/usr/lib/modules/$kver"
+        mount --bind "$modroot/lib/modules/$kver" "/usr/lib/modules/$kver"
+        mount --bind "$modroot/boot" /boot
+        exec "$@"' with_kernel_tree "$S/kernel-tree-ns" "$KVER" "$MODROOT" "$@"
+}
+
+# itools_initramfs [VAR=value...]: builds the scenario's initramfs-tools
+# image with mkinitramfs for the cached kernel, the hook checking the
+# scenario's root tree ($ROOT, as INTEGRITY_LOADER_ROOT) and copying its
+# pins; VAR=value pairs go to mkinitramfs's environment. Prints the path.
+# The build's output: $S/mkinitramfs.log.
+itools_initramfs() {
+    local img=$S/initramfs-tools.img
+    command -v mkinitramfs > /dev/null || die_setup "mkinitramfs missing (apt-get install initramfs-tools-core, or scripts/install-deps)"
+    itools_conf
+    log "building $(basename "$img") with mkinitramfs (root $ROOT)"
+    if ! with_kernel_tree env INTEGRITY_LOADER_ROOT="$ROOT" INTEGRITY_LOADER_BIN="$SHARED/stage-itools/usr/bin/integrity-loader" \
+        "$@" mkinitramfs -d "$ITOOLS_CONF" -o "$img" "$KVER" > "$S/mkinitramfs.log" 2>&1; then
+        die_setup "mkinitramfs: $(grep -E '^E: ' "$S/mkinitramfs.log" | tail -n5)"
+    fi
+    echo "$img"
+}
+
+# ---- a systemd initramfs running the loader through integrity-loader.service
+
+# unit_initramfs: a dracut systemd initramfs WITHOUT our dracut module (no
+# pre-pivot hook), holding what another initrd builder would include: the
+# binary, initrd-load and integrity-loader.service enabled for initrd.target,
+# as scripts/install lays them out. Built once per run; prints its path.
+unit_initramfs() {
+    local img=$SHARED/initramfs-systemd-unit.img stage=$SHARED/stage-unit tree=$SHARED/unit-tree
+    if [[ ! -s $img ]]; then
+        "$REPO/scripts/install" DESTDIR="$stage" PREFIX=/usr BIN="$BIN" > "$SHARED/install-unit.log" 2>&1 \
+            || die_setup "scripts/install: $(tail -n3 "$SHARED/install-unit.log")"
+        rm -rf "$tree"
+        mkdir -p "$tree/usr/bin" "$tree/usr/lib/integrity-loader" "$tree/usr/lib/systemd/system/initrd.target.wants"
+        cp "$stage/usr/bin/integrity-loader" "$tree/usr/bin/"
+        cp "$stage/usr/lib/integrity-loader/initrd-load" "$tree/usr/lib/integrity-loader/"
+        cp "$stage/usr/lib/systemd/system/integrity-loader.service" "$tree/usr/lib/systemd/system/"
+        ln -s ../integrity-loader.service "$tree/usr/lib/systemd/system/initrd.target.wants/integrity-loader.service"
+        log "building $(basename "$img") with dracut (systemd, no integrity-loader module, the unit included)" >&2
+        mkdir -p "$SHARED/dracut-conf.d" "$SHARED/dracut-tmp"
+        : > "$SHARED/dracut.conf"
+        dracut --conf "$SHARED/dracut.conf" --confdir "$SHARED/dracut-conf.d" --tmpdir "$SHARED/dracut-tmp" \
+            --no-hostonly --kver "$KVER" --kmoddir "$MODROOT/lib/modules/$KVER" \
+            --no-early-microcode --compress gzip --force \
+            -m "base systemd systemd-initrd dracut-systemd rootfs-block" \
+            --add-drivers "virtio_blk virtio_pci ext4 crc32c_generic" \
+            --include "$tree" / "$img" > "$SHARED/initramfs-systemd-unit.log" 2>&1 \
+            || die_setup "dracut (systemd unit): $(grep -E 'ERROR|FATAL|rror' "$SHARED/initramfs-systemd-unit.log" | tail -n5)"
+    fi
+    echo "$img"
+}

@@ -1,0 +1,58 @@
+# bash completion for integrity-loader(8); installed as
+# /usr/share/bash-completion/completions/integrity-loader.
+
+_integrity_loader() {
+    local cur prev words cword
+    _init_completion || return
+
+    local commands='load check status seal'
+    local options='--root --securityfs --cmdline --keyring --config --tpm --pins
+        --write-pins --repin --run-dir --verbose --quiet --help --version'
+    local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
+        --evm-key --write-config --force'
+
+    case $prev in
+        --root | --securityfs | --run-dir)
+            _filedir -d
+            return
+            ;;
+        --cmdline | --config | --pins | --write-pins | --output | --owner-auth-file | --evm-key)
+            _filedir
+            return
+            ;;
+        --keyring)
+            mapfile -t COMPREPLY < <(compgen -W '@u @s @us' -- "$cur")
+            return
+            ;;
+        --tpm)
+            mapfile -t COMPREPLY < <(compgen -W 'device:/dev/tpmrm0 device:/dev/tpm0 swtpm:host= swtpm:path= mssim:host=' -- "$cur")
+            compopt -o nospace
+            return
+            ;;
+        --pcrs)
+            mapfile -t COMPREPLY < <(compgen -W 'sha256:7,11 sha256:11' -- "$cur")
+            return
+            ;;
+        --parent | --pcr-value)
+            return
+            ;;
+    esac
+
+    # The command, if one was given before the current word.
+    local i command=''
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            load | check | status | seal)
+                command=${words[i]}
+                break
+                ;;
+        esac
+    done
+
+    if [[ $cur == -* ]]; then
+        [[ $command == seal ]] && options+=" $seal_options"
+        mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
+    elif [[ -z $command ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+    fi
+} && complete -F _integrity_loader integrity-loader
