@@ -11,6 +11,7 @@ pub enum Command {
     Check,
     Status,
     Seal,
+    Reseal,
 }
 
 /// Options of `seal` only.
@@ -33,6 +34,8 @@ pub struct SealOptions {
     pub write_config: bool,
     /// Replace existing files.
     pub force: bool,
+    /// Replace even the kmk the configured evm-key blob is sealed by.
+    pub orphan_labels: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +109,7 @@ Commands:
   check     read and validate everything load would use; change nothing
   status    show loaded keys and certificates, EVM state, policy state
   seal      (on the installed system) seal a new kmk in the TPM
+  reseal    seal the same kmk again: new PCR values, PCR set or storage key
 
 Options:
   --root DIR        real root holding config, keys and policy
@@ -144,7 +148,15 @@ Options of seal:
   --evm-key PATH    also create an evm-key sealed by the kmk, export it here
   --write-config    update /etc/integrity-loader.conf for this kmk (its
                     kmk, PCR, parent and parent Name lines; others kept)
-  --force           replace existing files
+  --force           replace existing files (not the kmk the configured
+                    evm-key blob is sealed by)
+  --replace-kmk-and-orphan-labels  replace that kmk too: the evm-key and
+                    every EVM HMAC made with it are lost
+
+Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file as for
+seal (defaults: the configuration's). The kmk comes from --keyring (a kmk
+still loaded: DROP_KMK=no) or else from unsealing MASTERKEY while the PCRs
+still match; MASTERKEY and /etc/integrity-loader.conf are replaced.
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
@@ -195,11 +207,12 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     ))
                 })?;
             }
-            "load" | "check" | "status" | "seal" if command.is_none() => {
+            "load" | "check" | "status" | "seal" | "reseal" if command.is_none() => {
                 command = Some(match name {
                     "load" => Command::Load,
                     "check" => Command::Check,
                     "seal" => Command::Seal,
+                    "reseal" => Command::Reseal,
                     _ => Command::Status,
                 });
             }
@@ -242,6 +255,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--evm-key" => opts.seal.evm_key = Some(value("a path")?),
             "--write-config" => opts.seal.write_config = true,
             "--force" => opts.seal.force = true,
+            "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -250,7 +264,13 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
         if inline.is_some()
             && matches!(
                 name,
-                "-v" | "--verbose" | "-q" | "--quiet" | "--write-config" | "--force" | "--repin"
+                "-v" | "--verbose"
+                    | "-q"
+                    | "--quiet"
+                    | "--write-config"
+                    | "--force"
+                    | "--repin"
+                    | "--replace-kmk-and-orphan-labels"
             )
         {
             return Err(UsageError(format!("option {name} takes no value")));
@@ -266,9 +286,17 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     if !matches!(command, Command::Load | Command::Check) && opts.pins.is_some() {
         return Err(UsageError("--pins is an option of load and check".into()));
     }
-    if command != Command::Seal && opts.seal != SealOptions::default() {
+    let o = &opts.seal;
+    let seal_only =
+        o.output.is_some() || o.evm_key.is_some() || o.write_config || o.force || o.orphan_labels;
+    if command == Command::Reseal && seal_only {
         return Err(UsageError(
-            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config and --force are options of seal".into(),
+            "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself".into(),
+        ));
+    }
+    if !matches!(command, Command::Seal | Command::Reseal) && opts.seal != SealOptions::default() {
+        return Err(UsageError(
+            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal (the PCR and parent ones of reseal too)".into(),
         ));
     }
     Ok(Parsed::Run(command, Box::new(opts)))

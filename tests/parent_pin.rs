@@ -239,7 +239,7 @@ fn load_checks_the_pin_from_the_config() {
     let r = f.run(&["load"]);
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains(&format!(
-        "no storage key at 0x81000001, but TPM2_PARENT_NAME pins {srk}: the TPM was cleared and the kmk sealed under the old key is lost"
+        "no storage key at 0x81000001, but TPM2_PARENT_NAME pins {srk}: the TPM was cleared and the blob sealed under the old key is lost. If the kmk is still loaded somewhere (DROP_KMK=no), `integrity-loader reseal`"
     ));
     assert!(f.keys().is_empty());
 }

@@ -367,7 +367,17 @@ fn after_a_lost_lock_answer_load_says_reboot_and_seal_seals_to_the_value_before_
         "tpm2_pcrextend",
         &format!("11:sha256={}", hex(&pcr_lock::lock_digest())),
     ]);
+    // A new kmk and evm-key: the old evm-key's labels go, so seal wants
+    // that said by name (--force alone is refused).
     let r = f.run(&["seal", "--force", "--evm-key", "/etc/keys/evm.blob"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("add --replace-kmk-and-orphan-labels");
+    let r = f.run(&[
+        "seal",
+        "--replace-kmk-and-orphan-labels",
+        "--evm-key",
+        "/etc/keys/evm.blob",
+    ]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains(
         "PCR 11 holds the PCR lock applied 2 time(s) to zero: this boot unsealed the kmk and locked it, and no record of that is left",

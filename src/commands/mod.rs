@@ -24,6 +24,7 @@ pub fn run(command: Command, options: &Options) -> u8 {
         Command::Check => check::run(options),
         Command::Status => status::run(options),
         Command::Seal => seal::run(options),
+        Command::Reseal => seal::reseal::run(options),
     }
 }
 

@@ -5,12 +5,17 @@ use super::{EXIT_OK, setup};
 use crate::cli::Options;
 use crate::evm;
 use crate::keyring::{self, KeySerial};
+use crate::tpm::client::Tpm;
+use crate::tpm::{commands, parent_pin, pcr_lock, rc, seal};
 
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
         Ok(e) => e,
         Err(e) => return e.code,
     };
+    if env.settings.masterkey_type.value == crate::config::MasterKeyType::Tpm2 {
+        print_tpm2_kmk(&env);
+    }
     println!("keyring {} (id {}):", env.keyring_spec, env.keyring);
     print_keys(env.keyring, "  ");
     for (system, fallback) in [(".evm", "_evm"), (".ima", "_ima")] {
@@ -71,6 +76,113 @@ pub fn run(options: &Options) -> u8 {
         }
     }
     EXIT_OK
+}
+
+/// The sealed kmk: its blob, PCR set and storage key, and whether the
+/// PCR values of this boot satisfy its policy (the PolicyPCR digest of the
+/// current values against the sealed object's authPolicy), i.e. whether a
+/// reseal is due.
+fn print_tpm2_kmk(env: &super::Env) {
+    let s = &env.settings;
+    let ctx = env.context(true);
+    let path = &s.masterkey.value;
+    let blob = match crate::steps::kmk_tpm2::read_blob(&ctx, path) {
+        Ok(b) => b,
+        Err(e) => {
+            println!("kmk (tpm2): {e}");
+            return;
+        }
+    };
+    println!(
+        "kmk (tpm2): {}, sealed under {:#010x}",
+        env.root.display_path(path).display(),
+        blob.parent
+    );
+    let pcrs = match crate::steps::kmk_tpm2::pcr_selection(&ctx, &blob) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("  PCR set: {e}");
+            return;
+        }
+    };
+    println!("  PCR set: {pcrs}");
+    let Some(policy) = blob.auth_policy().map(<[u8]>::to_vec) else {
+        println!("  policy: none (the sealed object has no authPolicy)");
+        return;
+    };
+    let tpm = crate::tpm::tcti::parse(&s.tpm.tcti.value)
+        .map_err(|e| e.to_string())
+        .and_then(|t| crate::tpm::transport::open(&t, s.tpm.timeout).map_err(|e| e.to_string()));
+    let mut tpm = match tpm {
+        Ok(t) => Tpm::new(t),
+        Err(e) => {
+            println!("  TPM: {e}");
+            return;
+        }
+    };
+    let pin = s.tpm.parent_name.as_ref().map(|p| &p.value);
+    match commands::read_public(&mut tpm, blob.parent) {
+        Ok(p) => {
+            let state = match pin {
+                None => "not pinned",
+                Some(n) if n.as_slice() == p.name().as_slice() => "the pinned one",
+                Some(_) => "NOT the pinned one (TPM2_PARENT_NAME)",
+            };
+            println!(
+                "  storage key: Name {}, {state}",
+                parent_pin::name_hex(&p.name())
+            );
+        }
+        Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => println!(
+            "  storage key: none at {:#010x} (a TPM clear empties it): reseal due: `integrity-loader reseal` with the kmk still loaded makes a new one",
+            blob.parent
+        ),
+        Err(e) => println!("  storage key: {e}"),
+    }
+    let current = match commands::pcr_read(&mut tpm, &pcrs) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("  PCR values: {e}");
+            return;
+        }
+    };
+    let digest = |values: &[[u8; 32]]| seal::pcr_policy(&pcrs, values);
+    let now: Vec<[u8; 32]> = current.iter().map(|(_, v)| *v).collect();
+    if digest(&now).as_slice() == policy.as_slice() {
+        println!("  PCR values: the current ones satisfy the policy; no reseal due");
+        return;
+    }
+    // After the PCR lock, the values of this boot before it count: those
+    // the record kept, or the lock PCR taken back to zero.
+    let lock = s.tpm.pcr_lock.filter(|l| pcrs.indices().any(|p| p == *l));
+    if let Some(lock) = lock {
+        let record = std::fs::read_to_string(env.run_dir.join(pcr_lock::RECORD_FILE)).ok();
+        let recorded = record
+            .as_deref()
+            .and_then(pcr_lock::parse_record)
+            .and_then(|r| super::seal::record_covering(&r, &pcrs));
+        let before = recorded.or_else(|| {
+            let mut v = current.clone();
+            let (_, value) = v.iter_mut().find(|(p, _)| *p == lock)?;
+            pcr_lock::times_locked(value, &[0u8; 32])?;
+            *value = [0u8; 32];
+            Some(v.into_iter().map(|(_, v)| v).collect())
+        });
+        if before.is_some_and(|b| digest(&b).as_slice() == policy.as_slice()) {
+            println!(
+                "  PCR values: this boot's before the PCR lock on PCR {lock} satisfy the policy; no reseal due"
+            );
+            return;
+        }
+    }
+    let shown: Vec<String> = current
+        .iter()
+        .map(|(p, v)| format!("{p}={}", crate::hex::encode(v)))
+        .collect();
+    println!(
+        "  PCR values: the current ones ({}) do not satisfy the policy: reseal due (`integrity-loader reseal` while the kmk is loaded, or with --pcr-value for the values the next boot will have)",
+        shown.join(", ")
+    );
 }
 
 fn print_keys(ring: KeySerial, indent: &str) {

@@ -60,7 +60,7 @@ impl fmt::Display for ParentMismatch {
             ),
             None => write!(
                 f,
-                "no storage key at {handle:#010x}, but TPM2_PARENT_NAME pins {pinned}: the TPM was cleared and the kmk sealed under the old key is lost. Provision again with `integrity-loader seal --write-config --force --evm-key PATH` (a new storage key, kmk and evm-key; EVM HMACs made with the old evm-key must be made again)"
+                "no storage key at {handle:#010x}, but TPM2_PARENT_NAME pins {pinned}: the TPM was cleared and the blob sealed under the old key is lost. If the kmk is still loaded somewhere (DROP_KMK=no), `integrity-loader reseal` seals it again under a new storage key and the labels stay good; else provision again with `integrity-loader seal --write-config --replace-kmk-and-orphan-labels --evm-key PATH` (a new storage key, kmk and evm-key; EVM HMACs made with the old evm-key must be made again)"
             ),
         }
     }

@@ -96,7 +96,7 @@ pub fn check_bank(tpm: &mut Tpm, pcrs: &PcrSelection) -> Result<(), SealError> {
 }
 
 /// The values to seal to and what the lock PCR held.
-fn values_to_seal(
+pub fn values_to_seal(
     tpm: &mut Tpm,
     pcrs: &PcrSelection,
     values: Values,
@@ -218,12 +218,25 @@ pub fn seal_new_kmk(
     pcrs: &PcrSelection,
     values: Values,
 ) -> Result<Sealed, SealError> {
-    check_bank(tpm, pcrs)?;
-    let (parent_public, created_parent) = ensure_parent(tpm, parent, rule, owner_auth)?;
-    let (values, lock) = values_to_seal(tpm, pcrs, values)?;
-    let policy = pcr_policy(pcrs, &values);
+    seal_kmk(tpm, parent, rule, owner_auth, pcrs, values, None)
+}
 
-    // The kmk: TPM randomness XOR the kernel's, so neither alone decides it.
+/// Seals `kmk`, the machine's existing kmk, again (`reseal`): as
+/// `seal_new_kmk`, but the evm-key it seals stays openable.
+pub fn reseal_kmk(
+    tpm: &mut Tpm,
+    parent: u32,
+    rule: PinRule,
+    owner_auth: &[u8],
+    pcrs: &PcrSelection,
+    values: Values,
+    kmk: Secret,
+) -> Result<Sealed, SealError> {
+    seal_kmk(tpm, parent, rule, owner_auth, pcrs, values, Some(kmk))
+}
+
+/// A fresh kmk: TPM randomness XOR the kernel's, so neither alone decides it.
+fn new_kmk(tpm: &mut Tpm) -> Result<Secret, SealError> {
     let from_tpm = commands::get_random(tpm, KMK_LEN as u16)?;
     let from_kernel = zeroize::Zeroizing::new(
         crypto::random_bytes(KMK_LEN).map_err(|e| TpmError::Crypto(e.to_string()))?,
@@ -244,6 +257,26 @@ pub fn seal_new_kmk(
     {
         *k = a ^ b;
     }
+    Ok(kmk)
+}
+
+fn seal_kmk(
+    tpm: &mut Tpm,
+    parent: u32,
+    rule: PinRule,
+    owner_auth: &[u8],
+    pcrs: &PcrSelection,
+    values: Values,
+    kmk: Option<Secret>,
+) -> Result<Sealed, SealError> {
+    check_bank(tpm, pcrs)?;
+    let (parent_public, created_parent) = ensure_parent(tpm, parent, rule, owner_auth)?;
+    let (values, lock) = values_to_seal(tpm, pcrs, values)?;
+    let policy = pcr_policy(pcrs, &values);
+    let kmk = match kmk {
+        Some(k) => k,
+        None => new_kmk(tpm)?,
+    };
 
     let mut session =
         commands::start_salted_session(tpm, parent, &parent_public, SessionKind::Hmac)?;

@@ -68,6 +68,17 @@ pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String>
     Ok(text)
 }
 
+/// Whether `existing` already gives every key `kmk` sets the value it sets
+/// (so that rewriting it changes nothing the loader reads).
+pub fn already_says(existing: &[u8], kmk: &SealedKmk) -> bool {
+    let Ok(parsed) = sysconfig::parse(existing) else {
+        return false;
+    };
+    kmk.assignments()
+        .iter()
+        .all(|(name, value)| parsed.get(name).is_some_and(|a| &a.value == value))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -149,6 +160,20 @@ mod tests {
             "/etc/keys/kmk-tpm2.pem"
         );
         assert_eq!(parsed.iter().filter(|a| a.name == "MASTERKEY").count(), 1);
+    }
+
+    #[test]
+    fn a_file_that_says_it_all_already_is_recognised() {
+        let text = merge(Some(b"DROP_KMK=no\n"), &kmk()).unwrap();
+        let moved = format!("{text}DROP_KMK=no\n").replacen("DROP_KMK=no\n", "", 1);
+        assert!(already_says(moved.as_bytes(), &kmk()));
+        let other = SealedKmk {
+            pcrs: "sha256:7",
+            ..kmk()
+        };
+        assert!(!already_says(text.as_bytes(), &other));
+        assert!(!already_says(b"MASTERKEYTYPE=tpm2\n", &kmk()));
+        assert!(!already_says(b"X=$Y\n", &kmk()));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 mod config_update;
 mod output;
+pub(crate) mod reseal;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
 const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
@@ -37,10 +38,7 @@ fn recorded_values(run_dir: &std::path::Path, pcrs: &PcrSelection) -> Option<Vec
         log::warn!("{}: not a record of PCR values; ignored", path.display());
         return None;
     };
-    let values: Option<Vec<[u8; 32]>> = pcrs
-        .indices()
-        .map(|i| record.iter().find(|(p, _)| *p == i).map(|(_, v)| *v))
-        .collect();
+    let values = record_covering(&record, pcrs);
     match &values {
         Some(_) => log::info!(
             "sealing to the PCR values this boot had when it unsealed the kmk, before the PCR lock ({})",
@@ -52,6 +50,16 @@ fn recorded_values(run_dir: &std::path::Path, pcrs: &PcrSelection) -> Option<Vec
         ),
     }
     values
+}
+
+/// The values of `pcrs` in a record of the PCR lock, when it has them all.
+pub(crate) fn record_covering(
+    record: &[(u8, [u8; 32])],
+    pcrs: &PcrSelection,
+) -> Option<Vec<[u8; 32]>> {
+    pcrs.indices()
+        .map(|i| record.iter().find(|(p, _)| *p == i).map(|(_, v)| *v))
+        .collect()
 }
 
 /// What sealing to the current values found in the PCR lock's PCR, when
@@ -96,6 +104,236 @@ fn export_evm_key(kmk: &Secret, kmk_name: &str) -> Result<String, String> {
     String::from_utf8(result?).map_err(|_| "the exported evm-key is not text".to_string())
 }
 
+/// Whether `kmk` (a `user` key named `kmk_name`) opens the evm-key blob
+/// `blob`: the kernel loads it in a session keyring private to this
+/// process, and refuses (EINVAL) a blob whose HMAC the kmk does not verify.
+fn opens_evm_key(kmk: &Secret, kmk_name: &str, blob: &[u8]) -> Result<bool, String> {
+    let parsed =
+        crate::encrypted_key::parse(blob).map_err(|e| format!("not an evm-key blob: {e}"))?;
+    let session = keyring::join_new_session()
+        .map_err(|e| format!("join a private session keyring: {}", e.desc()))?;
+    let kmk_id = keyring::add_key("user", Some(kmk_name), kmk.expose(), session)
+        .map_err(|e| format!("add the kmk to a private keyring: {}", e.desc()))?;
+    let loaded = keyring::add_key(
+        "encrypted",
+        Some("evm-key"),
+        &parsed.load_payload(),
+        session,
+    );
+    let _ = keyring::unlink(kmk_id, session);
+    match loaded {
+        Ok(id) => {
+            let _ = keyring::unlink(id, session);
+            Ok(true)
+        }
+        Err(nix::errno::Errno::EINVAL) => Ok(false),
+        Err(e) => Err(format!(
+            "load it with the kmk: {} (is CONFIG_ENCRYPTED_KEYS on?)",
+            e.desc()
+        )),
+    }
+}
+
+/// The evm-key blob the configuration names, when it is sealed by the
+/// configured kmk (and, with `kmk_blob`, that kmk's blob exists): the
+/// labels (EVM HMACs) of the files hang on both. Returns the blob's path,
+/// its bytes and the master key it names (`user:kmk`).
+fn labelled_evm_key(env: &super::Env, kmk_blob: bool) -> Option<(String, Vec<u8>, String)> {
+    let s = &env.settings;
+    let path = s.evm_key.value.clone();
+    let bytes = env.root.read(&path, 64 * 1024).ok()?;
+    let needs = crate::encrypted_key::parse(&bytes).ok()?.header.master();
+    let kmk = format!("{}:{}", s.masterkey_type.value.kernel_type(), s.kmk_name);
+    (needs == kmk && (!kmk_blob || env.root.exists(&s.masterkey.value)))
+        .then_some((path, bytes, needs))
+}
+
+/// Whether two paths inside the root name the same place.
+fn same_place(root: &Root, a: &str, b: &str) -> bool {
+    a == b
+        || matches!(
+            (root.resolve_planned(a), root.resolve_planned(b)),
+            (Ok(x), Ok(y)) if x == y
+        )
+}
+
+/// What this `seal` would do to the kmk the configured evm-key blob is
+/// sealed by, when it would orphan the labels: `None` when nothing is lost.
+fn orphans_labels(env: &super::Env, o: &crate::cli::SealOptions, output: &str) -> Option<String> {
+    let (evm, _, needs) = labelled_evm_key(env, true)?;
+    let s = &env.settings;
+    let kmk = &s.masterkey.value;
+    let mut what = Vec::new();
+    if same_place(&env.root, output, kmk) {
+        what.push(format!("it replaces {kmk}"));
+    } else if o.write_config {
+        what.push(format!(
+            "--write-config points the boot at {output} instead of {kmk}"
+        ));
+    } else if s.masterkey_type.value != MasterKeyType::Tpm2 {
+        return None;
+    }
+    if let Some(e) = o
+        .evm_key
+        .as_deref()
+        .filter(|e| same_place(&env.root, e, &evm))
+    {
+        what.push(format!("--evm-key replaces {e}"));
+    }
+    if what.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the evm-key blob {} (EVMKEY, {}) is sealed by {needs}, the kmk of {} ({}), and this seal would make a new kmk: {}. The evm-key could never be opened again, so every EVM HMAC made with it (the labels of the files) becomes unverifiable, and an appraise policy refuses the files until the whole system is labelled again",
+        env.root.display_path(&evm).display(),
+        s.evm_key.source,
+        env.root.display_path(kmk).display(),
+        s.masterkey.source,
+        what.join(" and ")
+    ))
+}
+
+/// The PCR values to seal to: --pcr-value, else this boot's record of the
+/// unseal, else the current ones.
+fn values_to_seal(
+    env: &super::Env,
+    o: &crate::cli::SealOptions,
+    pcrs: &PcrSelection,
+) -> Result<seal::Values, String> {
+    if o.pcr_values.is_empty() {
+        // Without a record, the lock PCR is recognised by its value.
+        return Ok(recorded_values(&env.run_dir, pcrs).map_or_else(
+            || seal::Values::Current {
+                lock: env
+                    .settings
+                    .tpm
+                    .pcr_lock
+                    .filter(|l| pcrs.indices().any(|p| p == *l)),
+            },
+            seal::Values::Given,
+        ));
+    }
+    let mut values = Vec::new();
+    for pcr in pcrs.indices() {
+        let Some((_, hex)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
+            return Err(format!(
+                "--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}"
+            ));
+        };
+        // The option parser let through only 64 hex digits.
+        match crate::hex::decode(hex) {
+            Ok(v) => values.push(v),
+            Err(_) => return Err(format!("--pcr-value {pcr}={hex}: not 64 hex digits")),
+        }
+    }
+    if o.pcr_values
+        .iter()
+        .any(|(n, _)| !pcrs.indices().any(|p| p == *n))
+    {
+        return Err(format!("--pcr-value names a PCR outside {pcrs}"));
+    }
+    Ok(seal::Values::Given(values))
+}
+
+/// The owner hierarchy's auth (--owner-auth-file), empty by default.
+fn owner_auth(o: &crate::cli::SealOptions) -> Result<Secret, String> {
+    match &o.owner_auth_file {
+        None => Ok(Secret::new(Vec::new())),
+        Some(f) => match Root::new("/").read_secret(&f.to_string_lossy(), 1024) {
+            Ok(mut a) => {
+                let len = a.expose().strip_suffix(b"\n").map_or(a.len(), |t| t.len());
+                a.truncate(len);
+                Ok(a)
+            }
+            Err(e) => Err(format!("read owner auth {e}")),
+        },
+    }
+}
+
+/// The TPM of the configuration (TPM=, --tpm); an error is logged.
+fn open_tpm(s: &crate::config::Settings) -> Result<(Tpm, String), u8> {
+    let tcti = match tcti::parse(&s.tpm.tcti.value) {
+        Ok(t) => t,
+        Err(e) => return Err(usage(format!("{e} ({})", s.tpm.tcti.source))),
+    };
+    match transport::open(&tcti, s.tpm.timeout) {
+        Ok(t) => Ok((Tpm::new(t), tcti.to_string())),
+        Err(e) => {
+            log::error!("{e}");
+            Err(EXIT_FAILED)
+        }
+    }
+}
+
+/// What sealing found about the storage key, for the log.
+fn log_parent(
+    sealed: &seal::Sealed,
+    parent: u32,
+    pin: Option<&crate::config::Setting<[u8; crate::tpm::parent_pin::NAME_LEN]>>,
+    run_dir: &std::path::Path,
+) {
+    let parent_name = parent_pin::name_hex(&sealed.parent_name);
+    if sealed.created_parent {
+        log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
+    }
+    log::info!("storage key {parent:#010x}: Name {parent_name}");
+    if sealed.parent_attributes & crate::tpm::public::ATTR_NO_DA == 0 {
+        log::warn!(
+            "the storage key at {parent:#010x} lacks noDA (attributes {:#010x}): while the TPM is in dictionary-attack lockout it refuses to load anything under it, so the boot cannot unseal the kmk; make a storage key with noda (the README's recipe) and seal under it",
+            sealed.parent_attributes
+        );
+    }
+    log_lock_state(&sealed.lock, run_dir);
+    if let Some(p) = pin
+        && p.value.as_slice() != sealed.parent_name.as_slice()
+    {
+        log::warn!(
+            "TPM2_PARENT_NAME {} ({}) is replaced by {parent_name}",
+            parent_pin::name_hex(&p.value),
+            p.source
+        );
+    }
+}
+
+/// /etc/integrity-loader.conf with the lines of the kmk just sealed, and
+/// whether the existing file already says all they say.
+fn config_text(
+    env: &super::Env,
+    existing: Option<&[u8]>,
+    output: &str,
+    pcrs: &PcrSelection,
+    parent: u32,
+    parent_name: &str,
+) -> Result<(String, bool), String> {
+    let s = &env.settings;
+    let tcti_line =
+        (s.tpm.tcti.source != crate::config::Source::Default).then_some(s.tpm.tcti.value.as_str());
+    let kmk = config_update::SealedKmk {
+        masterkey: output,
+        pcrs: &pcrs.to_string(),
+        parent,
+        parent_name,
+        tcti: tcti_line,
+    };
+    let text = config_update::merge(existing, &kmk).map_err(|e| {
+        format!(
+            "update {}: {e}",
+            env.root.display_path(CONFIG_PATH).display()
+        )
+    })?;
+    let same = existing.is_some_and(|e| config_update::already_says(e, &kmk));
+    Ok((text, same))
+}
+
+/// The existing /etc/integrity-loader.conf, `None` when there is none.
+fn read_config(env: &super::Env) -> Result<Option<Vec<u8>>, String> {
+    match env.root.read(CONFIG_PATH, 64 * 1024) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(format!("read {e}")),
+    }
+}
+
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
         Ok(e) => e,
@@ -109,35 +347,9 @@ pub fn run(options: &Options) -> u8 {
         Err(e) => return usage(e.to_string()),
     };
     let parent = o.parent.unwrap_or(s.tpm.parent);
-    let values = if o.pcr_values.is_empty() {
-        // Without a record, the lock PCR is recognised by its value.
-        recorded_values(&env.run_dir, &pcrs).map_or_else(
-            || seal::Values::Current {
-                lock: s.tpm.pcr_lock.filter(|l| pcrs.indices().any(|p| p == *l)),
-            },
-            seal::Values::Given,
-        )
-    } else {
-        let mut values = Vec::new();
-        for pcr in pcrs.indices() {
-            let Some((_, hex)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
-                return usage(format!(
-                    "--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}"
-                ));
-            };
-            // The option parser let through only 64 hex digits.
-            match crate::hex::decode(hex) {
-                Ok(v) => values.push(v),
-                Err(_) => return usage(format!("--pcr-value {pcr}={hex}: not 64 hex digits")),
-            }
-        }
-        if o.pcr_values
-            .iter()
-            .any(|(n, _)| !pcrs.indices().any(|p| p == *n))
-        {
-            return usage(format!("--pcr-value names a PCR outside {pcrs}"));
-        }
-        seal::Values::Given(values)
+    let values = match values_to_seal(&env, o, &pcrs) {
+        Ok(v) => v,
+        Err(m) => return usage(m),
     };
     let output = o.output.clone().unwrap_or_else(|| {
         if s.masterkey_type.value == MasterKeyType::Tpm2 {
@@ -153,49 +365,44 @@ pub fn run(options: &Options) -> u8 {
     };
 
     // Every target is checked before the TPM is touched.
+    let force = o.force || o.orphan_labels;
     let mut targets = vec![output.clone()];
     targets.extend(o.evm_key.clone());
     if o.write_config {
         targets.push(CONFIG_PATH.to_string());
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    if let Err(m) = output::check(&env.root, &target_refs, o.force) {
+    if let Err(m) = output::check(&env.root, &target_refs, force) {
         return usage(m);
     }
+    // --force replaces files; the kmk the labels hang on only by name.
+    match (orphans_labels(&env, o, &output), o.orphan_labels) {
+        (Some(m), false) => {
+            return usage(format!(
+                "{m}. To seal this kmk again (new PCR values, PCR set or storage key), run `integrity-loader reseal`; to replace it and lose the labels, add --replace-kmk-and-orphan-labels"
+            ));
+        }
+        (Some(m), true) => log::warn!("{m}: replacing it, as --replace-kmk-and-orphan-labels asks"),
+        (None, _) => {}
+    }
     let existing_config = if o.write_config {
-        match env.root.read(CONFIG_PATH, 64 * 1024) {
-            Ok(b) => Some(b),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return usage(format!("read {e}")),
+        match read_config(&env) {
+            Ok(c) => c,
+            Err(m) => return usage(m),
         }
     } else {
         None
     };
-    let owner_auth = match &o.owner_auth_file {
-        None => Secret::new(Vec::new()),
-        Some(f) => match Root::new("/").read_secret(&f.to_string_lossy(), 1024) {
-            Ok(mut a) => {
-                let len = a.expose().strip_suffix(b"\n").map_or(a.len(), |t| t.len());
-                a.truncate(len);
-                a
-            }
-            Err(e) => return usage(format!("read owner auth {e}")),
-        },
+    let owner_auth = match owner_auth(o) {
+        Ok(a) => a,
+        Err(m) => return usage(m),
     };
 
-    let tcti = match tcti::parse(&s.tpm.tcti.value) {
-        Ok(t) => t,
-        Err(e) => return usage(format!("{e} ({})", s.tpm.tcti.source)),
-    };
     let start = Instant::now();
-    let transport = match transport::open(&tcti, s.tpm.timeout) {
+    let (mut tpm, tcti) = match open_tpm(s) {
         Ok(t) => t,
-        Err(e) => {
-            log::error!("{e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
-    let mut tpm = Tpm::new(transport);
     // A pinned storage key is the only one sealed under, except when this
     // run records another: a deliberate move to another handle, or a new
     // SRK after a TPM clear emptied the handle (--write-config).
@@ -219,26 +426,7 @@ pub fn run(options: &Options) -> u8 {
         };
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     drop(tpm);
-    if sealed.created_parent {
-        log::info!("created the storage key (ECC P-256 SRK) at {parent:#010x}");
-    }
-    log::info!("storage key {parent:#010x}: Name {parent_name}");
-    if sealed.parent_attributes & crate::tpm::public::ATTR_NO_DA == 0 {
-        log::warn!(
-            "the storage key at {parent:#010x} lacks noDA (attributes {:#010x}): while the TPM is in dictionary-attack lockout it refuses to load anything under it, so the boot cannot unseal the kmk; make a storage key with noda (the README's recipe) and seal under it",
-            sealed.parent_attributes
-        );
-    }
-    log_lock_state(&sealed.lock, &env.run_dir);
-    if let Some(p) = pin
-        && p.value.as_slice() != sealed.parent_name.as_slice()
-    {
-        log::warn!(
-            "TPM2_PARENT_NAME {} ({}) is replaced by {parent_name}",
-            parent_pin::name_hex(&p.value),
-            p.source
-        );
-    }
+    log_parent(&sealed, parent, pin, &env.run_dir);
 
     // Everything is made before anything is written.
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
@@ -253,22 +441,17 @@ pub fn run(options: &Options) -> u8 {
         None => None,
     };
     let config_text = if o.write_config {
-        let tcti_line = (s.tpm.tcti.source != crate::config::Source::Default)
-            .then_some(s.tpm.tcti.value.as_str());
-        let kmk = config_update::SealedKmk {
-            masterkey: &output,
-            pcrs: &pcrs.to_string(),
+        match config_text(
+            &env,
+            existing_config.as_deref(),
+            &output,
+            &pcrs,
             parent,
-            parent_name: &parent_name,
-            tcti: tcti_line,
-        };
-        match config_update::merge(existing_config.as_deref(), &kmk) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                log::error!(
-                    "update {}: {e}; nothing was written",
-                    env.root.display_path(CONFIG_PATH).display()
-                );
+            &parent_name,
+        ) {
+            Ok((t, _)) => Some(t),
+            Err(m) => {
+                log::error!("{m}; nothing was written");
                 return EXIT_FAILED;
             }
         }
@@ -283,34 +466,9 @@ pub fn run(options: &Options) -> u8 {
     if let Some(text) = config_text {
         files.push((CONFIG_PATH, text.into_bytes(), 0o644));
     }
-    let mut staged = Vec::new();
-    for (path, bytes, mode) in &files {
-        match output::stage(&env.root, path, bytes, *mode, o.force) {
-            Ok(f) => staged.push(f),
-            Err(m) => {
-                log::error!("{m}; nothing was written");
-                return EXIT_FAILED;
-            }
-        }
-    }
-    let mut places = Vec::new();
-    for f in staged {
-        match f.commit() {
-            Ok(p) => places.push(p),
-            Err(m) => {
-                let done: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
-                log::error!(
-                    "{m}; already in place: {}",
-                    if done.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        done.join(", ")
-                    }
-                );
-                return EXIT_FAILED;
-            }
-        }
-    }
+    let Some(places) = output::replace_all(&env.root, &files, force) else {
+        return EXIT_FAILED;
+    };
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
@@ -332,13 +490,7 @@ pub fn run(options: &Options) -> u8 {
         if let Some(p) = places.next() {
             log::info!("wrote {}", p.display());
         }
-        // The pin this system now stands by, for the next host-only build.
-        if let Err(e) = crate::pins::record_checked(&env.run_dir, &sealed.parent_name) {
-            log::warn!(
-                "cannot record the new pin in {}: {e}; the next host-only build needs INTEGRITY_LOADER_REPIN=1",
-                env.run_dir.display()
-            );
-        }
+        record_pin(&env, &sealed.parent_name);
         if pin.is_none_or(|p| p.value.as_slice() != sealed.parent_name.as_slice()) {
             log::info!(
                 "a host-only initramfs carries the pin of its build: rebuild it (dracut -f) so that the boot checks this one"
@@ -350,4 +502,14 @@ pub fn run(options: &Options) -> u8 {
         );
     }
     EXIT_OK
+}
+
+/// The pin this system now stands by, for the next host-only build.
+fn record_pin(env: &super::Env, name: &[u8]) {
+    if let Err(e) = crate::pins::record_checked(&env.run_dir, name) {
+        log::warn!(
+            "cannot record the new pin in {}: {e}; the next host-only build needs INTEGRITY_LOADER_REPIN=1",
+            env.run_dir.display()
+        );
+    }
 }

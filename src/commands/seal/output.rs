@@ -149,6 +149,45 @@ impl Drop for Staged {
     }
 }
 
+/// Stages every file, then renames them into place in order; `None` (the
+/// error logged) when any fails. A failure while staging leaves the old
+/// files whole; one between renames is reported with what is in place.
+pub fn replace_all(
+    root: &Root,
+    files: &[(&str, Vec<u8>, u32)],
+    force: bool,
+) -> Option<Vec<PathBuf>> {
+    let mut staged = Vec::new();
+    for (path, bytes, mode) in files {
+        match stage(root, path, bytes, *mode, force) {
+            Ok(f) => staged.push(f),
+            Err(m) => {
+                log::error!("{m}; nothing was written");
+                return None;
+            }
+        }
+    }
+    let mut places = Vec::new();
+    for f in staged {
+        match f.commit() {
+            Ok(p) => places.push(p),
+            Err(m) => {
+                let done: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+                log::error!(
+                    "{m}; already in place: {}",
+                    if done.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        done.join(", ")
+                    }
+                );
+                return None;
+            }
+        }
+    }
+    Some(places)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -1,0 +1,308 @@
+//! `reseal` against a real swtpm: the same kmk sealed again (proved by a
+//! `load` in a fresh keyring opening the evm-key blob made before, never by
+//! reading the kmk), from each source of the kmk, after a TPM clear under a
+//! new SRK, a crash while the files are staged; `seal` refusing to orphan
+//! the labels; `status` saying when a reseal is due.
+
+mod common;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use common::*;
+use integrity_loader::keyring;
+use sha2::{Digest, Sha256};
+use std::fs;
+use swtpm::Swtpm;
+
+const BLOB: &str = "etc/keys/kmk-tpm2.pem";
+const EVM: &str = "etc/keys/evm.blob";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn pcr(tpm: &Swtpm, n: u8) -> String {
+    let out = tpm.tool(&["tpm2_pcrread", &format!("sha256:{n}")]);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{n}:")))
+        .unwrap();
+    line.rsplit("0x").next().unwrap().trim().to_lowercase()
+}
+
+/// A machine provisioned by `seal` (kmk and evm-key, configuration
+/// written) with `extra` configuration lines, booted once: `load` unsealed
+/// the kmk, loaded the evm-key and enabled EVM.
+fn provisioned(name: &str, extra: &str) -> (Swtpm, Fixture) {
+    let tpm = Swtpm::start(name);
+    let f = Fixture::new(name);
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    let r = f.run(&[
+        "seal",
+        "--evm-key",
+        &format!("/{EVM}"),
+        "--write-config",
+        "--force",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    f.write("/etc/sysconfig/evm", format!("EVMKEY=/{EVM}\n"));
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str(extra);
+    fs::write(&conf, text).unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    (tpm, f)
+}
+
+/// The next boot: the TPM restarts (PCRs from zero), nothing in the
+/// keyring, EVM off, no record of this boot.
+fn next_boot(tpm: &mut Swtpm, f: &Fixture) {
+    tpm.reboot();
+    empty_keyring(f);
+    let _ = fs::remove_dir_all(f.dir.join("run"));
+}
+
+fn empty_keyring(f: &Fixture) {
+    for id in keyring::list(f.session).unwrap() {
+        keyring::unlink(id, f.session).unwrap();
+    }
+    fs::write(f.dir.join("sfs/evm"), b"").unwrap();
+}
+
+/// `load` in a fresh keyring opens the evm-key blob made at provisioning:
+/// the kmk it unsealed is the first one.
+fn assert_boot_opens_the_old_evm_key(f: &Fixture, evm_blob: &[u8]) {
+    assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm_blob);
+    assert!(f.keys().is_empty(), "{:?}", f.keys());
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+    assert_eq!(f.sfs_text("evm"), "1\n");
+}
+
+/// PCR `n` after one extend of `d` from zero.
+fn extended_from_zero(d: &[u8; 32]) -> String {
+    let mut h = Sha256::new();
+    h.update([0u8; 32]);
+    h.update(d);
+    hex(&h.finalize())
+}
+
+#[test]
+fn reseal_from_the_keyring_to_the_pcr_values_of_an_update() {
+    let (mut tpm, f) = provisioned("reseal-keyring", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    let old_blob = fs::read(f.root().join(BLOB)).unwrap();
+    let r = f.run(&["status"]);
+    r.assert_contains(&format!("kmk (tpm2): {}", f.root().join(BLOB).display()));
+    r.assert_contains("PCR set: sha256:7,11");
+    r.assert_contains(
+        "this boot's before the PCR lock on PCR 11 satisfy the policy; no reseal due",
+    );
+
+    // An update will measure `d` into PCR 7: sealed to that, from the kmk
+    // this boot kept, the next boot unseals the same kmk.
+    let d = [0x42u8; 32];
+    let r = f.run(&[
+        "reseal",
+        "--pcr-value",
+        &format!("7={}", extended_from_zero(&d)),
+        "--pcr-value",
+        &format!("11={}", "0".repeat(64)),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("the kmk to seal again: user key kmk in keyring @s");
+    r.assert_contains("it opens the evm-key blob");
+    r.assert_contains("sealed the same 32-byte kmk again to sha256:7,11 under 0x81000001");
+    r.assert_contains("rebuild it (dracut -f) before the next boot");
+    assert_ne!(fs::read(f.root().join(BLOB)).unwrap(), old_blob);
+    // The configuration already said all this: the blob alone changed.
+    assert!(!r.output().contains("wrote "), "{}", r.output());
+
+    // The next boot without the update: not unsealed, and status says so.
+    next_boot(&mut tpm, &f);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("PCR policy check failed");
+    let r = f.run(&["status"]);
+    r.assert_contains("do not satisfy the policy: reseal due");
+    // With it: the same kmk, the old evm-key opens.
+    next_boot(&mut tpm, &f);
+    tpm.tool(&["tpm2_pcrextend", &format!("7:sha256={}", hex(&d))]);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+    let r = f.run(&["status"]);
+    r.assert_contains("no reseal due");
+}
+
+#[test]
+fn reseal_by_unsealing_the_current_blob_to_another_pcr_set() {
+    // DROP_KMK defaults to yes with the lock: nothing in the keyring.
+    let (mut tpm, f) = provisioned("reseal-unseal", "");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    assert!(f.find("user", "kmk").is_none());
+    // This boot locked PCR 11: the blob does not unseal, nothing is loaded.
+    let before = fs::read(f.root().join(BLOB)).unwrap();
+    let r = f.run(&["reseal"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("no kmk to seal again: no user key kmk in keyring @s");
+    r.assert_contains("PCR 11 holds the PCR lock: this boot unsealed the kmk already");
+    r.assert_contains("nothing was written");
+    assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), before);
+
+    // Before the next boot's load (the PCRs still match): unsealed, and
+    // the lock PCR left alone.
+    next_boot(&mut tpm, &f);
+    let r = f.run(&["reseal", "--pcrs", "sha256:7"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("the kmk to seal again: ");
+    r.assert_contains(", unsealed");
+    r.assert_contains("sealed the same 32-byte kmk again to sha256:7 under 0x81000001");
+    r.assert_contains("wrote ");
+    assert_eq!(pcr(&tpm, 11), "0".repeat(64), "reseal must not lock");
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(conf.contains("TPM2_PCRS=sha256:7\n"), "{conf}");
+    assert_eq!(conf.matches("TPM2_PCRS=").count(), 1, "{conf}");
+
+    // PCR 11 no longer counts.
+    next_boot(&mut tpm, &f);
+    tpm.tool(&["tpm2_pcrextend", &format!("11:sha256={}", "17".repeat(32))]);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}
+
+#[test]
+fn a_kmk_that_does_not_open_the_evm_key_is_not_sealed() {
+    let (_tpm, f) = provisioned("reseal-wrong", "DROP_KMK=no\n");
+    let kmk = f.find("user", "kmk").unwrap();
+    keyring::unlink(kmk, f.session).unwrap();
+    keyring::add_key("user", Some("kmk"), &[7u8; 32], f.session).unwrap();
+    let before = fs::read(f.root().join(BLOB)).unwrap();
+    let r = f.run(&["reseal"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("does not open the evm-key blob");
+    r.assert_contains("nothing was sealed or written");
+    assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), before);
+}
+
+#[test]
+fn after_a_tpm_clear_reseal_under_a_new_srk_from_the_kept_kmk() {
+    let (mut tpm, f) = provisioned("reseal-clear", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let old_conf = fs::read_to_string(&conf).unwrap();
+    tpm.tool(&["tpm2_clear"]);
+    let r = f.run(&["status"]);
+    r.assert_contains("storage key: none at 0x81000001");
+
+    let r = f.run(&["reseal"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("the kmk to seal again: user key kmk in keyring @s");
+    r.assert_contains("created the storage key (ECC P-256 SRK) at 0x81000001");
+    r.assert_contains("is replaced by");
+    // This boot locked PCR 11: sealed to the values its unseal saw.
+    r.assert_contains("sealing to the PCR values this boot had when it unsealed the kmk");
+    let new_conf = fs::read_to_string(&conf).unwrap();
+    let pin = |c: &str| {
+        c.lines()
+            .find(|l| l.starts_with("TPM2_PARENT_NAME="))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(pin(&old_conf), pin(&new_conf));
+    // The pin this boot now stands by, for the next host-only build.
+    let recorded = fs::read_to_string(f.dir.join("run/storage-key-name")).unwrap();
+    assert_eq!(
+        format!("TPM2_PARENT_NAME={}", recorded.trim()),
+        pin(&new_conf)
+    );
+
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}
+
+#[test]
+fn a_crash_while_staging_leaves_the_old_files_usable() {
+    use std::os::unix::process::CommandExt;
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f) = provisioned("reseal-crash", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    let blob = fs::read(f.root().join(BLOB)).unwrap();
+    let conf = fs::read(f.root().join("etc/integrity-loader.conf")).unwrap();
+    // A file-size limit below the blob's size: the kernel kills reseal
+    // (SIGXFSZ) in the middle of writing its temp file.
+    let limit = (blob.len() / 2) as u64;
+    let mut cmd = f.command(&["reseal", "--pcrs", "sha256:7"]);
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, limit, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGXFSZ as i32),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), blob);
+    assert_eq!(
+        fs::read(f.root().join("etc/integrity-loader.conf")).unwrap(),
+        conf
+    );
+    // The next boot unseals the old blob; a reseal then goes through.
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+    let r = f.run(&["reseal", "--pcrs", "sha256:7"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}
+
+#[test]
+fn seal_refuses_to_orphan_the_labels() {
+    let (mut tpm, f) = provisioned("reseal-orphan", "");
+    let blob = fs::read(f.root().join(BLOB)).unwrap();
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    for args in [
+        vec!["seal", "--force"],
+        vec!["seal", "--force", "--evm-key", "/etc/keys/evm.blob"],
+        vec![
+            "seal",
+            "--force",
+            "--output",
+            "/etc/keys/new.pem",
+            "--write-config",
+        ],
+    ] {
+        let r = f.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.output());
+        r.assert_contains("is sealed by user:kmk, the kmk of");
+        r.assert_contains("this seal would make a new kmk");
+        r.assert_contains(
+            "every EVM HMAC made with it (the labels of the files) becomes unverifiable",
+        );
+        r.assert_contains("run `integrity-loader reseal`");
+        r.assert_contains("add --replace-kmk-and-orphan-labels");
+        assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), blob);
+        assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm_blob);
+        assert!(!f.root().join("etc/keys/new.pem").exists());
+    }
+    // Beside it, leaving the configuration alone, nothing is lost.
+    let r = f.run(&["seal", "--output", "/etc/keys/spare.pem"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    // Asked by name: replaced, and the old evm-key no longer opens.
+    let r = f.run(&["seal", "--replace-kmk-and-orphan-labels"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("replacing it, as --replace-kmk-and-orphan-labels asks");
+    assert_ne!(fs::read(f.root().join(BLOB)).unwrap(), blob);
+    next_boot(&mut tpm, &f);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(f.find("encrypted", "evm-key").is_none());
+}
