@@ -5,11 +5,12 @@ _integrity_loader() {
     local cur prev words cword
     _init_completion || return
 
-    local commands='load check status seal'
+    local commands='load check status seal reseal'
     local options='--root --securityfs --cmdline --keyring --config --tpm --pins
         --write-pins --repin --run-dir --verbose --quiet --help --version'
     local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
-        --evm-key --write-config --force'
+        --evm-key --write-config --force --replace-kmk-and-orphan-labels'
+    local reseal_options='--pcrs --pcr-value --parent --owner-auth-file'
 
     case $prev in
         --root | --securityfs | --run-dir)
@@ -42,7 +43,7 @@ _integrity_loader() {
     local i command=''
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            load | check | status | seal)
+            load | check | status | seal | reseal)
                 command=${words[i]}
                 break
                 ;;
@@ -51,6 +52,7 @@ _integrity_loader() {
 
     if [[ $cur == -* ]]; then
         [[ $command == seal ]] && options+=" $seal_options"
+        [[ $command == reseal ]] && options+=" $reseal_options"
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     elif [[ -z $command ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")

@@ -334,6 +334,16 @@ mod tests {
             panic!()
         };
         assert_eq!((o.keyring, o.verbosity), (KeyringSpec(1234), -1));
+        let Parsed::Run(Command::Reseal, o) = parse("reseal --pcrs sha256:7").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.seal.pcrs.as_deref(), Some("sha256:7"));
+        let Parsed::Run(Command::Seal, o) = parse("seal --replace-kmk-and-orphan-labels").unwrap()
+        else {
+            panic!()
+        };
+        assert!(o.seal.orphan_labels && !o.seal.force);
+        assert!(parse("status --replace-kmk-and-orphan-labels").is_err());
     }
 
     #[test]
@@ -351,6 +361,14 @@ mod tests {
             ("load --write-pins /p", "--write-pins is an option of check"),
             ("--pins", "option --pins needs a file"),
             ("seal --pins /p", "--pins is an option of load and check"),
+            (
+                "reseal --force",
+                "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself",
+            ),
+            (
+                "seal --replace-kmk-and-orphan-labels=yes",
+                "option --replace-kmk-and-orphan-labels takes no value",
+            ),
         ] {
             assert_eq!(parse(words).unwrap_err().0, msg, "{words}");
         }
