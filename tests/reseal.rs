@@ -306,3 +306,27 @@ fn seal_refuses_to_orphan_the_labels() {
     assert_eq!(r.code, 1, "{}", r.output());
     assert!(f.find("encrypted", "evm-key").is_none());
 }
+
+#[test]
+fn seal_refuses_to_orphan_the_labels_of_a_user_kmk_too() {
+    // dracut's user kmk and the evm-key sealed by it: a tpm2 kmk that the
+    // configuration switches to, or an evm-key exported over it, loses them.
+    // Refused before any TPM is asked (there is none here).
+    let f = Fixture::new("orphan-user");
+    dracut_setup(&f);
+    let evm_blob = fs::read(f.root().join("etc/keys/evm-user.blob")).unwrap();
+    for args in [
+        vec!["seal", "--write-config", "--force"],
+        vec!["seal", "--force", "--evm-key", "/etc/keys/evm-user.blob"],
+    ] {
+        let r = f.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.output());
+        r.assert_contains("is sealed by user:kmk-user, the kmk of");
+        r.assert_contains("add --replace-kmk-and-orphan-labels");
+    }
+    assert_eq!(
+        fs::read(f.root().join("etc/keys/evm-user.blob")).unwrap(),
+        evm_blob
+    );
+    assert!(!f.root().join(BLOB).exists());
+}

@@ -170,8 +170,6 @@ fn orphans_labels(env: &super::Env, o: &crate::cli::SealOptions, output: &str) -
         what.push(format!(
             "--write-config points the boot at {output} instead of {kmk}"
         ));
-    } else if s.masterkey_type.value != MasterKeyType::Tpm2 {
-        return None;
     }
     if let Some(e) = o
         .evm_key
