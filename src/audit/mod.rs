@@ -33,6 +33,7 @@ Options:
   --root DIR        root to audit (default /); its /etc gives the settings
   --limit N         list at most N denied files (default: all)
   --json            one JSON object on stdout instead of text
+  --all             also list every file with its verdict (within --limit)
   --jobs N          hashing threads (default: the number of CPUs)
   --uid N, --gid N  the process opening the files, for uid=/gid= rules
                     (default 0, root)
@@ -59,6 +60,8 @@ pub struct AuditOptions {
     pub cmdline: Option<PathBuf>,
     pub limit: Option<usize>,
     pub json: bool,
+    /// List every file, not only the denied ones.
+    pub all: bool,
     pub jobs: usize,
     pub uid: u32,
     pub gid: u32,
@@ -78,6 +81,7 @@ pub fn parse_args(args: &[String]) -> Result<ParsedAudit, String> {
         cmdline: None,
         limit: None,
         json: false,
+        all: false,
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
         uid: 0,
         gid: 0,
@@ -124,10 +128,11 @@ pub fn parse_args(args: &[String]) -> Result<ParsedAudit, String> {
                     v => return Err(format!("--evm {v}: expected on or off")),
                 })
             }
-            "--json" | "-q" | "--quiet" if inline.is_some() => {
+            "--json" | "--all" | "-q" | "--quiet" if inline.is_some() => {
                 return Err(format!("option {name} takes no value"));
             }
             "--json" => o.json = true,
+            "--all" => o.all = true,
             "-q" | "--quiet" => o.quiet = true,
             "audit" => {}
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),

@@ -78,6 +78,12 @@ fn text(o: &AuditOptions, inputs: &Inputs, t: &Tally) -> String {
     } else {
         let _ = writeln!(s, "no file would be denied");
     }
+    if o.all {
+        let _ = writeln!(s, "files ({}{}):", t.files, more(t.all.len(), t.files));
+        for l in &t.all {
+            let _ = writeln!(s, "  {}", listed(l));
+        }
+    }
     let unreadable = t.count(&Verdict::Unreadable);
     if unreadable > 0 {
         let _ = writeln!(
@@ -176,7 +182,7 @@ fn json(o: &AuditOptions, inputs: &Inputs, t: &Tally) -> String {
         .collect();
     let warnings: Vec<String> = inputs.warnings.iter().map(|w| js(w)).collect();
     format!(
-        "{{\"root\":{},\"files\":{},\"policy\":{},\"ima_keys\":{},\"evm\":{},\"uid\":{},\"gid\":{},\"warnings\":[{}],\"verdicts\":{{{}}},\"rules\":[{}],\"undecided\":{{{}}},\"not_walked\":[{}],\"denied_total\":{},\"denied\":{},\"unreadable\":{}}}\n",
+        "{{\"root\":{},\"files\":{},\"policy\":{},\"ima_keys\":{},\"evm\":{},\"uid\":{},\"gid\":{},\"warnings\":[{}],\"verdicts\":{{{}}},\"rules\":[{}],\"undecided\":{{{}}},\"not_walked\":[{}],\"denied_total\":{},\"denied\":{},\"unreadable\":{},\"files_listed\":{}}}\n",
         js(&o.root.display().to_string()),
         t.files,
         js(&inputs.policy_path),
@@ -191,7 +197,8 @@ fn json(o: &AuditOptions, inputs: &Inputs, t: &Tally) -> String {
         skipped.join(","),
         t.denied_total(),
         json_list(&t.denied),
-        json_list(&t.unreadable)
+        json_list(&t.unreadable),
+        json_list(&t.all)
     )
 }
 

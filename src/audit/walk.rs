@@ -78,6 +78,9 @@ pub struct Tally {
     /// Denied and unreadable files, sorted, at most `limit` of each.
     pub denied: Vec<Listed>,
     pub unreadable: Vec<Listed>,
+    /// With --all: every file, sorted, at most `limit`.
+    pub all: Vec<Listed>,
+    list_all: bool,
     /// Mount points not walked, with their filesystem.
     pub skipped_mounts: Vec<(String, &'static str)>,
     limit: Option<usize>,
@@ -115,7 +118,9 @@ impl Tally {
             *self.undecided.entry(cond).or_default() += 1;
         }
         let limit = self.limit;
-        let list = if entry.verdict.denied() {
+        let list = if self.list_all {
+            &mut self.all
+        } else if entry.verdict.denied() {
             &mut self.denied
         } else if entry.verdict == Verdict::Unreadable {
             &mut self.unreadable
@@ -147,10 +152,20 @@ impl Tally {
         }
         self.denied.extend(other.denied);
         self.unreadable.extend(other.unreadable);
+        self.all.extend(other.all);
     }
 
     fn finish(&mut self) {
-        for list in [&mut self.denied, &mut self.unreadable] {
+        if self.list_all {
+            for l in &self.all {
+                if l.verdict.denied() {
+                    self.denied.push(l.clone());
+                } else if l.verdict == Verdict::Unreadable {
+                    self.unreadable.push(l.clone());
+                }
+            }
+        }
+        for list in [&mut self.denied, &mut self.unreadable, &mut self.all] {
             list.sort();
             if let Some(n) = self.limit {
                 list.truncate(n);
@@ -243,6 +258,7 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
     let progress = !o.quiet && !o.json && std::io::stderr().is_terminal();
     let mut total = Tally {
         limit: o.limit,
+        list_all: o.all,
         ..Tally::default()
     };
     std::thread::scope(|scope| {
@@ -251,6 +267,7 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
                 scope.spawn(|| {
                     let mut t = Tally {
                         limit: o.limit,
+                        list_all: o.all,
                         ..Tally::default()
                     };
                     loop {
