@@ -14,6 +14,7 @@
 // Every unsafe block says why it is sound, tests included.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod audit;
 pub mod base64;
 pub mod cli;
 pub mod cmdline;

@@ -26,6 +26,8 @@ mod tests;
 mod values;
 
 pub use error::{PolicyError, PolicyErrorKind};
+/// Numbers as the kernel reads them, for `audit` to evaluate rules.
+pub(crate) use values::kernel_unsigned;
 use values::{HASH_ALGOS, add_option, split_token};
 
 /// Longest line accepted, without its newline. The kernel takes at most
@@ -186,6 +188,22 @@ fn fits(key: &str, group: Group) -> bool {
         Group::CriticalData => among("func uid gid pcr template label"),
         // LSM conditions are not flags, so the kernel lets them through.
         Group::Setxattr => is_lsm(key) || among("func appraise_algos"),
+    }
+}
+
+impl Rule {
+    /// The rule's options as (key, operator, value), in order, for tools
+    /// that evaluate the rule (`audit`); the action and a `#` comment are
+    /// left out. The text passed `parse`, so every token splits.
+    pub fn options(&self) -> impl Iterator<Item = (&'static str, char, &str)> + '_ {
+        tokens(&self.text)
+            .map(|(_, tok)| tok)
+            .filter(|tok| lookup(ACTIONS, tok).is_none())
+            .filter_map(|tok| {
+                let (key, value) = split_token(tok).ok()?;
+                let op = tok.get(key.len()..).and_then(|r| r.chars().next());
+                Some((key, op.unwrap_or('='), value))
+            })
     }
 }
 

@@ -224,7 +224,7 @@ pub(super) fn template_name(value: &str) -> Option<&'static str> {
 /// A number as the kernel's `kstrtoul()` reads it: one optional '+', then
 /// for base 16 an optional "0x", then at least one digit, nothing after, no
 /// overflow. (`u64::from_str_radix` alone would differ on "0x" and "+".)
-pub(super) fn kernel_unsigned(value: &str, radix: u32) -> Option<u64> {
+pub(crate) fn kernel_unsigned(value: &str, radix: u32) -> Option<u64> {
     let v = value.strip_prefix('+').unwrap_or(value);
     let digits = match radix {
         16 => v

@@ -55,7 +55,7 @@ struct Candidate {
 /// IMAKEYSDIR/*. Missing files, directories and symlinks to nothing are
 /// skipped as dracut skips them; a path named twice is read once. Names
 /// from a directory stay bytes: they need not be UTF-8.
-fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<PathBuf>, String> {
     let s = ctx.settings;
     let mut paths = Vec::new();
     let dir = match target {

@@ -1,0 +1,290 @@
+//! `integrity-audit` (also `integrity-loader audit`): which files of a root
+//! the kernel would refuse once the IMA policy `load` writes is in force,
+//! decided offline before the reboot that would lock the machine out. It
+//! reads what `load` reads (settings, policy, IMA/EVM certificates) through
+//! the same code; the walk and the hashing run in parallel and read every
+//! file once. Not in the initramfs binary: see the README.
+
+mod report;
+mod rules;
+mod sig;
+mod verdict;
+mod walk;
+
+pub use verdict::Verdict;
+
+use crate::cli::Options;
+use crate::commands::{self, EXIT_USAGE};
+use crate::steps::certs::{self, Target};
+use std::path::PathBuf;
+
+pub const HELP: &str = "\
+Usage: integrity-audit [OPTIONS]
+       integrity-loader audit [OPTIONS]
+
+Reads what `integrity-loader load` would use (settings, the IMA policy, the
+IMA and EVM certificates) and decides, for every regular file under the
+root, whether an appraise rule covers it and whether appraisal would pass:
+IMA signatures are verified with the certificates' keys, hashes compared
+with the content. Prints a summary by verdict and by rule, then the files
+the kernel would refuse. Assumes the files are opened by --uid/--gid.
+
+Options:
+  --root DIR        root to audit (default /); its /etc gives the settings
+  --limit N         list at most N denied files (default: all)
+  --json            one JSON object on stdout instead of text
+  --all             also list every file with its verdict (within --limit)
+  --jobs N          hashing threads (default: the number of CPUs)
+  --uid N, --gid N  the process opening the files, for uid=/gid= rules
+                    (default 0, root)
+  --evm on|off      whether EVM appraises (default: on when load would
+                    load an evm-key or EVM certificate)
+  --config FILE     native config (default ROOT/etc/integrity-loader.conf)
+  --cmdline FILE    kernel command line (default /proc/cmdline)
+  -q, --quiet       no progress on a terminal
+  -h, --help        show this help
+
+Not walked: virtual filesystems (proc, sysfs, securityfs...), listed.
+Counted apart, never called a pass: rules with LSM labels or other
+conditions that cannot be evaluated offline, EVM HMACs and EVM signatures.
+
+Exit status: 0 no file would be denied or is unreadable, 1 some would be
+or are, 2 usage or configuration error.
+";
+
+/// Options of the audit, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOptions {
+    pub root: PathBuf,
+    pub config: Option<PathBuf>,
+    pub cmdline: Option<PathBuf>,
+    pub limit: Option<usize>,
+    pub json: bool,
+    /// List every file, not only the denied ones.
+    pub all: bool,
+    pub jobs: usize,
+    pub uid: u32,
+    pub gid: u32,
+    pub evm: Option<bool>,
+    pub quiet: bool,
+}
+
+pub enum ParsedAudit {
+    Run(Box<AuditOptions>),
+    Help,
+}
+
+pub fn parse_args(args: &[String]) -> Result<ParsedAudit, String> {
+    let mut o = AuditOptions {
+        root: PathBuf::from("/"),
+        config: None,
+        cmdline: None,
+        limit: None,
+        json: false,
+        all: false,
+        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        uid: 0,
+        gid: 0,
+        evm: None,
+        quiet: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("option {name} needs {what}")),
+            }
+        };
+        let number = |v: String| -> Result<u32, String> {
+            v.parse::<u32>()
+                .map_err(|_| format!("{name} {v}: expected a number"))
+        };
+        match name {
+            "-h" | "--help" => return Ok(ParsedAudit::Help),
+            "--root" => o.root = PathBuf::from(value("a directory")?),
+            "--config" => o.config = Some(PathBuf::from(value("a file")?)),
+            "--cmdline" => o.cmdline = Some(PathBuf::from(value("a file")?)),
+            "--limit" => o.limit = Some(number(value("a number")?)? as usize),
+            "--jobs" => {
+                o.jobs = number(value("a number")?)? as usize;
+                if o.jobs == 0 || o.jobs > 256 {
+                    return Err(format!("--jobs {}: expected 1 to 256", o.jobs));
+                }
+            }
+            "--uid" => o.uid = number(value("a number")?)?,
+            "--gid" => o.gid = number(value("a number")?)?,
+            "--evm" => {
+                o.evm = Some(match value("on or off")?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    v => return Err(format!("--evm {v}: expected on or off")),
+                })
+            }
+            "--json" | "--all" | "-q" | "--quiet" if inline.is_some() => {
+                return Err(format!("option {name} takes no value"));
+            }
+            "--json" => o.json = true,
+            "--all" => o.all = true,
+            "-q" | "--quiet" => o.quiet = true,
+            "audit" => {}
+            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    Ok(ParsedAudit::Run(Box::new(o)))
+}
+
+/// Everything the walk needs, read once.
+pub struct Inputs {
+    pub policy_path: String,
+    pub rules: Vec<rules::AppraiseRule>,
+    pub ima_keys: Vec<sig::Key>,
+    pub evm_on: bool,
+    pub evm_why: String,
+    /// Certificates that could not be used, for the report.
+    pub warnings: Vec<String>,
+}
+
+/// Reads settings, policy and certificates as `load` would; an error is a
+/// configuration error (exit 2), `None` when the setup already logged it.
+pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
+    let options = Options {
+        root: Some(o.root.clone()),
+        config: o.config.clone(),
+        cmdline: o.cmdline.clone(),
+        ..Options::default()
+    };
+    let env = commands::setup(&options, false, false).map_err(|_| None)?;
+    let ctx = env.context(true);
+    let s = &env.settings;
+    let policy_path = s.ima_policy.value.clone();
+    let text = env.root.read(&policy_path, 8 * 1024 * 1024).map_err(|e| {
+        format!(
+            "read IMA policy {e} (IMA_POLICY at {})",
+            s.ima_policy.source
+        )
+    })?;
+    let shown = env.root.display_path(&policy_path);
+    let policy = crate::ima_policy::parse(&text)
+        .map_err(|e| format!("{}:{}:{}: {}", shown.display(), e.line, e.column, e.reason))?;
+    let mut warnings = Vec::new();
+    let mut load_keys = |target| -> Result<Vec<sig::Key>, String> {
+        let mut keys = Vec::new();
+        for path in certs::configured_paths(&ctx, target)? {
+            let shown = env.root.display_path(&path).display().to_string();
+            let bytes = match env.root.read_path(&path, crate::x509::MAX_INPUT_LEN) {
+                Ok(b) => b,
+                Err(e) => {
+                    warnings.push(format!("certificate {e}: not used"));
+                    continue;
+                }
+            };
+            let key = crate::x509::intake(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|c| sig::key_from_cert(c.der(), c.key_id(), shown.clone()));
+            match key {
+                Ok(k) => keys.push(k),
+                Err(e) => warnings.push(format!(
+                    "certificate {shown}: {e}; load refuses it, signatures by its key fail"
+                )),
+            }
+        }
+        Ok(keys)
+    };
+    let ima_keys = load_keys(Target::Ima)?;
+    let evm_keys = load_keys(Target::Evm)?;
+    let evm_key = crate::steps::present(&ctx, &s.evm_key.value)?;
+    let (evm_on, evm_why) = match o.evm {
+        Some(on) => (on, "--evm".to_string()),
+        None if !evm_keys.is_empty() => (true, format!("{} EVM certificate(s)", evm_keys.len())),
+        None if evm_key => (true, format!("evm-key {}", s.evm_key.value)),
+        None => (false, "no evm-key and no EVM certificate".to_string()),
+    };
+    Ok(Inputs {
+        policy_path,
+        rules: rules::appraise_rules(&policy),
+        ima_keys,
+        evm_on,
+        evm_why,
+        warnings,
+    })
+}
+
+/// The whole command; returns the exit code.
+pub fn run(args: &[String]) -> u8 {
+    let o = match parse_args(args) {
+        Ok(ParsedAudit::Run(o)) => o,
+        Ok(ParsedAudit::Help) => {
+            print!("{HELP}");
+            return commands::EXIT_OK;
+        }
+        Err(e) => {
+            eprintln!("integrity-audit: {e}\nTry 'integrity-audit --help'.");
+            return EXIT_USAGE;
+        }
+    };
+    let inputs = match inputs(&o) {
+        Ok(i) => i,
+        Err(e) => {
+            if let Some(e) = e {
+                log::error!("configuration error: {e}");
+            }
+            return EXIT_USAGE;
+        }
+    };
+    let tally = walk::walk(&o, &inputs);
+    report::print(&o, &inputs, &tally);
+    if tally.denied_total() > 0 || tally.count(&Verdict::Unreadable) > 0 {
+        commands::EXIT_FAILED
+    } else {
+        commands::EXIT_OK
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &str) -> Result<AuditOptions, String> {
+        let args: Vec<String> = words.split_whitespace().map(String::from).collect();
+        match parse_args(&args)? {
+            ParsedAudit::Run(o) => Ok(*o),
+            ParsedAudit::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn options() {
+        let o = parse("audit --root /r --limit 5 --json --jobs=3 --uid 1000 --evm off").unwrap();
+        assert_eq!(o.root, PathBuf::from("/r"));
+        assert_eq!((o.limit, o.json, o.jobs, o.uid), (Some(5), true, 3, 1000));
+        assert_eq!(o.evm, Some(false));
+        for (words, msg) in [
+            ("--limit x", "--limit x: expected a number"),
+            ("--jobs 0", "--jobs 0: expected 1 to 256"),
+            ("--evm maybe", "--evm maybe: expected on or off"),
+            ("--json=1", "option --json takes no value"),
+            ("--bogus", "unknown option --bogus"),
+            ("--root", "option --root needs a directory"),
+        ] {
+            assert_eq!(parse(words).unwrap_err(), msg, "{words}");
+        }
+        assert_eq!(parse("-h").unwrap_err(), "help");
+    }
+
+    #[test]
+    fn help_fits_80_columns() {
+        for line in HELP.lines() {
+            assert!(line.len() <= 80, "too long: {line}");
+        }
+    }
+}

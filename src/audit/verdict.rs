@@ -1,0 +1,182 @@
+//! What appraisal of one file would give, decided from its extended
+//! attributes and content as `ima_appraise_measurement()` decides.
+
+use super::sig::{self, ImaValue, Key, SigFailure};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// An IMA signature that verifies with a certificate `load` would load.
+    PassSignature,
+    /// A hash that matches the content, where the rule accepts hashes.
+    PassHash,
+    /// No appraise rule covers the file.
+    NotCovered,
+    /// A rule's condition cannot be evaluated offline.
+    Undecided,
+    /// IMA passes; EVM holds an HMAC, which cannot be checked offline.
+    EvmHmac,
+    /// IMA passes; an EVM signature that is not checked offline
+    /// (non-portable, or its protected xattrs differ per LSM).
+    EvmUnchecked,
+    /// IMA signature or hash that cannot be checked offline (v3,
+    /// unsupported algorithm or key).
+    Unsupported,
+    NoIma,
+    HashMismatch,
+    UnknownKey,
+    BadSignature,
+    HashNotSignature,
+    AlgoNotAllowed,
+    /// EVM on and no security.evm.
+    NoEvm,
+    BadEvm,
+    /// The file could not be opened or read.
+    Unreadable,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 16] = [
+        Verdict::PassSignature,
+        Verdict::PassHash,
+        Verdict::NotCovered,
+        Verdict::Undecided,
+        Verdict::EvmHmac,
+        Verdict::EvmUnchecked,
+        Verdict::Unsupported,
+        Verdict::NoIma,
+        Verdict::HashMismatch,
+        Verdict::UnknownKey,
+        Verdict::BadSignature,
+        Verdict::HashNotSignature,
+        Verdict::AlgoNotAllowed,
+        Verdict::NoEvm,
+        Verdict::BadEvm,
+        Verdict::Unreadable,
+    ];
+
+    /// For `--json` and the tests.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Verdict::PassSignature => "pass_signature",
+            Verdict::PassHash => "pass_hash",
+            Verdict::NotCovered => "not_covered",
+            Verdict::Undecided => "undecided",
+            Verdict::EvmHmac => "evm_hmac",
+            Verdict::EvmUnchecked => "evm_unchecked",
+            Verdict::Unsupported => "unsupported",
+            Verdict::NoIma => "no_ima",
+            Verdict::HashMismatch => "hash_mismatch",
+            Verdict::UnknownKey => "unknown_key",
+            Verdict::BadSignature => "bad_signature",
+            Verdict::HashNotSignature => "hash_not_signature",
+            Verdict::AlgoNotAllowed => "algo_not_allowed",
+            Verdict::NoEvm => "no_evm",
+            Verdict::BadEvm => "bad_evm",
+            Verdict::Unreadable => "unreadable",
+        }
+    }
+
+    pub fn words(&self) -> &'static str {
+        match self {
+            Verdict::PassSignature => "passes: IMA signature verifies",
+            Verdict::PassHash => "passes: IMA hash matches",
+            Verdict::NotCovered => "not appraised by the policy",
+            Verdict::Undecided => "undecided: a rule's condition cannot be evaluated offline",
+            Verdict::EvmHmac => "IMA passes, EVM HMAC not checkable offline",
+            Verdict::EvmUnchecked => "IMA passes, EVM signature not checked offline",
+            Verdict::Unsupported => "IMA value not checkable offline",
+            Verdict::NoIma => "denied: no security.ima",
+            Verdict::HashMismatch => "denied: security.ima hash does not match the content",
+            Verdict::UnknownKey => "denied: signed by a key no loaded certificate has",
+            Verdict::BadSignature => "denied: IMA signature does not verify",
+            Verdict::HashNotSignature => "denied: a hash where the rule requires a signature",
+            Verdict::AlgoNotAllowed => "denied: hash algorithm not in the rule's appraise_algos",
+            Verdict::NoEvm => "denied: EVM is on and the file has no security.evm",
+            Verdict::BadEvm => "denied: EVM signature does not verify",
+            Verdict::Unreadable => "cannot be read by the audit",
+        }
+    }
+
+    /// What the kernel would refuse to open.
+    pub fn denied(&self) -> bool {
+        matches!(
+            self,
+            Verdict::NoIma
+                | Verdict::HashMismatch
+                | Verdict::UnknownKey
+                | Verdict::BadSignature
+                | Verdict::HashNotSignature
+                | Verdict::AlgoNotAllowed
+                | Verdict::NoEvm
+                | Verdict::BadEvm
+        )
+    }
+}
+
+/// What the caller learnt about the file, for the verdict.
+pub struct Facts<'a> {
+    /// security.ima, `None` when absent.
+    pub ima: Option<&'a [u8]>,
+    pub needs_signature: bool,
+    pub allowed_algos: Option<&'a [u8]>,
+}
+
+/// The algorithm to hash the content with, when the value needs one.
+pub fn hash_algo_needed(ima: &[u8]) -> Option<u8> {
+    match sig::parse_ima(ima) {
+        ImaValue::Hash { algo, .. } => Some(algo),
+        ImaValue::Signature(s) => Some(s.algo),
+        ImaValue::Other(_) => None,
+    }
+    .filter(|a| sig::digest_len(*a).is_some())
+}
+
+/// The IMA verdict and, when it is not a plain one, a detail for the report.
+/// `digest`: the content hashed with `hash_algo_needed`'s algorithm.
+pub fn ima_verdict(f: &Facts, keys: &[Key], digest: Option<&[u8]>) -> (Verdict, Option<String>) {
+    let Some(ima) = f.ima else {
+        return (Verdict::NoIma, None);
+    };
+    let value = sig::parse_ima(ima);
+    let algo = match &value {
+        ImaValue::Hash { algo, .. } => *algo,
+        ImaValue::Signature(s) => s.algo,
+        ImaValue::Other(why) => return (Verdict::Unsupported, Some(why.clone())),
+    };
+    if f.allowed_algos.is_some_and(|a| !a.contains(&algo)) {
+        return (Verdict::AlgoNotAllowed, Some(format!("algorithm {algo}")));
+    }
+    let Some(digest) = digest else {
+        return (
+            Verdict::Unsupported,
+            Some(format!("hash algorithm {algo} is not supported offline")),
+        );
+    };
+    match value {
+        ImaValue::Hash { .. } if f.needs_signature => (Verdict::HashNotSignature, None),
+        ImaValue::Hash { digest: want, .. } if want == digest => (Verdict::PassHash, None),
+        ImaValue::Hash { .. } => (Verdict::HashMismatch, None),
+        ImaValue::Signature(s) => match sig::verify(keys, &s, digest) {
+            Ok(()) => (Verdict::PassSignature, None),
+            Err(SigFailure::UnknownKey(id)) => (
+                Verdict::UnknownKey,
+                Some(format!("key id {}", crate::hex::encode(&id))),
+            ),
+            Err(SigFailure::Invalid) => (Verdict::BadSignature, None),
+            Err(SigFailure::Unsupported(why)) => (Verdict::Unsupported, Some(why)),
+        },
+        ImaValue::Other(why) => (Verdict::Unsupported, Some(why)),
+    }
+}
+
+/// The EVM verdict once IMA passes; `None` when EVM lets it through.
+pub fn evm_verdict(evm: Option<&[u8]>) -> Option<Verdict> {
+    match evm.and_then(|v| v.first()) {
+        None => Some(Verdict::NoEvm),
+        Some(&sig::EVM_XATTR_HMAC) => Some(Verdict::EvmHmac),
+        Some(&sig::EVM_IMA_XATTR_DIGSIG | &sig::EVM_XATTR_PORTABLE_DIGSIG) => {
+            Some(Verdict::EvmUnchecked)
+        }
+        Some(_) => Some(Verdict::BadEvm),
+    }
+}

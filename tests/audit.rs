@@ -1,0 +1,191 @@
+//! `integrity-audit` on a tree labelled with evmctl: signed (RSA and ECDSA),
+//! unsigned, tampered, hash-labelled, signed by an unloaded key and out of
+//! policy. Verdicts are asserted file by file, and every signature verdict
+//! is compared with what `evmctl ima_verify` says of the same file.
+//! security.* xattrs need root, as the rest of the suite does.
+
+mod common;
+
+use common::{CERTS, Fixture};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+const AUDIT: &str = env!("CARGO_BIN_EXE_integrity-audit");
+
+const POLICY: &str = "\
+dont_appraise fsmagic=0x9fa0
+dont_appraise fowner=1000
+appraise func=BPRM_CHECK appraise_type=imasig
+appraise func=FILE_CHECK fowner=0
+";
+
+fn evmctl(args: &[&str], file: &Path) -> bool {
+    Command::new("evmctl")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("evmctl (ima-evm-utils) is installed by scripts/install-deps")
+        .status
+        .success()
+}
+
+fn sign(file: &Path, algo: &str, key: &str) {
+    let key = format!("{CERTS}/{key}.key.pem");
+    assert!(
+        evmctl(&["ima_sign", "-a", algo, "--key", &key], file),
+        "sign {file:?}"
+    );
+}
+
+fn hash(file: &Path, algo: &str) {
+    assert!(evmctl(&["ima_hash", "-a", algo], file), "hash {file:?}");
+}
+
+fn exe(f: &Fixture, path: &str) -> std::path::PathBuf {
+    let p = f.write(path, format!("#!/bin/sh\necho {path}\n"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn audit(f: &Fixture, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(AUDIT)
+        .arg("--root")
+        .arg(f.root())
+        .arg("--cmdline")
+        .arg(f.dir.join("cmdline"))
+        .args(["-q"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn verdict_of(json: &str, path: &str) -> String {
+    let key = format!("{{\"path\":\"{path}\",\"verdict\":\"");
+    let start = json
+        .find(&key)
+        .unwrap_or_else(|| panic!("{path} not in {json}"))
+        + key.len();
+    json[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The labelled tree; returns (path, expected verdict) for each test file.
+fn labelled_tree(f: &Fixture) -> Vec<(&'static str, &'static str)> {
+    f.write("/etc/sysconfig/ima-policy", POLICY);
+    f.copy_cert("rsa2048.der", "/etc/keys/ima/rsa2048.der");
+    f.copy_cert("ecdsa-p256.der", "/etc/keys/ima/ecdsa-p256.der");
+    let r = |p: &str| f.root().join(p.trim_start_matches('/'));
+    sign(&exe(f, "/usr/bin/rsa-signed"), "sha256", "rsa2048");
+    sign(&exe(f, "/usr/bin/rsa-sha512"), "sha512", "rsa2048");
+    sign(&exe(f, "/usr/bin/ec-signed"), "sha256", "ecdsa-p256");
+    exe(f, "/usr/bin/unsigned");
+    hash(&exe(f, "/usr/bin/hash-only"), "sha256");
+    sign(&exe(f, "/usr/bin/tampered"), "sha256", "rsa2048");
+    std::fs::write(r("/usr/bin/tampered"), "#!/bin/sh\necho changed\n").unwrap();
+    // Signed by a key whose certificate is not in /etc/keys/ima.
+    sign(&exe(f, "/usr/bin/other-key"), "sha256", "no-keyusage");
+    hash(&f.write("/data/hashed", "a"), "sha256");
+    hash(&f.write("/data/hashed-sha1", "b"), "sha1");
+    let t = f.write("/data/tampered-hash", "c");
+    hash(&t, "sha256");
+    std::fs::write(&t, "C").unwrap();
+    f.write("/data/plain", "d");
+    // Out of policy: owned by 1000, dont_appraise.
+    let user = f.write("/home/user/notes", "e");
+    std::os::unix::fs::chown(&user, Some(1000), Some(1000)).unwrap();
+    vec![
+        ("/usr/bin/rsa-signed", "pass_signature"),
+        ("/usr/bin/rsa-sha512", "pass_signature"),
+        ("/usr/bin/ec-signed", "pass_signature"),
+        ("/usr/bin/unsigned", "no_ima"),
+        ("/usr/bin/hash-only", "hash_not_signature"),
+        ("/usr/bin/tampered", "bad_signature"),
+        ("/usr/bin/other-key", "unknown_key"),
+        ("/data/hashed", "pass_hash"),
+        ("/data/hashed-sha1", "pass_hash"),
+        ("/data/tampered-hash", "hash_mismatch"),
+        ("/data/plain", "no_ima"),
+        ("/home/user/notes", "not_covered"),
+    ]
+}
+
+#[test]
+fn verdicts_file_by_file_agree_with_evmctl() {
+    let f = Fixture::new("audit");
+    let expected = labelled_tree(&f);
+    let (code, json) = audit(&f, &["--json", "--all", "--evm", "off"]);
+    assert_eq!(code, 1, "{json}");
+    let keys = format!("{CERTS}/rsa2048.der,{CERTS}/ecdsa-p256.der");
+    for (path, want) in &expected {
+        assert_eq!(verdict_of(&json, path), *want, "{path}");
+        let file = f.root().join(path.trim_start_matches('/'));
+        let signed = std::fs::read(&file).is_ok()
+            && matches!(*want, "pass_signature" | "bad_signature" | "unknown_key");
+        if signed {
+            let ok = evmctl(&["ima_verify", "--key", &keys], &file);
+            assert_eq!(ok, *want == "pass_signature", "evmctl disagrees on {path}");
+        }
+    }
+    // Denied = every denied file of the table plus the unlabelled
+    // certificates and policy under fowner=0.
+    let denied = expected
+        .iter()
+        .filter(|(_, v)| !v.starts_with("pass") && *v != "not_covered")
+        .count()
+        + 3;
+    assert!(
+        json.contains(&format!("\"denied_total\":{denied},")),
+        "{json}"
+    );
+}
+
+#[test]
+fn text_report_and_exit_codes() {
+    let f = Fixture::new("audit-text");
+    f.write("/etc/sysconfig/ima-policy", "appraise func=BPRM_CHECK\n");
+    let p = exe(&f, "/usr/bin/good");
+    hash(&p, "sha256");
+    f.write("/usr/share/doc", "not executed");
+    let (code, out) = audit(&f, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no file would be denied"), "{out}");
+    assert!(out.contains("1  passes: IMA hash matches"), "{out}");
+
+    exe(&f, "/usr/bin/bad");
+    let (code, out) = audit(&f, &["--limit", "1"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("/usr/bin/bad: denied: no security.ima [policy line 1]"),
+        "{out}"
+    );
+
+    // EVM on (forced): a passing file without security.evm is denied.
+    let (code, out) = audit(&f, &["--evm", "on", "--json", "--all"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(verdict_of(&out, "/usr/bin/good"), "no_evm");
+
+    // Usage and configuration errors exit 2.
+    assert_eq!(audit(&f, &["--limit"]).0, 2);
+    f.write("/etc/sysconfig/ima-policy", "appraise func=NOPE\n");
+    let (code, out) = audit(&f, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("ima-policy:1:"), "{out}");
+}
+
+#[test]
+fn lsm_conditions_are_counted_apart() {
+    let f = Fixture::new("audit-lsm");
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "dont_appraise obj_type=var_log_t\nappraise func=FILE_CHECK\n",
+    );
+    f.write("/var/log/x", "x");
+    let (code, out) = audit(&f, &["--all"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("line 1: obj_type=var_log_t"), "{out}");
+    assert!(out.contains("/var/log/x: undecided"), "{out}");
+}
