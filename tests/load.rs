@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]
@@ -298,6 +299,30 @@ fn trusted_kmk_on_a_kernel_without_trusted_keys_says_so() {
         "{}",
         r.output()
     );
+    assert!(f.keys().is_empty());
+}
+
+#[test]
+fn trusted_kmk_loaded_with_pcrlock_earlier_this_boot_is_not_loaded_again() {
+    let f = Fixture::new("trusted-again");
+    f.write("/etc/keys/kmk-trusted.blob", "0011aabb\n");
+    // A failed load leaves no record: the next run tries again.
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    assert!(!f.dir.join("run/trusted-pcrlock").exists());
+    // What a load of this boot that succeeded (PCR 11 extended) left, the
+    // kmk dropped since.
+    fs::create_dir_all(f.dir.join("run")).unwrap();
+    fs::write(
+        f.dir.join("run/trusted-pcrlock"),
+        "pcrlock=11 kmk=kmk-trusted\n",
+    )
+    .unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("the trusted kmk was loaded earlier in this boot with pcrlock=11");
+    r.assert_contains("not loading it again: a blob sealed to PCR 11 no longer unseals, and one that is not would extend PCR 11 once more. Reboot to load it");
+    assert!(!r.output().contains("this kernel has no trusted keys"));
     assert!(f.keys().is_empty());
 }
 

@@ -36,10 +36,15 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             Ok(p) => p,
             Err(message) => return Outcome::failed(message),
         },
-        MasterKeyType::Trusted => match trusted_payload(ctx, path) {
-            Ok(p) => p,
-            Err(message) => return Outcome::failed(message),
-        },
+        MasterKeyType::Trusted => {
+            if let Some(outcome) = trusted_locked_earlier(ctx, facts) {
+                return outcome;
+            }
+            match trusted_payload(ctx, path) {
+                Ok(p) => p,
+                Err(message) => return Outcome::failed(message),
+            }
+        }
         MasterKeyType::Tpm2 => {
             if let Some(outcome) = super::kmk_tpm2::unsealed_earlier(ctx, facts) {
                 return outcome;
@@ -109,6 +114,16 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if ctx.dry_run {
         return Outcome::done(format!("would load {what} from {}", shown.display()));
     }
+    // Recorded before the load: the kernel extends the PCR as it loads, and
+    // a later run of this boot must find the record if it finds the PCR
+    // extended.
+    let pcrlock = ctx
+        .settings
+        .trusted_pcrlock
+        .filter(|_| s.masterkey_type.value == MasterKeyType::Trusted);
+    if let Some(pcr) = pcrlock {
+        record_trusted_pcrlock(ctx, pcr);
+    }
     match keyring::add_key(key_type, Some(name), payload.expose(), ctx.keyring) {
         Ok(id) => {
             facts.kmk = Some(id);
@@ -119,12 +134,66 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                 ctx.keyring_spec
             ))
         }
-        Err(e) => Outcome::failed(format!(
-            "load {what} from {}: {}",
-            shown.display(),
-            add_error_words(s.masterkey_type.value, e)
-        )),
+        Err(e) => {
+            if pcrlock.is_some() {
+                let _ = std::fs::remove_file(ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD));
+            }
+            Outcome::failed(format!(
+                "load {what} from {}: {}",
+                shown.display(),
+                add_error_words(s.masterkey_type.value, e)
+            ))
+        }
     }
+}
+
+/// In the run directory: a trusted kmk was loaded this boot with
+/// `pcrlock=` (the PCR number and the kmk's name).
+pub const TRUSTED_PCRLOCK_RECORD: &str = "trusted-pcrlock";
+
+fn record_trusted_pcrlock(ctx: &Context, pcr: u32) {
+    let path = ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD);
+    let written = std::fs::create_dir_all(ctx.run_dir).and_then(|()| {
+        std::fs::write(
+            &path,
+            format!("pcrlock={pcr} kmk={}\n", ctx.settings.kmk_name),
+        )
+    });
+    if let Err(e) = written {
+        log::warn!(
+            "cannot record the trusted kmk's pcrlock in {}: {e}; a second load in this boot cannot say why it fails",
+            path.display()
+        );
+    }
+}
+
+/// A trusted kmk loaded with `pcrlock=` earlier this boot and gone since
+/// (DROP_KMK, or unlinked): loading the blob again would extend the PCR a
+/// second time, and a blob sealed to that PCR no longer unseals. Fails,
+/// saying so, rather than trying. With the kmk still there the usual
+/// check (same blob: already loaded) applies.
+fn trusted_locked_earlier(ctx: &Context, facts: &mut Facts) -> Option<Outcome> {
+    let pcr = ctx.settings.trusted_pcrlock?;
+    if ctx.dry_run {
+        return None;
+    }
+    let record = ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD);
+    let text = std::fs::read_to_string(&record).ok()?;
+    let name = &ctx.settings.kmk_name;
+    if let Ok(Some(id)) = keyring::search(ctx.keyring, "trusted", name) {
+        facts.kmk = Some(id);
+        return None;
+    }
+    let earlier = text
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("pcrlock="))
+        .unwrap_or("?")
+        .to_string();
+    Some(Outcome::failed(format!(
+        "the trusted kmk was loaded earlier in this boot with pcrlock={earlier} ({}), so PCR {earlier} is extended since, and it is not in keyring {} now (DROP_KMK, or unlinked); not loading it again: a blob sealed to PCR {pcr} no longer unseals, and one that is not would extend PCR {pcr} once more. Reboot to load it",
+        record.display(),
+        ctx.keyring_spec
+    )))
 }
 
 /// The file's exact bytes: dracut's `read -r` would cut a binary key at its
