@@ -109,10 +109,28 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             "user key {name} ({} bytes, unsealed by the TPM)",
             payload.len()
         ),
+        MasterKeyType::Trusted if super::kmk_trusted::pcr_bound(s) => {
+            format!(
+                "trusted key {name} (PCR-bound, TPM2_PCRS={})",
+                s.tpm.pcrs.value
+            )
+        }
         MasterKeyType::Trusted => format!("trusted key {name}"),
     };
+    let pcr_bound = super::kmk_trusted::pcr_bound(s);
     if ctx.dry_run {
-        return Outcome::done(format!("would load {what} from {}", shown.display()));
+        let session = if pcr_bound {
+            match super::kmk_trusted::plan(s) {
+                Ok(p) => format!(" {p}"),
+                Err(message) => return Outcome::failed(message),
+            }
+        } else {
+            String::new()
+        };
+        return Outcome::done(format!(
+            "would load {what} from {}{session}",
+            shown.display()
+        ));
     }
     // Recorded before the load: the kernel extends the PCR as it loads, and
     // a later run of this boot must find the record if it finds the PCR
@@ -124,7 +142,13 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if let Some(pcr) = pcrlock {
         record_trusted_pcrlock(ctx, pcr);
     }
-    match keyring::add_key(key_type, Some(name), payload.expose(), ctx.keyring) {
+    let added = if pcr_bound {
+        super::kmk_trusted::add(ctx, name, &payload)
+    } else {
+        keyring::add_key(key_type, Some(name), payload.expose(), ctx.keyring)
+            .map_err(|e| add_error_words(s.masterkey_type.value, e))
+    };
+    match added {
         Ok(id) => {
             facts.kmk = Some(id);
             facts.kmk_added = true;
@@ -138,11 +162,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             if pcrlock.is_some() {
                 let _ = std::fs::remove_file(ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD));
             }
-            Outcome::failed(format!(
-                "load {what} from {}: {}",
-                shown.display(),
-                add_error_words(s.masterkey_type.value, e)
-            ))
+            Outcome::failed(format!("load {what} from {}: {e}", shown.display()))
         }
     }
 }
@@ -275,7 +295,7 @@ fn same_key(kind: MasterKeyType, id: keyring::KeySerial, payload: &Secret) -> bo
     }
 }
 
-fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
+pub fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
     match (kind, e) {
         (MasterKeyType::Trusted, Errno::ENODEV) => "this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off, or no TPM was found before it initialised); unseal in userspace with MASTERKEYTYPE=tpm2 in /etc/integrity-loader.conf".into(),
         (MasterKeyType::Trusted, Errno::EINVAL | Errno::EPERM) => "the kernel could not unseal the blob: the TPM refused it (PCR values differ from sealing time, another TPM, or a damaged blob) (EINVAL/EPERM)".into(),

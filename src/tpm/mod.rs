@@ -5,6 +5,7 @@
 pub mod client;
 pub mod commands;
 pub mod crypto;
+pub mod kernel_session;
 pub mod keyfile;
 pub mod parent_pin;
 pub mod pcr;
