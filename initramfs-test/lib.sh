@@ -19,6 +19,7 @@
 #   IL_TEST_WORK           work directory (default: a new /tmp/integrity-loader-vmtest.*)
 #   IL_TEST_TIMEOUT        hard limit of one boot in seconds (default 150)
 #   IL_TEST_ACCEL          qemu accelerator: tcg (default), kvm, or auto (kvm when /dev/kvm works)
+#   IL_TEST_TRUSTED_KERNEL a bzImage for --kernel trusted instead of build-kernel's
 #   INTEGRITY_LOADER_BIN   test this binary instead of building one with scripts/build-static
 
 IL_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -110,7 +111,7 @@ get_kernel() {
 # get_trusted_kernel: sets TRUSTED_KERNEL, the bzImage of the kernel with
 # trusted keys (CONFIG_TRUSTED_KEYS, no modules) that build-kernel builds
 # from Debian's linux-source-6.1 once and caches in $IL_TEST_CACHE.
-TRUSTED_KERNEL=
+TRUSTED_KERNEL=${IL_TEST_TRUSTED_KERNEL:-}
 get_trusted_kernel() {
     [[ $TRUSTED_KERNEL ]] && return 0
     log "kernel with trusted keys: initramfs-test/build-kernel (cached after the first build)"
