@@ -20,6 +20,8 @@
 #   IL_TEST_TIMEOUT        hard limit of one boot in seconds (default 150)
 #   IL_TEST_ACCEL          qemu accelerator: tcg (default), kvm, or auto (kvm when /dev/kvm works)
 #   IL_TEST_TRUSTED_KERNEL a bzImage for --kernel trusted instead of build-kernel's
+#   IL_TEST_SWTPM_LOG_LEVEL the VM's swtpm log level (default 1; 20 logs every
+#                          command, which initramfs-test/bench-trusted counts)
 #   INTEGRITY_LOADER_BIN   test this binary instead of building one with scripts/build-static
 
 IL_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -538,7 +540,7 @@ swtpm_for_vm() {
     TPM_SOCK=$S/swtpm.sock
     rm -f "$TPM_SOCK"
     swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" --ctrl type=unixio,path="$TPM_SOCK" \
-        --terminate --log file="$S/swtpm.log",level=1 > "$S/swtpm.out" 2>&1 &
+        --terminate --log "file=$S/swtpm.log,level=${IL_TEST_SWTPM_LOG_LEVEL:-1}" > "$S/swtpm.out" 2>&1 &
     TPM_VM_PID=$!
     local i
     for _ in $(seq 100); do
