@@ -19,6 +19,9 @@
 #   IL_TEST_WORK           work directory (default: a new /tmp/integrity-loader-vmtest.*)
 #   IL_TEST_TIMEOUT        hard limit of one boot in seconds (default 150)
 #   IL_TEST_ACCEL          qemu accelerator: tcg (default), kvm, or auto (kvm when /dev/kvm works)
+#   IL_TEST_TRUSTED_KERNEL a bzImage for --kernel trusted instead of build-kernel's
+#   IL_TEST_SWTPM_LOG_LEVEL the VM's swtpm log level (default 1; 20 logs every
+#                          command, which initramfs-test/bench-trusted counts)
 #   INTEGRITY_LOADER_BIN   test this binary instead of building one with scripts/build-static
 
 IL_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -107,6 +110,18 @@ get_kernel() {
     [[ -r $KERNEL ]] || die_setup "$KERNEL missing; remove $dir and run again"
 }
 
+# get_trusted_kernel: sets TRUSTED_KERNEL, the bzImage of the kernel with
+# trusted keys (CONFIG_TRUSTED_KEYS, no modules) that build-kernel builds
+# from Debian's linux-source-6.1 once and caches in $IL_TEST_CACHE.
+TRUSTED_KERNEL=${IL_TEST_TRUSTED_KERNEL:-}
+get_trusted_kernel() {
+    [[ $TRUSTED_KERNEL ]] && return 0
+    log "kernel with trusted keys: initramfs-test/build-kernel (cached after the first build)"
+    TRUSTED_KERNEL=$(IL_TEST_CACHE=$IL_TEST_CACHE "$IL_TEST_DIR/build-kernel" 2> "$S/build-kernel.log") \
+        || die_setup "initramfs-test/build-kernel: $(tail -n3 "$S/build-kernel.log")"
+    [[ -r $TRUSTED_KERNEL ]] || die_setup "build-kernel printed $TRUSTED_KERNEL, which is not there"
+}
+
 # ---- the binary and the host-side material
 
 get_binary() {
@@ -150,6 +165,18 @@ make_host_material() {
     # The secret a TPM seals for MASTERKEYTYPE=tpm2 (binary, loaded as the user key kmk).
     head -c 32 /dev/urandom > "$k/kmk-tpm2.secret"
     make_evm_blob kmk "$k/kmk-tpm2.secret" "$k/evm-for-kmk-tpm2.blob"
+}
+
+# put_keyctl: keyctl (keyutils) and the libraries it links in the root,
+# for a provisioning snippet that runs the documented keyctl lines.
+put_keyctl() {
+    local f
+    for f in /usr/bin/keyctl $(ldd /usr/bin/keyctl | grep -oE '/[^ ]+'); do
+        mkdir -p "$ROOT$(dirname "$f")"
+        cp -L "$f" "$ROOT$f"
+    done
+    # /bin is busybox's: keyctl on the agent's PATH as /sbin/keyctl.
+    ln -sf /usr/bin/keyctl "$ROOT/sbin/keyctl"
 }
 
 # ---- the data disk: files labeled on the host for appraisal
@@ -247,6 +274,7 @@ root_certs_and_policy() {
 # expect NAME=VALUE...: what the agent must find (/etc/agent-expect).
 #   KMK          present|absent   the user key $KMK_NAME in /proc/keys
 #   KMK_NAME     kmk|kmk-user
+#   KMK_TYPE     user (default)|trusted   the kernel key type of the kmk
 #   EVM_KEY      present|absent   the encrypted key evm-key
 #   IMA_CERTS    N                keys on _ima (or .ima)
 #   EVM_CERTS    N                keys on _evm (or .evm)
@@ -277,6 +305,8 @@ build_root_image() {
 
 # initramfs KIND: prints the path of the image, building it first if needed.
 #   minimal         busybox + the binary + a tiny /init (initramfs-test/minimal-init)
+#   minimal-builtin the same without modules, for a kernel with the drivers
+#                   built in (boot_vm --kernel trusted)
 #   dracut          dracut shell initramfs with 98integrity-loader
 #   dracut-systemd  dracut systemd initramfs with 98integrity-loader
 #   dracut-classic  dracut shell initramfs with dracut's own 97masterkey + 98integrity
@@ -285,6 +315,7 @@ initramfs() {
     if [[ ! -s $img ]]; then
         case $kind in
             minimal) build_minimal_initramfs "$img" ;;
+            minimal-builtin) build_minimal_initramfs "$img" builtin ;;
             dracut) build_dracut_initramfs "$img" "base rootfs-block integrity-loader" ;;
             dracut-systemd) build_dracut_initramfs "$img" "base systemd systemd-initrd dracut-systemd rootfs-block integrity-loader" ;;
             dracut-classic) build_dracut_initramfs "$img" "base rootfs-block masterkey integrity" ;;
@@ -309,9 +340,11 @@ dracut_initramfs_with_pins() {
     echo "$img"
 }
 
+# build_minimal_initramfs IMG [builtin]: builtin leaves the modules out
+# (an empty load-order).
 build_minimal_initramfs() {
-    local img=$1 d=$SHARED/minimal-initramfs m ko
-    log "building the minimal initramfs"
+    local img=$1 d=$SHARED/minimal-initramfs-${2:-modules} m ko
+    log "building the minimal initramfs${2:+ ($2)}"
     rm -rf "$d"
     mkdir -p "$d"/{bin,sbin,usr/bin,dev,proc,sys,sysroot,run,tmp,lib/modules}
     cp /bin/busybox "$d/bin/busybox"
@@ -321,13 +354,13 @@ build_minimal_initramfs() {
     # The drivers for the virtio disks and ext4, in load order
     # (crc32c for ext4 first; not the SSE4.2 one TCG's CPU lacks).
     : > "$d/lib/modules/load-order"
-    for m in crc32c_generic virtio_pci virtio_blk ext4; do
+    [[ ${2:-} == builtin ]] || for m in crc32c_generic virtio_pci virtio_blk ext4; do
         modprobe -d "$MODROOT" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
     done | awk '!seen[$0]++' | grep -v 'crc32c-intel' | while read -r ko; do
         cp "$ko" "$d/lib/modules/"
         basename "$ko" >> "$d/lib/modules/load-order"
     done
-    [[ -s $d/lib/modules/load-order ]] || die_setup "no modules for the minimal initramfs (modprobe --show-depends)"
+    [[ ${2:-} == builtin || -s $d/lib/modules/load-order ]] || die_setup "no modules for the minimal initramfs (modprobe --show-depends)"
     (cd "$d" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$img" \
         || die_setup "cpio of the minimal initramfs"
 }
@@ -449,6 +482,55 @@ locked_pcr() {
     printf '%b' "$bytes" | sha256sum | cut -c1-64
 }
 
+# kernel_pcrlocked FROM: a sha256 PCR holding FROM after the kernel's
+# pcrlock= (trusted keys): security/keys/trusted-keys/trusted_tpm1.c
+# extends every bank with the all-zero digest its init_digests() leaves.
+kernel_pcrlocked() {
+    local from=$1 i bytes=''
+    for ((i = 0; i < 64; i += 2)); do bytes+="\\x${from:i:2}"; done
+    for ((i = 0; i < 64; i += 2)); do bytes+='\x00'; done
+    printf '%b' "$bytes" | sha256sum | cut -c1-64
+}
+
+# make_srk_rsa: step 1 of the documented trusted-key procedure on the
+# scenario's TPM, with tpm2-tools on the host: an RSA-2048 primary storage
+# key made persistent at 0x81000001.
+make_srk_rsa() {
+    local w=$S/srk
+    mkdir -p "$w"
+    tpm_provision_start
+    tpm2 tpm2_createprimary -Q --key-algorithm=rsa2048 --key-context="$w/key.ctxt"
+    tpm2 tpm2_evictcontrol -Q -c "$w/key.ctxt" 0x81000001
+    tpm_provision_stop
+}
+
+# put_trusted_provisioning KMK_FILE [EVM_FILE]: the agent's provisioning
+# snippet running the documented lines verbatim: the kernel makes the
+# trusted kmk under 0x81000001, `keyctl pipe` exports it to KMK_FILE, and
+# (with EVM_FILE) an evm-key sealed by trusted:kmk is made and exported.
+put_trusted_provisioning() {
+    put_keyctl
+    {
+        echo "kmk_file=$1 evm_file=${2:-}"
+        cat << 'SNIPPET'
+echo "AGENT: provisioning: the documented keyctl lines"
+mkdir -p "$(dirname "$kmk_file")"
+if kmk=$(keyctl add trusted kmk "new 32 keyhandle=0x81000001" @u) && keyctl pipe "$kmk" > "$kmk_file"; then
+    echo "AGENT: trusted kmk $kmk exported: $(wc -c < "$kmk_file") bytes to $kmk_file"
+else
+    bad "keyctl add trusted kmk \"new 32 keyhandle=0x81000001\" @u, then keyctl pipe, failed"
+fi
+if [ -n "$evm_file" ]; then
+    if evm=$(keyctl add encrypted evm-key "new trusted:kmk 32" @u) && keyctl pipe "$evm" > "$evm_file"; then
+        echo "AGENT: evm-key $evm exported to $evm_file: $(cut -d' ' -f1-3 "$evm_file") ..."
+    else
+        bad "keyctl add encrypted evm-key \"new trusted:kmk 32\" @u, then keyctl pipe, failed"
+    fi
+fi
+SNIPPET
+    } | put /etc/agent-provision
+}
+
 # swtpm_for_vm: a swtpm on the scenario's state for qemu (unix socket);
 # sets TPM_SOCK and TPM_VM_PID. Stopped by boot_vm.
 TPM_SOCK=
@@ -458,7 +540,7 @@ swtpm_for_vm() {
     TPM_SOCK=$S/swtpm.sock
     rm -f "$TPM_SOCK"
     swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" --ctrl type=unixio,path="$TPM_SOCK" \
-        --terminate --log file="$S/swtpm.log",level=1 > "$S/swtpm.out" 2>&1 &
+        --terminate --log "file=$S/swtpm.log,level=${IL_TEST_SWTPM_LOG_LEVEL:-1}" > "$S/swtpm.out" 2>&1 &
     TPM_VM_PID=$!
     local i
     for _ in $(seq 100); do
@@ -486,6 +568,9 @@ swtpm_for_vm() {
 #                       x86 machines do
 #   --log NAME          serial log $S/serial-NAME.log (default $S/serial.log),
 #                       for scenarios that boot more than once
+#   --kernel KIND       debian (default: Debian's kernel, no trusted keys) or
+#                       trusted (build-kernel's, trusted keys, no modules:
+#                       use the minimal-builtin initramfs)
 # Sets SERIAL (the serial log the checks below read).
 # Sets BOOT_SECONDS and BOOT_END (exited|timeout|stopped).
 BOOT_SECONDS=
@@ -493,7 +578,7 @@ BOOT_END=
 BOOT_STOPPED=
 boot_vm() {
     local initrd=$1 tpm='' append='' stop_at='' accel=$IL_TEST_ACCEL snapshot=,snapshot=on
-    local cpu=(-cpu max)
+    local cpu=(-cpu max) kernel=$KERNEL
     SERIAL=$S/serial.log
     shift
     while (($#)); do
@@ -504,6 +589,14 @@ boot_vm() {
             --log) SERIAL=$S/serial-$2.log; shift ;;
             --persist) snapshot= ;;
             --no-rng) cpu=() ;;
+            --kernel)
+                case $2 in
+                    debian) kernel=$KERNEL ;;
+                    trusted) get_trusted_kernel && kernel=$TRUSTED_KERNEL ;;
+                    *) die_setup "boot_vm: --kernel $2: expected debian or trusted" ;;
+                esac
+                shift
+                ;;
             *) die_setup "boot_vm: unknown option $1" ;;
         esac
         shift
@@ -515,7 +608,7 @@ boot_vm() {
     local args=(
         -accel "$accel" "${cpu[@]}" -machine pc -m 512 -smp 1 -nodefaults -no-reboot
         -display none -monitor none -serial "file:$SERIAL"
-        -kernel "$KERNEL" -initrd "$initrd"
+        -kernel "$kernel" -initrd "$initrd"
         -append "$BASE_APPEND root=/dev/vda ro rootfstype=ext4 init=/sbin/init-agent $append"
         -drive "file=$S/root.img,if=virtio,format=raw$snapshot"
         -drive "file=$SHARED/data.img,if=virtio,format=raw,readonly=on"

@@ -33,6 +33,8 @@ pub enum Source {
     CmdlineEmpty(&'static str),
     /// A command-line option of integrity-loader itself.
     Argument(&'static str),
+    /// The header of the evm-key blob at this path (the kmk's name).
+    EvmKeyBlob(String),
 }
 
 impl Source {
@@ -51,6 +53,7 @@ impl fmt::Display for Source {
                 write!(f, "default: kernel command line {name}= is empty")
             }
             Source::Argument(name) => write!(f, "option {name}"),
+            Source::EvmKeyBlob(path) => write!(f, "the header of the evm-key blob {path}"),
         }
     }
 }
@@ -199,9 +202,13 @@ pub enum PolicyWrite {
 pub struct Settings {
     pub masterkey_type: Setting<MasterKeyType>,
     pub masterkey: Setting<String>,
-    /// Description of the kmk in the keyring: `kmk-<type>` as dracut names
-    /// it, or `kmk` (the kernel documentation's name) when set up natively.
+    /// Description of the kmk in the keyring: KMK_NAME when set (or
+    /// pinned); else the name the evm-key blob's header gives its master
+    /// key; else `kmk-<type>` as dracut names it, or `kmk` (the kernel
+    /// documentation's name) when set up natively.
     pub kmk_name: String,
+    /// Where `kmk_name` comes from (Default: neither KMK_NAME nor the blob).
+    pub kmk_name_source: Source,
     /// `pcrlock=N` added when loading a trusted kmk, as dracut does (11).
     pub trusted_pcrlock: Option<u32>,
     pub tpm: TpmSettings,
@@ -404,6 +411,16 @@ fn pick(candidates: Vec<Option<(String, Source)>>, default: &str) -> Setting<Str
     }
 }
 
+/// The name of the master key the evm-key blob at `path` says sealed it,
+/// when the blob is there, parses, and names a key of the kernel type the
+/// kmk is loaded as. Anything else leaves the name to the defaults; the
+/// evm-key step reports what is wrong with the blob.
+fn blob_master_name(root: &Root, path: &str, kmk_type: MasterKeyType) -> Option<String> {
+    let bytes = root.read(path, 64 * 1024).ok()?;
+    let header = crate::encrypted_key::parse(&bytes).ok()?.header;
+    (header.master_type.key_type() == kmk_type.kernel_type()).then_some(header.master_name)
+}
+
 fn from_file(file: &Option<ConfigFile>, name: &str) -> Option<(String, Source)> {
     file.as_ref()?.get(name).map(|(a, s)| (a.value.clone(), s))
 }
@@ -597,11 +614,6 @@ impl Settings {
             })?;
         let natively_typed = matches!(&type_setting.source,
             Source::File { path, .. } if native.as_ref().is_some_and(|n| &n.path == path));
-        let kmk_name = match from_file(&native, "KMK_NAME") {
-            Some((name, _)) if !name.is_empty() => name,
-            _ if natively_typed || masterkey_type == MasterKeyType::Tpm2 => "kmk".to_string(),
-            _ => format!("kmk-{}", masterkey_type.name()),
-        };
         let multikernel =
             from_file(&masterkey_file, "MULTIKERNELMODE").is_some_and(|(v, _)| v == "YES");
         let default_masterkey = if multikernel {
@@ -643,6 +655,19 @@ impl Settings {
                 }
             }
         }
+        // The evm-key blob names the master key that sealed it: without
+        // KMK_NAME that is the name to load the kmk under (dracut always
+        // says kmk-<type>, so the kernel documentation's `kmk` fails there).
+        let (kmk_name, kmk_name_source) = match from_file(&native, "KMK_NAME") {
+            Some((name, source)) if !name.is_empty() => (name, source),
+            _ => match blob_master_name(inputs.root, &evm_key.value, masterkey_type) {
+                Some(name) => (name, Source::EvmKeyBlob(evm_key.value.clone())),
+                None if natively_typed || masterkey_type == MasterKeyType::Tpm2 => {
+                    ("kmk".to_string(), Source::Default)
+                }
+                None => (format!("kmk-{}", masterkey_type.name()), Source::Default),
+            },
+        };
         let evm_x509 = pick(
             vec![
                 from_file(&evm_file, "EVMX509"),
@@ -735,6 +760,7 @@ impl Settings {
             },
             masterkey,
             kmk_name,
+            kmk_name_source,
             trusted_pcrlock,
             tpm: tpm_settings(&native)?,
             evm_key,
@@ -940,6 +966,68 @@ mod tests {
         let s = t.resolve("masterkeytype=trusted").unwrap();
         assert_eq!(s.kmk_name, "kmk-trusted");
         assert_eq!(s.masterkey.value, "/etc/keys/kmk-trusted-6.1.0-test.blob");
+    }
+
+    /// Without KMK_NAME the kmk is named as the evm-key blob's header
+    /// names its master key (the chapter's `kmk`), when the types agree.
+    #[test]
+    fn kmk_named_as_the_evm_key_blob_says() {
+        let blob = |master: &str| format!("default {master} 32 {}\n", "ab".repeat(81));
+        let t = Tree::new(&[
+            (MASTERKEY_CONFIG, "MASTERKEY=/etc/keys/kmk\n"),
+            (EVM_CONFIG, "EVMKEY=/etc/keys/evm-key\n"),
+            ("/etc/keys/evm-key", &blob("trusted:kmk")),
+        ]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.masterkey_type.value, MasterKeyType::Trusted);
+        assert_eq!(s.kmk_name, "kmk");
+        assert_eq!(
+            s.kmk_name_source.to_string(),
+            "the header of the evm-key blob /etc/keys/evm-key"
+        );
+        // Another type than the blob's master: the name stays dracut's.
+        let s = t.resolve("masterkeytype=user").unwrap();
+        assert_eq!(s.kmk_name, "kmk-user");
+        assert_eq!(s.kmk_name_source, Source::Default);
+        // The user variant of the chapter.
+        let t = Tree::new(&[
+            (
+                MASTERKEY_CONFIG,
+                "MASTERKEYTYPE=user\nMASTERKEY=/etc/keys/kmk\n",
+            ),
+            (EVM_CONFIG, "EVMKEY=/etc/keys/evm-key\n"),
+            ("/etc/keys/evm-key", &blob("user:kmk")),
+        ]);
+        assert_eq!(t.resolve("").unwrap().kmk_name, "kmk");
+        // A damaged blob names nothing: the default, the evm-key step says why.
+        let t = Tree::new(&[
+            (MASTERKEY_CONFIG, "MASTERKEYTYPE=user\n"),
+            (EVM_CONFIG, "EVMKEY=/etc/keys/evm-key\n"),
+            ("/etc/keys/evm-key", "default user:kmk\n"),
+        ]);
+        assert_eq!(t.resolve("").unwrap().kmk_name, "kmk-user");
+    }
+
+    /// KMK_NAME wins over the blob.
+    #[test]
+    fn kmk_name_setting_wins_over_the_blob() {
+        let t = Tree::new(&[
+            (EVM_CONFIG, "EVMKEY=/etc/keys/evm-key\n"),
+            (
+                "/etc/keys/evm-key",
+                &format!("default user:kmk 32 {}\n", "ab".repeat(81)),
+            ),
+            (NATIVE_CONFIG, "MASTERKEYTYPE=user\nKMK_NAME=mine\n"),
+        ]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.kmk_name, "mine");
+        assert!(
+            s.kmk_name_source
+                .to_string()
+                .ends_with("integrity-loader.conf:2"),
+            "{}",
+            s.kmk_name_source
+        );
     }
 
     /// The command line as dracut's scripts take it: `X=$(getarg x=) &&

@@ -121,6 +121,7 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, Config
                     return Err(at("KMK_NAME is empty".to_string()));
                 }
                 settings.kmk_name = a.value.clone();
+                settings.kmk_name_source = source;
             }
             "TPM2_PARENT_NAME" => {
                 let name = parent_pin::parse_name_hex(&a.value)
@@ -395,6 +396,52 @@ mod tests {
         );
         let _ = std::fs::remove_file(p);
         let _ = std::fs::remove_file(q);
+    }
+
+    /// The kmk name the evm-key blob gives is what the build pins; a root
+    /// whose blob names another master key later does not rename the kmk.
+    #[test]
+    fn a_pinned_kmk_name_wins_over_the_evm_key_blob() {
+        let dir = std::env::temp_dir().join(format!("il-pins-blobname-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc/keys")).unwrap();
+        std::fs::create_dir_all(dir.join("etc/sysconfig")).unwrap();
+        std::fs::write(dir.join("etc/keys/kmk"), b"0123abcd\n").unwrap();
+        std::fs::write(
+            dir.join("etc/sysconfig/masterkey"),
+            "MASTERKEY=/etc/keys/kmk\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("etc/sysconfig/evm"), "EVMKEY=/etc/keys/evm-key\n").unwrap();
+        let evm = |master: &str| {
+            let text = format!("default {master} 32 {}\n", "ab".repeat(81));
+            std::fs::write(dir.join("etc/keys/evm-key"), text).unwrap();
+        };
+        let root = Root::new(&dir);
+        let resolve = || {
+            Settings::resolve(&ConfigInputs {
+                root: &root,
+                native_config: None,
+                cmdline: &crate::cmdline::Cmdline::parse(""),
+                kernel_release: "6.1.0-test",
+            })
+            .unwrap()
+        };
+        evm("trusted:kmk");
+        let text = render(&resolve(), &root).unwrap().unwrap();
+        assert!(text.lines().any(|l| l == "KMK_NAME=kmk"), "{text}");
+        evm("trusted:other");
+        let mut edited = resolve();
+        assert_eq!(edited.kmk_name, "other");
+        let p = pins_file("blobname", &text);
+        apply(&p, &mut edited).unwrap();
+        assert_eq!(edited.kmk_name, "kmk");
+        assert!(
+            edited.kmk_name_source.to_string().ends_with("-blobname:5"),
+            "{}",
+            edited.kmk_name_source
+        );
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Every setting that protects the kmk or the boot goes into the

@@ -180,6 +180,31 @@ fn differs_on_purpose_pem_certificates_are_loaded() {
     assert_eq!(ours.matches("_ima/asymmetric:").count(), 2, "{ours}");
 }
 
+#[test]
+fn differs_on_purpose_kmk_named_as_the_evm_key_blob_says() {
+    // The chapter's layout through dracut's files: the kmk made as `kmk`,
+    // the evm-key sealed by user:kmk. dracut loads the kmk as kmk-user and
+    // the evm-key then finds no master key; we name the kmk as the blob's
+    // header does (no KMK_NAME set), so the evm-key loads and EVM is on.
+    let f = Fixture::new("diff-chapter");
+    setup(&f, TEXT_KMK);
+    f.write("/etc/keys/kmk", TEXT_KMK);
+    f.write("/etc/keys/evm-key", make_evm_blob(TEXT_KMK, "kmk"));
+    f.write(
+        "/etc/sysconfig/masterkey",
+        "MASTERKEYTYPE=user\nMASTERKEY=/etc/keys/kmk\n",
+    );
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm-key\n");
+    f.write("/etc/integrity-loader.conf", "IMA_POLICY_WRITE=path\n");
+    let dracut = run_dracut(&f);
+    let ours = run_ours(&f);
+    assert!(dracut.contains("user:kmk-user:32"), "{dracut}");
+    assert!(!dracut.contains("evm=[3]"), "{dracut}");
+    assert!(ours.contains("user:kmk:32"), "{ours}");
+    assert!(!ours.contains("user:kmk-user"), "{ours}");
+    assert!(ours.contains("evm=[3]"), "{ours}");
+}
+
 /// A case where dracut's scripts and ours must leave the same state.
 struct Same {
     name: &'static str,

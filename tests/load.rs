@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]
@@ -113,10 +114,34 @@ fn evm_key_naming_an_absent_master_says_so() {
         "/etc/keys/evm-user.blob",
         make_evm_blob(&BINARY_KMK, "kmk-other"),
     );
+    // KMK_NAME set: the blob's header does not rename the kmk, and the
+    // error names the line to change.
+    f.write("/etc/integrity-loader.conf", "KMK_NAME=kmk-user\n");
     let r = f.run(&["load"]);
     assert_eq!(r.code, 1);
-    r.assert_contains("is sealed by user:kmk-other, which is not loaded in keyring @s; the configured master key is user:kmk-user");
+    r.assert_contains("is sealed by user:kmk-other, which is not loaded in keyring @s; the configured master key is user:kmk-user: change KMK_NAME (");
+    r.assert_contains(
+        "integrity-loader.conf:1) to kmk-other, or re-export the evm-key sealed by user:kmk-user",
+    );
     assert_eq!(f.sfs_text("evm"), "");
+}
+
+#[test]
+fn kmk_is_named_as_the_evm_key_blob_says() {
+    // No KMK_NAME: the kmk takes the name the evm-key blob gives its master
+    // key (dracut would load kmk-user, and the evm-key would find nothing).
+    let f = Fixture::new("blob-names-kmk");
+    dracut_setup(&f);
+    f.write(
+        "/etc/keys/evm-user.blob",
+        make_evm_blob(&BINARY_KMK, "kmk-other"),
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(f.find("user", "kmk-other").is_some());
+    assert_eq!(f.find("user", "kmk-user"), None);
+    r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk-other)");
+    assert_eq!(f.sfs_text("evm"), "3\n");
 }
 
 #[test]
@@ -206,8 +231,19 @@ fn check_catches_blob_sealed_by_other_master() {
     dracut_setup(&f);
     f.write("/etc/keys/evm-user.blob", make_evm_blob(&BINARY_KMK, "kmk"));
     let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("the header of the evm-key blob /etc/keys/evm-user.blob");
+    // Another type than the configured one: MASTERKEYTYPE is the fix.
+    f.write(
+        "/etc/keys/evm-user.blob",
+        make_evm_blob(&BINARY_KMK, "kmk").replace("user:kmk", "trusted:kmk"),
+    );
+    let r = f.run(&["check"]);
     assert_eq!(r.code, 1);
-    r.assert_contains("is sealed by user:kmk, but the configured master key is user:kmk-user");
+    r.assert_contains("is sealed by trusted:kmk, but the configured master key is user:kmk-user; set MASTERKEYTYPE=trusted and MASTERKEY to the blob of that key (MASTERKEYTYPE is user, ");
+    r.assert_contains(
+        "/etc/sysconfig/masterkey:1), or re-export the evm-key sealed by the configured kmk",
+    );
 }
 
 #[test]
@@ -263,6 +299,30 @@ fn trusted_kmk_on_a_kernel_without_trusted_keys_says_so() {
         "{}",
         r.output()
     );
+    assert!(f.keys().is_empty());
+}
+
+#[test]
+fn trusted_kmk_loaded_with_pcrlock_earlier_this_boot_is_not_loaded_again() {
+    let f = Fixture::new("trusted-again");
+    f.write("/etc/keys/kmk-trusted.blob", "0011aabb\n");
+    // A failed load leaves no record: the next run tries again.
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    assert!(!f.dir.join("run/trusted-pcrlock").exists());
+    // What a load of this boot that succeeded (PCR 11 extended) left, the
+    // kmk dropped since.
+    fs::create_dir_all(f.dir.join("run")).unwrap();
+    fs::write(
+        f.dir.join("run/trusted-pcrlock"),
+        "pcrlock=11 kmk=kmk-trusted\n",
+    )
+    .unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 1);
+    r.assert_contains("the trusted kmk was loaded earlier in this boot with pcrlock=11");
+    r.assert_contains("not loading it again: a blob sealed to PCR 11 no longer unseals, and one that is not would extend PCR 11 once more. Reboot to load it");
+    assert!(!r.output().contains("this kernel has no trusted keys"));
     assert!(f.keys().is_empty());
 }
 

@@ -435,12 +435,14 @@ fn user_kmk_dropped_leaves_no_trace() {
 #[test]
 fn user_kmk_failures_leave_no_trace() {
     let mut c = Vec::new();
-    // The evm-key names another kmk.
+    // The evm-key names another kmk than KMK_NAME (without it, the kmk
+    // would take the blob's name).
     c.extend(exercise(
         "evm-key names kmk-other",
         &|f| {
             user_setup(f);
             f.write("/etc/keys/evm.blob", make_evm_blob(&USER_KMK, "kmk-other"));
+            f.write("/etc/integrity-loader.conf", "KMK_NAME=kmk-user\n");
         },
         1,
         "is sealed by user:kmk-other, which is not loaded",

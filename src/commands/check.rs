@@ -3,7 +3,7 @@
 
 use super::{EXIT_FAILED, EXIT_OK, setup};
 use crate::cli::Options;
-use crate::config::Settings;
+use crate::config::{Settings, Source};
 use crate::pins;
 use crate::plan;
 use crate::runner;
@@ -87,7 +87,14 @@ fn print_settings(s: &Settings) {
             s.masterkey.value.clone(),
             s.masterkey.source.to_string(),
         ),
-        ("kmk name", s.kmk_name.clone(), String::new()),
+        (
+            "kmk name",
+            s.kmk_name.clone(),
+            match &s.kmk_name_source {
+                Source::Default => String::new(),
+                source => source.to_string(),
+            },
+        ),
         (
             "EVMKEY",
             s.evm_key.value.clone(),

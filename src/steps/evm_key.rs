@@ -2,6 +2,7 @@
 //! its exported blob; the kernel decrypts it with the kmk the blob names.
 
 use super::{Context, Facts, Outcome, keyring_errno_words};
+use crate::config::{Settings, Source};
 use crate::encrypted_key::{self, BlobHeader};
 use crate::evm;
 use crate::keyring;
@@ -87,7 +88,12 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if ctx.dry_run {
         // The kmk is not loaded in `check`: compare names with the configuration.
         if ctx.root.exists(&ctx.settings.masterkey.value) && header.master() != kmk {
-            return Outcome::failed(master_mismatch(&shown.display().to_string(), header, &kmk));
+            return Outcome::failed(master_mismatch(
+                &shown.display().to_string(),
+                header,
+                &kmk,
+                ctx.settings,
+            ));
         }
         facts.evm_key_ready = true;
         return Outcome::done(format!(
@@ -113,7 +119,8 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             );
             if header.master() != kmk {
                 m.push_str(&format!(
-                    "; the configured master key is {kmk}: re-export the evm-key sealed by it, or set MASTERKEY/MASTERKEYTYPE to the key that sealed this blob"
+                    "; the configured master key is {kmk}: {}",
+                    mismatch_fix(ctx.settings, header)
                 ));
             } else {
                 m.push_str("; the kmk step did not load it");
@@ -169,9 +176,39 @@ fn same_master(a: &BlobHeader, b: &BlobHeader) -> bool {
     a.master_type == b.master_type && a.master_name == b.master_name && a.data_len == b.data_len
 }
 
-fn master_mismatch(path: &str, header: &BlobHeader, kmk: &str) -> String {
+fn master_mismatch(path: &str, header: &BlobHeader, kmk: &str, settings: &Settings) -> String {
     format!(
-        "EVM key blob {path} is sealed by {}, but the configured master key is {kmk}; re-export the evm-key sealed by {kmk}, or set MASTERKEY/MASTERKEYTYPE to the key that sealed it",
-        header.master()
+        "EVM key blob {path} is sealed by {}, but the configured master key is {kmk}; {}",
+        header.master(),
+        mismatch_fix(settings, header)
     )
+}
+
+/// The setting that makes the kmk the key that sealed the blob: its type
+/// (MASTERKEYTYPE) or, when only the name differs, KMK_NAME where it is
+/// set (without KMK_NAME the name already follows the blob).
+fn mismatch_fix(settings: &Settings, header: &BlobHeader) -> String {
+    let kind = settings.masterkey_type.value;
+    if header.master_type.key_type() != kind.kernel_type() {
+        let wanted = match header.master_type.key_type() {
+            "trusted" => "MASTERKEYTYPE=trusted",
+            _ => "MASTERKEYTYPE=user (or tpm2)",
+        };
+        return format!(
+            "set {wanted} and MASTERKEY to the blob of that key (MASTERKEYTYPE is {}, {}), or re-export the evm-key sealed by the configured kmk",
+            kind.name(),
+            settings.masterkey_type.source
+        );
+    }
+    let name = &header.master_name;
+    match &settings.kmk_name_source {
+        Source::Default | Source::EvmKeyBlob(_) => format!(
+            "set KMK_NAME={name} in /etc/integrity-loader.conf, or re-export the evm-key sealed by the configured kmk"
+        ),
+        source => format!(
+            "change KMK_NAME ({source}) to {name}, or re-export the evm-key sealed by {}:{}",
+            kind.kernel_type(),
+            settings.kmk_name
+        ),
+    }
 }

@@ -36,10 +36,15 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             Ok(p) => p,
             Err(message) => return Outcome::failed(message),
         },
-        MasterKeyType::Trusted => match trusted_payload(ctx, path) {
-            Ok(p) => p,
-            Err(message) => return Outcome::failed(message),
-        },
+        MasterKeyType::Trusted => {
+            if let Some(outcome) = trusted_locked_earlier(ctx, facts) {
+                return outcome;
+            }
+            match trusted_payload(ctx, path) {
+                Ok(p) => p,
+                Err(message) => return Outcome::failed(message),
+            }
+        }
         MasterKeyType::Tpm2 => {
             if let Some(outcome) = super::kmk_tpm2::unsealed_earlier(ctx, facts) {
                 return outcome;
@@ -104,12 +109,46 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             "user key {name} ({} bytes, unsealed by the TPM)",
             payload.len()
         ),
+        MasterKeyType::Trusted if super::kmk_trusted::pcr_bound(s) => {
+            format!(
+                "trusted key {name} (PCR-bound, TPM2_PCRS={})",
+                s.tpm.pcrs.value
+            )
+        }
         MasterKeyType::Trusted => format!("trusted key {name}"),
     };
+    let pcr_bound = super::kmk_trusted::pcr_bound(s);
     if ctx.dry_run {
-        return Outcome::done(format!("would load {what} from {}", shown.display()));
+        let session = if pcr_bound {
+            match super::kmk_trusted::plan(s) {
+                Ok(p) => format!(" {p}"),
+                Err(message) => return Outcome::failed(message),
+            }
+        } else {
+            String::new()
+        };
+        return Outcome::done(format!(
+            "would load {what} from {}{session}",
+            shown.display()
+        ));
     }
-    match keyring::add_key(key_type, Some(name), payload.expose(), ctx.keyring) {
+    // Recorded before the load: the kernel extends the PCR as it loads, and
+    // a later run of this boot must find the record if it finds the PCR
+    // extended.
+    let pcrlock = ctx
+        .settings
+        .trusted_pcrlock
+        .filter(|_| s.masterkey_type.value == MasterKeyType::Trusted);
+    if let Some(pcr) = pcrlock {
+        record_trusted_pcrlock(ctx, pcr);
+    }
+    let added = if pcr_bound {
+        super::kmk_trusted::add(ctx, name, &payload)
+    } else {
+        keyring::add_key(key_type, Some(name), payload.expose(), ctx.keyring)
+            .map_err(|e| add_error_words(s.masterkey_type.value, e))
+    };
+    match added {
         Ok(id) => {
             facts.kmk = Some(id);
             facts.kmk_added = true;
@@ -119,12 +158,62 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                 ctx.keyring_spec
             ))
         }
-        Err(e) => Outcome::failed(format!(
-            "load {what} from {}: {}",
-            shown.display(),
-            add_error_words(s.masterkey_type.value, e)
-        )),
+        Err(e) => {
+            if pcrlock.is_some() {
+                let _ = std::fs::remove_file(ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD));
+            }
+            Outcome::failed(format!("load {what} from {}: {e}", shown.display()))
+        }
     }
+}
+
+/// In the run directory: a trusted kmk was loaded this boot with
+/// `pcrlock=` (the PCR number and the kmk's name).
+pub const TRUSTED_PCRLOCK_RECORD: &str = "trusted-pcrlock";
+
+fn record_trusted_pcrlock(ctx: &Context, pcr: u32) {
+    let path = ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD);
+    let written = std::fs::create_dir_all(ctx.run_dir).and_then(|()| {
+        std::fs::write(
+            &path,
+            format!("pcrlock={pcr} kmk={}\n", ctx.settings.kmk_name),
+        )
+    });
+    if let Err(e) = written {
+        log::warn!(
+            "cannot record the trusted kmk's pcrlock in {}: {e}; a second load in this boot cannot say why it fails",
+            path.display()
+        );
+    }
+}
+
+/// A trusted kmk loaded with `pcrlock=` earlier this boot and gone since
+/// (DROP_KMK, or unlinked): loading the blob again would extend the PCR a
+/// second time, and a blob sealed to that PCR no longer unseals. Fails,
+/// saying so, rather than trying. With the kmk still there the usual
+/// check (same blob: already loaded) applies.
+fn trusted_locked_earlier(ctx: &Context, facts: &mut Facts) -> Option<Outcome> {
+    let pcr = ctx.settings.trusted_pcrlock?;
+    if ctx.dry_run {
+        return None;
+    }
+    let record = ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD);
+    let text = std::fs::read_to_string(&record).ok()?;
+    let name = &ctx.settings.kmk_name;
+    if let Ok(Some(id)) = keyring::search(ctx.keyring, "trusted", name) {
+        facts.kmk = Some(id);
+        return None;
+    }
+    let earlier = text
+        .split_ascii_whitespace()
+        .find_map(|w| w.strip_prefix("pcrlock="))
+        .unwrap_or("?")
+        .to_string();
+    Some(Outcome::failed(format!(
+        "the trusted kmk was loaded earlier in this boot with pcrlock={earlier} ({}), so PCR {earlier} is extended since, and it is not in keyring {} now (DROP_KMK, or unlinked); not loading it again: a blob sealed to PCR {pcr} no longer unseals, and one that is not would extend PCR {pcr} once more. Reboot to load it",
+        record.display(),
+        ctx.keyring_spec
+    )))
 }
 
 /// The file's exact bytes: dracut's `read -r` would cut a binary key at its
@@ -206,7 +295,7 @@ fn same_key(kind: MasterKeyType, id: keyring::KeySerial, payload: &Secret) -> bo
     }
 }
 
-fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
+pub fn add_error_words(kind: MasterKeyType, e: Errno) -> String {
     match (kind, e) {
         (MasterKeyType::Trusted, Errno::ENODEV) => "this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off, or no TPM was found before it initialised); unseal in userspace with MASTERKEYTYPE=tpm2 in /etc/integrity-loader.conf".into(),
         (MasterKeyType::Trusted, Errno::EINVAL | Errno::EPERM) => "the kernel could not unseal the blob: the TPM refused it (PCR values differ from sealing time, another TPM, or a damaged blob) (EINVAL/EPERM)".into(),

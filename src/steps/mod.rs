@@ -9,6 +9,7 @@ pub mod evm_key;
 pub mod ima_policy;
 pub mod kmk;
 pub mod kmk_tpm2;
+pub mod kmk_trusted;
 
 use crate::config::Settings;
 use crate::keyring::{KeySerial, KeyringSpec};

@@ -6,6 +6,7 @@ pub mod client;
 pub mod commands;
 pub mod constants;
 pub mod crypto;
+pub mod kernel_session;
 pub mod keyfile;
 pub mod parent_pin;
 pub mod pcr;
