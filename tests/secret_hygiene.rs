@@ -9,7 +9,8 @@
 //! alignment, whole or any 8-byte piece of it. A control shows the scanner
 //! finds each form. The kmk reaches the loader only from files: the command
 //! line has no option that takes key material, the loader reads no
-//! environment variable but two switches, and it starts no other program.
+//! environment variable but two switches and the path of the recovery
+//! prompt's terminal, and it starts no other program.
 
 mod common;
 #[path = "common/swtpm.rs"]
@@ -769,7 +770,8 @@ fn non_test_sources() -> Vec<(PathBuf, String)> {
 
 #[test]
 fn the_kmk_comes_only_from_files() {
-    // Environment: the loader reads two switches and nothing else.
+    // Environment: the loader reads two switches and the recovery
+    // prompt's terminal (a path for tests), nothing else.
     let mut vars = Vec::new();
     for (path, code) in non_test_sources() {
         for call in ["env::var(\"", "env::var_os(\""] {
@@ -790,7 +792,15 @@ fn the_kmk_comes_only_from_files() {
     vars.sort();
     vars.dedup_by(|a, b| a.0 == b.0);
     let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["INTEGRITY_LOADER_LOG", "NEWROOT"], "{vars:?}");
+    assert_eq!(
+        names,
+        [
+            "INTEGRITY_LOADER_LOG",
+            "INTEGRITY_LOADER_RECOVERY_TTY",
+            "NEWROOT"
+        ],
+        "{vars:?}"
+    );
 
     // The same, observed: a tpm2 load and a user-kmk load execute exactly
     // one program (themselves), and what we hand them holds no secret.
