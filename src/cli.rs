@@ -159,11 +159,12 @@ Options of seal:
                     (Argon2id). A boot the TPM cannot unseal for asks for
                     it on the console (RECOVERY_TIMEOUT, default 60 s)
 
-Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file,
---recovery-key as for seal (defaults: the configuration's). The kmk comes
-from --keyring (a kmk still loaded: DROP_KMK=no), else from unsealing
-MASTERKEY while the PCRs still match, else from the recovery key, asked
-for on the terminal; MASTERKEY and /etc/integrity-loader.conf are replaced.
+Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file and
+the flag --recovery-key, as for seal (defaults: the configuration's). The
+kmk comes from --keyring (a kmk still loaded: DROP_KMK=no), else from
+unsealing MASTERKEY while the PCRs still match, else from the recovery
+key, asked for on the terminal; MASTERKEY and /etc/integrity-loader.conf
+are replaced (and MASTERKEY.recovery with --recovery-key).
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
@@ -353,6 +354,14 @@ mod tests {
         };
         assert!(o.seal.orphan_labels && !o.seal.force);
         assert!(parse("status --replace-kmk-and-orphan-labels").is_err());
+        for cmd in ["seal", "reseal"] {
+            let Parsed::Run(_, o) = parse(&format!("{cmd} --recovery-key")).unwrap() else {
+                panic!()
+            };
+            assert!(o.seal.recovery_key);
+        }
+        assert!(parse("load --recovery-key").is_err());
+        assert!(parse("seal --recovery-key=ABCDE").is_err());
     }
 
     #[test]

@@ -1211,6 +1211,11 @@ mod tests {
             ),
             (
                 NATIVE_CONFIG,
+                "RECOVERY_TIMEOUT=-1\n",
+                "RECOVERY_TIMEOUT=\"-1\": expected seconds, 0..3600 (0 never asks)",
+            ),
+            (
+                NATIVE_CONFIG,
                 "MASTERKEYTYPE=user; DROP_KMK=yes\n",
                 "integrity-loader.conf:1: one setting per line in this file",
             ),

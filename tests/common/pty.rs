@@ -2,6 +2,8 @@
 //! (INTEGRITY_LOADER_RECOVERY_TTY) and the test types the answers on the
 //! master, each once the loader has asked.
 
+#![allow(dead_code)] // each test binary uses part of it
+
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
