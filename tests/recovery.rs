@@ -66,6 +66,8 @@ fn provisioned(name: &str, extra: &str) -> (Swtpm, Fixture, String) {
     fs::write(&conf, text).unwrap();
     let r = f.run(&["load"]);
     assert_eq!(r.code, 0, "{}", r.output());
+    f.run(&["status"])
+        .assert_contains(&format!("recovery key: yes ({})", file.display()));
     (tpm, f, key)
 }
 
@@ -229,5 +231,6 @@ fn a_seal_without_the_option_removes_the_stale_recovery_file() {
     r.assert_contains("it opened the kmk this seal replaced");
     assert!(!f.root().join(RECOVERY).exists());
     assert!(f.root().join(BLOB).exists());
+    f.run(&["status"]).assert_contains("recovery key: none");
     assert!(!r.stdout.contains("recovery key"), "{}", r.stdout);
 }
