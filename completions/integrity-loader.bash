@@ -9,8 +9,10 @@ _integrity_loader() {
     local options='--root --securityfs --cmdline --keyring --config --tpm --pins
         --write-pins --repin --run-dir --verbose --quiet --help --version'
     local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
-        --evm-key --write-config --force --replace-kmk-and-orphan-labels'
-    local reseal_options='--pcrs --pcr-value --parent --owner-auth-file'
+        --evm-key --write-config --force --replace-kmk-and-orphan-labels
+        --recovery-key'
+    local reseal_options='--pcrs --pcr-value --parent --owner-auth-file
+        --recovery-key'
 
     case $prev in
         --root | --securityfs | --run-dir)

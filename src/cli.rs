@@ -36,6 +36,8 @@ pub struct SealOptions {
     pub force: bool,
     /// Replace even the kmk the configured evm-key blob is sealed by.
     pub orphan_labels: bool,
+    /// Also make a recovery key (printed once) and its file beside the blob.
+    pub recovery_key: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +154,17 @@ Options of seal:
                     evm-key blob is sealed by)
   --replace-kmk-and-orphan-labels  replace that kmk too: the evm-key and
                     every EVM HMAC made with it are lost
+  --recovery-key    also make a recovery key, printed once on stdout (write
+                    it down), and OUTPUT.recovery: the kmk wrapped under it
+                    (Argon2id). A boot the TPM cannot unseal for asks for
+                    it on the console (RECOVERY_TIMEOUT, default 60 s)
 
-Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file as for
-seal (defaults: the configuration's). The kmk comes from --keyring (a kmk
-still loaded: DROP_KMK=no) or else from unsealing MASTERKEY while the PCRs
-still match; MASTERKEY and /etc/integrity-loader.conf are replaced.
+Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file and
+the flag --recovery-key, as for seal (defaults: the configuration's). The
+kmk comes from --keyring (a kmk still loaded: DROP_KMK=no), else from
+unsealing MASTERKEY while the PCRs still match, else from the recovery
+key, asked for on the terminal; MASTERKEY and /etc/integrity-loader.conf
+are replaced (and MASTERKEY.recovery with --recovery-key).
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
@@ -256,6 +264,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--write-config" => opts.seal.write_config = true,
             "--force" => opts.seal.force = true,
             "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
+            "--recovery-key" => opts.seal.recovery_key = true,
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -271,6 +280,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     | "--force"
                     | "--repin"
                     | "--replace-kmk-and-orphan-labels"
+                    | "--recovery-key"
             )
         {
             return Err(UsageError(format!("option {name} takes no value")));
@@ -296,7 +306,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     }
     if !matches!(command, Command::Seal | Command::Reseal) && opts.seal != SealOptions::default() {
         return Err(UsageError(
-            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal (the PCR and parent ones of reseal too)".into(),
+            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
         ));
     }
     Ok(Parsed::Run(command, Box::new(opts)))
@@ -344,6 +354,14 @@ mod tests {
         };
         assert!(o.seal.orphan_labels && !o.seal.force);
         assert!(parse("status --replace-kmk-and-orphan-labels").is_err());
+        for cmd in ["seal", "reseal"] {
+            let Parsed::Run(_, o) = parse(&format!("{cmd} --recovery-key")).unwrap() else {
+                panic!()
+            };
+            assert!(o.seal.recovery_key);
+        }
+        assert!(parse("load --recovery-key").is_err());
+        assert!(parse("seal --recovery-key=ABCDE").is_err());
     }
 
     #[test]

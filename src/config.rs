@@ -115,6 +115,9 @@ pub struct TpmSettings {
     /// TPM_STEP_TIMEOUT: how long all of a step's TPM commands may take,
     /// retries included.
     pub step_timeout: std::time::Duration,
+    /// RECOVERY_TIMEOUT: how long the boot asks for the recovery key when
+    /// the TPM does not unseal the kmk; zero never asks.
+    pub recovery_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,6 +352,7 @@ const NATIVE_KEYS: &[&str] = &[
     "TPM2_PCRLOCK",
     "TPM_TIMEOUT",
     "TPM_STEP_TIMEOUT",
+    "RECOVERY_TIMEOUT",
 ];
 
 /// Our own file: any problem in it is a configuration error, since it
@@ -465,6 +469,7 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         pcrs,
         timeout: std::time::Duration::from_secs(30),
         step_timeout: std::time::Duration::from_secs(20),
+        recovery_timeout: std::time::Duration::from_secs(60),
     };
     // By default PCR 11 is locked when the policy uses it (as dracut's
     // TRUSTED_PCRLOCK=11 does for a trusted kmk).
@@ -531,6 +536,20 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
                 return Err(n.error(
                     a,
                     format!("TPM_STEP_TIMEOUT=\"{}\": expected seconds, 1..600", a.value),
+                ));
+            }
+        };
+    }
+    if let Some((a, _)) = n.get("RECOVERY_TIMEOUT") {
+        settings.recovery_timeout = match a.value.parse::<u64>() {
+            Ok(s) if s <= 3600 => std::time::Duration::from_secs(s),
+            _ => {
+                return Err(n.error(
+                    a,
+                    format!(
+                        "RECOVERY_TIMEOUT=\"{}\": expected seconds, 0..3600 (0 never asks)",
+                        a.value
+                    ),
                 ));
             }
         };
@@ -1277,6 +1296,11 @@ mod tests {
                 NATIVE_CONFIG,
                 "DROP_KMK=maybe\n",
                 "DROP_KMK=\"maybe\": expected yes or no",
+            ),
+            (
+                NATIVE_CONFIG,
+                "RECOVERY_TIMEOUT=-1\n",
+                "RECOVERY_TIMEOUT=\"-1\": expected seconds, 0..3600 (0 never asks)",
             ),
             (
                 NATIVE_CONFIG,

@@ -30,6 +30,7 @@ pub mod pem;
 pub mod pins;
 pub(crate) mod plan;
 pub(crate) mod random;
+pub mod recovery;
 pub mod rootfs;
 pub(crate) mod runner;
 pub mod secret;

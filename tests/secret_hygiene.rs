@@ -9,9 +9,12 @@
 //! alignment, whole or any 8-byte piece of it. A control shows the scanner
 //! finds each form. The kmk reaches the loader only from files: the command
 //! line has no option that takes key material, the loader reads no
-//! environment variable but two switches, and it starts no other program.
+//! environment variable but two switches and the path of the recovery
+//! prompt's terminal, and it starts no other program.
 
 mod common;
+#[path = "common/pty.rs"]
+mod pty;
 #[path = "common/swtpm.rs"]
 mod swtpm;
 
@@ -678,6 +681,147 @@ fn seal_reseal_and_the_load_after_them_leave_no_trace() {
     assert_clean(&c, kmk.expose());
 }
 
+/// Every form of the recovery key: as printed, without its dashes, in
+/// lowercase, and the 25 bytes it stands for.
+fn recovery_key_scan(captures: &[Capture], key: &str) -> Vec<String> {
+    let bare = key.replace('-', "");
+    let bytes = integrity_loader::recovery::parse_key(key.as_bytes()).unwrap();
+    let mut leaks = Vec::new();
+    for form in [
+        key.as_bytes(),
+        bare.as_bytes(),
+        bare.to_lowercase().as_bytes(),
+        bytes.expose(),
+    ] {
+        leaks.extend(scan(captures, form));
+    }
+    leaks
+}
+
+#[test]
+fn the_recovery_key_is_printed_once_and_a_boot_answered_with_it_leaves_no_trace() {
+    let mut tpm = Swtpm::start("hygiene-recovery");
+    let f = Fixture::new("secret-recovery");
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\nDROP_KMK=no\n", tpm.tcti()),
+    );
+    let mut outputs = Vec::new();
+    let mut seal = run(
+        &f,
+        &[
+            "seal",
+            "-vv",
+            "--evm-key",
+            "/etc/keys/evm.blob",
+            "--write-config",
+            "--force",
+            "--recovery-key",
+        ],
+        Sink::Stderr,
+    );
+    assert_eq!(seal.code, 0, "{}", seal.text());
+    let stdout = String::from_utf8(seal.stdout.clone()).unwrap();
+    let mut lines = stdout.lines();
+    lines
+        .find(|l| l.starts_with("recovery key (shown this once"))
+        .expect("the recovery key on stdout");
+    let key = lines.next().unwrap().to_string();
+    // The one intended print: exactly once, on stdout; what is left of
+    // stdout is scanned with everything else.
+    assert_eq!(stdout.matches(key.as_str()).count(), 1, "{stdout}");
+    seal.stdout = stdout.replace(key.as_str(), "").into_bytes();
+    outputs.push(("seal --recovery-key", seal));
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm.blob\n");
+    let load = run(&f, &["load", "-vv"], Sink::Stderr);
+    assert_eq!(load.code, 0, "{}", load.text());
+    outputs.push(("load after seal", load));
+
+    // The next boot with PCR 7 moved: answered with a wrong key then the
+    // key, logging to stderr and then to the kernel log.
+    let mut captures: Vec<Capture> = Vec::new();
+    let mut kmk = None;
+    for sink in ["stderr", "kmsg"] {
+        tpm.reboot();
+        for id in keyring::list(f.session).unwrap() {
+            keyring::unlink(id, f.session).unwrap();
+        }
+        let _ = fs::remove_dir_all(f.dir.join("run"));
+        tpm.tool(&["tpm2_pcrextend", &format!("7:sha256={}", "42".repeat(32))]);
+        let mut cmd = f.command(&["load", "-vv"]);
+        cmd.env("INTEGRITY_LOADER_LOG", sink);
+        let mut kmsg = Kmsg::from_now();
+        let r = pty::run_answering(
+            cmd,
+            &["22222-22222-22222-22222-22222-22222-22222-22222", &key],
+        );
+        assert_eq!(r.code, 0, "{sink}: {}\n{}", r.output(), r.transcript);
+        let what = format!("load answered with the recovery key ({sink})");
+        let said = format!(
+            "{}{}",
+            r.output(),
+            String::from_utf8_lossy(&kmsg.records().concat())
+        );
+        assert!(
+            said.contains("opened with the recovery key"),
+            "{what}: {said}"
+        );
+        captures.push(Capture {
+            what: format!("{what}: stdout"),
+            bytes: r.stdout,
+        });
+        captures.push(Capture {
+            what: format!("{what}: stderr"),
+            bytes: r.stderr,
+        });
+        captures.push(Capture {
+            what: format!("{what}: terminal"),
+            bytes: r.transcript.into_bytes(),
+        });
+        for (i, rec) in kmsg.records().into_iter().enumerate() {
+            captures.push(Capture {
+                what: format!("{what}: kmsg record {i}"),
+                bytes: rec,
+            });
+        }
+        captures.push(Capture {
+            what: format!("{what}: all kmsg"),
+            bytes: said.into_bytes(),
+        });
+        kmk = Some(keyring::read_secret(f.find("user", "kmk").expect("kmk loaded")).unwrap());
+    }
+    let kmk = kmk.unwrap();
+    for (what, o) in &outputs {
+        captures.extend(o.captures(what));
+    }
+    captures.push(Capture {
+        what: "status".into(),
+        bytes: run(&f, &["status", "-vv"], Sink::Stderr)
+            .text()
+            .into_bytes(),
+    });
+    captures.extend(file_captures(&f, None, kmk.expose()));
+    assert!(
+        captures
+            .iter()
+            .any(|c| c.what.ends_with("kmk-tpm2.pem.recovery")),
+        "the recovery file not scanned"
+    );
+    let leaks = recovery_key_scan(&captures, &key);
+    assert!(
+        leaks.is_empty(),
+        "the recovery key leaked:\n{}",
+        leaks.join("\n")
+    );
+    // Control: the scanner finds the key in seal's stdout as printed.
+    let printed = [Capture {
+        what: "control".into(),
+        bytes: stdout.into_bytes(),
+    }];
+    assert!(!recovery_key_scan(&printed, &key).is_empty());
+    assert_clean(&captures, kmk.expose());
+}
+
 // -------------------------------------- where the kmk may come from at all
 
 /// Value names `--help` gives its options; none is key material.
@@ -771,7 +915,8 @@ fn non_test_sources() -> Vec<(PathBuf, String)> {
 
 #[test]
 fn the_kmk_comes_only_from_files() {
-    // Environment: the loader reads two switches and nothing else.
+    // Environment: the loader reads two switches and the recovery
+    // prompt's terminal (a path for tests), nothing else.
     let mut vars = Vec::new();
     for (path, code) in non_test_sources() {
         for call in ["env::var(\"", "env::var_os(\""] {
@@ -792,7 +937,15 @@ fn the_kmk_comes_only_from_files() {
     vars.sort();
     vars.dedup_by(|a, b| a.0 == b.0);
     let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["INTEGRITY_LOADER_LOG", "NEWROOT"], "{vars:?}");
+    assert_eq!(
+        names,
+        [
+            "INTEGRITY_LOADER_LOG",
+            "INTEGRITY_LOADER_RECOVERY_TTY",
+            "NEWROOT"
+        ],
+        "{vars:?}"
+    );
 
     // The same, observed: a tpm2 load and a user-kmk load execute exactly
     // one program (themselves), and what we hand them holds no secret.

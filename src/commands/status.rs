@@ -106,6 +106,15 @@ fn print_tpm2_kmk(env: &super::Env) {
         }
     };
     println!("  PCR set: {pcrs}");
+    let recovery = format!("{path}{}", crate::recovery::SUFFIX);
+    if env.root.exists(&recovery) {
+        println!(
+            "  recovery key: yes ({})",
+            env.root.display_path(&recovery).display()
+        );
+    } else {
+        println!("  recovery key: none (`integrity-loader reseal --recovery-key` makes one)");
+    }
     let Some(policy) = blob.auth_policy().map(<[u8]>::to_vec) else {
         println!("  policy: none (the sealed object has no authPolicy)");
         return;

@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             s.masterkey_type.value.name()
         );
     }
+    let mut recovered = false;
     let payload = match s.masterkey_type.value {
         MasterKeyType::User => match user_payload(ctx, path) {
             Ok(p) => p,
@@ -70,8 +71,17 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                 Err(message) => {
                     // Another run of this boot may have unsealed and locked
                     // meanwhile (two loads at once).
-                    return super::kmk_tpm2::unsealed_earlier(ctx, facts)
-                        .unwrap_or_else(|| Outcome::failed(message));
+                    if let Some(outcome) = super::kmk_tpm2::unsealed_earlier(ctx, facts) {
+                        return outcome;
+                    }
+                    match crate::recovery::at_boot(ctx, path, &message) {
+                        None => return Outcome::failed(message),
+                        Some(Err(m)) => return Outcome::failed(m),
+                        Some(Ok(kmk)) => {
+                            recovered = true;
+                            kmk
+                        }
+                    }
                 }
             }
         }
@@ -105,6 +115,10 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
 
     let what = match s.masterkey_type.value {
         MasterKeyType::User => format!("user key {name} ({} bytes)", payload.len()),
+        MasterKeyType::Tpm2 if recovered => format!(
+            "user key {name} ({} bytes, opened with the recovery key, as the TPM did not unseal it: run `integrity-loader reseal` so the next boot needs no key)",
+            payload.len()
+        ),
         MasterKeyType::Tpm2 => format!(
             "user key {name} ({} bytes, unsealed by the TPM)",
             payload.len()

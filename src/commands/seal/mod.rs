@@ -364,7 +364,11 @@ pub fn run(options: &Options) -> u8 {
 
     // Every target is checked before the TPM is touched.
     let force = o.force || o.orphan_labels;
+    let recovery_path = format!("{output}{}", crate::recovery::SUFFIX);
     let mut targets = vec![output.clone()];
+    if o.recovery_key {
+        targets.push(recovery_path.clone());
+    }
     targets.extend(o.evm_key.clone());
     if o.write_config {
         targets.push(CONFIG_PATH.to_string());
@@ -456,8 +460,20 @@ pub fn run(options: &Options) -> u8 {
     } else {
         None
     };
+    let recovery = match o.recovery_key.then(|| recovery_file(&sealed.kmk)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(m)) => {
+            log::error!("make the recovery key: {m}; nothing was written");
+            return EXIT_FAILED;
+        }
+        None => None,
+    };
     // Blobs are private; the configuration stays readable (check as a user).
     let mut files = vec![(output.as_str(), pem.into_bytes(), 0o600)];
+    let key = recovery.map(|(key, text)| {
+        files.push((recovery_path.as_str(), text, 0o600));
+        key
+    });
     if let (Some(path), Some(blob)) = (&o.evm_key, evm_blob) {
         files.push((path.as_str(), blob.into_bytes(), 0o600));
     }
@@ -475,6 +491,12 @@ pub fn run(options: &Options) -> u8 {
             p.display(),
             start.elapsed().as_secs_f64() * 1000.0
         );
+    }
+    if let Some(key) = key {
+        let place = places.next().unwrap_or_default();
+        print_recovery_key(&key, &place);
+    } else {
+        remove_stale_recovery(&env, &recovery_path);
     }
     if o.evm_key.is_some()
         && let Some(p) = places.next()
@@ -500,6 +522,53 @@ pub fn run(options: &Options) -> u8 {
         );
     }
     EXIT_OK
+}
+
+/// A new recovery key and the recovery file wrapping `kmk` under it.
+fn recovery_file(kmk: &Secret) -> Result<(Secret, Vec<u8>), String> {
+    let key = crate::recovery::new_key()?;
+    let text = crate::recovery::wrap(kmk, &key, crate::recovery::DEFAULT_KDF)?;
+    Ok((key, text.into_bytes()))
+}
+
+/// The recovery key, once, on stdout: the only place it ever goes.
+fn print_recovery_key(key: &Secret, file: &std::path::Path) {
+    use std::io::Write;
+    let shown = crate::recovery::format_key(key);
+    let mut out = std::io::stdout().lock();
+    let printed = out
+        .write_all(b"recovery key (shown this once: write it down and keep it off this machine):\n")
+        .and_then(|()| out.write_all(shown.expose()))
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match printed {
+        Ok(()) => log::info!(
+            "wrote the kmk wrapped under the recovery key (Argon2id): {}; a boot the TPM cannot unseal the kmk for asks for the key on the console",
+            file.display()
+        ),
+        Err(e) => log::error!(
+            "could not print the recovery key ({e}): {} opens with a key nobody has; run `integrity-loader reseal --recovery-key` for a new one",
+            file.display()
+        ),
+    }
+}
+
+/// A recovery file of the kmk just replaced would open the old kmk.
+fn remove_stale_recovery(env: &super::Env, path: &str) {
+    let Ok(place) = env.root.resolve_planned(path) else {
+        return;
+    };
+    match std::fs::remove_file(&place) {
+        Ok(()) => log::info!(
+            "removed {}: it opened the kmk this seal replaced (--recovery-key makes one for the new kmk)",
+            place.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!(
+            "cannot remove {} ({e}): it opens the kmk this seal replaced, not the new one; remove it",
+            place.display()
+        ),
+    }
 }
 
 /// The pin this system now stands by, for the next host-only build.

@@ -15,6 +15,7 @@ use crate::cli::Options;
 use crate::commands::{EXIT_FAILED, EXIT_OK, setup};
 use crate::config::MasterKeyType;
 use crate::keyring;
+use crate::recovery;
 use crate::secret::Secret;
 use crate::steps::kmk_tpm2;
 use crate::tpm::client::Tpm;
@@ -72,6 +73,44 @@ fn from_blob(env: &crate::commands::Env, tpm: &mut Tpm) -> Result<Secret, String
     })
 }
 
+/// The kmk from the recovery key, asked for on the terminal (never on
+/// the command line).
+fn from_recovery_key(env: &crate::commands::Env, blob_path: &str) -> Result<Secret, String> {
+    let path = format!("{blob_path}{}", recovery::SUFFIX);
+    let shown = env.root.display_path(&path);
+    let bytes = match env.root.read(&path, recovery::FILE_LIMIT) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => {
+            return Err(format!(
+                "no recovery key ({} does not exist)",
+                shown.display()
+            ));
+        }
+        Err(e) => return Err(format!("read recovery file {e}")),
+    };
+    let wrapped =
+        recovery::parse(&bytes).map_err(|m| format!("recovery file {}: {m}", shown.display()))?;
+    let tty =
+        std::env::var("INTEGRITY_LOADER_RECOVERY_TTY").unwrap_or_else(|_| "/dev/tty".to_string());
+    let bound = std::time::Duration::from_secs(300);
+    match recovery::ask(
+        &tty,
+        "the kmk to seal again is opened with the recovery key",
+        bound,
+        |key| wrapped.unwrap(key),
+    ) {
+        Ok(recovery::Asked::Key(k)) => Ok(k),
+        Ok(recovery::Asked::Wrong(n)) => Err(format!(
+            "{n} recovery keys given on {tty} did not open {}",
+            shown.display()
+        )),
+        Ok(recovery::Asked::TimedOut | recovery::Asked::NoAnswer) => {
+            Err(format!("no recovery key was given on {tty}"))
+        }
+        Err(m) => Err(format!("recovery file {}: {m}", shown.display())),
+    }
+}
+
 pub fn run(options: &Options) -> u8 {
     let env = match setup(options, false, false) {
         Ok(e) => e,
@@ -103,7 +142,8 @@ pub fn run(options: &Options) -> u8 {
         Ok(v) => v,
         Err(m) => return usage(m),
     };
-    if let Err(m) = output::check(&env.root, &[&blob_path, CONFIG_PATH], true) {
+    let recovery_path = format!("{blob_path}{}", recovery::SUFFIX);
+    if let Err(m) = output::check(&env.root, &[&blob_path, CONFIG_PATH, &recovery_path], true) {
         return usage(m);
     }
     let existing_config = match read_config(&env) {
@@ -132,12 +172,15 @@ pub fn run(options: &Options) -> u8 {
                 k,
                 format!("{}, unsealed", env.root.display_path(&blob_path).display()),
             ),
-            Err(not_unsealed) => {
-                log::error!(
-                    "no kmk to seal again: {not_loaded}; and {not_unsealed}. Run reseal while the kmk is loaded (a boot with DROP_KMK=no) or before the change that moves the PCRs; nothing was written"
-                );
-                return EXIT_FAILED;
-            }
+            Err(not_unsealed) => match from_recovery_key(&env, &blob_path) {
+                Ok(k) => (k, "the recovery key".to_string()),
+                Err(no_recovery) => {
+                    log::error!(
+                        "no kmk to seal again: {not_loaded}; {not_unsealed}; and {no_recovery}. Run reseal while the kmk is loaded (a boot with DROP_KMK=no) or before the change that moves the PCRs, or give the recovery key; nothing was written"
+                    );
+                    return EXIT_FAILED;
+                }
+            },
         },
     };
     log::info!("the kmk to seal again: {source}");
@@ -207,6 +250,14 @@ pub fn run(options: &Options) -> u8 {
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     log_parent(&sealed, parent, pin, &env.run_dir);
 
+    let recovery = match o.recovery_key.then(|| super::recovery_file(&sealed.kmk)) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(m)) => {
+            log::error!("make the recovery key: {m}; nothing was written");
+            return EXIT_FAILED;
+        }
+        None => None,
+    };
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
     let (config, config_says_it) = match config_text(
         &env,
@@ -225,6 +276,10 @@ pub fn run(options: &Options) -> u8 {
     // The blob alone when the configuration already says all this: one
     // rename, so a crash leaves the old blob or the new, both good.
     let mut files = vec![(blob_path.as_str(), pem.into_bytes(), 0o600)];
+    let key = recovery.map(|(key, text)| {
+        files.push((recovery_path.as_str(), text, 0o600));
+        key
+    });
     if !config_says_it {
         files.push((CONFIG_PATH, config.into_bytes(), 0o644));
     }
@@ -239,6 +294,10 @@ pub fn run(options: &Options) -> u8 {
             p.display(),
             start.elapsed().as_secs_f64() * 1000.0
         );
+    }
+    if let Some(key) = key {
+        let place = places.next().unwrap_or_default();
+        super::print_recovery_key(&key, &place);
     }
     if let Some(p) = places.next() {
         log::info!("wrote {}", p.display());

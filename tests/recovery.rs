@@ -1,0 +1,236 @@
+//! The recovery key against a real swtpm: `seal --recovery-key` prints it
+//! once; after the PCRs move, `load` asks for it on a terminal (a pty the
+//! test types on), and the right key loads the kmk that opens the evm-key
+//! blob made at seal; wrong keys or no answer within RECOVERY_TIMEOUT fail
+//! the kmk step with nothing loaded; `reseal` takes the kmk from the key.
+
+mod common;
+#[path = "common/pty.rs"]
+mod pty;
+#[path = "common/swtpm.rs"]
+mod swtpm;
+
+use common::*;
+use integrity_loader::keyring;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use swtpm::Swtpm;
+
+const BLOB: &str = "etc/keys/kmk-tpm2.pem";
+const RECOVERY: &str = "etc/keys/kmk-tpm2.pem.recovery";
+const EVM: &str = "etc/keys/evm.blob";
+
+/// The key line of seal's stdout.
+fn key_of(stdout: &str) -> String {
+    let mut lines = stdout.lines();
+    lines
+        .find(|l| l.starts_with("recovery key (shown this once"))
+        .expect("a recovery key on stdout");
+    lines.next().unwrap().to_string()
+}
+
+/// Sealed with a recovery key and booted once; returns the key.
+fn provisioned(name: &str, extra: &str) -> (Swtpm, Fixture, String) {
+    let tpm = Swtpm::start(name);
+    let f = Fixture::new(name);
+    f.write(
+        "/etc/integrity-loader.conf",
+        format!("TPM={}\n", tpm.tcti()),
+    );
+    let r = f.run(&[
+        "seal",
+        "--evm-key",
+        &format!("/{EVM}"),
+        "--write-config",
+        "--force",
+        "--recovery-key",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let key = key_of(&r.stdout);
+    // Printed once, on stdout only.
+    assert_eq!(r.stdout.matches(&key).count(), 1, "{}", r.stdout);
+    assert!(!r.stderr.contains(&key), "{}", r.stderr);
+    let groups: Vec<&str> = key.split('-').collect();
+    assert_eq!(groups.len(), 8, "{key}");
+    assert!(groups.iter().all(|g| g.len() == 5), "{key}");
+    let file = f.root().join(RECOVERY);
+    let meta = fs::metadata(&file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains("kdf argon2id m=65536 t=3 p=1\n"), "{text}");
+    assert!(!text.contains(&key));
+    f.write("/etc/sysconfig/evm", format!("EVMKEY=/{EVM}\n"));
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str(extra);
+    fs::write(&conf, text).unwrap();
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    f.run(&["status"])
+        .assert_contains(&format!("recovery key: yes ({})", file.display()));
+    (tpm, f, key)
+}
+
+/// The next boot, with PCR 7 moved (a firmware update): the blob does
+/// not unseal.
+fn next_boot_pcrs_changed(tpm: &mut Swtpm, f: &Fixture) {
+    tpm.reboot();
+    for id in keyring::list(f.session).unwrap() {
+        keyring::unlink(id, f.session).unwrap();
+    }
+    fs::write(f.dir.join("sfs/evm"), b"").unwrap();
+    let _ = fs::remove_dir_all(f.dir.join("run"));
+    tpm.tool(&["tpm2_pcrextend", &format!("7:sha256={}", "42".repeat(32))]);
+}
+
+fn load_answering(f: &Fixture, answers: &[&str]) -> pty::Answered {
+    pty::run_answering(f.command(&["load"]), answers)
+}
+
+#[test]
+fn the_right_key_loads_the_kmk_that_opens_the_evm_key_and_reseal_takes_it() {
+    let (mut tpm, f, key) = provisioned("recovery-right", "");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    next_boot_pcrs_changed(&mut tpm, &f);
+    // Typed sloppily: lowercase, spaces for dashes; one wrong try first.
+    let sloppy = key.to_lowercase().replace('-', " ");
+    let r = load_answering(&f, &["AAAAA-BBBBB", &sloppy]);
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    let out = r.output();
+    assert!(out.contains("PCR policy check failed"), "{out}");
+    assert!(
+        out.contains("opened with the recovery key, as the TPM did not unseal it: run `integrity-loader reseal`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("recovery key try 1 of 3: not the key"),
+        "{out}"
+    );
+    assert!(
+        out.contains("loaded evm-key (32 bytes, sealed by user:kmk)"),
+        "{out}"
+    );
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    assert!(r.transcript.contains("try 2 of 3"), "{}", r.transcript);
+    assert!(r.transcript.contains("recovery key accepted"));
+    // Echo was off: the key is not on the terminal, nor in any output.
+    assert!(
+        !r.transcript.to_lowercase().contains(&sloppy),
+        "{}",
+        r.transcript
+    );
+    assert!(!out.to_lowercase().contains(&sloppy), "{out}");
+    assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm_blob);
+
+    // reseal: the kmk was dropped and the PCRs do not match, so it comes
+    // from the recovery key; then the next boot (same PCRs) needs no key.
+    assert!(f.find("user", "kmk").is_none());
+    let r = pty::run_answering(f.command(&["reseal"]), &[&key]);
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    assert!(
+        r.output()
+            .contains("the kmk to seal again: the recovery key"),
+        "{}",
+        r.output()
+    );
+    assert!(
+        r.output().contains("it opens the evm-key blob"),
+        "{}",
+        r.output()
+    );
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load_answering(&f, &[]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(
+        r.output()
+            .contains("loaded user key kmk (32 bytes, unsealed by the TPM)"),
+        "{}",
+        r.output()
+    );
+    assert!(
+        !r.transcript.contains("Enter the recovery key"),
+        "{}",
+        r.transcript
+    );
+    assert_eq!(f.sfs_text("evm"), "1\n");
+}
+
+#[test]
+fn three_wrong_keys_fail_the_kmk_step_with_nothing_loaded() {
+    let (mut tpm, f, key) = provisioned("recovery-wrong", "");
+    next_boot_pcrs_changed(&mut tpm, &f);
+    // A well-formed other key, garbage, and the key one character off.
+    let mut off = key.clone().into_bytes();
+    off[0] = if off[0] == b'2' { b'3' } else { b'2' };
+    let off = String::from_utf8(off).unwrap();
+    let r = load_answering(
+        &f,
+        &[
+            "ABCDE-FGHJK-MNPQR-STVWX-YZ012-34567-89ABC-DEFGH",
+            "no",
+            &off,
+            &key,
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        r.output().contains("3 recovery keys given on"),
+        "{}",
+        r.output()
+    );
+    assert!(f.find("user", "kmk").is_none(), "{:?}", f.keys());
+    assert!(f.find("encrypted", "evm-key").is_none(), "{:?}", f.keys());
+    assert_ne!(f.sfs_text("evm"), "1\n");
+    // Three prompts, no fourth.
+    assert_eq!(
+        r.transcript.matches("Enter the recovery key").count(),
+        3,
+        "{}",
+        r.transcript
+    );
+}
+
+#[test]
+fn no_answer_in_time_fails_within_the_bound() {
+    let (mut tpm, f, _key) = provisioned("recovery-timeout", "RECOVERY_TIMEOUT=2\n");
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load_answering(&f, &[]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        r.output().contains("no recovery key was given on")
+            && r.output().contains("within RECOVERY_TIMEOUT (2 s)"),
+        "{}",
+        r.output()
+    );
+    assert!(r.seconds >= 2.0 && r.seconds < 15.0, "{} s", r.seconds);
+    assert!(f.find("user", "kmk").is_none());
+    assert_ne!(f.sfs_text("evm"), "1\n");
+
+    // RECOVERY_TIMEOUT=0 never asks.
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let text = fs::read_to_string(&conf)
+        .unwrap()
+        .replace("RECOVERY_TIMEOUT=2", "RECOVERY_TIMEOUT=0");
+    fs::write(&conf, text).unwrap();
+    let r = load_answering(&f, &[]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        r.output().contains("RECOVERY_TIMEOUT=0 says never to ask"),
+        "{}",
+        r.output()
+    );
+    assert!(r.transcript.is_empty(), "{}", r.transcript);
+}
+
+#[test]
+fn a_seal_without_the_option_removes_the_stale_recovery_file() {
+    let (_tpm, f, _key) = provisioned("recovery-stale", "");
+    assert!(f.root().join(RECOVERY).exists());
+    let r = f.run(&["seal", "--force", "--replace-kmk-and-orphan-labels"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("it opened the kmk this seal replaced");
+    assert!(!f.root().join(RECOVERY).exists());
+    assert!(f.root().join(BLOB).exists());
+    f.run(&["status"]).assert_contains("recovery key: none");
+    assert!(!r.stdout.contains("recovery key"), "{}", r.stdout);
+}
