@@ -1,4 +1,5 @@
-//! `integrity-audit relabel`. The host kernel has no IMA in fix mode, so these
+//! `integrity-audit relabel` and the `integrity-loader audit`/`relabel`
+//! commands that run it. The host kernel has no IMA in fix mode, so these
 //! test what relabel selects and opens and what it refuses, not the
 //! kernel's labelling (initramfs-test has the VM scenario for that).
 
@@ -9,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 const AUDIT: &str = env!("CARGO_BIN_EXE_integrity-audit");
+const LOADER: &str = env!("CARGO_BIN_EXE_integrity-loader");
 
 const POLICY: &str = "\
 dont_appraise fowner=1000
@@ -187,4 +189,48 @@ fn stays_on_the_roots_filesystem_unless_told() {
         count(&all, "opened: the kernel in fix mode labels it"),
         opened + 1
     );
+}
+
+#[test]
+fn loader_runs_the_sibling_binary() {
+    // Cargo puts both binaries in the same directory.
+    let out = Command::new(LOADER)
+        .args(["audit", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: integrity-audit [OPTIONS]"));
+    let out = Command::new(LOADER)
+        .args(["relabel", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: integrity-audit relabel"));
+    let help = Command::new(LOADER).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("\n  audit ") && help.contains("\n  relabel "),
+        "{help}"
+    );
+
+    // Alone in a directory: says where it looked and how to install it.
+    let f = Fixture::new("relabel-sibling");
+    let lone = f.dir.join("bin/integrity-loader");
+    std::fs::create_dir_all(lone.parent().unwrap()).unwrap();
+    std::fs::copy(LOADER, &lone).unwrap();
+    let out = Command::new(&lone)
+        .args(["relabel", "-q"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let looked = f.dir.join("bin/integrity-audit");
+    assert!(
+        err.contains(&format!(
+            "integrity-loader: relabel: {} not found",
+            looked.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("scripts/install"), "{err}");
 }
