@@ -234,3 +234,28 @@ fn loader_runs_the_sibling_binary() {
     );
     assert!(err.contains("scripts/install"), "{err}");
 }
+
+#[test]
+fn audit_warns_that_it_labels_on_a_kernel_in_fix_mode() {
+    let f = Fixture::new("relabel-audit-fix");
+    tree(&f);
+    let audit = |cmdline: &str| {
+        f.set_cmdline(cmdline);
+        let out = Command::new(AUDIT)
+            .arg("--root")
+            .arg(f.root())
+            .arg("--cmdline")
+            .arg(f.dir.join("cmdline"))
+            .args(["-q", "--evm", "off"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = audit(FIX);
+    assert!(
+        out.contains("warning: the kernel is in IMA fix mode (ima_appraise=fix in "),
+        "{out}"
+    );
+    let out = audit("root=/dev/vda ro\n");
+    assert!(!out.contains("fix mode"), "{out}");
+}

@@ -258,6 +258,22 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let mut inputs = inputs;
+    let cmdline = o
+        .cmdline
+        .as_deref()
+        .unwrap_or(std::path::Path::new("/proc/cmdline"));
+    if let Ok(text) = std::fs::read(cmdline)
+        && crate::cmdline::Cmdline::parse_bytes(&text).value("ima_appraise") == Some("fix")
+    {
+        inputs.warnings.push(format!(
+            "the kernel is in IMA fix mode (ima_appraise=fix in {}): opening a file to \
+             audit it makes the kernel label it, so this audit labels what it covers \
+             and reports the result; audit the root from another system (or before \
+             booting in fix mode) to see it unlabelled",
+            cmdline.display()
+        ));
+    }
     let tally = walk::walk(&o, &inputs);
     report::print(&o, &inputs, &tally);
     if tally.denied_total() > 0 || tally.count(&Verdict::Unreadable) > 0 {
