@@ -5,7 +5,7 @@ _integrity_loader() {
     local cur prev words cword
     _init_completion || return
 
-    local commands='load check status seal reseal'
+    local commands='load check status seal reseal audit relabel'
     local options='--root --securityfs --cmdline --keyring --config --tpm --pins
         --write-pins --repin --run-dir --verbose --quiet --help --version'
     local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
@@ -13,9 +13,14 @@ _integrity_loader() {
         --recovery-key'
     local reseal_options='--pcrs --pcr-value --parent --owner-auth-file
         --recovery-key'
+    # audit and relabel run integrity-audit, which has options of its own.
+    local audit_options='--root --limit --json --all --jobs --uid --gid --evm
+        --config --cmdline --quiet --help'
+    local relabel_options='--root --all-filesystems --jobs --limit --evm
+        --config --cmdline --efivars --quiet --help'
 
     case $prev in
-        --root | --securityfs | --run-dir)
+        --root | --securityfs | --run-dir | --efivars)
             _filedir -d
             return
             ;;
@@ -36,7 +41,11 @@ _integrity_loader() {
             mapfile -t COMPREPLY < <(compgen -W 'sha256:7,11 sha256:11' -- "$cur")
             return
             ;;
-        --parent | --pcr-value)
+        --evm)
+            mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur")
+            return
+            ;;
+        --parent | --pcr-value | --limit | --jobs | --uid | --gid)
             return
             ;;
     esac
@@ -45,7 +54,7 @@ _integrity_loader() {
     local i command=''
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            load | check | status | seal | reseal)
+            load | check | status | seal | reseal | audit | relabel)
                 command=${words[i]}
                 break
                 ;;
@@ -53,6 +62,8 @@ _integrity_loader() {
     done
 
     if [[ $cur == -* ]]; then
+        [[ $command == audit ]] && options=$audit_options
+        [[ $command == relabel ]] && options=$relabel_options
         [[ $command == seal ]] && options+=" $seal_options"
         [[ $command == reseal ]] && options+=" $reseal_options"
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")

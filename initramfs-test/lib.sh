@@ -133,8 +133,13 @@ get_binary() {
             || die_setup "scripts/build-static failed: $(tail -n5 "$SHARED/build.log")"
         BIN=$REPO/target/x86_64-unknown-linux-musl/release/integrity-loader
     fi
-    # A copy: others may rebuild target/ while the run goes on.
+    # A copy: others may rebuild target/ while the run goes on. With it
+    # integrity-audit, built beside it, for the audit and relabel scenarios.
     cp "$BIN" "$SHARED/integrity-loader"
+    rm -f "$SHARED/integrity-audit"
+    if [[ -x $(dirname "$BIN")/integrity-audit ]]; then
+        cp "$(dirname "$BIN")/integrity-audit" "$SHARED/integrity-audit"
+    fi
     BIN=$SHARED/integrity-loader
 }
 

@@ -112,6 +112,11 @@ Commands:
   status    show loaded keys and certificates, EVM state, policy state
   seal      (on the installed system) seal a new kmk in the TPM
   reseal    seal the same kmk again: new PCR values, PCR set or storage key
+  audit     which files IMA appraisal would deny, before enforcing it
+  relabel   (booted with ima_appraise=fix evm=fix) open every appraised
+            file so that the kernel labels it
+            audit and relabel run integrity-audit from this binary's
+            directory; their options: integrity-loader audit --help
 
 Options:
   --root DIR        real root holding config, keys and policy
@@ -265,6 +270,11 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--force" => opts.seal.force = true,
             "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
             "--recovery-key" => opts.seal.recovery_key = true,
+            "audit" | "relabel" => {
+                return Err(UsageError(format!(
+                    "{name} must come first: integrity-loader {name} [OPTIONS]"
+                )));
+            }
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -371,6 +381,10 @@ mod tests {
             ("--bogus", "unknown option --bogus"),
             ("load check", "unexpected argument check"),
             ("frobnicate", "unexpected argument frobnicate"),
+            (
+                "--root /r audit",
+                "audit must come first: integrity-loader audit [OPTIONS]",
+            ),
             (
                 "--keyring @x",
                 "--keyring @x: expected @u, @s, @us, @p, @t or a key id",

@@ -6,9 +6,15 @@ use integrity_loader::{commands, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| commands::sibling::is_sibling_command(a))
+    {
+        return ExitCode::from(commands::sibling::exec_audit(&args));
+    }
     // Before anything that could hold a secret; logged once the logger runs.
     let protected = integrity_loader::secret::protect_process();
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, options) = match cli::parse_args(&args) {
         Ok(Parsed::Run(c, o)) => (c, o),
         Ok(Parsed::Help) => {

@@ -45,7 +45,7 @@ page() { sed 's/\\-/-/g' "$1"; }
 # Options of --help: every --long word, and -v/-q/-h/-V.
 mapfile -t options < <(grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' <<< "$help" | sed 's/^[ ,]//' | sort -u)
 mapfile -t shorts < <(grep -oE -- '^ *-[a-zA-Z],' <<< "$help" | tr -d ' ,' | sort -u)
-commands=(load check status seal reseal)
+commands=(load check status seal reseal audit relabel)
 ((${#options[@]} > 10)) || check "--help names its options (found ${#options[@]})" false
 
 missing_in() { # missing_in FILE WORD...: prints the words FILE lacks (as whole words)
@@ -63,6 +63,20 @@ check "every command is a section of $man8${m:+ (missing: $(echo $m))}" test -z 
 # The completion offers long options only; -v etc. are --verbose etc.
 m=$(missing_in "$comp" "${options[@]}")
 check "every long option of --help is in $comp${m:+ (missing: $(echo $m))}" test -z "$m"
+
+# audit and relabel: the options of integrity-audit's help pages, which
+# the loader runs from its own directory.
+for c in audit relabel; do
+    if sub=$("$bin" $c --help 2> /dev/null); then
+        mapfile -t subopts < <(grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' <<< "$sub" | sed 's/^[ ,]//' | sort -u)
+        m=$(missing_in "$man8" "${subopts[@]}")
+        check "every option of $c --help is in $man8${m:+ (missing: $(echo $m))}" test -z "$m"
+        m=$(missing_in "$comp" "${subopts[@]}")
+        check "every option of $c --help is in $comp${m:+ (missing: $(echo $m))}" test -z "$m"
+    else
+        check "$bin $c --help runs (integrity-audit beside $bin)" false
+    fi
+done
 
 # The README's native configuration table: the rows between its heading and
 # the next heading, first column.
@@ -102,10 +116,12 @@ complete_words() { # complete_words WORD...: what completing the last word offer
         _integrity_loader
         printf "%s\n" "${COMPREPLY[@]}"' complete_words "$comp" "$@" | sort | paste -sd' '
 }
-check "completion: commands" test "$(complete_words integrity-loader '')" = "check load reseal seal status"
+check "completion: commands" test "$(complete_words integrity-loader '')" = "audit check load relabel reseal seal status"
 check "completion: --wr after check" test "$(complete_words integrity-loader check --wr)" = "--write-pins"
 check "completion: seal options only after seal" \
     test "$(complete_words integrity-loader check --for)/$(complete_words integrity-loader seal --for)" = "/--force"
+check "completion: audit and relabel options after them" \
+    test "$(complete_words integrity-loader audit --al)/$(complete_words integrity-loader relabel --al)/$(complete_words integrity-loader load --al)" = "--all/--all-filesystems/"
 check "completion: a file after --pins" test "$(complete_words integrity-loader load --pins '')" = "FILE"
 
 echo "$passed passed, $failed failed"

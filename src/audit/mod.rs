@@ -5,6 +5,7 @@
 //! the same code; the walk and the hashing run in parallel and read every
 //! file once. Not in the initramfs binary: see the README.
 
+mod relabel;
 mod report;
 mod rules;
 mod sig;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 pub const HELP: &str = "\
 Usage: integrity-audit [OPTIONS]
        integrity-loader audit [OPTIONS]
+       integrity-audit relabel [OPTIONS]   (see integrity-audit relabel --help)
 
 Reads what `integrity-loader load` would use (settings, the IMA policy, the
 IMA and EVM certificates) and decides, for every regular file under the
@@ -67,6 +69,31 @@ pub struct AuditOptions {
     pub gid: u32,
     pub evm: Option<bool>,
     pub quiet: bool,
+    /// `relabel`: open the covered files instead of judging them.
+    pub relabel: bool,
+    /// Walk into other filesystems mounted under the root (the audit
+    /// always does; relabel only when asked).
+    pub all_filesystems: bool,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            root: PathBuf::from("/"),
+            config: None,
+            cmdline: None,
+            limit: None,
+            json: false,
+            all: false,
+            jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            uid: 0,
+            gid: 0,
+            evm: None,
+            quiet: false,
+            relabel: false,
+            all_filesystems: true,
+        }
+    }
 }
 
 pub enum ParsedAudit {
@@ -75,19 +102,7 @@ pub enum ParsedAudit {
 }
 
 pub fn parse_args(args: &[String]) -> Result<ParsedAudit, String> {
-    let mut o = AuditOptions {
-        root: PathBuf::from("/"),
-        config: None,
-        cmdline: None,
-        limit: None,
-        json: false,
-        all: false,
-        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        uid: 0,
-        gid: 0,
-        evm: None,
-        quiet: false,
-    };
+    let mut o = AuditOptions::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -220,6 +235,9 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
 
 /// The whole command; returns the exit code.
 pub fn run(args: &[String]) -> u8 {
+    if args.first().is_some_and(|a| a == "relabel") {
+        return relabel::run(args);
+    }
     let o = match parse_args(args) {
         Ok(ParsedAudit::Run(o)) => o,
         Ok(ParsedAudit::Help) => {
@@ -240,6 +258,22 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let mut inputs = inputs;
+    let cmdline = o
+        .cmdline
+        .as_deref()
+        .unwrap_or(std::path::Path::new("/proc/cmdline"));
+    if let Ok(text) = std::fs::read(cmdline)
+        && crate::cmdline::Cmdline::parse_bytes(&text).value("ima_appraise") == Some("fix")
+    {
+        inputs.warnings.push(format!(
+            "the kernel is in IMA fix mode (ima_appraise=fix in {}): opening a file to \
+             audit it makes the kernel label it, so this audit labels what it covers \
+             and reports the result; audit the root from another system (or before \
+             booting in fix mode) to see it unlabelled",
+            cmdline.display()
+        ));
+    }
     let tally = walk::walk(&o, &inputs);
     report::print(&o, &inputs, &tally);
     if tally.denied_total() > 0 || tally.count(&Verdict::Unreadable) > 0 {

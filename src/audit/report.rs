@@ -98,6 +98,67 @@ fn text(o: &AuditOptions, inputs: &Inputs, t: &Tally) -> String {
     s
 }
 
+/// relabel's closing count and the files left for the admin.
+pub fn print_relabel(o: &AuditOptions, inputs: &Inputs, t: &Tally, cmdline: &std::path::Path) {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "relabel of {}: {} regular files; policy {}; EVM {} ({}); fix mode from {}",
+        o.root.display(),
+        t.files,
+        inputs.policy_path,
+        if inputs.evm_on { "on" } else { "off" },
+        inputs.evm_why,
+        cmdline.display()
+    );
+    for w in &inputs.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    for v in [
+        Verdict::Opened,
+        Verdict::NeedsSignature,
+        Verdict::NotByOpening,
+        Verdict::Undecided,
+        Verdict::NotCovered,
+        Verdict::Unreadable,
+    ] {
+        let _ = writeln!(s, "  {:>9}  {}", t.count(&v), v.words());
+    }
+    for (path, fs) in &t.skipped_mounts {
+        let _ = writeln!(s, "not walked: {path} ({fs})");
+    }
+    let left = t.left_to_label();
+    if left > 0 {
+        let _ = writeln!(
+            s,
+            "left to label by hand ({left}{}): sign with \
+             evmctl ima_sign --key PRIVATE-KEY.pem FILE (a key whose certificate load \
+             loads), or hash with evmctl ima_hash FILE where the rule accepts hashes:",
+            more(t.to_label.len(), left)
+        );
+        for l in &t.to_label {
+            let _ = writeln!(s, "  {}", listed(l));
+        }
+    }
+    let unreadable = t.count(&Verdict::Unreadable);
+    if unreadable > 0 {
+        let _ = writeln!(
+            s,
+            "could not open ({unreadable}{}):",
+            more(t.unreadable.len(), unreadable)
+        );
+        for l in &t.unreadable {
+            let _ = writeln!(s, "  {}", listed(l));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{} files opened for the kernel to label; check with integrity-audit",
+        t.count(&Verdict::Opened)
+    );
+    print!("{s}");
+}
+
 fn more(shown: usize, total: u64) -> String {
     if (shown as u64) < total {
         format!(", first {shown} shown")

@@ -32,10 +32,16 @@ pub enum Verdict {
     BadEvm,
     /// The file could not be opened or read.
     Unreadable,
+    /// relabel: opened in fix mode, so the kernel labels it.
+    Opened,
+    /// relabel: its rule wants a signature, which the kernel cannot write.
+    NeedsSignature,
+    /// relabel: appraised only on exec, mmap or a kernel read, not on open.
+    NotByOpening,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 16] = [
+    pub const ALL: [Verdict; 19] = [
         Verdict::PassSignature,
         Verdict::PassHash,
         Verdict::NotCovered,
@@ -52,6 +58,9 @@ impl Verdict {
         Verdict::NoEvm,
         Verdict::BadEvm,
         Verdict::Unreadable,
+        Verdict::Opened,
+        Verdict::NeedsSignature,
+        Verdict::NotByOpening,
     ];
 
     /// For `--json` and the tests.
@@ -73,6 +82,9 @@ impl Verdict {
             Verdict::NoEvm => "no_evm",
             Verdict::BadEvm => "bad_evm",
             Verdict::Unreadable => "unreadable",
+            Verdict::Opened => "opened",
+            Verdict::NeedsSignature => "needs_signature",
+            Verdict::NotByOpening => "not_by_opening",
         }
     }
 
@@ -94,7 +106,20 @@ impl Verdict {
             Verdict::NoEvm => "denied: EVM is on and the file has no security.evm",
             Verdict::BadEvm => "denied: EVM signature does not verify",
             Verdict::Unreadable => "cannot be read by the audit",
+            Verdict::Opened => "opened: the kernel in fix mode labels it",
+            Verdict::NeedsSignature => {
+                "needs an IMA signature (appraise_type=imasig): evmctl ima_sign"
+            }
+            Verdict::NotByOpening => {
+                "appraised only when executed, mapped or read by the kernel: \
+                 evmctl ima_hash (or ima_sign)"
+            }
         }
+    }
+
+    /// relabel: what the admin must still label.
+    pub fn to_label(&self) -> bool {
+        matches!(self, Verdict::NeedsSignature | Verdict::NotByOpening)
     }
 
     /// What the kernel would refuse to open.

@@ -4,6 +4,7 @@
 pub(crate) mod check;
 pub mod load;
 pub(crate) mod seal;
+pub mod sibling;
 pub(crate) mod status;
 
 use crate::cli::{Command, Options};
