@@ -6,45 +6,40 @@
 //! use its handle. The caller flushes it, whatever the load did.
 
 use super::client::{Request, Session, SessionKind, Tpm, TpmError};
-use super::commands::{self, CC_START_AUTH_SESSION, RH_NULL};
+use super::commands;
+use super::constants::{ALG_NULL, ALG_SHA256, CommandCode, RH_NULL, SE_POLICY};
 use super::crypto;
 use super::pcr::PcrSelection;
-use super::public::ALG_SHA256;
 use super::wire::{Reader, Writer};
 use zeroize::Zeroizing;
-
-const SE_POLICY: u8 = 0x01;
-const ALG_NULL: u16 = 0x0010;
 
 /// TPM2_StartAuthSession: a policy session, unsalted and unbound, no
 /// parameter encryption, SHA-256. The kernel sends no HMAC and asks for no
 /// encryption with `policyhandle=`, so a salt would protect nothing.
 pub fn start_policy_session(tpm: &mut Tpm) -> Result<Session, TpmError> {
-    const C: &str = "StartAuthSession";
+    const C: CommandCode = CommandCode::StartAuthSession;
     let nonce_caller = crypto::random_bytes(32).map_err(|e| TpmError::Crypto(e.to_string()))?;
     let mut p = Writer::new();
     p.tpm2b(&nonce_caller).tpm2b(&[]);
     p.u8(SE_POLICY).u16(ALG_NULL).u16(ALG_SHA256);
     let resp = tpm.execute(
         Request {
-            name: C,
-            cc: CC_START_AUTH_SESSION,
             handles: &[RH_NULL, RH_NULL],
-            names: &[],
             params: p.into_vec(),
             response_handles: 1,
+            ..Request::new(C)
         },
         &mut [],
     )?;
     let handle = *resp.handles.first().ok_or_else(|| TpmError::Malformed {
-        command: C,
+        command: C.name(),
         why: "no session handle".into(),
     })?;
     let mut r = Reader::new(&resp.params);
     let nonce_tpm = r
         .tpm2b()
         .map_err(|e| TpmError::Malformed {
-            command: C,
+            command: C.name(),
             why: e.to_string(),
         })?
         .to_vec();
