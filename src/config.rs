@@ -228,6 +228,10 @@ pub struct Settings {
     /// The SHA-256 of the kmk blob file (for a tpm2-tools pair, of the
     /// `.pub`, which binds the sealed data): only an initramfs pins it.
     pub masterkey_sha256: Option<Setting<[u8; 32]>>,
+    /// The SHA-256 of the recovery file beside the kmk blob, or `None` for
+    /// "there was none": only an initramfs pins it. With the kmk pinned, a
+    /// recovery file the initramfs does not pin is never used.
+    pub recovery_sha256: Option<Setting<Option<[u8; 32]>>>,
     pub policy_write: PolicyWrite,
     /// LOCK_KEYRINGS: once certificates are in the userspace `_ima`/`_evm`
     /// keyrings, refuse any later link into them.
@@ -792,6 +796,7 @@ impl Settings {
             required,
             drop_kmk,
             masterkey_sha256: None,
+            recovery_sha256: None,
             policy_write,
             lock_keyrings,
             debug: cmdline.flag("rd.debug"),

@@ -23,6 +23,7 @@ const PIN_KEYS: &[&str] = &[
     "MASTERKEYTYPE",
     "MASTERKEY",
     "MASTERKEY_SHA256",
+    "RECOVERY_SHA256",
     "KMK_NAME",
     "TPM2_PARENT_NAME",
     "TPM2_PCRLOCK",
@@ -112,6 +113,18 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, Config
                 let digest = crate::hex::decode::<32>(&a.value)
                     .map_err(|_| at("MASTERKEY_SHA256: expected 64 hex digits".to_string()))?;
                 settings.masterkey_sha256 = Some(Setting {
+                    value: digest,
+                    source,
+                });
+            }
+            "RECOVERY_SHA256" => {
+                let digest = match a.value.as_str() {
+                    "none" => None,
+                    v => Some(crate::hex::decode::<32>(v).map_err(|_| {
+                        at("RECOVERY_SHA256: expected 64 hex digits, or none".to_string())
+                    })?),
+                };
+                settings.recovery_sha256 = Some(Setting {
                     value: digest,
                     source,
                 });
@@ -237,6 +250,15 @@ pub fn render(settings: &Settings, root: &Root) -> Result<Option<String>, String
             crate::hex::encode(&blob_digest(&blob))
         ));
         lines.push(format!("KMK_NAME={}", sysconfig::quote(&settings.kmk_name)));
+        // The recovery file opens the same kmk without the TPM: pinned too,
+        // or one planted on the disk would let its maker type their own key.
+        let recovery = format!("{path}{}", crate::recovery::SUFFIX);
+        let pin = match root.read(&recovery, BLOB_LIMIT) {
+            Ok(bytes) => crate::hex::encode(&blob_digest(&bytes)),
+            Err(e) if e.is_not_found() => "none".to_string(),
+            Err(e) => return Err(format!("cannot pin the recovery file: read {e}")),
+        };
+        lines.push(format!("RECOVERY_SHA256={pin}"));
     }
     if let Some(pin) = &settings.tpm.parent_name {
         lines.push(format!(
@@ -266,6 +288,33 @@ pub fn render(settings: &Settings, root: &Root) -> Result<Option<String>, String
         "# integrity-loader pins, copied from the root's configuration when this initramfs was built\n{}\n",
         lines.join("\n")
     )))
+}
+
+/// Checks a recovery file read from `shown` against the initramfs's pins:
+/// with the kmk pinned, only the recovery file pinned beside it counts.
+pub fn check_recovery(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result<(), String> {
+    if settings.masterkey_sha256.is_none() {
+        return Ok(());
+    }
+    let digest = blob_digest(bytes);
+    match &settings.recovery_sha256 {
+        Some(pin) if pin.value == Some(digest) => Ok(()),
+        Some(pin) if pin.value.is_none() => Err(format!(
+            "recovery file {} is not used: the initramfs pins the kmk and no recovery file ({}); if you made the recovery key since, rebuild the initramfs (dracut -f)",
+            shown.display(),
+            pin.source
+        )),
+        Some(pin) => Err(format!(
+            "recovery file {} is not the one the initramfs pins (SHA-256 {}, {}): it was replaced since the initramfs was built; if you made a new recovery key, rebuild the initramfs (dracut -f)",
+            shown.display(),
+            crate::hex::encode(&digest),
+            pin.source
+        )),
+        None => Err(format!(
+            "recovery file {} is not used: the initramfs pins the kmk but not a recovery file; rebuild the initramfs (dracut -f)",
+            shown.display()
+        )),
+    }
 }
 
 /// Checks the kmk blob read from `path` against the initramfs's pin of
@@ -475,6 +524,7 @@ mod tests {
             "MASTERKEY=/etc/keys/kmk.pem".to_string(),
             format!("MASTERKEY_SHA256={digest}"),
             "KMK_NAME=kmk".to_string(),
+            "RECOVERY_SHA256=none".to_string(),
             format!("TPM2_PARENT_NAME={name}"),
             "TPM2_PCRLOCK=11".to_string(),
             "DROP_KMK=yes".to_string(),
@@ -501,6 +551,9 @@ mod tests {
         assert!(check_blob(&edited, shown, b"sealed blob").is_ok());
         let e = check_blob(&edited, shown, b"my own blob").unwrap_err();
         assert!(e.contains("is not the one the initramfs pins"), "{e}");
+        // No recovery file at the build: none is taken at boot.
+        let e = check_recovery(&edited, shown, b"a planted recovery file").unwrap_err();
+        assert!(e.contains("pins the kmk and no recovery file"), "{e}");
         for what in [
             "MASTERKEYTYPE user",
             "MASTERKEY /etc/keys/mine",

@@ -462,6 +462,9 @@ pub fn at_boot(
         Err(e) if e.is_not_found() => return None,
         Err(e) => return Some(Err(format!("{why}; and read recovery file {e}"))),
     };
+    if let Err(m) = crate::pins::check_recovery(ctx.settings, &shown, &bytes) {
+        return Some(Err(format!("{why}; and {m}")));
+    }
     let bound = ctx.settings.tpm.recovery_timeout;
     if bound.is_zero() {
         return Some(Err(format!(

@@ -234,3 +234,80 @@ fn a_seal_without_the_option_removes_the_stale_recovery_file() {
     f.run(&["status"]).assert_contains("recovery key: none");
     assert!(!r.stdout.contains("recovery key"), "{}", r.stdout);
 }
+
+/// With the kmk pinned by the initramfs, only the recovery file it pins
+/// beside it is ever asked for: one planted on the disk (whose maker knows
+/// its key) or added after the build is refused before any prompt.
+#[test]
+fn an_initramfs_that_pins_the_kmk_takes_only_its_recovery_file() {
+    let (mut tpm, f, key) = provisioned("recovery-pinned", "");
+    let pins = f.dir.join("initramfs.pins");
+    let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let text = fs::read_to_string(&pins).unwrap();
+    assert!(text.contains("\nRECOVERY_SHA256="), "{text}");
+    assert!(!text.contains("RECOVERY_SHA256=none"), "{text}");
+    let load = |answers: &[&str]| {
+        pty::run_answering(
+            f.command(&["load", "--pins", pins.to_str().unwrap()]),
+            answers,
+        )
+    };
+
+    // The pinned file: asked for, and it opens the kmk.
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load(&[&key]);
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    assert!(
+        r.output().contains("opened with the recovery key"),
+        "{}",
+        r.output()
+    );
+
+    // Replaced on the disk: refused, no prompt.
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let file = f.root().join(RECOVERY);
+    let mut planted = fs::read(&file).unwrap();
+    planted.push(b'\n');
+    fs::write(&file, &planted).unwrap();
+    let r = load(&[&key]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        r.output().contains("is not the one the initramfs pins"),
+        "{}",
+        r.output()
+    );
+    assert!(
+        !r.transcript.contains("Enter the recovery key"),
+        "{}",
+        r.transcript
+    );
+    assert!(f.find("user", "kmk").is_none());
+
+    // An initramfs built before any recovery key existed takes none.
+    fs::write(
+        &pins,
+        text.replace(
+            &text
+                .lines()
+                .find(|l| l.starts_with("RECOVERY_SHA256="))
+                .unwrap()
+                .to_string(),
+            "RECOVERY_SHA256=none",
+        ),
+    )
+    .unwrap();
+    let r = load(&[&key]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        r.output()
+            .contains("the initramfs pins the kmk and no recovery file"),
+        "{}",
+        r.output()
+    );
+    assert!(
+        !r.transcript.contains("Enter the recovery key"),
+        "{}",
+        r.transcript
+    );
+}

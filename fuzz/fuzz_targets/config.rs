@@ -106,6 +106,7 @@ fuzz_target!(|data: &[u8]| {
                     rest.masterkey_type = s.masterkey_type.clone();
                     rest.masterkey = s.masterkey.clone();
                     rest.masterkey_sha256 = s.masterkey_sha256.clone();
+                    rest.recovery_sha256 = s.recovery_sha256.clone();
                     rest.kmk_name = s.kmk_name.clone();
                     rest.tpm.parent_name = s.tpm.parent_name.clone();
                     rest.tpm.pcr_lock = s.tpm.pcr_lock;
