@@ -1,7 +1,8 @@
 #!/bin/bash
 # The Debian and RPM packages, built and the .deb installed on this machine:
 #   - dpkg-buildpackage -b -us -uc builds the .deb from a copy of the source
-#     tree, offline (--frozen); lintian finds no error (when installed);
+#     tree, offline from vendored crates (cargo vendor, then --frozen with an
+#     empty cargo home); lintian finds no error (when installed);
 #   - rpmbuild builds the RPM from a tarball of the same tree, with the same
 #     files and modes;
 #   - dpkg -i installs it without rebuilding an initramfs (no trigger, the
@@ -74,11 +75,17 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 # ---- the .deb, from a copy of the tree (dpkg-buildpackage writes to ..)
 mkdir -p "$work/deb/src"
 git ls-files -z --cached --others --exclude-standard | cpio -0pdm --quiet "$work/deb/src"
-(cd "$work/deb/src" && dpkg-buildpackage -b -us -uc) > "$work/deb-build.log" 2>&1
+# The crates vendored into the source (as a packager ships them), then the
+# build with an empty cargo home: nothing but vendor/ can feed it.
+(cd "$work/deb/src" && cargo vendor --locked --quiet vendor > /dev/null) > "$work/vendor.log" 2>&1
+check "cargo vendor into the source tree" test -d "$work/deb/src/vendor" || show "$work/vendor.log"
+mkdir -p "$work/empty-cargo-home"
+(cd "$work/deb/src" && CARGO_HOME="$work/empty-cargo-home" dpkg-buildpackage -b -us -uc) > "$work/deb-build.log" 2>&1
 check "dpkg-buildpackage -b -us -uc" test -s "$work/deb/integrity-loader_0.1.0_amd64.deb" || show "$work/deb-build.log"
 deb=$work/deb/integrity-loader_0.1.0_amd64.deb
 [[ -s $deb ]] || finish
 check "the build used cargo --frozen (offline)" grep -q -- 'cargo build --release --frozen' "$work/deb-build.log"
+check "the build took the crates from vendor/ (empty cargo home)" grep -q 'vendored-sources' "$work/deb-build.log"
 if command -v lintian > /dev/null; then
     lintian --fail-on error "$work/deb/integrity-loader_0.1.0_amd64.changes" > "$work/lintian.log" 2>&1
     check "lintian: no error" test $? = 0 || show "$work/lintian.log"
