@@ -75,8 +75,8 @@ impl fmt::Display for TpmError {
                 }
                 write!(
                     f,
-                    "the TPM used up TPM_STEP_TIMEOUT, the {}s its whole step may take",
-                    bound.as_secs_f64()
+                    "the TPM used up TPM_STEP_TIMEOUT, the {} its whole step may take",
+                    crate::logging::Secs(*bound)
                 )?;
                 match retries {
                     0 => {}
