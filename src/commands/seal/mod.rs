@@ -260,6 +260,8 @@ pub fn run(options: &Options) -> u8 {
             pcrs: &pcrs.to_string(),
             parent,
             parent_name: &parent_name,
+            parent_public: &crate::hex::encode(&sealed.parent_public),
+            pcr_values: &crate::tpm::pcr_lock::values_text(&sealed.values),
             tcti: tcti_line,
         };
         match config_update::merge(existing_config.as_deref(), &kmk) {
