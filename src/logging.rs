@@ -77,7 +77,10 @@ impl Log for StderrLog {
             Level::Warn => "warning: ",
             _ => "",
         };
-        let _ = writeln!(std::io::stderr().lock(), "{TAG}: {prefix}{}", r.args());
+        // One write a line: stderr is unbuffered, and formatting straight
+        // to it made a syscall of each piece.
+        let line = format!("{TAG}: {prefix}{}\n", r.args());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
     fn flush(&self) {}
 }
