@@ -36,7 +36,9 @@ DATA_UUID=5ec0e7a1-10ad-4e57-8a1d-da7ad15c0001
 KERNEL_LSM=lockdown,capability,yama,integrity,apparmor
 # printk.devkmsg=on: /dev/kmsg writes are otherwise rate-limited (10 lines
 # per 5 s) and the loader's step lines would be dropped from the log.
-BASE_APPEND="console=ttyS0 panic=1 lsm=$KERNEL_LSM printk.devkmsg=on"
+# IL_TEST_APPEND: more kernel command line for every boot (e.g.
+# il.test.verbose: the minimal initramfs runs the loader with -v).
+BASE_APPEND="console=ttyS0 panic=1 lsm=$KERNEL_LSM printk.devkmsg=on ${IL_TEST_APPEND:-}"
 
 # ---- messages
 

@@ -312,6 +312,10 @@ mod tests {
             panic!()
         };
         assert_eq!((o.keyring, o.verbosity), (KeyringSpec(1234), -1));
+        let Parsed::Run(Command::Load, o) = parse("load --dracut-cmdline").unwrap() else {
+            panic!()
+        };
+        assert!(o.dracut_cmdline && o.cmdline.is_none());
     }
 
     #[test]
