@@ -39,7 +39,9 @@ DATA_UUID=5ec0e7a1-10ad-4e57-8a1d-da7ad15c0001
 KERNEL_LSM=lockdown,capability,yama,integrity,apparmor
 # printk.devkmsg=on: /dev/kmsg writes are otherwise rate-limited (10 lines
 # per 5 s) and the loader's step lines would be dropped from the log.
-BASE_APPEND="console=ttyS0 panic=1 lsm=$KERNEL_LSM printk.devkmsg=on"
+# IL_TEST_APPEND: more kernel command line for every boot (e.g.
+# il.test.verbose: the minimal initramfs runs the loader with -v).
+BASE_APPEND="console=ttyS0 panic=1 lsm=$KERNEL_LSM printk.devkmsg=on ${IL_TEST_APPEND:-}"
 
 # ---- messages
 
@@ -454,8 +456,10 @@ tpm2() {
 # storage key at 0x81000001 and the tpm2 kmk secret sealed to PCR 11 (sha256)
 # having the value PCR11_HEX (64 hex digits), written as a TSS2 key file.
 # SRK_NAME: the storage key's Name in hex, as tpm2-tools compute it (set
-# by seal_kmk, for TPM2_PARENT_NAME).
+# by seal_kmk, for TPM2_PARENT_NAME); SRK_PUBLIC: its TPMT_PUBLIC in hex
+# (for TPM2_PARENT_PUBLIC).
 SRK_NAME=
+SRK_PUBLIC=
 seal_kmk() {
     local pcr=$1 out=$2 w=$S/seal
     mkdir -p "$w"
@@ -468,6 +472,9 @@ seal_kmk() {
     tpm2 tpm2_evictcontrol -Q -C o -c "$w/srk.ctx" 0x81000001
     tpm2 tpm2_readpublic -Q -c 0x81000001 -n "$w/srk.name"
     SRK_NAME=$(od -An -v -tx1 "$w/srk.name" | tr -d ' \n')
+    tpm2 tpm2_readpublic -Q -c 0x81000001 -o "$w/srk.pub"
+    # TPM2B_PUBLIC: skip the 2-byte size.
+    SRK_PUBLIC=$(tail -c +3 "$w/srk.pub" | od -An -v -tx1 | tr -d ' \n')
     tpm2 tpm2_createpolicy -Q --policy-pcr -l sha256:11 -f "$w/pcr.bin" -L "$w/pcr.policy"
     tpm2 tpm2_create -Q -C 0x81000001 -L "$w/pcr.policy" -a 'fixedtpm|fixedparent|noda' \
         -i "$SHARED/keys/kmk-tpm2.secret" -u "$w/kmk.pub" -r "$w/kmk.priv"

@@ -45,6 +45,8 @@ pub struct Options {
     pub root: Option<PathBuf>,
     pub securityfs: Option<PathBuf>,
     pub cmdline: Option<PathBuf>,
+    /// --dracut-cmdline: the command line as dracut's getcmdline joins it.
+    pub dracut_cmdline: bool,
     pub keyring: KeyringSpec,
     pub config: Option<PathBuf>,
     /// --tpm TCTI, overriding TPM= of the config.
@@ -68,6 +70,7 @@ impl Default for Options {
             root: None,
             securityfs: None,
             cmdline: None,
+            dracut_cmdline: false,
             keyring: KeyringSpec(USER_KEYRING),
             config: None,
             tpm: None,
@@ -123,6 +126,8 @@ Options:
                     (default: $NEWROOT, else /sysroot if it has /etc, else /)
   --securityfs DIR  securityfs (default /sys/kernel/security, mounted if needed)
   --cmdline FILE    kernel command line (default /proc/cmdline)
+  --dracut-cmdline  the command line as dracut's getcmdline joins it:
+                    /etc/cmdline.d/*.conf, /etc/cmdline, /proc/cmdline
   --keyring SPEC    where keys go: @u (default), @s, @us, or a key id
   --config FILE     native config (default ROOT/etc/integrity-loader.conf)
   --tpm TCTI        TPM to use, as tpm2-tools spell it (default
@@ -207,6 +212,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
             "--repin" => opts.repin = true,
+            "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
                 crate::tpm::tcti::parse(&v).map_err(|e| UsageError(format!("--tpm: {e}")))?;
@@ -372,6 +378,10 @@ mod tests {
         }
         assert!(parse("load --recovery-key").is_err());
         assert!(parse("seal --recovery-key=ABCDE").is_err());
+        let Parsed::Run(Command::Load, o) = parse("load --dracut-cmdline").unwrap() else {
+            panic!()
+        };
+        assert!(o.dracut_cmdline && o.cmdline.is_none());
     }
 
     #[test]

@@ -58,6 +58,74 @@ impl Cmdline {
     }
 }
 
+/// Each file of the command line is bounded as /proc/cmdline is read.
+const FILE_LIMIT: u64 = 64 * 1024;
+
+/// The text dracut's `getcmdline` prints, from the files under `base` (`/`
+/// at boot): the lines of /etc/cmdline.d/*.conf (in byte order), then of
+/// /etc/cmdline, then of /proc/cmdline, each line trimmed of blanks as the
+/// shell's `read` trims it and appended after a space. A file that cannot
+/// be read adds nothing, as the shell's redirect then fails. Lets the hook
+/// pass `--cmdline dracut` instead of running `getcmdline` into a file.
+pub fn dracut_text(base: &std::path::Path) -> Vec<u8> {
+    let mut conf: Vec<std::path::PathBuf> = std::fs::read_dir(base.join("etc/cmdline.d"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.as_os_str().as_encoded_bytes().ends_with(b".conf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    conf.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
+    let mut parts: [Vec<u8>; 3] = Default::default();
+    let [etc_d, etc, proc] = &mut parts;
+    for path in &conf {
+        append_lines(etc_d, path);
+    }
+    append_lines(etc, &base.join("etc/cmdline"));
+    append_lines(proc, &base.join("proc/cmdline"));
+    parts.join(&b' ')
+}
+
+/// `while read -r _line || [ -n "$_line" ]; do V="$V $_line"; done < path`.
+fn append_lines(out: &mut Vec<u8>, path: &std::path::Path) {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(FILE_LIMIT).read_to_end(&mut bytes));
+    if read.is_err() {
+        return;
+    }
+    // The shell's `read` drops NUL bytes.
+    bytes.retain(|b| *b != 0);
+    let complete = bytes.last() == Some(&b'\n');
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if complete {
+        // What follows the last newline is no line.
+        lines.pop();
+    }
+    let count = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        let trimmed = trim_ifs(line);
+        // A last line without its newline counts only when not empty.
+        if i + 1 == count && !complete && trimmed.is_empty() {
+            break;
+        }
+        out.push(b' ');
+        out.extend_from_slice(trimmed);
+    }
+}
+
+/// Strips the IFS white space (space, tab, newline) `read` strips.
+fn trim_ifs(line: &[u8]) -> &[u8] {
+    let ifs = |b: &u8| matches!(b, b' ' | b'\t' | b'\n');
+    let start = line.iter().position(|b| !ifs(b)).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !ifs(b)).map_or(start, |e| e + 1);
+    line.get(start..end).unwrap_or_default()
+}
+
 /// One word from the start of `text` (which is not a blank), and the text
 /// after it, as the kernel's `next_arg` splits and unquotes it.
 fn next_word(text: &[u8]) -> ((String, Option<String>), &[u8]) {
@@ -174,6 +242,69 @@ mod tests {
         let c = Cmdline::parse_bytes(b"masterkey=/a\xa0evmkey=/e\0vm");
         assert_eq!(c.value("masterkey"), Some("/a"));
         assert_eq!(c.value("evmkey"), Some("/evm"));
+    }
+
+    /// dracut's own `getcmdline`, its paths moved under `base`; `None`
+    /// where dracut is not installed.
+    fn dracut_getcmdline(base: &std::path::Path) -> Option<Vec<u8>> {
+        let lib = std::fs::read_to_string("/usr/lib/dracut/modules.d/99base/dracut-lib.sh").ok()?;
+        let start = lib.find("getcmdline() {")?;
+        let body = lib.get(start..)?;
+        let end = body.find("\n}\n")? + 3;
+        let b = base.display().to_string();
+        let func = body
+            .get(..end)?
+            .replace("/etc/cmdline", &format!("{b}/etc/cmdline"))
+            .replace("/proc/cmdline", &format!("{b}/proc/cmdline"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{func}\ngetcmdline"))
+            .output()
+            .ok()?;
+        Some(out.stdout)
+    }
+
+    #[test]
+    fn dracut_text_is_what_getcmdline_prints() {
+        let cases: &[&[(&str, &[u8])]] = &[
+            &[],
+            &[("proc/cmdline", b"ro quiet masterkey=/a\n")],
+            &[
+                ("etc/cmdline.d/b.conf", b"  evmkey=/b \t\nx=\"1   2\"\n\n"),
+                ("etc/cmdline.d/a.conf", b"masterkey=/from-d"),
+                ("etc/cmdline.d/c.txt", b"ignored=1\n"),
+                ("etc/cmdline.d/d.conf", b" \t "),
+                ("etc/cmdline", b"a\\b \"q\n w\"\r\n\0z\n"),
+                ("proc/cmdline", b"ro masterkey=/p\n"),
+            ],
+            &[("etc/cmdline", b"only\n  \n"), ("proc/cmdline", b"")],
+        ];
+        for files in cases {
+            let base = crate::tpm::transport::testing::temp_dir("cmdline");
+            for (path, bytes) in *files {
+                let path = base.join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+            std::fs::create_dir_all(base.join("etc/cmdline.d/dir.conf")).unwrap();
+            let ours = dracut_text(&base);
+            if let Some(theirs) = dracut_getcmdline(&base) {
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&theirs),
+                    "{files:?}"
+                );
+            }
+            std::fs::remove_dir_all(&base).unwrap();
+        }
+        // Without dracut installed, what its loops give by hand.
+        let base = crate::tpm::transport::testing::temp_dir("cmdline");
+        std::fs::create_dir_all(base.join("etc/cmdline.d")).unwrap();
+        std::fs::create_dir_all(base.join("proc")).unwrap();
+        std::fs::write(base.join("etc/cmdline.d/1.conf"), " a=1 \nb").unwrap();
+        std::fs::write(base.join("proc/cmdline"), "ro\n").unwrap();
+        assert_eq!(dracut_text(&base), b" a=1 b   ro");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

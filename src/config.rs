@@ -105,6 +105,14 @@ pub struct TpmSettings {
     /// TPM2_PARENT_NAME: the Name the storage key must have before a
     /// session is salted to it.
     pub parent_name: Option<Setting<[u8; crate::tpm::parent_pin::NAME_LEN]>>,
+    /// TPM2_PARENT_PUBLIC: the storage key's public area (TPMT_PUBLIC), so
+    /// the unseal need not ask the TPM for it; used only when its Name is
+    /// the pinned one.
+    pub parent_public: Option<Vec<u8>>,
+    /// TPM2_PCR_VALUES: the values the kmk was sealed to, so the PCR lock's
+    /// record need not read them; used only when they give the sealed
+    /// object's policy.
+    pub pcr_values: Option<Vec<(u8, [u8; 32])>>,
     /// The PCRs of the sealing policy.
     pub pcrs: Setting<String>,
     /// TPM2_PCRLOCK: the PCR extended once the kmk is unsealed, so nothing
@@ -352,6 +360,8 @@ const NATIVE_KEYS: &[&str] = &[
     "TPM",
     "TPM2_PARENT",
     "TPM2_PARENT_NAME",
+    "TPM2_PARENT_PUBLIC",
+    "TPM2_PCR_VALUES",
     "TPM2_PCRS",
     "TPM2_PCRLOCK",
     "TPM_TIMEOUT",
@@ -469,6 +479,8 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         parent: 0x8100_0001,
         parent_configured: false,
         parent_name: None,
+        parent_public: None,
+        pcr_values: None,
         pcr_lock: None,
         pcrs,
         timeout: std::time::Duration::from_secs(30),
@@ -512,6 +524,20 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
             value: name,
             source,
         });
+    }
+    if let Some((a, _)) = n.get("TPM2_PARENT_PUBLIC")
+        && !a.value.trim().is_empty()
+    {
+        let public = crate::tpm::parent_pin::parse_public_hex(&a.value)
+            .map_err(|e| n.error(a, format!("TPM2_PARENT_PUBLIC: {e}")))?;
+        settings.parent_public = Some(public);
+    }
+    if let Some((a, _)) = n.get("TPM2_PCR_VALUES")
+        && !a.value.trim().is_empty()
+    {
+        let values = crate::tpm::pcr_lock::parse_values(&a.value)
+            .map_err(|e| n.error(a, format!("TPM2_PCR_VALUES: {e}")))?;
+        settings.pcr_values = Some(values);
     }
     if let Some((a, _)) = n.get("TPM2_PCRS")
         && let Err(e) = crate::tpm::pcr::PcrSelection::parse(&a.value)

@@ -1,4 +1,4 @@
-//! Log sink: /dev/kmsg (through kernlog) with the `integrity-loader` tag when
+//! Log sink: /dev/kmsg (written directly) with the `integrity-loader` tag when
 //! running in the initramfs, so messages land in the boot log next to the
 //! kernel's; stderr otherwise. `INTEGRITY_LOADER_LOG=stderr|kmsg` overrides.
 
@@ -6,6 +6,30 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 
 pub const TAG: &str = "integrity-loader";
+
+/// A duration in milliseconds to a tenth ("12.3"), printed from integers:
+/// formatting an `f64` costs some 10 KB of the binary.
+pub struct Ms(pub std::time::Duration);
+
+impl std::fmt::Display for Ms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = self.0.as_micros().saturating_add(50) / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
+/// A duration in seconds: "30s", "1.5s" (to a tenth).
+pub struct Secs(pub std::time::Duration);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = self.0.as_millis().saturating_add(50) / 100;
+        match tenths % 10 {
+            0 if self.0.subsec_millis() == 0 => write!(f, "{}s", self.0.as_secs()),
+            t => write!(f, "{}.{t}s", tenths / 10),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sink {
@@ -53,7 +77,10 @@ impl Log for StderrLog {
             Level::Warn => "warning: ",
             _ => "",
         };
-        let _ = writeln!(std::io::stderr().lock(), "{TAG}: {prefix}{}", r.args());
+        // One write a line: stderr is unbuffered, and formatting straight
+        // to it made a syscall of each piece.
+        let line = format!("{TAG}: {prefix}{}\n", r.args());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
     fn flush(&self) {}
 }
@@ -104,12 +131,28 @@ impl Log for KmsgLog {
 
 /// Installs the logger; falls back to stderr when /dev/kmsg cannot be opened.
 pub fn init(sink: Sink, level: LevelFilter) {
-    let logger: Box<dyn Log> = match sink {
-        Sink::Kmsg if std::path::Path::new("/dev/kmsg").exists() => Box::new(KmsgLog),
-        Sink::Kmsg => Box::new(StderrLog),
-        Sink::Stderr => Box::new(StderrLog),
+    let logger: &'static dyn Log = match sink {
+        Sink::Kmsg if std::path::Path::new("/dev/kmsg").exists() => &KmsgLog,
+        Sink::Kmsg => &StderrLog,
+        Sink::Stderr => &StderrLog,
     };
-    if log::set_boxed_logger(logger).is_ok() {
+    if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ms, Secs};
+    use std::time::Duration;
+
+    #[test]
+    fn durations_print_without_floats() {
+        assert_eq!(Ms(Duration::from_micros(12_345)).to_string(), "12.3");
+        assert_eq!(Ms(Duration::from_micros(99_960)).to_string(), "100.0");
+        assert_eq!(Ms(Duration::ZERO).to_string(), "0.0");
+        assert_eq!(Secs(Duration::from_secs(20)).to_string(), "20s");
+        assert_eq!(Secs(Duration::from_millis(2500)).to_string(), "2.5s");
+        assert_eq!(Secs(Duration::from_millis(250)).to_string(), "0.3s");
     }
 }

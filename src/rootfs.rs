@@ -164,6 +164,17 @@ impl Root {
     }
 
     fn resolve_with(&self, path: &Path, missing: Missing) -> Result<PathBuf, FileError> {
+        self.resolve_meta(path, missing).map(|(p, _)| p)
+    }
+
+    /// `resolve_with`, and what the last lstat of the walk saw at the
+    /// result (`None` for the root itself or a planned path), so a reader
+    /// need not look again.
+    fn resolve_meta(
+        &self,
+        path: &Path,
+        missing: Missing,
+    ) -> Result<(PathBuf, Option<fs::Metadata>), FileError> {
         if !path.has_root() {
             return Err(self.error(path, FileErrorKind::NotAbsolute));
         }
@@ -178,7 +189,9 @@ impl Root {
         pending.reverse();
         let mut resolved: Vec<OsString> = Vec::new();
         let mut links = 0;
+        let mut last = None;
         while let Some(name) = pending.pop() {
+            last = None;
             if name.as_bytes() == b".." {
                 if resolved.pop().is_none() {
                     return Err(self.error(path, FileErrorKind::EscapesRoot));
@@ -201,6 +214,7 @@ impl Root {
                 Err(e) => return Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
             };
             if !meta.file_type().is_symlink() {
+                last = Some(meta);
                 continue;
             }
             links += 1;
@@ -223,7 +237,7 @@ impl Root {
             }
             pending.extend(parts.into_iter().rev());
         }
-        Ok(self.join(&resolved))
+        Ok((self.join(&resolved), last))
     }
 
     fn join(&self, parts: &[OsString]) -> PathBuf {
@@ -240,11 +254,25 @@ impl Root {
     }
 
     fn open_regular(&self, path: &Path, limit: usize) -> Result<(File, usize), FileError> {
-        let real = self.resolve(path)?;
+        self.open_regular_at(path, limit)
+            .map(|(f, size, _)| (f, size))
+    }
+
+    /// `open_regular`, and the real path it opened.
+    fn open_regular_at(
+        &self,
+        path: &Path,
+        limit: usize,
+    ) -> Result<(File, usize, PathBuf), FileError> {
+        let (real, seen) = self.resolve_meta(path, Missing::Fail)?;
         // Look before opening: opening a device node reaches its driver
         // (a watchdog starts, a tape rewinds) before fstat could refuse it.
-        let seen = fs::symlink_metadata(&real)
-            .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
+        // The walk's lstat of the last component is that look.
+        let seen = match seen {
+            Some(m) => m,
+            None => fs::symlink_metadata(&real)
+                .map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?,
+        };
         if !seen.file_type().is_file() {
             return Err(self.error(path, not_regular(seen.file_type())));
         }
@@ -285,7 +313,7 @@ impl Root {
                 },
             ));
         }
-        Ok((file, meta.len() as usize))
+        Ok((file, meta.len() as usize, real))
     }
 
     /// Reads a whole regular file of at most `limit` bytes.
@@ -295,7 +323,24 @@ impl Root {
 
     /// `read` of a path that need not be UTF-8 (a name from a directory).
     pub fn read_path(&self, path: &Path, limit: usize) -> Result<Vec<u8>, FileError> {
-        let (file, size) = self.open_regular(path, limit)?;
+        self.read_at(path, limit).map(|(bytes, _)| bytes)
+    }
+
+    /// `read`, and the real path it read (resolved once, for a caller that
+    /// also names the file to the kernel).
+    pub fn read_at(&self, path: &Path, limit: usize) -> Result<(Vec<u8>, PathBuf), FileError> {
+        let (file, size, real) = self.open_regular_at(path, limit)?;
+        let bytes = self.read_open(path, file, size, limit)?;
+        Ok((bytes, real))
+    }
+
+    fn read_open(
+        &self,
+        path: &Path,
+        file: File,
+        size: usize,
+        limit: usize,
+    ) -> Result<Vec<u8>, FileError> {
         if size == 0 {
             // procfs and sysfs report size 0 for files that have content
             // (/proc/cmdline): read those to EOF, still within the limit.
@@ -443,6 +488,26 @@ mod tests {
         fs::write(t.path().join("etc/keys/a"), b"hello").unwrap();
         let root = Root::new(t.path());
         (t, root)
+    }
+
+    #[test]
+    fn read_at_gives_the_file_it_read_through_links_inside_the_root() {
+        let (t, root) = tree();
+        symlink("/etc/keys/a", t.path().join("etc/link")).unwrap();
+        symlink("keys", t.path().join("etc/dir")).unwrap();
+        for path in ["/etc/link", "/etc/dir/a", "/etc/keys/a"] {
+            let (bytes, real) = root.read_at(Path::new(path), 64).unwrap();
+            assert_eq!(bytes, b"hello", "{path}");
+            assert_eq!(real, t.path().join("etc/keys/a"), "{path}");
+        }
+        // The walk's look still refuses what is not a regular file.
+        let e = root.read_at(Path::new("/etc/dir"), 64).unwrap_err();
+        assert!(matches!(e.kind, FileErrorKind::NotRegular(_)), "{e}");
+        assert!(
+            root.read_at(Path::new("/etc/none"), 64)
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 
     #[test]

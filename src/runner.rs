@@ -133,9 +133,9 @@ pub fn run(ctx: &mut Context) -> RunReport {
 }
 
 fn log_outcome(step: StepId, outcome: &Outcome, duration: Duration) {
-    let ms = duration.as_secs_f64() * 1000.0;
+    let ms = crate::logging::Ms(duration);
     let line = format!(
-        "{step}: {}: {} ({ms:.1} ms)",
+        "{step}: {}: {} ({ms} ms)",
         outcome.status.word(),
         outcome.message
     );

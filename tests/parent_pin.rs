@@ -104,6 +104,18 @@ fn unseal_through_interposer(
     steer: &'static [u32],
     pinned: Option<&[u8; parent_pin::NAME_LEN]>,
 ) -> (Result<Vec<u8>, UnsealError>, Vec<u32>) {
+    unseal_carrying(tpm, blob, steer, pinned, None)
+}
+
+/// As `unseal_through_interposer`, with the parent's public area carried
+/// (TPM2_PARENT_PUBLIC).
+fn unseal_carrying(
+    tpm: &Swtpm,
+    blob: &SealedBlob,
+    steer: &'static [u32],
+    pinned: Option<&[u8; parent_pin::NAME_LEN]>,
+    public: Option<&[u8]>,
+) -> (Result<Vec<u8>, UnsealError>, Vec<u32>) {
     let t = tcti::parse(&tpm.tcti()).unwrap();
     let sent = Arc::new(Mutex::new(Vec::new()));
     let interposer = Interposer {
@@ -115,6 +127,7 @@ fn unseal_through_interposer(
     let parent = Parent {
         handle: SRK,
         pinned_name: pinned,
+        public,
     };
     let result = unseal::unseal(&mut c, blob, parent, &pcrs()).map(|k| k.expose().to_vec());
     let sent = sent.lock().unwrap().clone();
@@ -168,6 +181,7 @@ fn a_substituted_storage_key_fools_an_unpinned_client_and_not_a_pinned_one() {
     let parent = Parent {
         handle: SRK,
         pinned_name: Some(&srk_name),
+        public: None,
     };
     assert_eq!(
         unseal::unseal(&mut c, &blob, parent, &pcrs())
@@ -543,4 +557,77 @@ fn a_rebuild_does_not_copy_a_pin_changed_since_the_boot() {
         pins.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}", r.output());
+}
+
+/// TPMT_PUBLIC of a persistent key, as tpm2-tools read it.
+fn tools_public(tpm: &Swtpm, handle: &str) -> Vec<u8> {
+    let out = tpm.path(&format!("{handle}.pub"));
+    tpm.tool(&["tpm2_readpublic", "-Q", "-c", handle, "-o", &out]);
+    // TPM2B_PUBLIC: the size, then the TPMT_PUBLIC.
+    std::fs::read(&out).unwrap()[2..].to_vec()
+}
+
+#[test]
+fn a_carried_public_area_spares_readpublic_and_still_salts_only_to_the_pinned_key() {
+    const CC_POLICY_PCR: u32 = 0x17F;
+    const CC_LOAD: u32 = 0x157;
+    const CC_UNSEAL: u32 = 0x15E;
+    const CC_FLUSH: u32 = 0x165;
+    let (tpm, blob) = provisioned("carried");
+    let srk_name = tools_name(&tpm, "0x81000001");
+    let srk_public = tools_public(&tpm, "0x81000001");
+    let impostor_public = tools_public(&tpm, "0x81000002");
+
+    // The pinned key's public area: five commands, no ReadPublic.
+    let (result, sent) = unseal_carrying(&tpm, &blob, &[], Some(&srk_name), Some(&srk_public));
+    assert_eq!(result.unwrap(), KMK);
+    assert_eq!(
+        sent,
+        vec![
+            CC_START_AUTH_SESSION,
+            CC_POLICY_PCR,
+            CC_LOAD,
+            CC_UNSEAL,
+            CC_FLUSH
+        ]
+    );
+
+    // Another key's public area with the pin: not taken; ReadPublic is.
+    let (result, sent) = unseal_carrying(&tpm, &blob, &[], Some(&srk_name), Some(&impostor_public));
+    assert_eq!(result.unwrap(), KMK);
+    assert_eq!(sent.first(), Some(&CC_READ_PUBLIC));
+
+    // Without a pin the carried area is not trusted either.
+    let (result, sent) = unseal_carrying(&tpm, &blob, &[], None, Some(&srk_public));
+    assert_eq!(result.unwrap(), KMK);
+    assert_eq!(sent.first(), Some(&CC_READ_PUBLIC));
+
+    // The salt steered to the impostor: it cannot read a salt sealed to the
+    // pinned key, the unseal fails, and ReadPublic (of the real key, which
+    // is the pinned one) finds nothing to blame but the TPM's answer.
+    let steer_salt: &'static [u32] = &[CC_START_AUTH_SESSION];
+    let (result, _) = unseal_carrying(&tpm, &blob, steer_salt, Some(&srk_name), Some(&srk_public));
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("TPM2_Unseal: authorization failed"),
+        "{err}"
+    );
+
+    // Both steered, as a device answering for the SRK would: said as the
+    // ReadPublic path says it.
+    let (result, _) = unseal_carrying(&tpm, &blob, STEER_BOTH, Some(&srk_name), Some(&srk_public));
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("the storage key at 0x81000001 is not the pinned one"),
+        "{err}"
+    );
+
+    // The handle emptied: as a cleared TPM.
+    tpm.tool(&["tpm2_evictcontrol", "-Q", "-C", "o", "-c", "0x81000001"]);
+    let (result, _) = unseal_carrying(&tpm, &blob, &[], Some(&srk_name), Some(&srk_public));
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("no storage key at 0x81000001, but TPM2_PARENT_NAME pins"),
+        "{err}"
+    );
 }

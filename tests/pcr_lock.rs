@@ -73,6 +73,8 @@ fn after_the_unseal_nothing_in_this_boot_unseals_the_kmk_again() {
     r.assert_contains(
         "locked PCR 11 (extended with SHA-256 of \"integrity-loader: kmk unsealed\"): the kmk cannot be unsealed again until the next boot",
     );
+    // Sealed by tpm2-tools: no TPM2_PARENT_PUBLIC or TPM2_PCR_VALUES, so
+    // ReadPublic and PCR_Read too.
     r.assert_contains("TPM: 8 commands");
     assert!(!r.output().contains(&hex(KMK)) && !r.output().contains("locked away"));
 
@@ -136,12 +138,26 @@ fn seal_later_in_the_boot_seals_to_the_values_the_boot_unsealed_with() {
     let r = f.run(&["seal", "--write-config", "--force"]);
     assert_eq!(r.code, 0, "{}", r.output());
     tpm.reboot();
-    let r = f.run(&["load"]);
+    let r = f.run(&["load", "-v"]);
     assert_eq!(r.code, 0, "{}", r.output());
     assert_ne!(pcr11(&tpm), "0".repeat(64));
     // With the lock on, DROP_KMK defaults to yes: root cannot read it back.
     r.assert_contains("DROP_KMK is unset and the PCR lock is on");
     assert!(f.find("user", "kmk").is_none());
+    // seal wrote the storage key's public area and the values it sealed
+    // to: no ReadPublic, no PCR_Read, and the record is the same.
+    let conf = std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(conf.contains("\nTPM2_PARENT_PUBLIC=00"), "{conf}");
+    r.assert_contains("TPM: 6 commands");
+    let record = std::fs::read_to_string(f.dir.join("run/pcrs-at-unseal")).unwrap();
+    assert_eq!(
+        record,
+        format!(
+            "sha256:7={}\nsha256:11={}\n",
+            "0".repeat(64),
+            "0".repeat(64)
+        )
+    );
 
     // Sealing again in this (locked) boot takes the recorded values...
     let r = f.run(&["seal", "--write-config", "--force"]);
@@ -152,9 +168,36 @@ fn seal_later_in_the_boot_seals_to_the_values_the_boot_unsealed_with() {
     tpm.reboot();
     let next_boot = f.dir.join("run");
     std::fs::remove_dir_all(&next_boot).unwrap();
-    let r = f.run(&["load"]);
+    // A locked tpm2 kmk is dropped after the run (DROP_KMK): none to unlink then.
+    if let Some(old) = f.find("user", "kmk") {
+        integrity_loader::keyring::unlink(old, f.session).unwrap();
+    }
+    // Values that are not the sealed ones (edited, or left from an older
+    // seal): said, and the PCRs are read instead.
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let stale = format!("TPM2_PCR_VALUES=7={},11={}", "0".repeat(64), "1".repeat(64));
+    let edited: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("TPM2_PCR_VALUES=") {
+                stale.as_str()
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&conf, edited.join("\n") + "\n").unwrap();
+    let r = f.run(&["load", "-v"]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+    r.assert_contains("TPM2_PCR_VALUES are not the values the kmk is sealed to");
+    r.assert_contains("TPM: 7 commands");
+    let record = std::fs::read_to_string(next_boot.join("pcrs-at-unseal")).unwrap();
+    assert!(
+        record.starts_with(&format!("sha256:7={}\n", "0".repeat(64))),
+        "{record}"
+    );
 }
 
 /// A proxy to the TPM at `upstream`: `intercept` sees each command first

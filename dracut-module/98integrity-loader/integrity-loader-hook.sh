@@ -12,10 +12,10 @@
 # shellcheck source=/dev/null # the initramfs's dracut-lib, not the real root's
 type getarg > /dev/null 2>&1 || . /lib/dracut-lib.sh
 
-# The kernel command line as dracut's getarg sees it: /etc/cmdline.d/*.conf
-# and /etc/cmdline in the initramfs, then /proc/cmdline (last one wins).
-_il_cmdline=/tmp/integrity-loader.cmdline
-getcmdline > "$_il_cmdline"
+# The kernel command line as dracut's getarg sees it: the binary joins
+# /etc/cmdline.d/*.conf and /etc/cmdline in the initramfs, then
+# /proc/cmdline, as getcmdline does (--dracut-cmdline), so no shell loop,
+# temp file or rm runs here.
 
 # The binary logs every step to /dev/kmsg; on a failed step (exit 1) or a
 # configuration error (exit 2) it prints one line on stdout:
@@ -24,13 +24,12 @@ getcmdline > "$_il_cmdline"
 # A host-only build copies the root's pins into the initramfs: they win over
 # the real root's configuration, which anyone with the disk could edit.
 if [ -e /etc/integrity-loader.pins ]; then
-    _il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --cmdline "$_il_cmdline" \
+    _il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --dracut-cmdline \
         --pins /etc/integrity-loader.pins)
 else
-    _il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --cmdline "$_il_cmdline")
+    _il_out=$(/usr/bin/integrity-loader load --root "${NEWROOT:-/sysroot}" --dracut-cmdline)
 fi
 _il_rc=$?
-rm -f -- "$_il_cmdline"
 
 case $_il_rc in
     0) ;;
@@ -70,4 +69,4 @@ case $_il_rc in
         ;;
 esac
 
-unset _il_cmdline _il_out _il_rc
+unset _il_out _il_rc

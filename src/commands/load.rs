@@ -57,15 +57,15 @@ fn run_locked(env: &super::Env) -> u8 {
     let mut ctx = env.context(false);
     let report = runner::run(&mut ctx);
     let failed = report.failed();
-    let ms = report.total.as_secs_f64() * 1000.0;
+    let ms = crate::logging::Ms(report.total);
     if failed.is_empty() {
-        log::info!("finished in {ms:.1} ms: every configured step succeeded");
+        log::info!("finished in {ms} ms: every configured step succeeded");
         EXIT_OK
     } else {
         let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
         let action = env.settings.failure_action.name();
         log::error!(
-            "finished in {ms:.1} ms: failed: {} (FAILURE_ACTION={action})",
+            "finished in {ms} ms: failed: {} (FAILURE_ACTION={action})",
             names.join(", ")
         );
         // One line on stdout for the dracut hook, whatever the log sink: it

@@ -60,6 +60,16 @@ pub fn root_dir(options: &Options) -> PathBuf {
 
 /// The kernel command line, bounded; a missing default file is an empty line.
 fn read_cmdline(options: &Options) -> Result<Cmdline, String> {
+    if options.dracut_cmdline {
+        if options.cmdline.is_some() {
+            return Err(
+                "--cmdline and --dracut-cmdline both name the command line; give one".into(),
+            );
+        }
+        return Ok(Cmdline::parse_bytes(&crate::cmdline::dracut_text(
+            Path::new("/"),
+        )));
+    }
     let (path, explicit) = match &options.cmdline {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from("/proc/cmdline"), false),

@@ -32,15 +32,16 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     }
     let path = &ctx.settings.ima_policy.value;
     let shown = ctx.root.display_path(path);
-    if let Err(outcome) = super::require_input(ctx, StepId::ImaPolicy, path, "IMA policy") {
-        return outcome;
-    }
-    let real = match ctx.root.resolve(path) {
-        Ok(r) => r,
-        Err(e) => return Outcome::failed(format!("IMA policy {e}")),
-    };
-    let text = match ctx.root.read(path, POLICY_LIMIT) {
+    // Resolved once: the path written by path is the one read.
+    let (text, real) = match ctx.root.read_at(std::path::Path::new(path), POLICY_LIMIT) {
         Ok(t) => t,
+        Err(e) if e.is_not_found() => {
+            return super::missing(
+                ctx,
+                StepId::ImaPolicy,
+                format!("no IMA policy {}", shown.display()),
+            );
+        }
         Err(e) => return Outcome::failed(format!("read IMA policy {e}")),
     };
     let policy = match grammar::parse(&text) {

@@ -78,7 +78,9 @@ pub fn pcr_selection(ctx: &Context, blob: &SealedBlob) -> Result<PcrSelection, S
 
 /// Unseals the kmk. In `check`, stops after reading the blob and the settings.
 pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
+    let read = Instant::now();
     let blob = read_blob(ctx, path)?;
+    let read = read.elapsed();
     let pcrs = pcr_selection(ctx, &blob)?;
     let tcti_text = &ctx.settings.tpm.tcti.value;
     let tcti =
@@ -102,6 +104,7 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
     let parent = unseal::Parent {
         handle: blob.parent,
         pinned_name: pin.map(|p| &p.value),
+        public: ctx.settings.tpm.parent_public.as_deref(),
     };
     let result = unseal::unseal(&mut tpm, &blob, parent, &pcrs);
     let shown = ctx.root.display_path(path);
@@ -146,7 +149,19 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         // Recorded before the extend: a run of this boot that finds the PCR
         // locked finds the record too.
         let record = ctx.run_dir.join(pcr_lock::RECORD_FILE);
-        let locked = pcr_lock::values(&mut tpm, &pcrs)
+        // The values TPM2_PCR_VALUES gives, when they make the sealed
+        // object's policy: the unseal just proved the PCRs hold them.
+        let known = ctx.settings.tpm.pcr_values.as_ref().and_then(|given| {
+            let policy = crate::tpm::public::Public::parse(blob.public_area()).ok()?;
+            pcr_lock::sealed_values(given, &pcrs, &policy.auth_policy)
+        });
+        if known.is_none() && ctx.settings.tpm.pcr_values.is_some() {
+            log::warn!(
+                "TPM2_PCR_VALUES are not the values the kmk is sealed to; reading the PCRs instead (one more command): seal again with --write-config, or remove TPM2_PCR_VALUES"
+            );
+        }
+        let locked = known
+            .map_or_else(|| pcr_lock::values(&mut tpm, &pcrs), Ok)
             .map(|values| record_values(ctx, &values))
             .and_then(|()| pcr_lock::lock(&mut tpm, pcr));
         if let Err(e) = locked {
@@ -161,11 +176,17 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
             String::from_utf8_lossy(pcr_lock::LOCK_EVENT)
         );
     }
+    let (st, ms) = (tpm.stats, crate::logging::Ms);
+    let total = start.elapsed();
     log::debug!(
-        "TPM: {} commands, {:.1} ms in the TPM, {:.1} ms in all",
-        tpm.stats.commands,
-        tpm.stats.time.as_secs_f64() * 1000.0,
-        start.elapsed().as_secs_f64() * 1000.0
+        "TPM: {} commands in {} ms: {} ms waiting for the TPM, {} ms for the session salt (ECDH or RSA), {} ms for nonces, KDF, HMAC and parameter encryption, {} ms else (connecting, the record); {} ms reading and parsing the key file before",
+        st.commands,
+        ms(total),
+        ms(st.time),
+        ms(st.salt),
+        ms(st.host),
+        ms(total.saturating_sub(st.time + st.salt + st.host)),
+        ms(read)
     );
     Ok(Some(secret))
 }

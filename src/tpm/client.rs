@@ -73,8 +73,8 @@ impl fmt::Display for TpmError {
                 }
                 write!(
                     f,
-                    "the TPM used up TPM_STEP_TIMEOUT, the {}s its whole step may take",
-                    bound.as_secs_f64()
+                    "the TPM used up TPM_STEP_TIMEOUT, the {} its whole step may take",
+                    crate::logging::Secs(*bound)
                 )?;
                 match retries {
                     0 => {}
@@ -193,11 +193,18 @@ pub struct Response {
     pub params: Zeroizing<Vec<u8>>,
 }
 
-/// Counters for the log: how many commands and how long the TPM took.
+/// Counters for the log: how many commands and how long the TPM took, and
+/// where the client's own time went.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
     pub commands: u32,
+    /// Waiting for the TPM's answers.
     pub time: Duration,
+    /// Making session salts: the ECDH or RSA-OAEP and its randomness.
+    pub salt: Duration,
+    /// The rest of the client's work on commands: nonces, KDFa, HMACs,
+    /// AES-CFB parameter encryption, marshalling.
+    pub host: Duration,
 }
 
 /// The bound on all the TPM work of one step (TPM_STEP_TIMEOUT), on top of
@@ -300,7 +307,19 @@ impl Tpm {
     }
 
     /// Sends one command and checks its answer.
-    pub fn execute(&mut self, mut req: Request, auths: &mut [Auth]) -> Result<Response, TpmError> {
+    pub fn execute(&mut self, req: Request, auths: &mut [Auth]) -> Result<Response, TpmError> {
+        let (start, in_tpm) = (Instant::now(), self.stats.time);
+        let result = self.execute_untimed(req, auths);
+        let tpm = self.stats.time.saturating_sub(in_tpm);
+        self.stats.host += start.elapsed().saturating_sub(tpm);
+        result
+    }
+
+    fn execute_untimed(
+        &mut self,
+        mut req: Request,
+        auths: &mut [Auth],
+    ) -> Result<Response, TpmError> {
         let name = req.cc.name();
         let mut params = Zeroizing::new(std::mem::take(&mut req.params));
         // Fresh caller nonces, one per session, for this command.

@@ -106,8 +106,10 @@ pub fn start_salted_session(
     kind: SessionKind,
 ) -> Result<Session, TpmError> {
     const C: CommandCode = CommandCode::StartAuthSession;
+    let start = std::time::Instant::now();
     let (salt, encrypted_salt) = salt_for(salt_key, salt_public)?;
     let nonce_caller = crypto::random_bytes(32).map_err(|e| TpmError::Crypto(e.to_string()))?;
+    tpm.stats.salt += start.elapsed();
     let mut p = Writer::new();
     p.tpm2b(&nonce_caller).tpm2b(&encrypted_salt);
     p.u8(match kind {

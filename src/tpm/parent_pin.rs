@@ -38,6 +38,25 @@ pub fn parse_name_hex(text: &str) -> Result<[u8; NAME_LEN], String> {
     Ok(name)
 }
 
+/// Reads TPM2_PARENT_PUBLIC: the hex of a TPMT_PUBLIC the client parses.
+pub fn parse_public_hex(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    let expected = "expected the hex of the storage key's TPMT_PUBLIC, as `integrity-loader seal --write-config` writes it";
+    if !text.len().is_multiple_of(2) || text.len() > 2048 {
+        return Err(format!("{} hex digits; {expected}", text.len()));
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let bytes = bytes.ok_or_else(|| format!("not hex; {expected}"))?;
+    Public::parse(&bytes).map_err(|e| format!("{e}; {expected}"))?;
+    Ok(bytes)
+}
+
 /// The storage key the TPM presented is not the pinned one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParentMismatch {

@@ -63,6 +63,54 @@ pub fn record_text(values: &[(u8, [u8; 32])]) -> String {
         .collect()
 }
 
+/// TPM2_PCR_VALUES as seal writes it: `N=HEX` for each sha256 PCR, comma
+/// separated (`7=...,11=...`).
+pub fn values_text(values: &[(u8, [u8; 32])]) -> String {
+    let v: Vec<String> = values
+        .iter()
+        .map(|(pcr, v)| format!("{pcr}={}", crate::hex::encode(v)))
+        .collect();
+    v.join(",")
+}
+
+/// Reads `values_text`'s form.
+pub fn parse_values(text: &str) -> Result<Vec<(u8, [u8; 32])>, String> {
+    text.trim()
+        .split(',')
+        .map(|item| {
+            let (pcr, hex) = item
+                .trim()
+                .split_once('=')
+                .ok_or_else(|| format!("\"{item}\": expected N=HEX (a PCR and its 64-digit SHA-256 value), comma separated"))?;
+            let pcr: u8 = pcr
+                .parse()
+                .ok()
+                .filter(|p| *p < 24)
+                .ok_or_else(|| format!("\"{pcr}\" is not a PCR 0..23"))?;
+            let value = crate::hex::decode(hex)
+                .map_err(|_| format!("PCR {pcr}: expected 64 hex digits"))?;
+            Ok((pcr, value))
+        })
+        .collect()
+}
+
+/// The values `given` records for `pcrs`, when they are exactly the ones
+/// the sealed object's policy (`auth_policy`) was made from: a successful
+/// unseal then proves the PCRs held them, with no TPM2_PCR_Read.
+pub fn sealed_values(
+    given: &[(u8, [u8; 32])],
+    pcrs: &PcrSelection,
+    auth_policy: &[u8],
+) -> Option<Vec<(u8, [u8; 32])>> {
+    let values: Option<Vec<(u8, [u8; 32])>> = pcrs
+        .indices()
+        .map(|i| given.iter().find(|(p, _)| *p == i).copied())
+        .collect();
+    let values = values?;
+    let plain: Vec<[u8; 32]> = values.iter().map(|(_, v)| *v).collect();
+    (super::seal::pcr_policy(pcrs, &plain).as_slice() == auth_policy).then_some(values)
+}
+
 /// Reads a record back; `None` for anything but `record_text`'s lines.
 pub fn parse_record(text: &str) -> Option<Vec<(u8, [u8; 32])>> {
     text.lines()
@@ -88,6 +136,27 @@ mod tests {
         for bad in ["sha1:7=00", "sha256:24=", "sha256:7=zz", "sha256:7"] {
             assert_eq!(parse_record(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn pcr_values_round_trip_and_count_only_when_they_make_the_policy() {
+        let values = vec![(7u8, [0x11u8; 32]), (11, [0u8; 32])];
+        let text = values_text(&values);
+        assert_eq!(parse_values(&text).unwrap(), values);
+        for bad in ["7", "24=00", "x=00", "7=zz", "7=00"] {
+            assert!(parse_values(bad).is_err(), "{bad}");
+        }
+        let pcrs = PcrSelection::parse("sha256:7,11").unwrap();
+        let policy = super::super::seal::pcr_policy(&pcrs, &[[0x11; 32], [0; 32]]);
+        // Given in any order, with others besides: the selection's, in order.
+        let given = vec![(11u8, [0u8; 32]), (0, [9; 32]), (7, [0x11; 32])];
+        assert_eq!(sealed_values(&given, &pcrs, &policy), Some(values));
+        // Another value, or one missing: not the sealed ones.
+        assert_eq!(
+            sealed_values(&[(7, [0x11; 32]), (11, [1; 32])], &pcrs, &policy),
+            None
+        );
+        assert_eq!(sealed_values(&[(7, [0x11; 32])], &pcrs, &policy), None);
     }
 
     #[test]

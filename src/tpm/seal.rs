@@ -134,6 +134,10 @@ pub struct Sealed {
     pub parent_name: Vec<u8>,
     /// The storage key's object attributes (noDA matters to the unseal).
     pub parent_attributes: u32,
+    /// The storage key's TPMT_PUBLIC, for TPM2_PARENT_PUBLIC.
+    pub parent_public: Vec<u8>,
+    /// The values sealed to, for TPM2_PCR_VALUES.
+    pub values: Vec<(u8, [u8; 32])>,
     /// What the lock PCR held, when sealing to the current values.
     pub lock: LockState,
 }
@@ -314,6 +318,8 @@ fn seal_kmk(
         created_parent,
         parent_name: parent_public.name(),
         parent_attributes: parent_public.attributes,
+        values: pcrs.indices().zip(values.iter().copied()).collect(),
+        parent_public: parent_public.bytes,
         lock,
     })
 }

@@ -263,11 +263,7 @@ fn running_hint(tpm: &Tcti) -> &'static str {
 
 /// "1s", "1.5s", "30s".
 fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
+    crate::logging::Secs(d).to_string()
 }
 
 fn errno_of(e: &io::Error) -> Errno {

@@ -1,7 +1,8 @@
 //! Unsealing the kmk in userspace: a policy session salted to the parent
 //! (so the secret crosses the bus encrypted), PolicyPCR, Load, Unseal, and
-//! every transient handle flushed on every path. Six commands on success:
-//! ReadPublic, StartAuthSession, PolicyPCR, Load, Unseal, FlushContext.
+//! every transient handle flushed on every path. Five commands on success:
+//! StartAuthSession, PolicyPCR, Load, Unseal, FlushContext, after a
+//! ReadPublic of the storage key unless its public area came with the pin.
 
 use super::client::{SessionKind, Tpm, TpmError};
 use super::commands;
@@ -103,6 +104,10 @@ pub enum BusEncryption {
 pub struct Parent<'a> {
     pub handle: u32,
     pub pinned_name: Option<&'a [u8; NAME_LEN]>,
+    /// Its public area as configured (TPM2_PARENT_PUBLIC): taken instead
+    /// of asking the TPM only when its Name is the pinned one, so that a
+    /// salt still goes only to the pinned key.
+    pub public: Option<&'a [u8]>,
 }
 
 impl Parent<'_> {
@@ -112,6 +117,7 @@ impl Parent<'_> {
         Parent {
             handle,
             pinned_name: None,
+            public: None,
         }
     }
 }
@@ -137,18 +143,11 @@ pub fn unseal_with(
     let public =
         Public::parse(blob.public_area()).map_err(|e| UnsealError::BadPublic(e.to_string()))?;
     let pinned = parent.pinned_name;
+    let carried = carried_public(parent);
     let parent = parent.handle;
-    let parent_public = match commands::read_public(tpm, parent) {
-        Ok(p) => p,
-        Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => {
-            return Err(match pinned {
-                Some(pinned) => {
-                    UnsealError::ParentNotPinned(ParentMismatch::missing(parent, pinned))
-                }
-                None => UnsealError::ParentMissing(parent),
-            });
-        }
-        Err(e) => return Err(e.into()),
+    let parent_public = match &carried {
+        Some(p) => p.clone(),
+        None => read_parent(tpm, parent, pinned)?,
     };
     // Before the salt goes out: a substituted key would learn it.
     parent_pin::check(parent, &parent_public, pinned).map_err(UnsealError::ParentNotPinned)?;
@@ -159,7 +158,11 @@ pub fn unseal_with(
         );
     }
     let mut session =
-        commands::start_salted_session(tpm, parent, &parent_public, SessionKind::Policy)?;
+        match commands::start_salted_session(tpm, parent, &parent_public, SessionKind::Policy) {
+            Ok(s) => s,
+            Err(e) if carried.is_some() => return Err(diagnose(tpm, parent, pinned, e)),
+            Err(e) => return Err(e.into()),
+        };
     let target = Target {
         blob,
         public: &public,
@@ -194,7 +197,59 @@ pub fn unseal_with(
                 error: e,
             })
         }
+        // The key at the handle may not be the one whose public area was
+        // configured: a salt it cannot read, an object it did not wrap.
+        Err(UnsealError::Tpm(e)) if carried.is_some() => Err(diagnose(tpm, parent, pinned, e)),
         other => other,
+    }
+}
+
+/// The configured public area of the parent, when it is the pinned one.
+fn carried_public(parent: Parent) -> Option<Public> {
+    let (pinned, bytes) = (parent.pinned_name?, parent.public?);
+    match Public::parse(bytes) {
+        Ok(p) if p.name().as_slice() == pinned.as_slice() => Some(p),
+        _ => {
+            log::warn!(
+                "TPM2_PARENT_PUBLIC is not the public area of the storage key TPM2_PARENT_NAME pins; asking the TPM for it instead (one more command): seal again with --write-config, or remove TPM2_PARENT_PUBLIC"
+            );
+            None
+        }
+    }
+}
+
+/// The parent's public area as the TPM presents it (TPM2_ReadPublic).
+fn read_parent(
+    tpm: &mut Tpm,
+    parent: u32,
+    pinned: Option<&[u8; NAME_LEN]>,
+) -> Result<Public, UnsealError> {
+    match commands::read_public(tpm, parent) {
+        Ok(p) => Ok(p),
+        Err(e) if e.rc().is_some_and(|rc| rc.base() == rc::HANDLE) => Err(match pinned {
+            Some(pinned) => UnsealError::ParentNotPinned(ParentMismatch::missing(parent, pinned)),
+            None => UnsealError::ParentMissing(parent),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why a command failed when the parent's public area was taken from the
+/// configuration: the handle empty or holding another key is said as
+/// ReadPublic would have said it; otherwise the TPM's own error.
+fn diagnose(
+    tpm: &mut Tpm,
+    parent: u32,
+    pinned: Option<&[u8; NAME_LEN]>,
+    error: TpmError,
+) -> UnsealError {
+    match read_parent(tpm, parent, pinned) {
+        Ok(found) => match parent_pin::check(parent, &found, pinned) {
+            Err(m) => UnsealError::ParentNotPinned(m),
+            Ok(()) => UnsealError::Tpm(error),
+        },
+        Err(e @ (UnsealError::ParentNotPinned(_) | UnsealError::ParentMissing(_))) => e,
+        Err(_) => UnsealError::Tpm(error),
     }
 }
 

@@ -17,7 +17,6 @@ use x509_parser::error::X509Error;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
-use x509_parser::time::ASN1Time;
 
 mod der;
 mod pem;
@@ -324,14 +323,14 @@ fn check(der: Vec<u8>, was_pem: bool, now: i64) -> Result<Certificate, CertError
     if now < validity.not_before.timestamp() {
         warnings.push(format!(
             "certificate is not valid before {} but the clock says {}; loading it anyway (the kernel ignores validity dates), but check the clock or the certificate",
-            validity.not_before,
+            show_time(validity.not_before.timestamp()),
             show_time(now)
         ));
     }
     if now > validity.not_after.timestamp() {
         warnings.push(format!(
             "certificate expired on {} (the clock says {}); loading it anyway (the kernel ignores validity dates), but renew it",
-            validity.not_after,
+            show_time(validity.not_after.timestamp()),
             show_time(now)
         ));
     }
@@ -429,9 +428,36 @@ fn unix_now() -> i64 {
     }
 }
 
+/// A time as x509-parser shows an `ASN1Time` ("Jan  1 00:00:00 2021
+/// +00:00"), without the `time` crate's formatting machinery (20 KB of the
+/// binary for these two warnings).
 fn show_time(t: i64) -> String {
-    ASN1Time::from_timestamp(t)
-        .map_or_else(|_| format!("{t} seconds after 1970"), |t| t.to_string())
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian, March-based
+    // years of 400-year eras).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let name = usize::try_from(month - 1)
+        .ok()
+        .and_then(|m| MONTHS.get(m))
+        .copied()
+        .unwrap_or("???");
+    format!(
+        "{name} {day:>2} {:02}:{:02}:{:02} {year} +00:00",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 fn oid_name(oid: &Oid<'_>) -> String {

@@ -364,3 +364,21 @@ fn display_for_logs() {
         "Debug must not dump the DER"
     );
 }
+
+#[test]
+fn times_show_as_x509_parser_shows_them() {
+    use x509_parser::time::ASN1Time;
+    // Leap days, centuries, the epoch, the ends of UTCTime and beyond.
+    let mut times = vec![
+        0i64,
+        951_782_400,
+        951_868_799,
+        4_107_542_400,
+        253_402_300_799,
+    ];
+    times.extend((0..2000).map(|i: i64| i * 126_230_400 + i * 3_607 % 86_400 - 1_000_000_000));
+    for t in times {
+        let theirs = ASN1Time::from_timestamp(t).unwrap().to_string();
+        assert_eq!(super::show_time(t), theirs, "{t}");
+    }
+}

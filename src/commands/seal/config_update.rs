@@ -14,6 +14,10 @@ pub struct SealedKmk<'a> {
     pub pcrs: &'a str,
     pub parent: u32,
     pub parent_name: &'a str,
+    /// TPM2_PARENT_PUBLIC and TPM2_PCR_VALUES: what spares the unseal a
+    /// ReadPublic and a PCR_Read.
+    pub parent_public: &'a str,
+    pub pcr_values: &'a str,
     /// TPM=, when not the default.
     pub tcti: Option<&'a str>,
 }
@@ -26,6 +30,8 @@ impl SealedKmk<'_> {
             ("TPM2_PCRS", self.pcrs.to_string()),
             ("TPM2_PARENT", format!("{:#010x}", self.parent)),
             ("TPM2_PARENT_NAME", self.parent_name.to_string()),
+            ("TPM2_PARENT_PUBLIC", self.parent_public.to_string()),
+            ("TPM2_PCR_VALUES", self.pcr_values.to_string()),
         ];
         if let Some(t) = self.tcti {
             v.push(("TPM", t.to_string()));
@@ -90,6 +96,8 @@ mod tests {
             pcrs: "sha256:7,11",
             parent: 0x8100_0001,
             parent_name: "000b00",
+            parent_public: "0023",
+            pcr_values: "7=00,11=11",
             tcti: None,
         }
     }
@@ -99,7 +107,7 @@ mod tests {
         assert_eq!(
             merge(None, &kmk()).unwrap(),
             format!(
-                "{HEADER}\nMASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk-tpm2.pem\nTPM2_PCRS=sha256:7,11\nTPM2_PARENT=0x81000001\n{PIN_COMMENT}\nTPM2_PARENT_NAME=000b00\n"
+                "{HEADER}\nMASTERKEYTYPE=tpm2\nMASTERKEY=/etc/keys/kmk-tpm2.pem\nTPM2_PCRS=sha256:7,11\nTPM2_PARENT=0x81000001\n{PIN_COMMENT}\nTPM2_PARENT_NAME=000b00\nTPM2_PARENT_PUBLIC=0023\nTPM2_PCR_VALUES=7=00,11=11\n"
             )
         );
     }

@@ -302,6 +302,7 @@ fn config_text(
     pcrs: &PcrSelection,
     parent: u32,
     parent_name: &str,
+    sealed: &crate::tpm::seal::Sealed,
 ) -> Result<(String, bool), String> {
     let s = &env.settings;
     let tcti_line =
@@ -311,6 +312,8 @@ fn config_text(
         pcrs: &pcrs.to_string(),
         parent,
         parent_name,
+        parent_public: &crate::hex::encode(&sealed.parent_public),
+        pcr_values: &crate::tpm::pcr_lock::values_text(&sealed.values),
         tcti: tcti_line,
     };
     let text = config_update::merge(existing, &kmk).map_err(|e| {
@@ -450,6 +453,7 @@ pub fn run(options: &Options) -> u8 {
             &pcrs,
             parent,
             &parent_name,
+            &sealed,
         ) {
             Ok((t, _)) => Some(t),
             Err(m) => {
@@ -486,10 +490,10 @@ pub fn run(options: &Options) -> u8 {
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
-            "sealed a new {}-byte kmk to {pcrs} under {parent:#010x}: {} ({:.0} ms)",
+            "sealed a new {}-byte kmk to {pcrs} under {parent:#010x}: {} ({} ms)",
             sealed.kmk.len(),
             p.display(),
-            start.elapsed().as_secs_f64() * 1000.0
+            start.elapsed().as_millis()
         );
     }
     if let Some(key) = key {

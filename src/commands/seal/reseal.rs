@@ -50,6 +50,7 @@ fn from_blob(env: &crate::commands::Env, tpm: &mut Tpm) -> Result<Secret, String
     let parent = unseal::Parent {
         handle: blob.parent,
         pinned_name: env.settings.tpm.parent_name.as_ref().map(|p| &p.value),
+        public: env.settings.tpm.parent_public.as_deref(),
     };
     unseal::unseal(tpm, &blob, parent, &pcrs).map_err(|e| {
         let locked = match (&e, env.settings.tpm.pcr_lock) {
@@ -266,6 +267,7 @@ pub fn run(options: &Options) -> u8 {
         &pcrs,
         parent,
         &parent_name,
+        &sealed,
     ) {
         Ok(t) => t,
         Err(m) => {
