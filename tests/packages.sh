@@ -3,8 +3,8 @@
 #   - dpkg-buildpackage -b -us -uc builds the .deb from a copy of the source
 #     tree, offline from vendored crates (cargo vendor, then --frozen with an
 #     empty cargo home); lintian finds no error (when installed);
-#   - rpmbuild builds the RPM from a tarball of the same tree, with the same
-#     files and modes;
+#   - rpmbuild builds the RPM from a tarball of the same tree and vendored
+#     crates, offline the same way, with the same files and modes;
 #   - dpkg -i installs it without rebuilding an initramfs (no trigger, the
 #     postinst says how), every file where README's "Packages" table says,
 #     with its mode; mkinitramfs then builds an image with the installed
@@ -103,10 +103,15 @@ check "maintainer scripts run neither update-initramfs nor dracut${runs:+: $runs
 # ---- the RPM, from a tarball of the same tree
 mkdir -p "$work/rpm/SOURCES"
 git ls-files --cached --others --exclude-standard > "$work/rpm/list"
-tar czf "$work/rpm/SOURCES/integrity-loader-0.1.0.tar.gz" --transform 's,^,integrity-loader-0.1.0/,' -T "$work/rpm/list"
-rpmbuild -bb --nodeps --define "_topdir $work/rpm" packaging/integrity-loader.spec > "$work/rpm-build.log" 2>&1
+# The same vendored crates go into the tarball, and the build gets an
+# empty cargo home too.
+tar czf "$work/rpm/SOURCES/integrity-loader-0.1.0.tar.gz" --transform 's,^,integrity-loader-0.1.0/,' \
+    -T "$work/rpm/list" -C "$work/deb/src" vendor
+CARGO_HOME="$work/empty-cargo-home" rpmbuild -bb --nodeps --define "_topdir $work/rpm" \
+    packaging/integrity-loader.spec > "$work/rpm-build.log" 2>&1
 rpmfile=$(find "$work/rpm/RPMS" -name 'integrity-loader-0.1.0-*.rpm' 2> /dev/null | head -n1)
 check "rpmbuild -bb packaging/integrity-loader.spec" test -n "$rpmfile" || show "$work/rpm-build.log"
+check "the RPM took the crates from vendor/ (empty cargo home)" grep -q 'vendored-sources' "$work/rpm-build.log"
 # Same files and modes (the unit under /lib on Debian 12, /usr/lib on RPM
 # systems; docs and licence where each distribution keeps them).
 layout() { sed -E 's|^(\S+) \./|\1 /|; s| /lib/systemd/| /usr/lib/systemd/|; s|\.gz$||' | grep -vE ' /usr/share/(doc|licenses|lintian)/' | sort; }
