@@ -291,10 +291,10 @@ pub fn run(options: &Options) -> u8 {
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
-            "sealed the same {}-byte kmk again to {pcrs} under {parent:#010x}: {} ({:.0} ms)",
+            "sealed the same {}-byte kmk again to {pcrs} under {parent:#010x}: {} ({} ms)",
             sealed.kmk.len(),
             p.display(),
-            start.elapsed().as_secs_f64() * 1000.0
+            start.elapsed().as_millis()
         );
     }
     if let Some(key) = key {
