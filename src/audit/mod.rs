@@ -118,43 +118,66 @@ pub fn parse_args(args: &[String]) -> Result<ParsedAudit, String> {
                     .ok_or_else(|| format!("option {name} needs {what}")),
             }
         };
+        if shared_option(&mut o, name, inline.is_some(), &mut value)? {
+            continue;
+        }
         let number = |v: String| -> Result<u32, String> {
             v.parse::<u32>()
                 .map_err(|_| format!("{name} {v}: expected a number"))
         };
         match name {
             "-h" | "--help" => return Ok(ParsedAudit::Help),
-            "--root" => o.root = PathBuf::from(value("a directory")?),
-            "--config" => o.config = Some(PathBuf::from(value("a file")?)),
-            "--cmdline" => o.cmdline = Some(PathBuf::from(value("a file")?)),
-            "--limit" => o.limit = Some(number(value("a number")?)? as usize),
-            "--jobs" => {
-                o.jobs = number(value("a number")?)? as usize;
-                if o.jobs == 0 || o.jobs > 256 {
-                    return Err(format!("--jobs {}: expected 1 to 256", o.jobs));
-                }
-            }
             "--uid" => o.uid = number(value("a number")?)?,
             "--gid" => o.gid = number(value("a number")?)?,
-            "--evm" => {
-                o.evm = Some(match value("on or off")?.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    v => return Err(format!("--evm {v}: expected on or off")),
-                })
-            }
-            "--json" | "--all" | "-q" | "--quiet" if inline.is_some() => {
+            "--json" | "--all" if inline.is_some() => {
                 return Err(format!("option {name} takes no value"));
             }
             "--json" => o.json = true,
             "--all" => o.all = true,
-            "-q" | "--quiet" => o.quiet = true,
             "audit" => {}
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             other => return Err(format!("unexpected argument {other}")),
         }
     }
     Ok(ParsedAudit::Run(Box::new(o)))
+}
+
+/// The options `audit` and `relabel` share; `Ok(false)` when `name` is
+/// not one of them. `value` takes the option's value (inline after `=`,
+/// else the next argument); `inline`: a value was given after `=`.
+pub(crate) fn shared_option(
+    o: &mut AuditOptions,
+    name: &str,
+    inline: bool,
+    value: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<bool, String> {
+    let number = |v: String| -> Result<usize, String> {
+        v.parse::<usize>()
+            .map_err(|_| format!("{name} {v}: expected a number"))
+    };
+    match name {
+        "--root" => o.root = PathBuf::from(value("a directory")?),
+        "--config" => o.config = Some(PathBuf::from(value("a file")?)),
+        "--cmdline" => o.cmdline = Some(PathBuf::from(value("a file")?)),
+        "--limit" => o.limit = Some(number(value("a number")?)?),
+        "--jobs" => {
+            o.jobs = number(value("a number")?)?;
+            if o.jobs == 0 || o.jobs > 256 {
+                return Err(format!("--jobs {}: expected 1 to 256", o.jobs));
+            }
+        }
+        "--evm" => {
+            o.evm = Some(match value("on or off")?.as_str() {
+                "on" => true,
+                "off" => false,
+                v => return Err(format!("--evm {v}: expected on or off")),
+            })
+        }
+        "-q" | "--quiet" if inline => return Err(format!("option {name} takes no value")),
+        "-q" | "--quiet" => o.quiet = true,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Everything the walk needs, read once.

@@ -82,35 +82,16 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
                     .ok_or_else(|| format!("option {name} needs {what}")),
             }
         };
-        let number = |v: String| -> Result<usize, String> {
-            v.parse::<usize>()
-                .map_err(|_| format!("{name} {v}: expected a number"))
-        };
+        if super::shared_option(&mut o, name, inline.is_some(), &mut value)? {
+            continue;
+        }
         match name {
             "-h" | "--help" => return Ok(Parsed::Help),
-            "--root" => o.root = PathBuf::from(value("a directory")?),
-            "--config" => o.config = Some(PathBuf::from(value("a file")?)),
-            "--cmdline" => o.cmdline = Some(PathBuf::from(value("a file")?)),
             "--efivars" => efivars = PathBuf::from(value("a directory")?),
-            "--limit" => o.limit = Some(number(value("a number")?)?),
-            "--jobs" => {
-                o.jobs = number(value("a number")?)?;
-                if o.jobs == 0 || o.jobs > 256 {
-                    return Err(format!("--jobs {}: expected 1 to 256", o.jobs));
-                }
-            }
-            "--evm" => {
-                o.evm = Some(match value("on or off")?.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    v => return Err(format!("--evm {v}: expected on or off")),
-                })
-            }
-            "--all-filesystems" | "-q" | "--quiet" if inline.is_some() => {
+            "--all-filesystems" if inline.is_some() => {
                 return Err(format!("option {name} takes no value"));
             }
             "--all-filesystems" => o.all_filesystems = true,
-            "-q" | "--quiet" => o.quiet = true,
             "relabel" => {}
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             other => return Err(format!("unexpected argument {other}")),
