@@ -329,6 +329,8 @@ fn seal_for_future_pcr_values() {
         "--force",
     ]);
     assert_eq!(r.code, 0, "{}", r.output());
+    // The new blob's SHA-256 is not the one a host-only initramfs pins.
+    r.assert_contains("rebuild it (dracut -f) before the next boot");
     let conf = std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
     assert!(
         conf.contains("MASTERKEYTYPE=tpm2\n") && conf.contains("TPM2_PCRS=sha256:11\n"),

@@ -515,17 +515,21 @@ pub fn run(options: &Options) -> u8 {
             log::info!("wrote {}", p.display());
         }
         record_pin(&env, &sealed.parent_name);
-        if pin.is_none_or(|p| p.value.as_slice() != sealed.parent_name.as_slice()) {
-            log::info!(
-                "a host-only initramfs carries the pin of its build: rebuild it (dracut -f) so that the boot checks this one"
-            );
-        }
     } else if pin.is_none() {
         log::info!(
             "pin the storage key so the boot can tell it from a substitute: TPM2_PARENT_NAME={parent_name} in {CONFIG_PATH}"
         );
     }
+    say_rebuild_initramfs();
     EXIT_OK
+}
+
+/// After a new blob (seal, reseal): a host-only initramfs pins the blob's
+/// SHA-256 (and the storage key) of its build, so the old one refuses it.
+fn say_rebuild_initramfs() {
+    log::info!(
+        "a host-only initramfs pins the kmk blob's SHA-256 and the storage key of its build: rebuild it (dracut -f) before the next boot, or the boot refuses the new blob"
+    );
 }
 
 /// A new recovery key and the recovery file wrapping `kmk` under it.

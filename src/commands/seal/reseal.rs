@@ -305,8 +305,6 @@ pub fn run(options: &Options) -> u8 {
         log::info!("wrote {}", p.display());
     }
     record_pin(&env, &sealed.parent_name);
-    log::info!(
-        "a host-only initramfs pins the kmk blob's SHA-256 and the storage key of its build: rebuild it (dracut -f) before the next boot, or the boot refuses the new blob"
-    );
+    super::say_rebuild_initramfs();
     EXIT_OK
 }
