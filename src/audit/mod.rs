@@ -191,6 +191,16 @@ pub struct Inputs {
     pub warnings: Vec<String>,
 }
 
+/// `inputs`, its error logged once and turned into the usage exit code.
+pub(crate) fn inputs_or_usage(o: &AuditOptions) -> Result<Inputs, u8> {
+    inputs(o).map_err(|e| {
+        if let Some(e) = e {
+            log::error!("configuration error: {e}");
+        }
+        EXIT_USAGE
+    })
+}
+
 /// Reads settings, policy and certificates as `load` would; an error is a
 /// configuration error (exit 2), `None` when the setup already logged it.
 pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
@@ -272,16 +282,10 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let inputs = match inputs(&o) {
+    let mut inputs = match inputs_or_usage(&o) {
         Ok(i) => i,
-        Err(e) => {
-            if let Some(e) = e {
-                log::error!("configuration error: {e}");
-            }
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    let mut inputs = inputs;
     let cmdline = o
         .cmdline
         .as_deref()

@@ -148,14 +148,9 @@ pub fn run(args: &[String]) -> u8 {
         }
     };
     let o = &r.audit;
-    let inputs = match super::inputs(o) {
+    let inputs = match super::inputs_or_usage(o) {
         Ok(i) => i,
-        Err(e) => {
-            if let Some(e) = e {
-                log::error!("configuration error: {e}");
-            }
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let cmdline_path = o
         .cmdline
