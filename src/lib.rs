@@ -20,6 +20,7 @@ pub mod cli;
 pub mod cmdline;
 pub mod commands;
 pub mod config;
+pub(crate) mod der;
 pub mod encrypted_key;
 pub(crate) mod evm;
 pub(crate) mod hex;

@@ -7,12 +7,11 @@
 //! a big-endian 16-bit length and the signature over the digest; a hash is
 //! type 0x04, the algorithm number and the digest (0x01: a bare SHA-1).
 
+use crate::x509::cert;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Limb, Odd, U2048, U3072, U4096, Uint};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::Digest;
-use x509_parser::prelude::FromDer;
-use x509_parser::public_key::PublicKey as ParsedKey;
 
 pub const IMA_XATTR_DIGEST: u8 = 0x01;
 pub const EVM_XATTR_HMAC: u8 = 0x02;
@@ -202,28 +201,24 @@ pub fn key_from_cert(der: &[u8], key_id_hex: &str, source: String) -> Result<Key
         .unwrap_or_default();
     let key_id: [u8; 4] = crate::hex::decode(tail)
         .map_err(|_| format!("key id {key_id_hex} is not 4 bytes or more"))?;
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
-        .map_err(|e| format!("parse certificate: {e}"))?;
-    let spki = &cert.tbs_certificate.subject_pki;
-    let kind = match spki.parsed() {
-        Ok(ParsedKey::RSA(rsa)) => KeyKind::Rsa {
-            modulus: strip_zeros(rsa.modulus).to_vec(),
-            exponent: strip_zeros(rsa.exponent).to_vec(),
-        },
-        Ok(ParsedKey::EC(point)) => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string());
-            if curve.as_deref() == Some("1.2.840.10045.3.1.7") {
-                let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(point.data())
-                    .map_err(|_| "the P-256 point is not on the curve".to_string())?;
-                KeyKind::P256(Box::new(vk))
-            } else {
-                KeyKind::Unsupported(format!("curve {}", curve.unwrap_or_default()))
+    let parsed = cert::parse(der).map_err(|e| format!("parse certificate: {e}"))?;
+    let spki = &parsed.public_key;
+    let kind = match (spki.algorithm.as_str(), spki.named_curve.as_deref()) {
+        (crate::x509::OID_RSA, _) => {
+            let (modulus, exponent) =
+                cert::rsa_public_key(spki.key).map_err(|e| format!("parse certificate: {e}"))?;
+            KeyKind::Rsa {
+                modulus: modulus.to_vec(),
+                exponent: exponent.to_vec(),
             }
+        }
+        (crate::x509::OID_EC, Some(crate::x509::OID_P256)) => {
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.key)
+                .map_err(|_| "the P-256 point is not on the curve".to_string())?;
+            KeyKind::P256(Box::new(vk))
+        }
+        (crate::x509::OID_EC, curve) => {
+            KeyKind::Unsupported(format!("curve {}", curve.unwrap_or_default()))
         }
         _ => KeyKind::Unsupported("key type".into()),
     };
@@ -232,11 +227,6 @@ pub fn key_from_cert(der: &[u8], key_id_hex: &str, source: String) -> Result<Key
         source,
         kind,
     })
-}
-
-fn strip_zeros(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    b.get(start..).unwrap_or_default()
 }
 
 /// Why a signature did not verify.

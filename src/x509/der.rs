@@ -1,8 +1,7 @@
 //! The outer DER framing of a certificate: the SEQUENCE header and the
-//! length it announces, checked before the X.509 parser sees the bytes.
+//! length it announces, checked before the certificate's fields are read.
 
 use std::fmt;
-use x509_parser::error::X509Error;
 
 /// What is wrong with DER that is not a certificate.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,7 +9,7 @@ pub enum DerError {
     NotSequence,
     BadLength,
     Truncated { expected: usize, got: usize },
-    Parse(X509Error),
+    Parse(crate::der::DerError),
 }
 
 impl fmt::Display for DerError {
@@ -24,7 +23,7 @@ impl fmt::Display for DerError {
                     "it is truncated: {got} bytes where its header announces {expected}"
                 )
             }
-            DerError::Parse(e) => write!(f, "x509 parser: {e}"),
+            DerError::Parse(e) => write!(f, "{e}"),
         }
     }
 }

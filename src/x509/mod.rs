@@ -11,13 +11,7 @@
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
-use x509_parser::asn1_rs::{Any, Oid, Tag};
-use x509_parser::certificate::X509Certificate;
-use x509_parser::error::X509Error;
-use x509_parser::extensions::ParsedExtension;
-use x509_parser::prelude::FromDer;
-use x509_parser::public_key::PublicKey;
-
+pub mod cert;
 mod der;
 mod pem;
 mod refusal;
@@ -41,10 +35,12 @@ pub const MAX_INPUT_LEN: usize = 64 * 1024;
 const OID_SKI: &str = "2.5.29.14";
 const OID_KEY_USAGE: &str = "2.5.29.15";
 const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_EC: &str = "1.2.840.10045.2.1";
+pub const OID_RSA: &str = "1.2.840.113549.1.1.1";
+pub const OID_EC: &str = "1.2.840.10045.2.1";
+pub const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
 
-/// Names for OIDs the crate's registry lacks, so errors say more than digits.
+/// Names for the OIDs a refusal may name, so errors say more than digits.
 const OID_NAMES: &[(&str, &str)] = &[
     ("1.2.840.10045.3.1.1", "NIST P-192"),
     ("1.2.840.10045.3.1.7", "NIST P-256"),
@@ -54,6 +50,17 @@ const OID_NAMES: &[(&str, &str)] = &[
     ("1.2.840.113549.1.1.10", "RSASSA-PSS"),
     ("1.3.101.112", "Ed25519"),
     ("1.3.101.113", "Ed448"),
+    ("1.2.840.10040.4.1", "DSA"),
+    ("1.2.840.113549.1.1.2", "md2WithRSAEncryption"),
+    ("1.2.840.113549.1.1.4", "md5WithRSAEncryption"),
+    ("1.2.840.10040.4.3", "dsa-with-SHA1"),
+    ("1.2.156.10197.1.301", "SM2"),
+    ("1.2.156.10197.1.501", "SM2-with-SM3"),
+    ("1.2.643.7.1.1.1.1", "GOST R 34.10-2012 256-bit"),
+    (
+        "1.2.643.7.1.1.3.2",
+        "GOST R 34.10-2012 with GOST R 34.11-2012 (256 bit)",
+    ),
 ];
 
 /// A certificate that passed intake, ready for `add_key`.
@@ -263,42 +270,31 @@ fn check(der: Vec<u8>, was_pem: bool, now: i64) -> Result<Certificate, CertError
             len: der.len() - total,
         });
     }
-    let cert = match X509Certificate::from_der(&der) {
-        Ok(([], cert)) => cert,
-        Ok((rest, _)) => return Err(CertError::TrailingData { len: rest.len() }),
-        Err(e) => return Err(not_der(DerError::Parse(X509Error::from(e)))),
-    };
+    let cert = cert::parse(&der).map_err(|e| not_der(DerError::Parse(e)))?;
 
     let mut warnings = Vec::new();
-    let key_type = key_type(&cert, &mut warnings)?;
-    if !kernel_parses_signature(&cert.signature_algorithm.algorithm.to_id_string()) {
-        let alg = oid_name(&cert.signature_algorithm.algorithm);
+    let key_type = key_type(&cert.public_key, &mut warnings)?;
+    if !kernel_parses_signature(&cert.signature_algorithm) {
+        let alg = oid_name(&cert.signature_algorithm);
         return Err(CertError::UnsupportedSignature { alg });
     }
 
     // Every occurrence counts, so a duplicated extension cannot hide a CA bit.
     let (mut ski, mut usage, mut ca) = (None, None, false);
-    for ext in cert.iter_extensions() {
-        match ext.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => {
-                ski.get_or_insert(id.0);
+    for ext in &cert.extensions {
+        let bad = |name| move |_| CertError::BadExtension { name };
+        match ext.oid.as_str() {
+            OID_SKI => {
+                let id = cert::subject_key_id(ext.value).map_err(bad("subjectKeyIdentifier"))?;
+                ski.get_or_insert(id);
             }
-            ParsedExtension::KeyUsage(ku) => {
-                let (digsig, certsign) = usage.unwrap_or((false, false));
-                usage = Some((
-                    digsig || ku.digital_signature(),
-                    certsign || ku.key_cert_sign(),
-                ));
+            OID_KEY_USAGE => {
+                let (digsig, certsign) = cert::key_usage(ext.value).map_err(bad("keyUsage"))?;
+                let (had_digsig, had_certsign) = usage.unwrap_or((false, false));
+                usage = Some((had_digsig || digsig, had_certsign || certsign));
             }
-            ParsedExtension::BasicConstraints(bc) => ca |= bc.ca,
-            ParsedExtension::ParseError { .. } => {
-                let name = match ext.oid.to_id_string().as_str() {
-                    OID_SKI => "subjectKeyIdentifier",
-                    OID_KEY_USAGE => "keyUsage",
-                    OID_BASIC_CONSTRAINTS => "basicConstraints",
-                    _ => continue,
-                };
-                return Err(CertError::BadExtension { name });
+            OID_BASIC_CONSTRAINTS => {
+                ca |= cert::is_ca(ext.value).map_err(bad("basicConstraints"))?;
             }
             _ => {}
         }
@@ -319,23 +315,23 @@ fn check(der: Vec<u8>, was_pem: bool, now: i64) -> Result<Certificate, CertError
         return Err(CertError::ShortSubjectKeyId { len: ski.len() });
     }
 
-    let validity = cert.validity();
-    if now < validity.not_before.timestamp() {
+    if now < cert.not_before {
         warnings.push(format!(
             "certificate is not valid before {} but the clock says {}; loading it anyway (the kernel ignores validity dates), but check the clock or the certificate",
-            show_time(validity.not_before.timestamp()),
+            show_time(cert.not_before),
             show_time(now)
         ));
     }
-    if now > validity.not_after.timestamp() {
+    if now > cert.not_after {
         warnings.push(format!(
             "certificate expired on {} (the clock says {}); loading it anyway (the kernel ignores validity dates), but renew it",
-            show_time(validity.not_after.timestamp()),
+            show_time(cert.not_after),
             show_time(now)
         ));
     }
 
-    let (subject, key_id) = (cert.subject().to_string(), crate::hex::encode(ski));
+    let key_id = crate::hex::encode(ski);
+    let subject = cert.subject;
     Ok(Certificate {
         der,
         subject,
@@ -349,22 +345,15 @@ fn check(der: Vec<u8>, was_pem: bool, now: i64) -> Result<Certificate, CertError
 /// The key type name, or why the kernel could not verify signatures with it
 /// (crypto/rsa.c key sizes, crypto/ecdsa.c curves and point format).
 fn key_type(
-    cert: &X509Certificate<'_>,
+    spki: &cert::PublicKeyInfo<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<&'static str, CertError> {
-    let spki = cert.public_key();
-    match spki.algorithm.algorithm.to_id_string().as_str() {
+    match spki.algorithm.as_str() {
         OID_RSA => {
-            let modulus = match spki.parsed() {
-                Ok(PublicKey::RSA(rsa)) => rsa.modulus,
-                _ => {
-                    return Err(CertError::NotDer {
-                        reason: DerError::Parse(X509Error::InvalidSPKI),
-                    });
-                }
-            };
-            let significant = modulus.iter().skip_while(|&&b| b == 0).count();
-            let bits = significant.saturating_mul(8);
+            let (modulus, _) = cert::rsa_public_key(spki.key).map_err(|e| CertError::NotDer {
+                reason: DerError::Parse(e),
+            })?;
+            let bits = modulus.len().saturating_mul(8);
             match bits {
                 2048 => Ok("rsa2048"),
                 3072 => Ok("rsa3072"),
@@ -379,31 +368,27 @@ fn key_type(
             }
         }
         OID_EC => {
-            let params = spki.algorithm.parameters.as_ref();
-            let named = params
-                .filter(|p| p.header.tag() == Tag::Oid)
-                .map(Any::as_oid);
-            let Some(Ok(curve)) = named else {
+            let Some(curve) = &spki.named_curve else {
                 let curve = "given by explicit parameters".to_string();
                 return Err(CertError::UnsupportedCurve { curve });
             };
-            let (name, point_len) = match curve.to_id_string().as_str() {
-                "1.2.840.10045.3.1.7" => ("ecdsa-p256", 65),
-                "1.3.132.0.34" => ("ecdsa-p384", 97),
+            let (name, point_len) = match curve.as_str() {
+                OID_P256 => ("ecdsa-p256", 65),
+                OID_P384 => ("ecdsa-p384", 97),
                 _ => {
                     return Err(CertError::UnsupportedCurve {
-                        curve: oid_name(&curve),
+                        curve: oid_name(curve),
                     });
                 }
             };
-            let point = &spki.subject_public_key.data;
+            let point = spki.key;
             if point.first() != Some(&4) || point.len() != point_len {
                 return Err(CertError::BadEcPoint { len: point.len() });
             }
             Ok(name)
         }
         _ => Err(CertError::UnsupportedKey {
-            alg: oid_name(&spki.algorithm.algorithm),
+            alg: oid_name(&spki.algorithm),
         }),
     }
 }
@@ -460,17 +445,11 @@ fn show_time(t: i64) -> String {
     )
 }
 
-fn oid_name(oid: &Oid<'_>) -> String {
-    let id = oid.to_id_string();
-    let known = OID_NAMES
-        .iter()
-        .find(|(o, _)| *o == id)
-        .map(|&(_, name)| name);
-    match known
-        .or_else(|| x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry()).ok())
-    {
-        Some(name) => format!("{name} ({id})"),
-        None => id,
+/// An OID with its name when it is one a refusal may name.
+fn oid_name(id: &str) -> String {
+    match OID_NAMES.iter().find(|(o, _)| *o == id) {
+        Some((_, name)) => format!("{name} ({id})"),
+        None => id.to_string(),
     }
 }
 

@@ -382,3 +382,60 @@ fn times_show_as_x509_parser_shows_them() {
         assert_eq!(super::show_time(t), theirs, "{t}");
     }
 }
+
+/// Our reader against x509-parser (a dev-dependency only) on every fixture
+/// both can read: the same subject, validity, key and subjectKeyIdentifier.
+#[test]
+fn fields_agree_with_x509_parser() {
+    use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs");
+    let mut compared = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "der") {
+            continue;
+        }
+        let der = std::fs::read(&path).unwrap();
+        let Ok(([], theirs)) = X509Certificate::from_der(&der) else {
+            assert!(
+                cert::parse(&der).is_err(),
+                "{} parsed by us only",
+                path.display()
+            );
+            continue;
+        };
+        let ours = cert::parse(&der).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            ours.subject,
+            theirs.subject().to_string(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(ours.not_before, theirs.validity().not_before.timestamp());
+        assert_eq!(ours.not_after, theirs.validity().not_after.timestamp());
+        assert_eq!(
+            ours.signature_algorithm,
+            theirs.signature_algorithm.algorithm.to_id_string()
+        );
+        let spki = theirs.public_key();
+        assert_eq!(
+            ours.public_key.algorithm,
+            spki.algorithm.algorithm.to_id_string()
+        );
+        assert_eq!(ours.public_key.key, &spki.subject_public_key.data[..]);
+        let their_ski = theirs
+            .iter_extensions()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+                _ => None,
+            });
+        let our_ski = ours
+            .extensions
+            .iter()
+            .find(|e| e.oid == OID_SKI)
+            .map(|e| cert::subject_key_id(e.value).unwrap().to_vec());
+        assert_eq!(our_ski, their_ski, "{}", path.display());
+        compared += 1;
+    }
+    assert!(compared >= 8, "only {compared} fixtures compared");
+}
