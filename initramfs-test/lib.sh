@@ -482,6 +482,30 @@ seal_kmk() {
     tpm_provision_stop
     put "$out" 0600 < "$w/kmk.tss2.pem"
 }
+# reseal_with_recovery_key PCR11_HEX: after root_native tpm2 and seal_kmk,
+# as an admin makes a recovery key: `integrity-loader reseal
+# --recovery-key` on the host, the kmk secret in a private session keyring,
+# sealed again to PCR 11 = PCR11_HEX on the scenario's TPM. Writes the
+# root's blob, its .recovery file and configuration (the host's TPM= line
+# taken out again). RECOVERY_KEY: the key it printed.
+RECOVERY_KEY=
+reseal_with_recovery_key() {
+    local pcr=$1 out
+    tpm_provision_start
+    mkdir -p "$S/host-sfs" "$S/host-run"
+    : > "$S/host-cmdline"
+    # shellcheck disable=SC2016 # expanded by that sh
+    out=$(keyctl session - sh -c 'keyctl padd user kmk @s < "$1" > /dev/null && shift && exec "$@"' sh \
+        "$SHARED/keys/kmk-tpm2.secret" "$BIN" reseal --root "$ROOT" --keyring @s --tpm "$TPM2TOOLS_TCTI" \
+        --securityfs "$S/host-sfs" --run-dir "$S/host-run" --cmdline "$S/host-cmdline" \
+        --pcrs sha256:11 --pcr-value "11=$pcr" --recovery-key 2> "$S/reseal-host.log")
+    local rc=$?
+    tpm_provision_stop
+    ((rc == 0)) || die_setup "integrity-loader reseal --recovery-key on the host: $(tail -n3 "$S/reseal-host.log")"
+    RECOVERY_KEY=$(sed -n '/^recovery key (shown this once/{n;p}' <<< "$out")
+    [[ $RECOVERY_KEY =~ ^[0-9A-Z]{5}(-[0-9A-Z]{5}){7}$ ]] || die_setup "reseal printed no recovery key: $out"
+    sed -i '/^TPM=/d' "$ROOT/etc/integrity-loader.conf"
+}
 ZERO_PCR=0000000000000000000000000000000000000000000000000000000000000000
 # PCR 11 after the loader's lock (TPM2_PCRLOCK, on by default for a policy
 # on PCR 11) from zero: extended with SHA-256("integrity-loader: kmk
@@ -580,6 +604,8 @@ swtpm_for_vm() {
 #                       x86 machines do
 #   --log NAME          serial log $S/serial-NAME.log (default $S/serial.log),
 #                       for scenarios that boot more than once
+#   --answer REGEX TEXT type TEXT and a newline on the serial console once
+#                       the serial log matches REGEX (a prompt), once
 #   --kernel KIND       debian (default: Debian's kernel, no trusted keys) or
 #                       trusted (build-kernel's, trusted keys, no modules:
 #                       use the minimal-builtin initramfs)
@@ -590,7 +616,7 @@ BOOT_END=
 BOOT_STOPPED=
 boot_vm() {
     local initrd=$1 tpm='' append='' stop_at='' accel=$IL_TEST_ACCEL snapshot=,snapshot=on
-    local cpu=(-cpu max) kernel=$KERNEL
+    local cpu=(-cpu max) kernel=$KERNEL answer_re='' answer_text='' answered=''
     SERIAL=$S/serial.log
     shift
     while (($#)); do
@@ -600,6 +626,7 @@ boot_vm() {
             --stop-at) stop_at=$2; shift ;;
             --log) SERIAL=$S/serial-$2.log; shift ;;
             --persist) snapshot= ;;
+            --answer) answer_re=$2; answer_text=$3; shift 2 ;;
             --no-rng) cpu=() ;;
             --kernel)
                 case $2 in
@@ -619,7 +646,7 @@ boot_vm() {
     fi
     local args=(
         -accel "$accel" "${cpu[@]}" -machine pc -m 512 -smp 1 -nodefaults -no-reboot
-        -display none -monitor none -serial "file:$SERIAL"
+        -display none -monitor none
         -kernel "$kernel" -initrd "$initrd"
         -append "$BASE_APPEND root=/dev/vda ro rootfstype=ext4 init=/sbin/init-agent $append"
         -drive "file=$S/root.img,if=virtio,format=raw$snapshot"
@@ -631,6 +658,17 @@ boot_vm() {
             -device "tpm-tis,tpmdev=tpm0")
     fi
     : > "$SERIAL"
+    # To type on the console: a pipe pair, the output copied to the log.
+    local catpid=''
+    if [[ $answer_re ]]; then
+        rm -f "$S/console.in" "$S/console.out"
+        mkfifo "$S/console.in" "$S/console.out"
+        cat "$S/console.out" > "$SERIAL" &
+        catpid=$!
+        args+=(-chardev "pipe,id=con,path=$S/console" -serial chardev:con)
+    else
+        args+=(-serial "file:$SERIAL")
+    fi
     local qlog=${SERIAL/serial/qemu}
     printf '%q ' qemu-system-x86_64 "${args[@]}" > "${qlog%.log}.cmd"
     echo >> "${qlog%.log}.cmd"
@@ -649,10 +687,15 @@ boot_vm() {
             BOOT_STOPPED=yes
             break
         fi
+        if [[ $answer_re && ! $answered ]] && serial | grep -qE -- "$answer_re"; then
+            printf '%s\n' "$answer_text" > "$S/console.in"
+            answered=1
+        fi
         sleep 0.5
     done
     wait "$qpid"
     local rc=$?
+    [[ $catpid ]] && wait "$catpid"
     QEMU_PGID=
     [[ $BOOT_END == exited && $rc == 124 ]] && BOOT_END=timeout
     BOOT_SECONDS=$((SECONDS - start))

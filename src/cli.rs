@@ -167,7 +167,8 @@ Options of seal:
   --recovery-key    also make a recovery key, printed once on stdout (write
                     it down), and OUTPUT.recovery: the kmk wrapped under it
                     (Argon2id). A boot the TPM cannot unseal for asks for
-                    it on the console (RECOVERY_TIMEOUT, default 60 s)
+                    it (RECOVERY_TIMEOUT, default 60 s); with AUTO_RESEAL=yes
+                    it seals the kmk again itself
 
 Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file and
 the flag --recovery-key, as for seal (defaults: the configuration's). The

@@ -126,6 +126,10 @@ pub struct TpmSettings {
     /// RECOVERY_TIMEOUT: how long the boot asks for the recovery key when
     /// the TPM does not unseal the kmk; zero never asks.
     pub recovery_timeout: std::time::Duration,
+    /// AUTO_RESEAL: after a boot the recovery key opened the kmk in, seal
+    /// it again to this boot's PCR values (when the initramfs pins no blob
+    /// and the root is writable), so the next boot needs no key.
+    pub auto_reseal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,6 +371,7 @@ const NATIVE_KEYS: &[&str] = &[
     "TPM_TIMEOUT",
     "TPM_STEP_TIMEOUT",
     "RECOVERY_TIMEOUT",
+    "AUTO_RESEAL",
 ];
 
 /// Our own file: any problem in it is a configuration error, since it
@@ -486,6 +491,7 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         timeout: std::time::Duration::from_secs(30),
         step_timeout: std::time::Duration::from_secs(20),
         recovery_timeout: std::time::Duration::from_secs(60),
+        auto_reseal: false,
     };
     // By default PCR 11 is locked when the policy uses it (as dracut's
     // TRUSTED_PCRLOCK=11 does for a trusted kmk).
@@ -583,6 +589,9 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
                 ));
             }
         };
+    }
+    if let Some((a, _)) = n.get("AUTO_RESEAL") {
+        settings.auto_reseal = parse_bool(n, a)?;
     }
     Ok(settings)
 }
@@ -1332,6 +1341,11 @@ mod tests {
                 NATIVE_CONFIG,
                 "RECOVERY_TIMEOUT=-1\n",
                 "RECOVERY_TIMEOUT=\"-1\": expected seconds, 0..3600 (0 never asks)",
+            ),
+            (
+                NATIVE_CONFIG,
+                "AUTO_RESEAL=always\n",
+                "integrity-loader.conf:1: AUTO_RESEAL=\"always\": expected yes or no",
             ),
             (
                 NATIVE_CONFIG,

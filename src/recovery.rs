@@ -4,7 +4,8 @@
 //! each guess costs RECOVERY_KDF memory and time). AES-256-CFB then
 //! HMAC-SHA256 over the whole file (encrypt-then-MAC), so a wrong key or
 //! a changed file is found before anything is decrypted. At boot, when the
-//! TPM does not unseal the kmk, the key is asked for on the console.
+//! TPM does not unseal the kmk, the key is asked for through systemd's
+//! password agent in a systemd initramfs, on the console otherwise.
 
 use crate::secret::Secret;
 use aes::Aes256;
@@ -322,7 +323,7 @@ pub fn ask(
     tty: &str,
     why: &str,
     bound: Duration,
-    mut check: impl FnMut(&Secret) -> Result<Secret, UnwrapError>,
+    check: impl FnMut(&Secret) -> Result<Secret, UnwrapError>,
 ) -> Result<Asked, String> {
     let fd = nix::fcntl::open(
         tty,
@@ -339,51 +340,226 @@ pub fn ask(
         let _ = nix::sys::termios::tcsetattr(&fd, nix::sys::termios::SetArg::TCSANOW, &quiet);
     }
     let start = Instant::now();
-    let result = (|| {
-        let mut wrong = 0;
-        say(&fd, &format!("\nintegrity-loader: {why}\n"));
-        while wrong < TRIES {
-            let left = bound.saturating_sub(start.elapsed());
+    say(&fd, &format!("\nintegrity-loader: {why}\n"));
+    let result = tries(
+        start,
+        bound,
+        |attempt, left| {
             say(
                 &fd,
                 &format!(
-                    "Enter the recovery key (try {} of {TRIES}, {} s left): ",
-                    wrong + 1,
+                    "Enter the recovery key (try {attempt} of {TRIES}, {} s left): ",
                     left.as_secs()
                 ),
             );
-            let line = match read_line(&fd, start, bound)? {
-                Line::Text(l) => l,
-                Line::TimedOut => {
-                    say(&fd, "\nno recovery key given in time\n");
-                    return Ok(Asked::TimedOut);
-                }
-                Line::Eof => return Ok(Asked::NoAnswer),
-            };
-            say(&fd, "\n");
-            let outcome = match parse_key(line.expose()) {
-                Some(key) => check(&key),
-                None => Err(UnwrapError::WrongKey),
-            };
-            match outcome {
-                Ok(kmk) => {
-                    say(&fd, "recovery key accepted\n");
-                    return Ok(Asked::Key(kmk));
-                }
-                Err(UnwrapError::WrongKey) => {
-                    wrong += 1;
-                    log::warn!("recovery key try {wrong} of {TRIES}: not the key");
-                    say(&fd, "not the recovery key\n");
-                }
-                Err(UnwrapError::Malformed(m)) => return Err(m),
+            let line = read_line(&fd, start, bound)?;
+            if let Line::Text(_) = line {
+                say(&fd, "\n");
             }
-        }
-        Ok(Asked::Wrong(wrong))
-    })();
+            Ok(line)
+        },
+        |text| say(&fd, text),
+        check,
+    );
     if let Some(t) = &saved {
         let _ = nix::sys::termios::tcsetattr(&fd, nix::sys::termios::SetArg::TCSANOW, t);
     }
     result
+}
+
+/// The tries, whoever asks: `read` gets one answer (try number, time
+/// left), `tell` says how it went where the answer came from.
+fn tries(
+    start: Instant,
+    bound: Duration,
+    mut read: impl FnMut(u32, Duration) -> Result<Line, String>,
+    mut tell: impl FnMut(&str),
+    mut check: impl FnMut(&Secret) -> Result<Secret, UnwrapError>,
+) -> Result<Asked, String> {
+    let mut wrong = 0;
+    while wrong < TRIES {
+        let left = bound.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            tell("\nno recovery key given in time\n");
+            return Ok(Asked::TimedOut);
+        }
+        let line = match read(wrong + 1, left)? {
+            Line::Text(l) => l,
+            Line::TimedOut => {
+                tell("\nno recovery key given in time\n");
+                return Ok(Asked::TimedOut);
+            }
+            Line::Eof => return Ok(Asked::NoAnswer),
+        };
+        let outcome = match parse_key(line.expose()) {
+            Some(key) => check(&key),
+            None => Err(UnwrapError::WrongKey),
+        };
+        match outcome {
+            Ok(kmk) => {
+                tell("recovery key accepted\n");
+                return Ok(Asked::Key(kmk));
+            }
+            Err(UnwrapError::WrongKey) => {
+                wrong += 1;
+                log::warn!("recovery key try {wrong} of {TRIES}: not the key");
+                tell("not the recovery key\n");
+            }
+            Err(UnwrapError::Malformed(m)) => return Err(m),
+        }
+    }
+    Ok(Asked::Wrong(wrong))
+}
+
+/// The password agent's program in a test harness (a path, never the
+/// key); empty: none.
+pub const AGENT_ENV: &str = "INTEGRITY_LOADER_ASK_PASSWORD";
+
+/// systemd's `systemd-ask-password`, when systemd is PID 1 of an initramfs
+/// that has it: its agents (console, plymouth) own the console there.
+/// [`TTY_ENV`] set means the console; [`AGENT_ENV`] names another program.
+pub fn password_agent() -> Option<std::path::PathBuf> {
+    if std::env::var_os(TTY_ENV).is_some() {
+        return None;
+    }
+    if let Some(p) = std::env::var_os(AGENT_ENV) {
+        return (!p.is_empty()).then(|| p.into());
+    }
+    let pid1 = std::fs::read_to_string("/proc/1/comm").ok()?;
+    if pid1.trim_end() != "systemd" || !std::path::Path::new("/etc/initrd-release").exists() {
+        return None;
+    }
+    ["/usr/bin/systemd-ask-password", "/bin/systemd-ask-password"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Asks through `program` (systemd-ask-password's options), up to
+/// [`TRIES`] times within `bound`. The key comes back through a pipe from
+/// its stdout; nothing secret is on its command line or in its
+/// environment. `Err` when the program cannot be run.
+pub fn ask_agent(
+    program: &std::path::Path,
+    id: &str,
+    bound: Duration,
+    check: impl FnMut(&Secret) -> Result<Secret, UnwrapError>,
+) -> Result<Asked, String> {
+    let start = Instant::now();
+    let mut last_wrong = false;
+    tries(
+        start,
+        bound,
+        |attempt, left| {
+            let again = if last_wrong {
+                " (the last was not the key)"
+            } else {
+                ""
+            };
+            last_wrong = true;
+            agent_line(
+                program,
+                id,
+                &format!("Recovery key of the kernel master key, try {attempt} of {TRIES}{again}:"),
+                left,
+            )
+        },
+        |_| {},
+        check,
+    )
+}
+
+/// One answer from the agent: its stdout up to the first newline, within
+/// `left` (then it is killed).
+fn agent_line(
+    program: &std::path::Path,
+    id: &str,
+    prompt: &str,
+    left: Duration,
+) -> Result<Line, String> {
+    use std::os::fd::AsFd;
+    use std::process::{Command, Stdio};
+    // Its own --timeout ends it; the grace covers a slow exit.
+    let deadline = Instant::now() + left + Duration::from_secs(2);
+    let mut child = Command::new(program)
+        .arg(format!("--timeout={}", left.as_secs().max(1)))
+        .arg(format!("--id={id}"))
+        .arg(prompt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("run {} to ask for the recovery key: {e}", program.display()))?;
+    let Some(out) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("{}: no pipe from its stdout", program.display()));
+    };
+    let out = OwnedFd::from(out);
+    let mut buf = Secret::zeroed(128);
+    let mut len = 0;
+    let mut ended = false;
+    let mut timed_out = false;
+    let mut chunk = zeroize::Zeroizing::new([0u8; 64]);
+    while !ended {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            timed_out = true;
+            break;
+        }
+        let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            out.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("wait for {}: {}", program.display(), e.desc()));
+            }
+        }
+        let n = match nix::unistd::read(&out, chunk.as_mut_slice()) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("read from {}: {}", program.display(), e.desc()));
+            }
+        };
+        for c in chunk.get(..n).unwrap_or_default() {
+            if *c == b'\n' {
+                ended = true;
+                break;
+            }
+            // A longer line is kept short, so it is no key.
+            if let Some(b) = buf.expose_mut().get_mut(len) {
+                *b = *c;
+                len += 1;
+            }
+        }
+    }
+    if timed_out {
+        let _ = child.kill();
+    }
+    drop(out);
+    let status = child
+        .wait()
+        .map_err(|e| format!("wait for {}: {e}", program.display()))?;
+    Ok(if timed_out {
+        Line::TimedOut
+    } else if status.success() && (ended || len > 0) {
+        Line::Text(cut(buf, len))
+    } else if deadline.saturating_duration_since(Instant::now()) <= Duration::from_secs(2) {
+        // It gave up at its --timeout.
+        Line::TimedOut
+    } else {
+        Line::Eof
+    })
 }
 
 fn say(fd: &OwnedFd, text: &str) {
@@ -481,31 +657,49 @@ pub fn at_boot(
             )));
         }
     };
-    let tty = std::env::var("INTEGRITY_LOADER_RECOVERY_TTY")
-        .unwrap_or_else(|_| "/dev/console".to_string());
-    log::warn!(
-        "{why}; asking for the recovery key of {} on {tty} ({TRIES} tries within {} s)",
-        shown.display(),
-        bound.as_secs()
-    );
-    let asked = ask(
-        &tty,
-        "the TPM did not unseal the kernel master key (the PCR values changed, the storage key is gone, or there is no TPM)",
-        bound,
-        |key| wrapped.unwrap(key),
-    );
+    let why_asked = "the TPM did not unseal the kernel master key (the PCR values changed, the storage key is gone, or there is no TPM)";
+    let start = Instant::now();
+    let mut asked = None;
+    let mut via = String::new();
+    if let Some(agent) = password_agent() {
+        via = format!("through {}", agent.display());
+        log::warn!(
+            "{why}; asking for the recovery key of {} {via} ({TRIES} tries within {} s)",
+            shown.display(),
+            bound.as_secs()
+        );
+        let id = format!("integrity-loader:{}", shown.display());
+        match ask_agent(&agent, &id, bound, |key| wrapped.unwrap(key)) {
+            Ok(a) => asked = Some(Ok(a)),
+            Err(m) => log::warn!("{m}; asking on the console instead"),
+        }
+    }
+    let asked = match asked {
+        Some(a) => a,
+        None => {
+            let tty = std::env::var(TTY_ENV).unwrap_or_else(|_| "/dev/console".to_string());
+            let left = bound.saturating_sub(start.elapsed());
+            log::warn!(
+                "{why}; asking for the recovery key of {} on {tty} ({TRIES} tries within {} s)",
+                shown.display(),
+                left.as_secs()
+            );
+            via = format!("on {tty}");
+            ask(&tty, why_asked, left, |key| wrapped.unwrap(key))
+        }
+    };
     Some(match asked {
         Ok(Asked::Key(kmk)) => Ok(kmk),
         Ok(Asked::Wrong(n)) => Err(format!(
-            "{why}; and {n} recovery keys given on {tty} did not open {}",
+            "{why}; and {n} recovery keys given {via} did not open {}",
             shown.display()
         )),
         Ok(Asked::TimedOut) => Err(format!(
-            "{why}; and no recovery key was given on {tty} within RECOVERY_TIMEOUT ({} s)",
+            "{why}; and no recovery key was given {via} within RECOVERY_TIMEOUT ({} s)",
             bound.as_secs()
         )),
         Ok(Asked::NoAnswer) => Err(format!(
-            "{why}; and {tty} closed before a recovery key was given"
+            "{why}; and no recovery key was given {via} (closed, or cancelled)"
         )),
         Err(m) => Err(format!("{why}; and recovery file {}: {m}", shown.display())),
     })

@@ -311,3 +311,212 @@ fn an_initramfs_that_pins_the_kmk_takes_only_its_recovery_file() {
         r.transcript
     );
 }
+
+/// AUTO_RESEAL=yes: the boot the recovery key opened the kmk in seals it
+/// again to its PCR values once the evm-key opens with it, so the next
+/// boot with the same PCRs needs no key; the recovery file (same kmk)
+/// stays as it is.
+#[test]
+fn auto_reseal_seals_the_recovered_kmk_again_so_the_next_boot_needs_no_key() {
+    let (mut tpm, f, key) = provisioned("recovery-auto", "AUTO_RESEAL=yes\n");
+    let blob = fs::read(f.root().join(BLOB)).unwrap();
+    let recovery = fs::read(f.root().join(RECOVERY)).unwrap();
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load_answering(&f, &[&key]);
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    let out = r.output();
+    assert!(
+        out.contains("AUTO_RESEAL seals it again once the evm-key opens with it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("AUTO_RESEAL: the kmk opened with the recovery key is sealed again"),
+        "{out}"
+    );
+    assert!(out.contains("sealed the same 32-byte kmk again"), "{out}");
+    // Locked as an unseal locks: nothing later in this boot unseals the
+    // new blob (reseal finds the lock, and wrong keys get nothing).
+    assert!(out.contains("locked PCR 11: the kmk sealed again"), "{out}");
+    let again = pty::run_answering(f.command(&["reseal"]), &["x", "x", "x"]);
+    assert_eq!(again.code, 1, "{}", again.output());
+    assert!(
+        again.output().contains("PCR 11 holds the PCR lock"),
+        "{}",
+        again.output()
+    );
+    assert!(!out.to_lowercase().contains(&key.to_lowercase()), "{out}");
+    assert_ne!(fs::read(f.root().join(BLOB)).unwrap(), blob);
+    assert_eq!(fs::read(f.root().join(RECOVERY)).unwrap(), recovery);
+    assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm_blob);
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    f.run(&["status"]).assert_contains("no reseal due");
+
+    // The next boot, same PCRs: the TPM unseals, nobody is asked.
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load_answering(&f, &[]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(
+        r.output()
+            .contains("loaded user key kmk (32 bytes, unsealed by the TPM)"),
+        "{}",
+        r.output()
+    );
+    assert!(
+        !r.transcript.contains("Enter the recovery key"),
+        "{}",
+        r.transcript
+    );
+    assert!(!r.output().contains("AUTO_RESEAL"), "{}", r.output());
+    assert_eq!(f.sfs_text("evm"), "1\n");
+}
+
+/// A host-only initramfs pins the blob's SHA-256: a blob sealed at boot
+/// would be refused by that same initramfs next boot, so AUTO_RESEAL
+/// writes nothing and says what to do; without AUTO_RESEAL the boot says
+/// the next one will ask again.
+#[test]
+fn auto_reseal_leaves_a_blob_the_initramfs_pins_alone() {
+    let (mut tpm, f, key) = provisioned("recovery-auto-pinned", "AUTO_RESEAL=yes\n");
+    let pins = f.dir.join("initramfs.pins");
+    let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let blob = fs::read(f.root().join(BLOB)).unwrap();
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = pty::run_answering(
+        f.command(&["load", "--pins", pins.to_str().unwrap()]),
+        &[&key],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    let out = r.output();
+    assert!(
+        out.contains(
+            "AUTO_RESEAL: not sealed again: this initramfs pins the kmk blob (MASTERKEY_SHA256"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("run `integrity-loader reseal` once booted"),
+        "{out}"
+    );
+    assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), blob);
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    f.run(&["status"]).assert_contains("reseal due");
+
+    // AUTO_RESEAL off: the blob stays, and the log says the next boot asks.
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let text = fs::read_to_string(&conf)
+        .unwrap()
+        .replace("AUTO_RESEAL=yes\n", "");
+    fs::write(&conf, text).unwrap();
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load_answering(&f, &[&key]);
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    assert!(
+        r.output().contains("the next boot will ask again"),
+        "{}",
+        r.output()
+    );
+    assert!(!r.output().contains("AUTO_RESEAL:"), "{}", r.output());
+    assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), blob);
+}
+
+/// A stand-in for systemd-ask-password: records its arguments, answers
+/// the Nth call with line N of `answers` (or sleeps, for `hang`).
+fn fake_agent(f: &Fixture, answers: &[&str], hang: bool) -> std::path::PathBuf {
+    let dir = f.dir.join("agent");
+    fs::create_dir_all(&dir).unwrap();
+    let mut text = String::new();
+    for a in answers {
+        text.push_str(a);
+        text.push('\n');
+    }
+    fs::write(dir.join("answers"), text).unwrap();
+    let d = dir.display();
+    let script = format!(
+        "#!/bin/sh\nn=$(cat {d}/count 2>/dev/null || echo 0); n=$((n + 1)); echo $n > {d}/count\nprintf '%s\\n' \"$*\" >> {d}/argv\nenv >> {d}/env\n{}sed -n \"${{n}}p\" {d}/answers\n",
+        if hang { "exec sleep 30\n" } else { "" }
+    );
+    let path = dir.join("systemd-ask-password");
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn load_through_agent(f: &Fixture, agent: &std::path::Path) -> Run {
+    let out = f
+        .command(&["load"])
+        .env("INTEGRITY_LOADER_ASK_PASSWORD", agent)
+        .env_remove("INTEGRITY_LOADER_RECOVERY_TTY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    finished(out)
+}
+
+/// In a systemd initramfs the key is asked for through the password agent:
+/// the answer comes back on its stdout through a pipe; its command line
+/// and environment never hold the key; a wrong answer is a try.
+#[test]
+fn the_password_agent_is_asked_and_the_key_never_reaches_its_arguments() {
+    let (mut tpm, f, key) = provisioned("recovery-agent", "");
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let agent = fake_agent(&f, &["AAAAA-BBBBB", &key], false);
+    let r = load_through_agent(&f, &agent);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let out = r.output();
+    assert!(
+        out.contains(&format!("through {}", agent.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains("recovery key try 1 of 3: not the key"),
+        "{out}"
+    );
+    assert!(out.contains("opened with the recovery key"), "{out}");
+    assert!(!out.contains(&key), "{out}");
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    let argv = fs::read_to_string(f.dir.join("agent/argv")).unwrap();
+    let calls: Vec<&str> = argv.lines().collect();
+    assert_eq!(calls.len(), 2, "{argv}");
+    assert!(calls[0].starts_with("--timeout="), "{argv}");
+    assert!(
+        calls[0].contains(&format!(
+            "--id=integrity-loader:{}",
+            f.root().join(BLOB).display()
+        )),
+        "{argv}"
+    );
+    assert!(calls[0].contains("try 1 of 3"), "{argv}");
+    assert!(
+        calls[1].contains("try 2 of 3 (the last was not the key)"),
+        "{argv}"
+    );
+    assert!(!argv.contains(&key), "{argv}");
+    let env = fs::read_to_string(f.dir.join("agent/env")).unwrap();
+    assert!(!env.contains(&key), "the key in the agent's environment");
+}
+
+/// An agent that never answers is ended at RECOVERY_TIMEOUT (and a grace
+/// for its exit): the kmk step fails, nothing is loaded.
+#[test]
+fn a_password_agent_that_hangs_is_ended_at_the_bound() {
+    let (mut tpm, f, _key) = provisioned("recovery-agent-hang", "RECOVERY_TIMEOUT=2\n");
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let agent = fake_agent(&f, &[], true);
+    let start = std::time::Instant::now();
+    let r = load_through_agent(&f, &agent);
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(r.code, 1, "{}", r.output());
+    assert!(
+        r.output().contains(&format!(
+            "no recovery key was given through {} within RECOVERY_TIMEOUT (2 s)",
+            agent.display()
+        )),
+        "{}",
+        r.output()
+    );
+    assert!(seconds < 12.0, "{seconds} s");
+    assert!(f.find("user", "kmk").is_none());
+    assert_ne!(f.sfs_text("evm"), "1\n");
+}

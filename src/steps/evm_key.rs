@@ -146,6 +146,9 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             facts.evm_key = Some(id);
             facts.evm_key_added = true;
             facts.evm_key_ready = true;
+            if facts.kmk_recovered && header.master() == kmk {
+                auto_reseal(ctx, facts);
+            }
             Outcome::done(format!(
                 "loaded evm-key ({} bytes, sealed by {}) from {} into {} (id {id})",
                 header.data_len,
@@ -210,5 +213,37 @@ fn mismatch_fix(settings: &Settings, header: &BlobHeader) -> String {
             kind.kernel_type(),
             settings.kmk_name
         ),
+    }
+}
+
+/// The kmk came from the recovery key and has just opened the evm-key, so
+/// it is the one the labels hang on: with AUTO_RESEAL it is sealed again
+/// to this boot's PCRs. Either way the boot goes on; the log says what is
+/// left to do.
+fn auto_reseal(ctx: &Context, facts: &Facts) {
+    let todo = "run `integrity-loader reseal` once booted (it asks for the recovery key again unless DROP_KMK=no; after a TPM clear add --parent for a new storage key), then rebuild the initramfs if it is host-only (dracut -f); `integrity-loader status` says whether a reseal is due";
+    if !ctx.settings.tpm.auto_reseal {
+        log::warn!(
+            "the kmk was opened with the recovery key and the next boot will ask again: {todo} (or set AUTO_RESEAL=yes in /etc/integrity-loader.conf)"
+        );
+        return;
+    }
+    let kmk = match facts.kmk.map(keyring::read_secret) {
+        Some(Ok(k)) => k,
+        Some(Err(e)) => {
+            log::warn!(
+                "AUTO_RESEAL: cannot read the kmk back from keyring {}: {}; not sealed again: {todo}",
+                ctx.keyring_spec,
+                e.desc()
+            );
+            return;
+        }
+        None => return,
+    };
+    match crate::commands::seal::reseal::at_boot(ctx, kmk) {
+        Ok(()) => log::info!(
+            "AUTO_RESEAL: the kmk opened with the recovery key is sealed again to this boot's PCR values: the next boot needs no key"
+        ),
+        Err(m) => log::warn!("AUTO_RESEAL: not sealed again: {m}: {todo}"),
     }
 }

@@ -115,6 +115,10 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
 
     let what = match s.masterkey_type.value {
         MasterKeyType::User => format!("user key {name} ({} bytes)", payload.len()),
+        MasterKeyType::Tpm2 if recovered && s.tpm.auto_reseal => format!(
+            "user key {name} ({} bytes, opened with the recovery key, as the TPM did not unseal it; AUTO_RESEAL seals it again once the evm-key opens with it)",
+            payload.len()
+        ),
         MasterKeyType::Tpm2 if recovered => format!(
             "user key {name} ({} bytes, opened with the recovery key, as the TPM did not unseal it: run `integrity-loader reseal` so the next boot needs no key)",
             payload.len()
@@ -166,6 +170,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         Ok(id) => {
             facts.kmk = Some(id);
             facts.kmk_added = true;
+            facts.kmk_recovered = recovered;
             Outcome::done(format!(
                 "loaded {what} from {} into {} (id {id})",
                 shown.display(),

@@ -210,7 +210,7 @@ fn locked_this_boot(ctx: &Context, e: &unseal::UnsealError) -> Option<String> {
 
 /// The PCR values the unseal saw, for `seal` later in this boot. Failing
 /// to write them costs only that convenience.
-fn record_values(ctx: &Context, values: &[(u8, [u8; 32])]) {
+pub(crate) fn record_values(ctx: &Context, values: &[(u8, [u8; 32])]) {
     let path = ctx.run_dir.join(pcr_lock::RECORD_FILE);
     let written = std::fs::create_dir_all(ctx.run_dir)
         .and_then(|()| std::fs::write(&path, pcr_lock::record_text(values)));

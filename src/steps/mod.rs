@@ -72,6 +72,9 @@ pub(crate) fn default_settings(root: &Root) -> Settings {
 pub struct Facts {
     pub kmk: Option<KeySerial>,
     pub kmk_added: bool,
+    /// The recovery key opened the kmk this run (the TPM did not): the
+    /// evm-key step reseals it with AUTO_RESEAL once the evm-key opens.
+    pub kmk_recovered: bool,
     pub evm_key: Option<KeySerial>,
     pub evm_key_added: bool,
     /// The evm-key is loaded (or, in `check`, would be): EVM gets the HMAC bit.

@@ -221,63 +221,100 @@ pub fn run(options: &Options) -> u8 {
     // to another handle or makes a new SRK where a TPM clear left none;
     // either is recorded below.
     let pin = s.tpm.parent_name.as_ref();
-    let rule = seal::PinRule {
-        pinned: pin.map(|p| &p.value),
-        accept_other_key: parent != s.tpm.parent,
-        accept_new_key: true,
-    };
-    let sealed = match seal::reseal_kmk(
-        &mut tpm,
+    let job = Job {
+        blob_path: &blob_path,
+        pcrs: &pcrs,
         parent,
-        rule,
-        owner_auth.expose(),
-        &pcrs,
+        rule: seal::PinRule {
+            pinned: pin.map(|p| &p.value),
+            accept_other_key: parent != s.tpm.parent,
+            accept_new_key: true,
+        },
+        owner_auth: owner_auth.expose(),
         values,
-        kmk,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            let pin_source = match (&e, pin) {
-                (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
-                _ => String::new(),
-            };
-            log::error!(
-                "seal the kmk again under {parent:#010x} with {tcti}: {e}{pin_source}; nothing was written"
-            );
-            return EXIT_FAILED;
-        }
+        recovery_key: o.recovery_key,
+        existing_config: existing_config.as_deref(),
+        start,
     };
-    drop(tpm);
+    if let Err(m) = seal_and_replace(&env, &mut tpm, &tcti, kmk, job, |_, _| Ok(())) {
+        log::error!("{m}");
+        return EXIT_FAILED;
+    }
+    super::say_rebuild_initramfs();
+    EXIT_OK
+}
+
+/// What a reseal seals and where.
+struct Job<'a> {
+    blob_path: &'a str,
+    pcrs: &'a PcrSelection,
+    parent: u32,
+    rule: seal::PinRule<'a>,
+    owner_auth: &'a [u8],
+    values: seal::Values,
+    recovery_key: bool,
+    existing_config: Option<&'a [u8]>,
+    start: Instant,
+}
+
+/// The core of `reseal` and of the boot's AUTO_RESEAL: seals `kmk` again
+/// and replaces the blob (with a new recovery file when asked, and the
+/// configuration when it no longer says what the blob is) all or none.
+/// `before_write` runs between the seal and the writes (the boot locks its
+/// PCR there): an error from it writes nothing.
+fn seal_and_replace(
+    env: &crate::commands::Env,
+    tpm: &mut Tpm,
+    tcti: &str,
+    kmk: Secret,
+    job: Job,
+    before_write: impl FnOnce(&mut Tpm, &seal::Sealed) -> Result<(), String>,
+) -> Result<(), String> {
+    let s = &env.settings;
+    let (parent, pcrs) = (job.parent, job.pcrs);
+    let pin = s.tpm.parent_name.as_ref();
+    let sealed = seal::reseal_kmk(
+        tpm,
+        parent,
+        job.rule,
+        job.owner_auth,
+        pcrs,
+        job.values,
+        kmk,
+    )
+    .map_err(|e| {
+        let pin_source = match (&e, pin) {
+            (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
+            _ => String::new(),
+        };
+        format!(
+            "seal the kmk again under {parent:#010x} with {tcti}: {e}{pin_source}; nothing was written"
+        )
+    })?;
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     log_parent(&sealed, parent, pin, &env.run_dir);
+    before_write(tpm, &sealed).map_err(|m| format!("{m}; nothing was written"))?;
 
-    let recovery = match o.recovery_key.then(|| super::recovery_file(&sealed.kmk)) {
+    let recovery_path = format!("{}{}", job.blob_path, recovery::SUFFIX);
+    let recovery = match job.recovery_key.then(|| super::recovery_file(&sealed.kmk)) {
         Some(Ok(r)) => Some(r),
-        Some(Err(m)) => {
-            log::error!("make the recovery key: {m}; nothing was written");
-            return EXIT_FAILED;
-        }
+        Some(Err(m)) => return Err(format!("make the recovery key: {m}; nothing was written")),
         None => None,
     };
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
-    let (config, config_says_it) = match config_text(
-        &env,
-        existing_config.as_deref(),
-        &blob_path,
-        &pcrs,
+    let (config, config_says_it) = config_text(
+        env,
+        job.existing_config,
+        job.blob_path,
+        pcrs,
         parent,
         &parent_name,
         &sealed,
-    ) {
-        Ok(t) => t,
-        Err(m) => {
-            log::error!("{m}; nothing was written");
-            return EXIT_FAILED;
-        }
-    };
+    )
+    .map_err(|m| format!("{m}; nothing was written"))?;
     // The blob alone when the configuration already says all this: one
     // rename, so a crash leaves the old blob or the new, both good.
-    let mut files = vec![(blob_path.as_str(), pem.into_bytes(), 0o600)];
+    let mut files = vec![(job.blob_path, pem.into_bytes(), 0o600)];
     let key = recovery.map(|(key, text)| {
         files.push((recovery_path.as_str(), text, 0o600));
         key
@@ -285,16 +322,16 @@ pub fn run(options: &Options) -> u8 {
     if !config_says_it {
         files.push((CONFIG_PATH, config.into_bytes(), 0o644));
     }
-    let Some(places) = output::replace_all(&env.root, &files, true) else {
-        return EXIT_FAILED;
-    };
+    let places = output::replace_all(&env.root, &files, true).ok_or_else(|| {
+        "sealed the kmk again, but could not put the files in place (the error above)".to_string()
+    })?;
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
             "sealed the same {}-byte kmk again to {pcrs} under {parent:#010x}: {} ({} ms)",
             sealed.kmk.len(),
             p.display(),
-            start.elapsed().as_millis()
+            job.start.elapsed().as_millis()
         );
     }
     if let Some(key) = key {
@@ -304,7 +341,104 @@ pub fn run(options: &Options) -> u8 {
     if let Some(p) = places.next() {
         log::info!("wrote {}", p.display());
     }
-    record_pin(&env, &sealed.parent_name);
-    super::say_rebuild_initramfs();
-    EXIT_OK
+    record_pin(env, &sealed.parent_name);
+    Ok(())
+}
+
+/// AUTO_RESEAL: after the recovery key opened the kmk in this boot (and
+/// the evm-key opened with it, so it is the kmk the labels hang on), seals
+/// it again to this boot's PCR values under the storage key there is, so
+/// the next boot needs no key. `Err` says why not; nothing is written
+/// then. Never at boot: a blob the initramfs pins (it would refuse the
+/// new one next boot), a new storage key (a TPM clear is an admin's
+/// matter), a root mounted read-only.
+pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), String> {
+    let s = ctx.settings;
+    let blob_path = s.masterkey.value.as_str();
+    if let Some(pin) = &s.masterkey_sha256 {
+        return Err(format!(
+            "this initramfs pins the kmk blob (MASTERKEY_SHA256, {}) and would refuse a blob sealed now at the next boot, and the initramfs cannot be rebuilt from inside it",
+            pin.source
+        ));
+    }
+    if blob_path.ends_with(".pub") {
+        return Err(format!(
+            "MASTERKEY={blob_path} ({}) is a tpm2-tools .pub/.priv pair, and a reseal writes a TSS2 key file",
+            s.masterkey.source
+        ));
+    }
+    let dir = blob_path.rsplit_once('/').map_or("/", |(d, _)| d);
+    let place = ctx
+        .root
+        .resolve_planned(if dir.is_empty() { "/" } else { dir })
+        .map_err(|e| format!("{e}"))?;
+    if nix::sys::statvfs::statvfs(&place)
+        .is_ok_and(|v| v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    {
+        return Err(format!(
+            "{} is on a file system mounted read-only here (the initramfs mounts the root `ro` unless the kernel command line says `rw`)",
+            place.display()
+        ));
+    }
+    let pcrs = PcrSelection::parse(&s.tpm.pcrs.value).map_err(|e| e.to_string())?;
+    let env = crate::commands::Env {
+        root: ctx.root.clone(),
+        securityfs: ctx.securityfs.clone(),
+        settings: s.clone(),
+        keyring_spec: ctx.keyring_spec,
+        keyring: ctx.keyring,
+        run_dir: ctx.run_dir.to_path_buf(),
+    };
+    output::check(&env.root, &[blob_path, CONFIG_PATH], true)?;
+    let existing_config = read_config(&env)?;
+    let start = Instant::now();
+    let (mut tpm, tcti) =
+        open_tpm(s).map_err(|_| "cannot open the TPM (the error above)".to_string())?;
+    let parent = s.tpm.parent;
+    // A TPM clear empties the handle: a new SRK and its pin are for an
+    // admin to make, not for a boot.
+    match crate::tpm::commands::read_public(&mut tpm, parent) {
+        Ok(_) => {}
+        Err(e) if e.rc().is_some_and(|rc| rc.base() == crate::tpm::rc::HANDLE) => {
+            return Err(format!(
+                "there is no storage key at {parent:#010x} (a TPM clear empties it), and a boot does not make one"
+            ));
+        }
+        Err(e) => return Err(format!("read the storage key at {parent:#010x}: {e}")),
+    }
+    let lock = s.tpm.pcr_lock;
+    let job = Job {
+        blob_path,
+        pcrs: &pcrs,
+        parent,
+        rule: seal::PinRule {
+            pinned: s.tpm.parent_name.as_ref().map(|p| &p.value),
+            accept_other_key: false,
+            accept_new_key: false,
+        },
+        owner_auth: &[],
+        values: seal::Values::Current {
+            lock: lock.filter(|l| pcrs.indices().any(|p| p == *l)),
+        },
+        recovery_key: false,
+        existing_config: existing_config.as_deref(),
+        start,
+    };
+    seal_and_replace(&env, &mut tpm, &tcti, kmk, job, |tpm, sealed| {
+        // The new blob unseals with this boot's values: locked as an
+        // unseal locks, before it is written, so nothing later in this
+        // boot can unseal it.
+        let Some(pcr) = lock else {
+            return Ok(());
+        };
+        kmk_tpm2::record_values(ctx, &sealed.values);
+        pcr_lock::lock(tpm, pcr).map_err(|e| {
+            let _ = std::fs::remove_file(ctx.run_dir.join(pcr_lock::RECORD_FILE));
+            format!(
+                "sealed the kmk again, but could not lock PCR {pcr} ({e}), and the new blob would unseal for anything later in this boot"
+            )
+        })?;
+        log::info!("locked PCR {pcr}: the kmk sealed again cannot be unsealed until the next boot");
+        Ok(())
+    })
 }
