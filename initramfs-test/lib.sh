@@ -460,8 +460,8 @@ tpm2() {
 # (for TPM2_PARENT_PUBLIC).
 SRK_NAME=
 SRK_PUBLIC=
-seal_kmk() {
-    local pcr=$1 out=$2 w=$S/seal
+seal_kmk() { # seal_kmk VALUE FILE-IN-ROOT [PCR]: sealed to sha256:PCR (11) = VALUE
+    local pcr=$1 out=$2 index=${3:-11} w=$S/seal
     mkdir -p "$w"
     tpm_provision_start
     local i bytes=''
@@ -475,7 +475,7 @@ seal_kmk() {
     tpm2 tpm2_readpublic -Q -c 0x81000001 -o "$w/srk.pub"
     # TPM2B_PUBLIC: skip the 2-byte size.
     SRK_PUBLIC=$(tail -c +3 "$w/srk.pub" | od -An -v -tx1 | tr -d ' \n')
-    tpm2 tpm2_createpolicy -Q --policy-pcr -l sha256:11 -f "$w/pcr.bin" -L "$w/pcr.policy"
+    tpm2 tpm2_createpolicy -Q --policy-pcr -l "sha256:$index" -f "$w/pcr.bin" -L "$w/pcr.policy"
     tpm2 tpm2_create -Q -C 0x81000001 -L "$w/pcr.policy" -a 'fixedtpm|fixedparent|noda' \
         -i "$SHARED/keys/kmk-tpm2.secret" -u "$w/kmk.pub" -r "$w/kmk.priv"
     tpm2 tpm2_encodeobject -Q -C 0x81000001 -u "$w/kmk.pub" -r "$w/kmk.priv" -o "$w/kmk.tss2.pem"

@@ -57,6 +57,8 @@ pub struct Options {
     pub write_pins: Option<PathBuf>,
     /// --run-dir DIR: this boot's records (default /run/integrity-loader).
     pub run_dir: Option<PathBuf>,
+    /// --efivars DIR: EFI variables (default /sys/firmware/efi/efivars).
+    pub efivars: Option<PathBuf>,
     /// check --repin: write pins that differ from the one this boot checked.
     pub repin: bool,
     pub seal: SealOptions,
@@ -77,6 +79,7 @@ impl Default for Options {
             pins: None,
             write_pins: None,
             run_dir: None,
+            efivars: None,
             repin: false,
             seal: SealOptions::default(),
             verbosity: 0,
@@ -142,6 +145,8 @@ Options:
                     boot checked, unless --repin
   --run-dir DIR     this boot's records, such as the PCR values the kmk
                     was unsealed with (default /run/integrity-loader)
+  --efivars DIR     EFI variables: Secure Boot, and whether a UKI booted,
+                    which decides the PCRs (default /sys/firmware/efi/efivars)
   -v, --verbose     more detail (repeat for debug)
   -q, --quiet       errors only
   -h, --help        show this help
@@ -212,6 +217,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--pins" => opts.pins = Some(PathBuf::from(value("a file")?)),
             "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
+            "--efivars" => opts.efivars = Some(PathBuf::from(value("a directory")?)),
             "--repin" => opts.repin = true,
             "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {

@@ -118,6 +118,8 @@ pub struct TpmSettings {
     /// TPM2_PCRLOCK: the PCR extended once the kmk is unsealed, so nothing
     /// later in this boot can unseal it again; `None` for no lock.
     pub pcr_lock: Option<u8>,
+    /// TPM2_PCRLOCK was set (or pinned), not chosen by `pcr_choice`.
+    pub pcr_lock_explicit: bool,
     /// How long one TPM command may take before the step fails.
     pub timeout: std::time::Duration,
     /// TPM_STEP_TIMEOUT: how long all of a step's TPM commands may take,
@@ -249,6 +251,8 @@ pub struct Settings {
     /// keyrings, refuse any later link into them.
     pub lock_keyrings: bool,
     pub debug: bool,
+    /// ConfigInputs' `stub_pcr`: a UKI booted, measured into this PCR.
+    pub stub_pcr: Option<u8>,
     /// dracut's files that could not be used (unreadable, not data, a bad
     /// value): the steps reading their keys fail with the error; the other
     /// steps run.
@@ -306,6 +310,10 @@ pub struct ConfigInputs<'a> {
     pub cmdline: &'a Cmdline,
     /// `uname -r`, for MULTIKERNELMODE=YES.
     pub kernel_release: &'a str,
+    /// The PCR systemd-stub measured this boot's UKI into (EFI variable
+    /// StubPcrKernelImage), `None` without a UKI: it decides the default
+    /// PCRs (`pcr_choice`).
+    pub stub_pcr: Option<u8>,
 }
 
 #[derive(Clone)]
@@ -476,9 +484,16 @@ pub fn parse_shell_number(text: &str) -> Option<u32> {
 
 /// TPM=, TPM2_PARENT=, TPM2_PARENT_NAME=, TPM2_PCRS=, TPM_TIMEOUT=,
 /// TPM_STEP_TIMEOUT= of the native config.
-fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError> {
+fn tpm_settings(
+    native: &Option<ConfigFile>,
+    stub_pcr: Option<u8>,
+) -> Result<TpmSettings, ConfigError> {
+    use crate::pcr_choice;
     let tcti = pick(vec![from_file(native, "TPM")], "device:/dev/tpmrm0");
-    let pcrs = pick(vec![from_file(native, "TPM2_PCRS")], "sha256:7,11");
+    let pcrs = pick(
+        vec![from_file(native, "TPM2_PCRS")],
+        pcr_choice::default_pcrs(stub_pcr),
+    );
     let mut settings = TpmSettings {
         tcti,
         parent: 0x8100_0001,
@@ -487,19 +502,15 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
         parent_public: None,
         pcr_values: None,
         pcr_lock: None,
+        pcr_lock_explicit: false,
         pcrs,
         timeout: std::time::Duration::from_secs(30),
         step_timeout: std::time::Duration::from_secs(20),
         recovery_timeout: std::time::Duration::from_secs(60),
         auto_reseal: false,
     };
-    // By default PCR 11 is locked when the policy uses it (as dracut's
-    // TRUSTED_PCRLOCK=11 does for a trusted kmk).
-    let lock_default = |pcrs: &str| {
-        crate::tpm::pcr::PcrSelection::parse(pcrs)
-            .is_ok_and(|p| p.indices().any(|i| i == 11))
-            .then_some(11)
-    };
+    // The policy's latch PCR, by systemd's registry (pcr_choice).
+    let lock_default = |pcrs: &str| pcr_choice::default_lock(pcrs, stub_pcr);
     settings.pcr_lock = lock_default(&settings.pcrs.value);
     let Some(n) = native else { return Ok(settings) };
     if let Some((a, _)) = n.get("TPM")
@@ -553,6 +564,11 @@ fn tpm_settings(native: &Option<ConfigFile>) -> Result<TpmSettings, ConfigError>
     if let Some((a, _)) = n.get("TPM2_PCRLOCK") {
         settings.pcr_lock = parse_pcr_lock(&a.value, lock_default(&settings.pcrs.value))
             .map_err(|m| n.error(a, m))?;
+        settings.pcr_lock_explicit = !a.value.is_empty();
+        if let Some(pcr) = settings.pcr_lock.filter(|_| settings.pcr_lock_explicit) {
+            pcr_choice::refuse_stub_pcr("TPM2_PCRLOCK", u32::from(pcr), stub_pcr)
+                .map_err(|m| n.error(a, m))?;
+        }
     }
     if let Some((a, _)) = n.get("TPM_TIMEOUT") {
         settings.timeout = match a.value.parse::<u64>() {
@@ -762,7 +778,7 @@ impl Settings {
         let mut drop_kmk = None;
         let mut policy_write = PolicyWrite::Auto;
         let mut lock_keyrings = true;
-        let mut trusted_pcrlock = Some(11);
+        let mut trusted_pcrlock = Some(crate::pcr_choice::default_trusted_lock(inputs.stub_pcr));
         if let Some(n) = &native {
             if let Some((a, _)) = n.get("FAILURE_ACTION") {
                 failure_action = FailureAction::parse(&a.value).map_err(|m| n.error(a, m))?;
@@ -808,6 +824,10 @@ impl Settings {
                             }
                         },
                     };
+                if let Some(pcr) = trusted_pcrlock {
+                    crate::pcr_choice::refuse_stub_pcr("TRUSTED_PCRLOCK", pcr, inputs.stub_pcr)
+                        .map_err(|m| n.error(a, m))?;
+                }
             }
         }
 
@@ -820,7 +840,7 @@ impl Settings {
             kmk_name,
             kmk_name_source,
             trusted_pcrlock,
-            tpm: tpm_settings(&native)?,
+            tpm: tpm_settings(&native, inputs.stub_pcr)?,
             evm_key,
             evm_x509,
             evm_keys_dir,
@@ -835,6 +855,7 @@ impl Settings {
             policy_write,
             lock_keyrings,
             debug: cmdline.flag("rd.debug"),
+            stub_pcr: inputs.stub_pcr,
             unusable: Vec::new(),
         };
         settings.check_paths()?;
@@ -965,6 +986,7 @@ mod tests {
                 native_config: None,
                 cmdline: &cmdline,
                 kernel_release: "6.1.0-test",
+                stub_pcr: None,
             })
         }
     }

@@ -170,7 +170,16 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, Config
                         .map_or("no".to_string(), |p| p.to_string());
                     warnings.push(differs("TPM2_PCRLOCK", &shown, &"the root's configuration"));
                 }
+                if let Some(pcr) = pinned {
+                    crate::pcr_choice::refuse_stub_pcr(
+                        "TPM2_PCRLOCK",
+                        u32::from(pcr),
+                        settings.stub_pcr,
+                    )
+                    .map_err(at)?;
+                }
                 settings.tpm.pcr_lock = pinned;
+                settings.tpm.pcr_lock_explicit = true;
             }
             // Floors: the root may ask for more, never for less.
             "DROP_KMK" => {
@@ -393,6 +402,7 @@ mod tests {
             native_config: None,
             cmdline: &crate::cmdline::Cmdline::parse(""),
             kernel_release: "6.1.0-test",
+            stub_pcr: None,
         })
         .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
@@ -472,6 +482,7 @@ mod tests {
                 native_config: None,
                 cmdline: &crate::cmdline::Cmdline::parse(""),
                 kernel_release: "6.1.0-test",
+                stub_pcr: None,
             })
             .unwrap()
         };
@@ -513,6 +524,7 @@ mod tests {
                 native_config: Some(&dir.join("il.conf")),
                 cmdline: &crate::cmdline::Cmdline::parse(""),
                 kernel_release: "6.1.0-test",
+                stub_pcr: None,
             })
             .unwrap()
         };

@@ -9,6 +9,7 @@
 use super::{AuditOptions, walk};
 use crate::cmdline::Cmdline;
 use crate::commands::{self, EXIT_USAGE};
+use crate::efi::SecureBoot;
 use std::path::{Path, PathBuf};
 
 pub const HELP: &str = "\
@@ -46,9 +47,6 @@ hand, 1 some could not be opened or need evmctl, 2 usage error, refusal
 or configuration error.
 ";
 
-const SECURE_BOOT_VAR: &str = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
-const EFIVARS: &str = "/sys/firmware/efi/efivars";
-
 #[derive(Debug)]
 struct Relabel {
     audit: AuditOptions,
@@ -66,7 +64,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
         all_filesystems: false,
         ..AuditOptions::default()
     };
-    let mut efivars = PathBuf::from(EFIVARS);
+    let mut efivars = PathBuf::from(crate::efi::DEFAULT_DIR);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -101,8 +99,8 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
 }
 
 /// Why the running kernel would not label files on open; `None` when it
-/// would. `secure_boot`: the SecureBoot EFI variable's content, if any.
-fn refusal(cmdline: &str, secure_boot: Option<&[u8]>, evm_on: bool) -> Option<String> {
+/// would.
+fn refusal(cmdline: &str, secure_boot: SecureBoot, evm_on: bool) -> Option<String> {
     let c = Cmdline::parse(cmdline);
     let ima = c.value("ima_appraise");
     if ima != Some("fix") {
@@ -113,8 +111,7 @@ fn refusal(cmdline: &str, secure_boot: Option<&[u8]>, evm_on: bool) -> Option<St
             ima.unwrap_or("<absent>")
         ));
     }
-    // The variable's content: 4 bytes of attributes, then the value.
-    if secure_boot.is_some_and(|v| v.len() > 4 && v.last() == Some(&1)) {
+    if secure_boot == SecureBoot::On {
         return Some(
             "secure boot is on, and then the kernel ignores ima_appraise=fix (its \
              architecture policy appraises): turn Secure Boot off in the firmware for \
@@ -167,8 +164,8 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let secure_boot = std::fs::read(r.efivars.join(SECURE_BOOT_VAR)).ok();
-    if let Some(why) = refusal(&cmdline, secure_boot.as_deref(), inputs.evm_on) {
+    let secure_boot = crate::efi::EfiVars::new(&r.efivars).secure_boot();
+    if let Some(why) = refusal(&cmdline, secure_boot, inputs.evm_on) {
         log::error!("relabel refused: {why}");
         return EXIT_USAGE;
     }
@@ -217,19 +214,25 @@ mod tests {
     #[test]
     fn fix_mode_is_required() {
         let fix = "root=/dev/vda ima_appraise=fix evm=fix";
-        assert_eq!(refusal(fix, None, true), None);
-        assert_eq!(refusal("ima_appraise=fix", None, false), None);
-        let why = refusal("root=/dev/vda", None, false).unwrap();
+        assert_eq!(refusal(fix, SecureBoot::Unknown, true), None);
+        assert_eq!(
+            refusal("ima_appraise=fix", SecureBoot::Unknown, false),
+            None
+        );
+        let why = refusal("root=/dev/vda", SecureBoot::Unknown, false).unwrap();
         assert!(why.contains("ima_appraise=<absent>"), "{why}");
-        let why = refusal("ima_appraise=fix ima_appraise=enforce", None, false).unwrap();
+        let why = refusal(
+            "ima_appraise=fix ima_appraise=enforce",
+            SecureBoot::Unknown,
+            false,
+        )
+        .unwrap();
         assert!(why.contains("ima_appraise=enforce"), "{why}");
-        let why = refusal("ima_appraise=fix", None, true).unwrap();
+        let why = refusal("ima_appraise=fix", SecureBoot::Unknown, true).unwrap();
         assert!(why.contains("evm=<absent>"), "{why}");
-        // SecureBoot: attributes, then 1 (on) or 0 (off).
-        let on = [6u8, 0, 0, 0, 1];
-        let why = refusal(fix, Some(&on), true).unwrap();
+        let why = refusal(fix, SecureBoot::On, true).unwrap();
         assert!(why.starts_with("secure boot is on"), "{why}");
-        assert_eq!(refusal(fix, Some(&[6, 0, 0, 0, 0]), true), None);
+        assert_eq!(refusal(fix, SecureBoot::Off, true), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn run(options: &Options) -> u8 {
     println!("securityfs: {}", env.securityfs.dir().display());
     println!("keyring: {}", env.keyring_spec);
     print_settings(&env.settings);
+    print_boot(&env, options);
     let mut ctx = env.context(true);
     // The plan the runner walks, so what is printed is what is done.
     println!("plan:\n{}", plan::describe(ctx.plan));
@@ -55,6 +56,41 @@ pub fn run(options: &Options) -> u8 {
     } else {
         println!("check FAILED");
         EXIT_FAILED
+    }
+}
+
+/// What the firmware says about this boot (--efivars), and what the
+/// loader makes of it: Secure Boot and fix mode, the PCR it will lock.
+fn print_boot(env: &super::Env, options: &Options) {
+    use crate::config::MasterKeyType;
+    use crate::pcr_choice;
+    let s = &env.settings;
+    println!("boot ({}):", env.efivars.dir().display());
+    match s.stub_pcr {
+        Some(p) => {
+            println!("  UKI: yes, systemd-stub measured it into PCR {p} (StubPcrKernelImage)")
+        }
+        None => println!("  UKI: no (no StubPcrKernelImage EFI variable)"),
+    }
+    let cmdline = super::read_cmdline(options).unwrap_or_default();
+    for line in super::secure_boot_lines(&env.efivars, &cmdline) {
+        println!("  {line}");
+    }
+    match s.masterkey_type.value {
+        MasterKeyType::Tpm2 => println!(
+            "  PCR lock: {}",
+            pcr_choice::explain_lock(
+                &s.tpm.pcrs.value,
+                s.tpm.pcr_lock,
+                s.tpm.pcr_lock_explicit,
+                s.stub_pcr
+            )
+        ),
+        MasterKeyType::Trusted => println!(
+            "  PCR lock: {}",
+            pcr_choice::explain_trusted_lock(s.trusted_pcrlock, s.stub_pcr)
+        ),
+        MasterKeyType::User => {}
     }
 }
 

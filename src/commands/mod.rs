@@ -29,6 +29,21 @@ pub fn run(command: Command, options: &Options) -> u8 {
     }
 }
 
+/// What Secure Boot means here, for `check` and `status`: its state, and
+/// when the command line asks for IMA fix mode, that the kernel ignores it
+/// under Secure Boot.
+fn secure_boot_lines(efivars: &crate::efi::EfiVars, cmdline: &Cmdline) -> Vec<String> {
+    let sb = efivars.secure_boot();
+    let mut lines = vec![format!("Secure Boot: {}", sb.describe())];
+    if cmdline.value("ima_appraise") == Some("fix") {
+        lines.push(match sb {
+            crate::efi::SecureBoot::On => "ima_appraise=fix is on the kernel command line, but Secure Boot is on: the kernel ignored it (\"Secure boot enabled: ignoring ima_appraise=fix option\"), so `relabel` cannot label files in this boot; turn Secure Boot off in the firmware for the relabelling boot, or sign the files with evmctl ima_sign".to_string(),
+            _ => "ima_appraise=fix is on the kernel command line: IMA fix mode, `relabel` can label files in this boot".to_string(),
+        });
+    }
+    lines
+}
+
 /// What every command works on.
 pub struct Env {
     pub root: Root,
@@ -38,6 +53,8 @@ pub struct Env {
     pub keyring: KeySerial,
     /// Where this boot's facts are recorded for later commands (--run-dir).
     pub run_dir: PathBuf,
+    /// The EFI variables (--efivars): Secure Boot, the UKI's PCR.
+    pub efivars: crate::efi::EfiVars,
 }
 
 /// The default --run-dir: /run lives from the initramfs to shutdown.
@@ -158,11 +175,18 @@ pub fn setup(
     }
     let cmdline = read_cmdline(options).map_err(setup_error)?;
     let release = kernel_release();
+    let efivars = crate::efi::EfiVars::new(
+        options
+            .efivars
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::efi::DEFAULT_DIR)),
+    );
     let settings = Settings::resolve(&ConfigInputs {
         root: &root,
         native_config: options.config.as_deref(),
         cmdline: &cmdline,
         kernel_release: &release,
+        stub_pcr: efivars.stub_pcr_kernel_image(),
     })
     .map_err(|e| setup_error(format!("configuration error: {e}")))?;
     let mut settings = settings;
@@ -208,5 +232,6 @@ pub fn setup(
             .run_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_DIR)),
+        efivars,
     })
 }

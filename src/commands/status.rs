@@ -13,6 +13,10 @@ pub fn run(options: &Options) -> u8 {
         Ok(e) => e,
         Err(e) => return e.code,
     };
+    let cmdline = super::read_cmdline(options).unwrap_or_default();
+    for line in super::secure_boot_lines(&env.efivars, &cmdline) {
+        println!("{line}");
+    }
     if env.settings.masterkey_type.value == crate::config::MasterKeyType::Tpm2 {
         print_tpm2_kmk(&env);
     }

@@ -31,6 +31,12 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             s.masterkey_type.value.name()
         );
     }
+    if s.masterkey_type.value == MasterKeyType::Tpm2
+        && let Some(w) =
+            crate::pcr_choice::unlocked_warning(&s.tpm.pcrs.value, s.tpm.pcr_lock, s.stub_pcr)
+    {
+        log::warn!("{w}");
+    }
     let mut recovered = false;
     let payload = match s.masterkey_type.value {
         MasterKeyType::User => match user_payload(ctx, path) {

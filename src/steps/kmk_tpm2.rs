@@ -10,7 +10,7 @@ use crate::tpm::constants::CommandCode;
 use crate::tpm::keyfile::{self, SealedBlob};
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::transport::TransportError;
-use crate::tpm::{pcr_lock, tcti, unseal};
+use crate::tpm::{measure_log, pcr_lock, tcti, unseal};
 use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
@@ -160,21 +160,39 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
                 "TPM2_PCR_VALUES are not the values the kmk is sealed to; reading the PCRs instead (one more command): seal again with --write-config, or remove TPM2_PCR_VALUES"
             );
         }
+        // systemd's measure log is locked before the extend, as systemd
+        // does, so that its records stay in the PCR's order.
+        let log_path = measure_log::path();
         let locked = known
             .map_or_else(|| pcr_lock::values(&mut tpm, &pcrs), Ok)
             .map(|values| record_values(ctx, &values))
-            .and_then(|()| pcr_lock::lock(&mut tpm, pcr));
-        if let Err(e) = locked {
-            let _ = std::fs::remove_file(&record);
-            return Err(format!(
-                "unsealed the kmk from {}, but could not lock PCR {pcr} ({e}); not loading it, as any later process of this boot could unseal it again (TPM2_PCRLOCK=no loads it without the lock)",
-                shown.display()
-            ));
-        }
+            .and_then(|()| {
+                let log = measure_log::open(&log_path);
+                pcr_lock::lock(&mut tpm, pcr).map(|()| log)
+            });
+        let log = match locked {
+            Ok(log) => log,
+            Err(e) => {
+                let _ = std::fs::remove_file(&record);
+                return Err(format!(
+                    "unsealed the kmk from {}, but could not lock PCR {pcr} ({e}); not loading it, as any later process of this boot could unseal it again (TPM2_PCRLOCK=no loads it without the lock)",
+                    shown.display()
+                ));
+            }
+        };
         log::info!(
             "locked PCR {pcr} (extended with SHA-256 of \"{}\"): the kmk cannot be unsealed again until the next boot",
-            String::from_utf8_lossy(pcr_lock::LOCK_EVENT)
+            pcr_lock::LOCK_EVENT_TEXT
         );
+        match log.and_then(|l| l.append(pcr, &pcr_lock::lock_digest(), pcr_lock::LOCK_EVENT_TEXT)) {
+            Ok(()) => log::info!(
+                "recorded the extend of PCR {pcr} in systemd's measure log {}",
+                log_path.display()
+            ),
+            Err(e) => log::warn!(
+                "the extend of PCR {pcr} is not in systemd's measure log: {e}; systemd-pcrlock and verifiers cannot replay PCR {pcr} this boot"
+            ),
+        }
     }
     let (st, ms) = (tpm.stats, crate::logging::Ms);
     let total = start.elapsed();

@@ -63,6 +63,7 @@ pub(crate) fn default_settings(root: &Root) -> Settings {
         native_config: None,
         cmdline: &crate::cmdline::Cmdline::default(),
         kernel_release: "test",
+        stub_pcr: None,
     })
     .unwrap()
 }

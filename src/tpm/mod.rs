@@ -8,6 +8,7 @@ pub mod constants;
 pub mod crypto;
 pub mod kernel_session;
 pub mod keyfile;
+pub mod measure_log;
 pub mod parent_pin;
 pub mod pcr;
 pub mod pcr_lock;

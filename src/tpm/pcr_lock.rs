@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 
 /// The event extended into the lock PCR: its SHA-256 is the digest, so the
 /// locked value is predictable (`locked_value`).
-pub const LOCK_EVENT: &[u8] = b"integrity-loader: kmk unsealed";
+pub const LOCK_EVENT: &[u8] = LOCK_EVENT_TEXT.as_bytes();
+/// The event as the measure log's `content.string` carries it.
+pub const LOCK_EVENT_TEXT: &str = "integrity-loader: kmk unsealed";
 
 /// The record's name in the run directory (/run/integrity-loader).
 pub const RECORD_FILE: &str = "pcrs-at-unseal";

@@ -230,6 +230,14 @@ impl Fixture {
             .arg("@s")
             .arg("--run-dir")
             .arg(self.dir.join("run"))
+            // Never the host's: no UKI unless a test makes one, and the
+            // host's systemd measure log left alone.
+            .arg("--efivars")
+            .arg(self.dir.join("efivars"))
+            .env(
+                "SYSTEMD_MEASURE_LOG_USERSPACE",
+                self.dir.join("tpm2-measure.log"),
+            )
             .env("INTEGRITY_LOADER_LOG", "stderr")
             .env_remove("NEWROOT");
         cmd
