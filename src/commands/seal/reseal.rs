@@ -388,6 +388,9 @@ pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), St
         keyring_spec: ctx.keyring_spec,
         keyring: ctx.keyring,
         run_dir: ctx.run_dir.to_path_buf(),
+        // Only check and status read it; the boot's settings already hold
+        // the UKI's PCR.
+        efivars: crate::efi::EfiVars::new(crate::efi::DEFAULT_DIR),
     };
     output::check(&env.root, &[blob_path, CONFIG_PATH], true)?;
     let existing_config = read_config(&env)?;
