@@ -69,7 +69,8 @@ fn later_leaves_the_whole_policy_for_after_the_lsm() {
         setup(&f, mode);
         let r = f.run(&["load"]);
         assert_eq!(r.code, 0, "{}", r.output());
-        r.assert_contains("the whole policy waits for the LSM's policy load");
+        r.assert_contains("ima-policy: done: left the whole IMA policy ");
+        r.assert_contains("/etc/sysconfig/ima-policy for after the LSM's policy load (integrity-loader-lsm.service writes it as 5 rules): it has 1 rule(s) with LSM labels (line 3)");
         assert_eq!(f.sfs_text("ima/policy"), "", "{mode}");
         let r = f.run(&["load", "--lsm-rules"]);
         assert_eq!(r.code, 0, "{}", r.output());
@@ -101,7 +102,7 @@ fn auto_splits_when_the_kernels_config_appends() {
     f.write(&format!("/boot/config-{release}"), "CONFIG_IMA=y\n");
     let r = f.run(&["check"]);
     r.assert_contains("has no CONFIG_IMA_WRITE_POLICY");
-    r.assert_contains("would leave IMA policy");
+    r.assert_contains("would leave the whole IMA policy");
 }
 
 #[test]

@@ -112,10 +112,10 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                 return Outcome::already(why);
             }
             let what = format!(
-                "IMA policy {} has {}; {why}: the whole policy waits for the LSM's policy load ({LATER_UNIT} writes it {}); until then the kernel keeps its boot policy",
+                "the whole IMA policy {} for after the LSM's policy load ({LATER_UNIT} writes it {}): it has {}; {why}; until then the kernel keeps its boot policy",
                 shown.display(),
-                split.describe(),
-                how(rules)
+                how(rules),
+                split.describe()
             );
             if ctx.dry_run {
                 return Outcome::done(format!("would leave {what}"));
