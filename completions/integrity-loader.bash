@@ -7,7 +7,7 @@ _integrity_loader() {
 
     local commands='load check status seal reseal audit relabel'
     local options='--root --securityfs --cmdline --dracut-cmdline --keyring --config --tpm --pins
-        --write-pins --repin --run-dir --efivars --verbose --quiet --help --version'
+        --write-pins --repin --run-dir --efivars --lsm-rules --verbose --quiet --help --version'
     local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
         --evm-key --write-config --force --replace-kmk-and-orphan-labels
         --recovery-key'

@@ -61,6 +61,9 @@ pub struct Options {
     pub efivars: Option<PathBuf>,
     /// check --repin: write pins that differ from the one this boot checked.
     pub repin: bool,
+    /// load --lsm-rules: write only the IMA policy rules left for after the
+    /// LSM's policy load.
+    pub lsm_rules: bool,
     pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
@@ -81,6 +84,7 @@ impl Default for Options {
             run_dir: None,
             efivars: None,
             repin: false,
+            lsm_rules: false,
             seal: SealOptions::default(),
             verbosity: 0,
         }
@@ -147,6 +151,10 @@ Options:
                     was unsealed with (default /run/integrity-loader)
   --efivars DIR     EFI variables: Secure Boot, and whether a UKI booted,
                     which decides the PCRs (default /sys/firmware/efi/efivars)
+  --lsm-rules       (load, once the LSM has loaded its policy) write only
+                    the IMA policy rules the initramfs left for then, those
+                    with LSM labels (IMA_LSM_RULES); run by the unit
+                    integrity-loader-lsm.service
   -v, --verbose     more detail (repeat for debug)
   -q, --quiet       errors only
   -h, --help        show this help
@@ -219,6 +227,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
             "--efivars" => opts.efivars = Some(PathBuf::from(value("a directory")?)),
             "--repin" => opts.repin = true,
+            "--lsm-rules" => opts.lsm_rules = true,
             "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
@@ -302,6 +311,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     | "--write-config"
                     | "--force"
                     | "--repin"
+                    | "--lsm-rules"
                     | "--replace-kmk-and-orphan-labels"
                     | "--recovery-key"
             )
@@ -312,6 +322,9 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     let command = command.unwrap_or(Command::Load);
     if command != Command::Check && opts.write_pins.is_some() {
         return Err(UsageError("--write-pins is an option of check".into()));
+    }
+    if opts.lsm_rules && command != Command::Load {
+        return Err(UsageError("--lsm-rules is an option of load".into()));
     }
     if opts.repin && opts.write_pins.is_none() {
         return Err(UsageError("--repin goes with check --write-pins".into()));
@@ -389,6 +402,11 @@ mod tests {
             panic!()
         };
         assert!(o.dracut_cmdline && o.cmdline.is_none());
+        let Parsed::Run(Command::Load, o) = parse("load --lsm-rules").unwrap() else {
+            panic!()
+        };
+        assert!(o.lsm_rules);
+        assert!(!Options::default().lsm_rules);
     }
 
     #[test]
@@ -409,6 +427,8 @@ mod tests {
             ("--verbose=2", "option --verbose takes no value"),
             ("load --write-pins /p", "--write-pins is an option of check"),
             ("--pins", "option --pins needs a file"),
+            ("check --lsm-rules", "--lsm-rules is an option of load"),
+            ("load --lsm-rules=1", "option --lsm-rules takes no value"),
             ("seal --pins /p", "--pins is an option of load and check"),
             (
                 "reseal --force",

@@ -214,6 +214,21 @@ pub enum PolicyWrite {
     Rules,
 }
 
+/// IMA_LSM_RULES: where a policy with LSM-label rules is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LsmRules {
+    /// `split` when the kernel takes a second policy load
+    /// (CONFIG_IMA_WRITE_POLICY in its config file), else `later`.
+    Auto,
+    /// The initramfs writes the rules that do not wait for the LSM, the
+    /// unit after the LSM's policy load appends the rest.
+    Split,
+    /// The whole policy is written after the LSM's policy load.
+    Later,
+    /// Everything in the initramfs (its LSM policy is loaded before).
+    Initramfs,
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -247,6 +262,7 @@ pub struct Settings {
     /// recovery file the initramfs does not pin is never used.
     pub recovery_sha256: Option<Setting<Option<[u8; 32]>>>,
     pub policy_write: PolicyWrite,
+    pub lsm_rules: LsmRules,
     /// LOCK_KEYRINGS: once certificates are in the userspace `_ima`/`_evm`
     /// keyrings, refuse any later link into them.
     pub lock_keyrings: bool,
@@ -368,6 +384,7 @@ const NATIVE_KEYS: &[&str] = &[
     "REQUIRE",
     "DROP_KMK",
     "IMA_POLICY_WRITE",
+    "IMA_LSM_RULES",
     "LOCK_KEYRINGS",
     "TPM",
     "TPM2_PARENT",
@@ -777,6 +794,7 @@ impl Settings {
         let mut required = BTreeSet::new();
         let mut drop_kmk = None;
         let mut policy_write = PolicyWrite::Auto;
+        let mut lsm_rules = LsmRules::Auto;
         let mut lock_keyrings = true;
         let mut trusted_pcrlock = Some(crate::pcr_choice::default_trusted_lock(inputs.stub_pcr));
         if let Some(n) = &native {
@@ -807,6 +825,22 @@ impl Settings {
                         return Err(n.error(
                             a,
                             format!("IMA_POLICY_WRITE=\"{other}\": expected auto, path or rules"),
+                        ));
+                    }
+                };
+            }
+            if let Some((a, _)) = n.get("IMA_LSM_RULES") {
+                lsm_rules = match a.value.as_str() {
+                    "auto" | "" => LsmRules::Auto,
+                    "split" => LsmRules::Split,
+                    "later" => LsmRules::Later,
+                    "initramfs" => LsmRules::Initramfs,
+                    other => {
+                        return Err(n.error(
+                            a,
+                            format!(
+                                "IMA_LSM_RULES=\"{other}\": expected auto, split, later or initramfs"
+                            ),
                         ));
                     }
                 };
@@ -853,6 +887,7 @@ impl Settings {
             masterkey_sha256: None,
             recovery_sha256: None,
             policy_write,
+            lsm_rules,
             lock_keyrings,
             debug: cmdline.flag("rd.debug"),
             stub_pcr: inputs.stub_pcr,
@@ -1293,6 +1328,30 @@ mod tests {
         assert_eq!(s.policy_write, PolicyWrite::Rules);
         assert_eq!(s.trusted_pcrlock, None);
         assert_eq!(s.tpm.parent_name, None);
+        assert_eq!(s.lsm_rules, LsmRules::Auto);
+    }
+
+    #[test]
+    fn lsm_rules() {
+        let mode = |text: &str| {
+            Tree::new(&[(NATIVE_CONFIG, text)])
+                .resolve("")
+                .map(|s| s.lsm_rules)
+        };
+        assert_eq!(mode("IMA_LSM_RULES=later\n").unwrap(), LsmRules::Later);
+        assert_eq!(mode("IMA_LSM_RULES=split\n").unwrap(), LsmRules::Split);
+        assert_eq!(
+            mode("IMA_LSM_RULES=initramfs\n").unwrap(),
+            LsmRules::Initramfs
+        );
+        assert_eq!(mode("IMA_LSM_RULES=\n").unwrap(), LsmRules::Auto);
+        let e = mode("IMA_LSM_RULES=never\n").unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "integrity-loader.conf:1: IMA_LSM_RULES=\"never\": expected auto, split, later or initramfs"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

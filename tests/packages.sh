@@ -133,6 +133,10 @@ check "PREFIX=/usr/local: initrd-load runs /usr/local/bin/integrity-loader" \
     grep -qx 'bin=/usr/local/bin/integrity-loader # set by scripts/install' "$loc/usr/local/lib/integrity-loader/initrd-load"
 check "PREFIX=/usr/local: the unit runs /usr/local/lib/integrity-loader/initrd-load" \
     grep -qx 'ExecStart=/usr/local/lib/integrity-loader/initrd-load' "$loc/usr/local/lib/systemd/system/integrity-loader.service"
+check "PREFIX=/usr/local: the LSM-rules unit runs /usr/local/bin/integrity-loader" \
+    grep -qx 'ExecStart=/usr/local/bin/integrity-loader load --lsm-rules --root /' "$loc/usr/local/lib/systemd/system/integrity-loader-lsm.service"
+check "PREFIX=/usr/local: the LSM-rules unit is linked into sysinit.target.wants" \
+    test "$(readlink "$loc/usr/local/lib/systemd/system/sysinit.target.wants/integrity-loader-lsm.service")" = ../integrity-loader-lsm.service
 
 # ---- install, where README says
 dpkg -i "$deb" > "$work/install.log" 2>&1
@@ -152,6 +156,8 @@ done
 if command -v systemd-analyze > /dev/null; then
     sa=$(systemd-analyze verify /lib/systemd/system/integrity-loader.service 2>&1)
     check "systemd-analyze verify integrity-loader.service${sa:+: $sa}" test -z "$sa"
+    sa=$(systemd-analyze verify /lib/systemd/system/integrity-loader-lsm.service 2>&1)
+    check "systemd-analyze verify integrity-loader-lsm.service${sa:+: $sa}" test -z "$sa"
 fi
 # And nothing in the package the table does not list.
 listed=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f1 | sort)

@@ -47,14 +47,17 @@ pub fn run(options: &Options) -> u8 {
                 env.securityfs.dir().display(),
                 e.desc()
             );
-            return run_locked(&env);
+            return run_locked(&env, options.lsm_rules);
         }
     };
-    run_locked(&env)
+    run_locked(&env, options.lsm_rules)
 }
 
-fn run_locked(env: &super::Env) -> u8 {
+fn run_locked(env: &super::Env, lsm_rules: bool) -> u8 {
     let mut ctx = env.context(false);
+    if lsm_rules {
+        return run_lsm_rules(env, &ctx);
+    }
     let report = runner::run(&mut ctx);
     let failed = report.failed();
     let ms = crate::logging::Ms(report.total);
@@ -78,5 +81,30 @@ fn run_locked(env: &super::Env) -> u8 {
             .unwrap_or_default();
         println!("integrity-loader: FAILURE_ACTION={action}: {first}");
         EXIT_FAILED
+    }
+}
+
+/// `load --lsm-rules`: only the IMA policy rules left for after the LSM's
+/// policy load, logged as the step they belong to.
+fn run_lsm_rules(env: &super::Env, ctx: &crate::steps::Context) -> u8 {
+    let start = std::time::Instant::now();
+    let outcome = crate::steps::ima_policy::run_later(ctx);
+    let ms = crate::logging::Ms(start.elapsed());
+    let line = format!(
+        "ima-policy (--lsm-rules): {}: {} ({ms} ms)",
+        outcome.status.word(),
+        outcome.message
+    );
+    if outcome.status == crate::steps::Status::Failed {
+        log::error!("{line}");
+        println!(
+            "integrity-loader: FAILURE_ACTION={}: ima-policy: {}",
+            env.settings.failure_action.name(),
+            outcome.message
+        );
+        EXIT_FAILED
+    } else {
+        log::info!("{line}");
+        EXIT_OK
     }
 }

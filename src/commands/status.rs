@@ -79,6 +79,15 @@ pub fn run(options: &Options) -> u8 {
             ),
         }
     }
+    let later = env.run_dir.join(crate::steps::ima_policy::LATER_FILE);
+    if let Ok(text) = std::fs::read_to_string(&later) {
+        println!(
+            "ima policy: {} rule(s) wait for the LSM's policy load ({}; {} writes them)",
+            text.lines().skip(1).filter(|l| !l.is_empty()).count(),
+            later.display(),
+            crate::steps::ima_policy::LATER_UNIT
+        );
+    }
     EXIT_OK
 }
 

@@ -13,8 +13,10 @@
 //! algorithms missing from its crypto API, CONFIG_IMA_APPRAISE_MODSIG,
 //! CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS, and tokens older kernels lack.
 
+pub mod attest;
 mod canonical;
 mod error;
+pub mod split;
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -219,6 +221,9 @@ pub struct Rule {
     pub appraise_type: Option<AppraiseType>,
     /// Column of a `#` comment after the rule.
     pub comment: Option<usize>,
+    /// The rule has a `subj_*`/`obj_*` condition: it means something only
+    /// once the LSM has loaded its policy.
+    pub lsm: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -468,6 +473,7 @@ fn parse_rule(line: usize, s: &str) -> Result<Option<Rule>, PolicyError> {
         func: seen.func.map(|(f, _)| f),
         appraise_type: seen.appraise_type,
         comment,
+        lsm: seen.keys.iter().any(|(k, _)| is_lsm(k)),
     }))
 }
 

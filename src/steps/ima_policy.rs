@@ -4,11 +4,12 @@
 //! if any rule is bad, see kernel-interfaces pitfalls 3 and 4).
 
 use super::{Context, Facts, Outcome};
-use crate::config::PolicyWrite;
+use crate::config::{LsmRules, PolicyWrite};
 use crate::ima_policy as grammar;
 use crate::plan::{Conditions, StepId};
 use crate::rootfs::Root;
 use crate::runner;
+use grammar::split::Split;
 use nix::errno::Errno;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -81,17 +82,13 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         PolicyWrite::Rules => false,
         PolicyWrite::Auto => signed,
     };
-    let how = if by_path {
-        format!("by path{}", if signed { " (signed)" } else { "" })
-    } else {
-        format!("as {rules} rules")
+    let how = |rules: usize| {
+        if by_path {
+            format!("by path{}", if signed { " (signed)" } else { "" })
+        } else {
+            format!("as {rules} rules")
+        }
     };
-    let units: Vec<Vec<u8>> = if by_path {
-        vec![real.as_os_str().as_bytes().to_vec()]
-    } else {
-        policy.write_units().collect()
-    };
-
     if by_path && let Err(e) = policy.check_by_path() {
         return Outcome::failed(format!(
             "{}:{}:{}: {}; no rule was written",
@@ -101,74 +98,90 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             e.reason
         ));
     }
-    if has_ima && let Some(why) = already_loaded(ctx, &policy, &shown) {
-        return Outcome::already(why);
+    for gap in grammar::attest::gaps(&policy, by_path) {
+        log::warn!("ima-policy: {}: {gap}", shown.display());
     }
-    if ctx.dry_run {
-        return Outcome::done(format!("would write IMA policy {} {how}", shown.display()));
-    }
-    let mut writer = match ctx.securityfs.open_policy() {
-        Ok(w) => w,
-        Err(Errno::EACCES | Errno::ENOENT) => {
-            return Outcome::already(format!(
-                "{} is not writable: the kernel already has a custom policy this boot",
-                ctx.securityfs.policy_path().display()
-            ));
-        }
-        Err(Errno::EBUSY) => {
-            return Outcome::failed(format!(
-                "{} is open by another process (EBUSY); is another loader running?",
-                ctx.securityfs.policy_path().display()
-            ));
-        }
-        Err(e) => {
-            return Outcome::failed(format!(
-                "open {}: {}",
-                ctx.securityfs.policy_path().display(),
-                e.desc()
-            ));
+
+    let split = Split::of(&policy);
+    let (placement, why) = placement(ctx, &split, by_path);
+    let now = match placement {
+        Placement::Whole => policy.clone(),
+        Placement::Split => split.now(),
+        Placement::Later => {
+            if has_ima && let Some(why) = already_loaded(ctx, &policy, &shown) {
+                return Outcome::already(why);
+            }
+            let what = format!(
+                "the whole IMA policy {} for after the LSM's policy load ({LATER_UNIT} writes it {}): it has {}; {why}; until then the kernel keeps its boot policy",
+                shown.display(),
+                how(rules),
+                split.describe()
+            );
+            if ctx.dry_run {
+                return Outcome::done(format!("would leave {what}"));
+            }
+            return match leave_for_later(ctx, Placement::Later, &policy) {
+                Ok(()) => Outcome::done(format!("left {what}")),
+                Err(e) => Outcome::failed(e),
+            };
         }
     };
-    if by_path {
-        if let Err(e) = units.first().map_or(Ok(()), |u| writer.write_unit(u)) {
-            return Outcome::failed(format!(
-                "the kernel refused IMA policy {} written by path: {}",
-                shown.display(),
-                match e {
-                    Errno::EACCES =>
-                        "its signature does not verify against the IMA keyring (EACCES)".to_string(),
-                    Errno::EINVAL => "the kernel rejected a rule in it (EINVAL)".to_string(),
-                    e => format!("{} ({e})", e.desc()),
-                }
-            ));
-        }
-    } else {
-        for (rule, unit) in policy.rules().iter().zip(&units) {
-            if let Err(e) = writer.write_unit(unit) {
-                let why = match e {
-                    Errno::EACCES => "the kernel requires a signed policy (secure boot or ima_policy=secure_boot); sign it with `evmctl ima_sign` and it will be written by path".to_string(),
-                    Errno::EINVAL => "the kernel rejected this rule (EINVAL); it drops the whole update, so no rule of this policy is active".to_string(),
-                    e => format!("{} ({e}); no rule of this policy is active", e.desc()),
-                };
-                return Outcome::failed(format!("{}:{}: {why}", shown.display(), rule.line));
-            }
+    if has_ima {
+        let both = split.in_kernel_order();
+        let found = match placement {
+            Placement::Split => already_loaded(ctx, &both, &shown)
+                .or_else(|| already_loaded(ctx, &now, &shown).filter(|_| pending(ctx))),
+            _ => already_loaded(ctx, &now, &shown),
+        };
+        if let Some(why) = found {
+            return Outcome::already(why);
         }
     }
-    if let Err(e) = writer.finish() {
-        return Outcome::failed(format!(
-            "close {}: {}",
-            ctx.securityfs.policy_path().display(),
-            e.desc()
+    let later = split.later();
+    let tail = match placement {
+        Placement::Split => format!(
+            "; {why}: the {} rule(s) with LSM labels and those kept after them wait for the LSM's policy load ({LATER_UNIT} appends them): {}",
+            later.rules().len(),
+            split.describe()
+        ),
+        _ => String::new(),
+    };
+    if ctx.dry_run {
+        return Outcome::done(format!(
+            "would write IMA policy {} {}{tail}",
+            shown.display(),
+            how(now.rules().len())
         ));
+    }
+    if let Err(failed) = write(ctx, &now, by_path.then_some(real.as_path()), &shown) {
+        return failed;
     }
     let record = ctx.run_dir.join(RECORD_FILE);
     let recorded = std::fs::create_dir_all(ctx.run_dir)
-        .and_then(|()| std::fs::write(&record, policy.normal_form()));
+        .and_then(|()| std::fs::write(&record, now.normal_form()));
+    let mut tail = tail;
+    if placement == Placement::Split {
+        // Without CONFIG_IMA_WRITE_POLICY the file is gone now, and with it
+        // any chance of the rest this boot.
+        if !ctx.securityfs.policy_path().exists() {
+            return Outcome::failed(format!(
+                "wrote the first {} rules of IMA policy {}, but the kernel then removed {} (it has no CONFIG_IMA_WRITE_POLICY): the {} rule(s) waiting for the LSM's policy cannot be written this boot; set IMA_LSM_RULES=later to write the whole policy after the LSM's policy load",
+                now.rules().len(),
+                shown.display(),
+                ctx.securityfs.policy_path().display(),
+                later.rules().len()
+            ));
+        }
+        if let Err(e) = leave_for_later(ctx, Placement::Split, &later) {
+            tail = format!("{tail}; but {e}");
+        }
+    }
     Outcome::done(format!(
-        "wrote IMA policy {} {how}; {} appraise rule(s){}{}",
+        "wrote IMA policy {} {}; {} appraise rule(s){}{}{tail}",
         shown.display(),
-        policy.appraise_rule_count(),
-        if policy.requires_signatures() {
+        how(now.rules().len()),
+        now.appraise_rule_count(),
+        if now.requires_signatures() {
             ", signatures required"
         } else {
             ""
@@ -179,6 +192,278 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                 "; could not record it in {} ({e}), so a second load this boot may write it again",
                 record.display()
             ),
+        }
+    ))
+}
+
+/// The unit that runs `load --lsm-rules` after the LSM's policy load.
+pub const LATER_UNIT: &str = "integrity-loader-lsm.service";
+/// In the run directory: what waits for the LSM's policy, for `load
+/// --lsm-rules`: `split` or `later`, then the rules in normal form.
+pub const LATER_FILE: &str = "ima-policy-later";
+
+/// Where the rules of a policy go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// All in the initramfs (no LSM labels, or IMA_LSM_RULES=initramfs).
+    Whole,
+    /// The rules that need no LSM now, the rest appended later.
+    Split,
+    /// All after the LSM's policy load.
+    Later,
+}
+
+impl Placement {
+    fn word(self) -> &'static str {
+        match self {
+            Placement::Whole => "whole",
+            Placement::Split => "split",
+            Placement::Later => "later",
+        }
+    }
+}
+
+/// Where this policy goes, and why (for the messages).
+fn placement(ctx: &Context, split: &Split, by_path: bool) -> (Placement, String) {
+    if !split.has_labels() {
+        return (Placement::Whole, String::new());
+    }
+    let (p, why) = match ctx.settings.lsm_rules {
+        LsmRules::Initramfs => (Placement::Whole, "IMA_LSM_RULES=initramfs".to_string()),
+        _ if by_path => (
+            Placement::Later,
+            "it is written by path, which the kernel reads whole".to_string(),
+        ),
+        LsmRules::Later => (Placement::Later, "IMA_LSM_RULES=later".to_string()),
+        LsmRules::Split => (Placement::Split, "IMA_LSM_RULES=split".to_string()),
+        LsmRules::Auto => match kernel_appends(ctx.root) {
+            Some((true, file)) => (
+                Placement::Split,
+                format!("the kernel takes a second load ({file} has CONFIG_IMA_WRITE_POLICY=y)"),
+            ),
+            Some((false, file)) => (
+                Placement::Later,
+                format!("the kernel takes one policy per boot ({file} has no CONFIG_IMA_WRITE_POLICY)"),
+            ),
+            None => (
+                Placement::Later,
+                "no kernel configuration file says the kernel takes a second load (CONFIG_IMA_WRITE_POLICY; IMA_LSM_RULES=split if it does)".to_string(),
+            ),
+        },
+    };
+    if p == Placement::Split && split.now().rules().is_empty() {
+        return (Placement::Later, format!("{why}, but no rule can go first"));
+    }
+    (p, why)
+}
+
+/// Whether the running kernel keeps its policy file writable after a load
+/// (CONFIG_IMA_WRITE_POLICY), from its configuration file on the root, with
+/// that file's path; `None` when there is none.
+fn kernel_appends(root: &Root) -> Option<(bool, String)> {
+    let release = nix::sys::utsname::uname()
+        .ok()?
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    [
+        format!("/boot/config-{release}"),
+        format!("/lib/modules/{release}/config"),
+        format!("/usr/lib/modules/{release}/config"),
+    ]
+    .into_iter()
+    .find_map(|path| {
+        let text = root.read(&path, 4 * 1024 * 1024).ok()?;
+        let on = text
+            .split(|&b| b == b'\n')
+            .any(|l| l == b"CONFIG_IMA_WRITE_POLICY=y");
+        Some((on, root.display_path(&path).display().to_string()))
+    })
+}
+
+/// Whether rules wait for `load --lsm-rules` this boot.
+fn pending(ctx: &Context) -> bool {
+    ctx.run_dir.join(LATER_FILE).exists()
+}
+
+/// Records what waits for the LSM's policy.
+fn leave_for_later(
+    ctx: &Context,
+    placement: Placement,
+    rules: &grammar::Policy,
+) -> Result<(), String> {
+    let file = ctx.run_dir.join(LATER_FILE);
+    std::fs::create_dir_all(ctx.run_dir)
+        .and_then(|()| std::fs::write(&file, format!("{}\n{}", placement.word(), rules.normal_form())))
+        .map_err(|e| {
+            format!(
+                "could not record the rules that wait in {} ({e}), so {LATER_UNIT} will not write them",
+                file.display()
+            )
+        })
+}
+
+/// Writes `policy` to the kernel: the file `by_path` names, or rule by rule.
+fn write(
+    ctx: &Context,
+    policy: &grammar::Policy,
+    by_path: Option<&Path>,
+    shown: &Path,
+) -> Result<(), Outcome> {
+    let mut writer = match ctx.securityfs.open_policy() {
+        Ok(w) => w,
+        Err(Errno::EACCES | Errno::ENOENT) => {
+            return Err(Outcome::already(format!(
+                "{} is not writable: the kernel already has a custom policy this boot",
+                ctx.securityfs.policy_path().display()
+            )));
+        }
+        Err(Errno::EBUSY) => {
+            return Err(Outcome::failed(format!(
+                "{} is open by another process (EBUSY); is another loader running?",
+                ctx.securityfs.policy_path().display()
+            )));
+        }
+        Err(e) => {
+            return Err(Outcome::failed(format!(
+                "open {}: {}",
+                ctx.securityfs.policy_path().display(),
+                e.desc()
+            )));
+        }
+    };
+    if let Some(real) = by_path {
+        if let Err(e) = writer.write_unit(real.as_os_str().as_bytes()) {
+            return Err(Outcome::failed(format!(
+                "the kernel refused IMA policy {} written by path: {}",
+                shown.display(),
+                match e {
+                    Errno::EACCES =>
+                        "its signature does not verify against the IMA keyring (EACCES)".to_string(),
+                    Errno::EINVAL => "the kernel rejected a rule in it (EINVAL)".to_string(),
+                    e => format!("{} ({e})", e.desc()),
+                }
+            )));
+        }
+    } else {
+        for (rule, unit) in policy.rules().iter().zip(policy.write_units()) {
+            if let Err(e) = writer.write_unit(&unit) {
+                let why = match e {
+                    Errno::EACCES => "the kernel requires a signed policy (secure boot or ima_policy=secure_boot); sign it with `evmctl ima_sign` and it will be written by path".to_string(),
+                    Errno::EINVAL if rule.lsm => "the kernel rejected this rule (EINVAL): the LSM does not know its label (has it loaded its policy? IMA_LSM_RULES); the kernel drops the whole update, so no rule of this load is active".to_string(),
+                    Errno::EINVAL => "the kernel rejected this rule (EINVAL); it drops the whole update, so no rule of this policy is active".to_string(),
+                    e => format!("{} ({e}); no rule of this policy is active", e.desc()),
+                };
+                return Err(Outcome::failed(format!(
+                    "{}:{}: {why}",
+                    shown.display(),
+                    rule.line
+                )));
+            }
+        }
+    }
+    writer.finish().map_err(|e| {
+        Outcome::failed(format!(
+            "close {}: {}",
+            ctx.securityfs.policy_path().display(),
+            e.desc()
+        ))
+    })
+}
+
+/// `load --lsm-rules`, once the LSM has loaded its policy: writes what the
+/// initramfs left in the run directory, after checking the policy file
+/// still gives exactly those rules.
+pub fn run_later(ctx: &Context) -> Outcome {
+    let file = ctx.run_dir.join(LATER_FILE);
+    let left = match std::fs::File::open(&file).and_then(|f| {
+        let mut text = Vec::new();
+        f.take(POLICY_LIMIT as u64).read_to_end(&mut text)?;
+        Ok(text)
+    }) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Outcome::not_configured(format!(
+                "no IMA policy rules wait for the LSM's policy this boot ({} is absent)",
+                file.display()
+            ));
+        }
+        Err(e) => return Outcome::failed(format!("read {}: {e}", file.display())),
+    };
+    let (mode, body) = match left.iter().position(|&b| b == b'\n') {
+        Some(n) => (
+            left.get(..n).unwrap_or_default(),
+            left.get(n + 1..).unwrap_or_default(),
+        ),
+        None => (left.as_slice(), &[][..]),
+    };
+    let placement = match mode {
+        b"split" => Placement::Split,
+        b"later" => Placement::Later,
+        _ => {
+            return Outcome::failed(format!(
+                "{}: first line is neither split nor later; remove the file and reboot",
+                file.display()
+            ));
+        }
+    };
+    let path = &ctx.settings.ima_policy.value;
+    let shown = ctx.root.display_path(path);
+    let (text, real) = match ctx.root.read_at(Path::new(path), POLICY_LIMIT) {
+        Ok(t) => t,
+        Err(e) => return Outcome::failed(format!("read IMA policy {e}")),
+    };
+    let policy = match grammar::parse(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome::failed(format!(
+                "{}:{}:{}: {}; no rule was written",
+                shown.display(),
+                e.line,
+                e.column,
+                e.reason
+            ));
+        }
+    };
+    let split = Split::of(&policy);
+    let (rules, by_path, record) = match placement {
+        Placement::Later => {
+            let by_path = match ctx.settings.policy_write {
+                PolicyWrite::Path => true,
+                PolicyWrite::Rules => false,
+                PolicyWrite::Auto => has_ima_signature(&real),
+            };
+            (policy.clone(), by_path, policy.normal_form())
+        }
+        _ => (split.later(), false, split.in_kernel_order().normal_form()),
+    };
+    if rules.normal_form().as_bytes() != body {
+        return Outcome::failed(format!(
+            "{} no longer gives the rules the initramfs left in {} (changed since the boot?); nothing written: reboot to load the policy",
+            shown.display(),
+            file.display()
+        ));
+    }
+    if let Err(e) = write(ctx, &rules, by_path.then_some(real.as_path()), &shown) {
+        if e.status == super::Status::AlreadyDone && placement == Placement::Split {
+            return Outcome::failed(format!(
+                "the kernel takes no second policy load ({} is not writable; no CONFIG_IMA_WRITE_POLICY): the {} rule(s) waiting for the LSM are not loaded; set IMA_LSM_RULES=later and reboot",
+                ctx.securityfs.policy_path().display(),
+                rules.rules().len()
+            ));
+        }
+        return e;
+    }
+    let _ = std::fs::write(ctx.run_dir.join(RECORD_FILE), record);
+    let _ = std::fs::remove_file(&file);
+    Outcome::done(format!(
+        "wrote {} rule(s) of IMA policy {} after the LSM's policy load ({})",
+        rules.rules().len(),
+        shown.display(),
+        if placement == Placement::Later {
+            "the whole policy"
+        } else {
+            "appended to the rules the initramfs wrote"
         }
     ))
 }
