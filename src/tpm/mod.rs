@@ -11,6 +11,8 @@ pub mod keyfile;
 pub mod parent_pin;
 pub mod pcr;
 pub mod pcr_lock;
+pub mod pcrsig;
+pub mod policy_authorize;
 pub mod public;
 pub mod rc;
 pub(crate) mod rsa;
