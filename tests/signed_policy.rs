@@ -141,6 +141,9 @@ fn signed_values_unseal_new_signed_values_need_no_reseal_unsigned_do_not() {
     assert_eq!(r.code, 0, "{}", r.output());
     assert!(!r.output().contains("PRIVATE KEY"), "{}", r.output());
     load_opens_evm(&f);
+    let r = f.run(&["status"]);
+    r.assert_contains("policy: PCR policies signed by the key of fingerprint");
+    r.assert_contains("a signature approves this boot's");
 
     // An update moves PCR 7: values nobody signed do not unseal.
     let old7 = pcr(&tpm, 7);
@@ -148,6 +151,8 @@ fn signed_values_unseal_new_signed_values_need_no_reseal_unsigned_do_not() {
     let new7 = pcr(&tpm, 7);
     assert_ne!(old7, new7);
     load_refused(&f, "no signed policy for the current values of sha256:7,11");
+    f.run(&["status"])
+        .assert_contains("this boot's are not signed");
 
     // The update ships a signature over its values, made offline: the same
     // kmk unseals (the evm-key made at seal opens), without a reseal.
