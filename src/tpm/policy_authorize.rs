@@ -404,9 +404,8 @@ impl fmt::Display for AuthorizedError {
                     .collect();
                 write!(
                     f,
-                    "no signed policy for the current values of {pcrs} ({}) among the {entries} for {pcrs}: this boot's PCR values were not approved; sign them (`integrity-loader sign-policy --pcrs {} --pcr-value N=HEX ...`) or boot an approved configuration",
-                    shown.join(", "),
-                    pcrs.indices().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+                    "no signed policy for the current values of {pcrs} ({}) among the {entries} for {pcrs}: this boot's PCR values were not approved; sign them (`integrity-loader sign-policy --pcrs {pcrs} --pcr-value N=HEX ...`) or boot an approved configuration",
+                    shown.join(", ")
                 )
             }
             AuthorizedError::BadSignature(why) => write!(
