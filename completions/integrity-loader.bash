@@ -5,12 +5,13 @@ _integrity_loader() {
     local cur prev words cword
     _init_completion || return
 
-    local commands='load check status seal reseal audit relabel'
+    local commands='load check status seal reseal sign-policy audit relabel'
     local options='--root --securityfs --cmdline --dracut-cmdline --keyring --config --tpm --pins
         --write-pins --repin --run-dir --efivars --lsm-rules --verbose --quiet --help --version'
     local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
         --evm-key --write-config --force --replace-kmk-and-orphan-labels
-        --recovery-key'
+        --recovery-key --authorized-by'
+    local sign_options='--key --pcrs --pcr-value --output --append'
     local reseal_options='--pcrs --pcr-value --parent --owner-auth-file
         --recovery-key'
     # audit and relabel run integrity-audit, which has options of its own.
@@ -24,7 +25,7 @@ _integrity_loader() {
             _filedir -d
             return
             ;;
-        --cmdline | --config | --pins | --write-pins | --output | --owner-auth-file | --evm-key)
+        --cmdline | --config | --pins | --write-pins | --output | --owner-auth-file | --evm-key | --authorized-by | --key)
             _filedir
             return
             ;;
@@ -54,7 +55,7 @@ _integrity_loader() {
     local i command=''
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            load | check | status | seal | reseal | audit | relabel)
+            load | check | status | seal | reseal | sign-policy | audit | relabel)
                 command=${words[i]}
                 break
                 ;;
@@ -66,6 +67,7 @@ _integrity_loader() {
         [[ $command == relabel ]] && options=$relabel_options
         [[ $command == seal ]] && options+=" $seal_options"
         [[ $command == reseal ]] && options+=" $reseal_options"
+        [[ $command == sign-policy ]] && options+=" $sign_options"
         mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     elif [[ -z $command ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")

@@ -506,6 +506,51 @@ reseal_with_recovery_key() {
     [[ $RECOVERY_KEY =~ ^[0-9A-Z]{5}(-[0-9A-Z]{5}){7}$ ]] || die_setup "reseal printed no recovery key: $out"
     sed -i '/^TPM=/d' "$ROOT/etc/integrity-loader.conf"
 }
+# seal_kmk_authorized PUBKEY OUT: as seal_kmk, but the kmk secret sealed to
+# TPM2_PolicyAuthorize of the public key PUBKEY (PEM), empty policyRef, as
+# tpm2-tools compute it (tpm2_loadexternal, tpm2_policyauthorize in a trial
+# session): any PCR policy that key signs unseals it. PUBKEY goes to
+# OUT.pcrpkey, where the loader looks for it.
+seal_kmk_authorized() {
+    local pub=$1 out=$2 w=$S/seal
+    mkdir -p "$w"
+    tpm_provision_start
+    tpm2 tpm2_createprimary -Q -C o -g sha256 -G ecc -c "$w/srk.ctx"
+    tpm2 tpm2_evictcontrol -Q -C o -c "$w/srk.ctx" 0x81000001
+    tpm2 tpm2_readpublic -Q -c 0x81000001 -n "$w/srk.name"
+    SRK_NAME=$(od -An -v -tx1 "$w/srk.name" | tr -d ' \n')
+    tpm2 tpm2_loadexternal -Q -C o -G ecc -u "$pub" -c "$w/key.ctx" -n "$w/key.name"
+    head -c 32 /dev/zero > "$w/any.policy"
+    # One shell: tpm2() flushes the trial session after each command.
+    tpm2 sh -c "tpm2_startauthsession -S '$w/trial.ctx' && tpm2_policyauthorize -Q -S '$w/trial.ctx' -L '$w/auth.policy' -i '$w/any.policy' -n '$w/key.name' && tpm2_flushcontext '$w/trial.ctx'"
+    tpm2 tpm2_create -Q -C 0x81000001 -L "$w/auth.policy" -a 'fixedtpm|fixedparent|noda' \
+        -i "$SHARED/keys/kmk-tpm2.secret" -u "$w/kmk.pub" -r "$w/kmk.priv"
+    tpm2 tpm2_encodeobject -Q -C 0x81000001 -u "$w/kmk.pub" -r "$w/kmk.priv" -o "$w/kmk.tss2.pem"
+    tpm_provision_stop
+    put "$out" 0600 < "$w/kmk.tss2.pem"
+    put "$out.pcrpkey" 0644 < "$pub"
+}
+# policy_key_pair DIR: an ECDSA P-256 key pair for signed PCR policies,
+# DIR/policy.key and DIR/policy.pub.pem.
+policy_key_pair() {
+    if ! openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1/policy.key" 2> /dev/null \
+        || ! openssl pkey -in "$1/policy.key" -pubout -out "$1/policy.pub.pem"; then
+        die_setup "openssl could not make a P-256 key pair"
+    fi
+}
+# sign_pcr11 KEY OUT VALUE...: integrity-loader sign-policy, offline, on the
+# host: one signature over PCR 11 = VALUE for each VALUE, into OUT (inside
+# the root).
+sign_pcr11() {
+    local key=$1 out=$2 v more=()
+    shift 2
+    for v in "$@"; do
+        "$BIN" sign-policy --root "$ROOT" --key "$key" --pcrs sha256:11 --pcr-value "11=$v" \
+            --output "$ROOT$out" "${more[@]}" >> "$S/sign-policy.log" 2>&1 \
+            || die_setup "sign-policy failed: $(tail -n3 "$S/sign-policy.log")"
+        more=(--append)
+    done
+}
 ZERO_PCR=0000000000000000000000000000000000000000000000000000000000000000
 # PCR 11 after the loader's lock (TPM2_PCRLOCK, on by default for a policy
 # on PCR 11) from zero: extended with SHA-256("integrity-loader: kmk

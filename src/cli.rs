@@ -12,6 +12,7 @@ pub enum Command {
     Status,
     Seal,
     Reseal,
+    SignPolicy,
 }
 
 /// Options of `seal` only.
@@ -38,6 +39,12 @@ pub struct SealOptions {
     pub orphan_labels: bool,
     /// Also make a recovery key (printed once) and its file beside the blob.
     pub recovery_key: bool,
+    /// seal: seal to PCR policies this public key (PEM) signs.
+    pub authorized_by: Option<PathBuf>,
+    /// sign-policy: the private key (PEM) that signs.
+    pub signing_key: Option<PathBuf>,
+    /// sign-policy: add to the signatures in --output.
+    pub append: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +129,7 @@ Commands:
   status    show loaded keys and certificates, EVM state, policy state
   seal      (on the installed system) seal a new kmk in the TPM
   reseal    seal the same kmk again: new PCR values, PCR set or storage key
+  sign-policy  sign a PCR policy for a kmk sealed with seal --authorized-by
   audit     which files IMA appraisal would deny, before enforcing it
   relabel   (booted with ima_appraise=fix evm=fix) open every appraised
             file so that the kernel labels it
@@ -182,6 +190,20 @@ Options of seal:
                     (Argon2id). A boot the TPM cannot unseal for asks for
                     it (RECOVERY_TIMEOUT, default 60 s); with AUTO_RESEAL=yes
                     it seals the kmk again itself
+  --authorized-by FILE  seal to the PCR policies that the public key in
+                    FILE (PEM, ECDSA P-256 or RSA) signs (PolicyAuthorize)
+                    instead of to PCR values; the key goes to
+                    OUTPUT.pcrpkey, the boot reads the signatures from
+                    OUTPUT.pcrsig (sign-policy)
+
+Options of sign-policy (offline; systemd's .pcrsig JSON):
+  --key FILE        the ECDSA P-256 private key to sign with (PKCS#8 or
+                    SEC1 PEM; read from FILE, never logged)
+  --pcrs SPEC       PCRs of the policy (default TPM2_PCRS)
+  --pcr-value N=HEX the value of PCR N to approve, for each of --pcrs
+                    (default: the TPM's current values)
+  --output FILE     the signature file (MASTERKEY.pcrsig at boot)
+  --append          add to the signatures FILE holds (another kernel)
 
 Options of reseal: --pcrs, --pcr-value, --parent, --owner-auth-file and
 the flag --recovery-key, as for seal (defaults: the configuration's). The
@@ -242,12 +264,15 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     ))
                 })?;
             }
-            "load" | "check" | "status" | "seal" | "reseal" if command.is_none() => {
+            "load" | "check" | "status" | "seal" | "reseal" | "sign-policy"
+                if command.is_none() =>
+            {
                 command = Some(match name {
                     "load" => Command::Load,
                     "check" => Command::Check,
                     "seal" => Command::Seal,
                     "reseal" => Command::Reseal,
+                    "sign-policy" => Command::SignPolicy,
                     _ => Command::Status,
                 });
             }
@@ -292,6 +317,11 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--force" => opts.seal.force = true,
             "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
             "--recovery-key" => opts.seal.recovery_key = true,
+            "--authorized-by" => {
+                opts.seal.authorized_by = Some(PathBuf::from(value("a public key file")?))
+            }
+            "--key" => opts.seal.signing_key = Some(PathBuf::from(value("a private key file")?)),
+            "--append" => opts.seal.append = true,
             "audit" | "relabel" => {
                 return Err(UsageError(format!(
                     "{name} must come first: integrity-loader {name} [OPTIONS]"
@@ -314,6 +344,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     | "--lsm-rules"
                     | "--replace-kmk-and-orphan-labels"
                     | "--recovery-key"
+                    | "--append"
             )
         {
             return Err(UsageError(format!("option {name} takes no value")));
@@ -338,6 +369,37 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     if command == Command::Reseal && seal_only {
         return Err(UsageError(
             "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself".into(),
+        ));
+    }
+    if command == Command::SignPolicy {
+        let signing = SealOptions {
+            pcrs: o.pcrs.clone(),
+            pcr_values: o.pcr_values.clone(),
+            output: o.output.clone(),
+            signing_key: o.signing_key.clone(),
+            append: o.append,
+            ..SealOptions::default()
+        };
+        if *o != signing {
+            return Err(UsageError(
+                "sign-policy takes --key, --pcrs, --pcr-value, --output and --append".into(),
+            ));
+        }
+        if o.signing_key.is_none() || o.output.is_none() {
+            return Err(UsageError(
+                "sign-policy needs --key PRIVATE.pem and --output FILE".into(),
+            ));
+        }
+        return Ok(Parsed::Run(command, Box::new(opts)));
+    }
+    if o.signing_key.is_some() || o.append {
+        return Err(UsageError(
+            "--key and --append are options of sign-policy".into(),
+        ));
+    }
+    if command == Command::Reseal && o.authorized_by.is_some() {
+        return Err(UsageError(
+            "--authorized-by is an option of seal: reseal seals to PCR values".into(),
         ));
     }
     if !matches!(command, Command::Seal | Command::Reseal) && opts.seal != SealOptions::default() {
@@ -407,6 +469,22 @@ mod tests {
         };
         assert!(o.lsm_rules);
         assert!(!Options::default().lsm_rules);
+        let Parsed::Run(Command::SignPolicy, o) =
+            parse("sign-policy --key k.pem --pcrs sha256:7 --output s.pcrsig --append").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.seal.signing_key, Some(PathBuf::from("k.pem")));
+        assert!(o.seal.append);
+        let Parsed::Run(Command::Seal, o) = parse("seal --authorized-by p.pem").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.seal.authorized_by, Some(PathBuf::from("p.pem")));
+        assert!(parse("sign-policy --key k.pem").is_err());
+        assert!(parse("sign-policy --key k.pem --output o --force").is_err());
+        assert!(parse("seal --key k.pem").is_err());
+        assert!(parse("reseal --authorized-by p.pem").is_err());
+        assert!(parse("load --authorized-by p.pem").is_err());
     }
 
     #[test]

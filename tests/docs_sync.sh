@@ -45,7 +45,7 @@ page() { sed 's/\\-/-/g' "$1"; }
 # Options of --help: every --long word, and -v/-q/-h/-V.
 mapfile -t options < <(grep -oE -- '(^|[ ,])--[a-z][a-z0-9-]*' <<< "$help" | sed 's/^[ ,]//' | sort -u)
 mapfile -t shorts < <(grep -oE -- '^ *-[a-zA-Z],' <<< "$help" | tr -d ' ,' | sort -u)
-commands=(load check status seal reseal audit relabel)
+commands=(load check status seal reseal sign-policy audit relabel)
 ((${#options[@]} > 10)) || check "--help names its options (found ${#options[@]})" false
 
 missing_in() { # missing_in FILE WORD...: prints the words FILE lacks (as whole words)
@@ -116,12 +116,14 @@ complete_words() { # complete_words WORD...: what completing the last word offer
         _integrity_loader
         printf "%s\n" "${COMPREPLY[@]}"' complete_words "$comp" "$@" | sort | paste -sd' '
 }
-check "completion: commands" test "$(complete_words integrity-loader '')" = "audit check load relabel reseal seal status"
+check "completion: commands" test "$(complete_words integrity-loader '')" = "audit check load relabel reseal seal sign-policy status"
 check "completion: --wr after check" test "$(complete_words integrity-loader check --wr)" = "--write-pins"
 check "completion: seal options only after seal" \
     test "$(complete_words integrity-loader check --for)/$(complete_words integrity-loader seal --for)" = "/--force"
 check "completion: audit and relabel options after them" \
     test "$(complete_words integrity-loader audit --al)/$(complete_words integrity-loader relabel --al)/$(complete_words integrity-loader load --al)" = "--all/--all-filesystems/"
+check "completion: sign-policy options only after it" \
+    test "$(complete_words integrity-loader seal --ap)/$(complete_words integrity-loader sign-policy --ap)" = "/--append"
 check "completion: a file after --pins" test "$(complete_words integrity-loader load --pins '')" = "FILE"
 
 echo "$passed passed, $failed failed"

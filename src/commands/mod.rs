@@ -5,6 +5,7 @@ pub(crate) mod check;
 pub mod load;
 pub(crate) mod seal;
 pub mod sibling;
+pub(crate) mod sign_policy;
 pub(crate) mod status;
 
 use crate::cli::{Command, Options};
@@ -26,6 +27,7 @@ pub fn run(command: Command, options: &Options) -> u8 {
         Command::Status => status::run(options),
         Command::Seal => seal::run(options),
         Command::Reseal => seal::reseal::run(options),
+        Command::SignPolicy => sign_policy::run(options),
     }
 }
 

@@ -168,6 +168,11 @@ fn print_tpm2_kmk(env: &super::Env) {
             return;
         }
     };
+    match crate::steps::kmk_tpm2::signed_policy(&ctx, path, &blob) {
+        Ok(Some((key, entries))) => return print_signed(s, &key, &entries, &pcrs, &current),
+        Ok(None) => {}
+        Err(e) => return println!("  policy: {e}"),
+    }
     let digest = |values: &[[u8; 32]]| seal::pcr_policy(&pcrs, values);
     let now: Vec<[u8; 32]> = current.iter().map(|(_, v)| *v).collect();
     if digest(&now).as_slice() == policy.as_slice() {
@@ -205,6 +210,41 @@ fn print_tpm2_kmk(env: &super::Env) {
         "  PCR values: the current ones ({}) do not satisfy the policy: reseal due (`integrity-loader reseal` while the kmk is loaded, or with --pcr-value for the values the next boot will have)",
         shown.join(", ")
     );
+}
+
+/// A kmk sealed to signed PCR policies: whether a signature approves this
+/// boot's values (before the PCR lock, when it is on).
+fn print_signed(
+    s: &crate::config::Settings,
+    key: &crate::tpm::policy_authorize::PolicyKey,
+    entries: &[crate::tpm::pcrsig::Entry],
+    pcrs: &crate::tpm::pcr::PcrSelection,
+    current: &[(u8, [u8; 32])],
+) {
+    let ours: Vec<_> = entries.iter().filter(|e| &e.pcrs == pcrs).collect();
+    println!(
+        "  policy: PCR policies signed by the key of fingerprint {} ({} signature(s) over {pcrs})",
+        crate::hex::encode(&key.fingerprint()),
+        ours.len()
+    );
+    let lock = s.tpm.pcr_lock.filter(|l| pcrs.indices().any(|p| p == *l));
+    let before: Vec<[u8; 32]> = current
+        .iter()
+        .map(|(p, v)| match lock {
+            Some(l) if *p == l && pcr_lock::times_locked(v, &[0u8; 32]).is_some() => [0u8; 32],
+            _ => *v,
+        })
+        .collect();
+    let approved = seal::pcr_policy(pcrs, &before);
+    if ours.iter().any(|e| e.pol == approved) {
+        println!(
+            "  PCR values: a signature approves this boot's (the TPM checks it at boot); no reseal due"
+        );
+    } else {
+        println!(
+            "  PCR values: this boot's are not signed: the next boot with them does not unseal (`integrity-loader sign-policy` for them)"
+        );
+    }
 }
 
 fn print_keys(ring: KeySerial, indent: &str) {

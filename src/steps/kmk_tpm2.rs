@@ -9,8 +9,9 @@ use crate::tpm::client::{self, StepBound, TpmError};
 use crate::tpm::constants::CommandCode;
 use crate::tpm::keyfile::{self, SealedBlob};
 use crate::tpm::pcr::PcrSelection;
+use crate::tpm::policy_authorize::{self, AuthorizedError, PolicyKey};
 use crate::tpm::transport::TransportError;
-use crate::tpm::{measure_log, pcr_lock, tcti, unseal};
+use crate::tpm::{measure_log, pcr_lock, pcrsig, tcti, unseal};
 use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
@@ -76,12 +77,52 @@ pub fn pcr_selection(ctx: &Context, blob: &SealedBlob) -> Result<PcrSelection, S
     Ok(configured)
 }
 
+/// The public key beside the blob (`seal --authorized-by`) and the signed
+/// policies beside it, when the blob is sealed to that key's policies.
+pub fn signed_policy(
+    ctx: &Context,
+    path: &str,
+    blob: &SealedBlob,
+) -> Result<Option<(PolicyKey, Vec<pcrsig::Entry>)>, String> {
+    let key_path = format!("{path}{}", policy_authorize::PCRPKEY_SUFFIX);
+    if !ctx.root.exists(&key_path) {
+        return Ok(None);
+    }
+    let key_shown = ctx.root.display_path(&key_path);
+    let pem = ctx
+        .root
+        .read(&key_path, BLOB_LIMIT)
+        .map_err(|e| format!("read the PCR policy key {e}"))?;
+    let key = PolicyKey::from_pem(&pem)
+        .map_err(|m| format!("PCR policy key {}: {m}", key_shown.display()))?;
+    if !policy_authorize::seals_to(blob, &key) {
+        // Left from an earlier seal: the TPM decides by the blob's policy.
+        log::warn!(
+            "{} is not the key the sealed kmk's policy names; ignored (remove it)",
+            key_shown.display()
+        );
+        return Ok(None);
+    }
+    let sig_path = format!("{path}{}", policy_authorize::PCRSIG_SUFFIX);
+    let sig_shown = ctx.root.display_path(&sig_path);
+    let bytes = ctx.root.read(&sig_path, BLOB_LIMIT).map_err(|e| {
+        format!(
+            "the kmk is sealed to PCR policies signed by the key in {}, but there is no signed policy to unseal it with: read {e}; write one with `integrity-loader sign-policy --key PRIVATE.pem --output {}`",
+            key_shown.display(),
+            sig_shown.display()
+        )
+    })?;
+    let entries = pcrsig::parse(&bytes).map_err(|e| format!("{}: {e}", sig_shown.display()))?;
+    Ok(Some((key, entries)))
+}
+
 /// Unseals the kmk. In `check`, stops after reading the blob and the settings.
 pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
     let read = Instant::now();
     let blob = read_blob(ctx, path)?;
     let read = read.elapsed();
     let pcrs = pcr_selection(ctx, &blob)?;
+    let signed = signed_policy(ctx, path, &blob)?;
     let tcti_text = &ctx.settings.tpm.tcti.value;
     let tcti =
         tcti::parse(tcti_text).map_err(|e| format!("{} ({})", e, ctx.settings.tpm.tcti.source))?;
@@ -106,9 +147,24 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         pinned_name: pin.map(|p| &p.value),
         public: ctx.settings.tpm.parent_public.as_deref(),
     };
-    let result = unseal::unseal(&mut tpm, &blob, parent, &pcrs);
+    let result = match &signed {
+        Some((key, entries)) => {
+            policy_authorize::unseal(&mut tpm, &blob, parent, &pcrs, key, entries)
+        }
+        None => unseal::unseal(&mut tpm, &blob, parent, &pcrs).map_err(AuthorizedError::Unseal),
+    };
     let shown = ctx.root.display_path(path);
     let secret = result.map_err(|e| {
+        let e = match e {
+            AuthorizedError::Unseal(e) => e,
+            other => {
+                return format!(
+                    "unseal the kmk from {} under {:#010x} with {tcti}: {other}",
+                    shown.display(),
+                    blob.parent
+                );
+            }
+        };
         if let Some(m) = locked_this_boot(ctx, &e) {
             return format!(
                 "unseal the kmk from {} under {:#010x} with {tcti}: {m}",

@@ -13,8 +13,10 @@ pub const ALG_SHA256: u16 = 0x000B;
 pub const ALG_SHA384: u16 = 0x000C;
 pub const ALG_SHA512: u16 = 0x000D;
 pub const ALG_NULL: u16 = 0x0010;
+pub const ALG_RSASSA: u16 = 0x0014;
 pub const ALG_SM3_256: u16 = 0x0012;
 pub const ALG_RSAES: u16 = 0x0015;
+pub const ALG_ECDSA: u16 = 0x0018;
 pub const ALG_ECDAA: u16 = 0x001A;
 pub const ALG_ECC: u16 = 0x0023;
 pub const ALG_SYMCIPHER: u16 = 0x0025;
@@ -52,6 +54,8 @@ pub const ECC_NIST_P256: u16 = 0x0003;
 // TPM_ST (Part 2, 6.9): command and response tags.
 pub const ST_NO_SESSIONS: u16 = 0x8001;
 pub const ST_SESSIONS: u16 = 0x8002;
+/// TPMT_TK_VERIFIED's tag.
+pub const ST_VERIFIED: u16 = 0x8022;
 
 // TPM_SE (Part 2, 6.11): session types.
 pub const SE_HMAC: u8 = 0x00;
@@ -78,8 +82,11 @@ pub enum CommandCode {
     Load = 0x157,
     Unseal = 0x15E,
     FlushContext = 0x165,
+    LoadExternal = 0x167,
+    PolicyAuthorize = 0x16A,
     ReadPublic = 0x173,
     StartAuthSession = 0x176,
+    VerifySignature = 0x177,
     GetCapability = 0x17A,
     GetRandom = 0x17B,
     Hash = 0x17D,
@@ -90,7 +97,7 @@ pub enum CommandCode {
 }
 
 impl CommandCode {
-    pub const ALL: [CommandCode; 16] = [
+    pub const ALL: [CommandCode; 19] = [
         CommandCode::EvictControl,
         CommandCode::CreatePrimary,
         CommandCode::Startup,
@@ -98,8 +105,11 @@ impl CommandCode {
         CommandCode::Load,
         CommandCode::Unseal,
         CommandCode::FlushContext,
+        CommandCode::LoadExternal,
+        CommandCode::PolicyAuthorize,
         CommandCode::ReadPublic,
         CommandCode::StartAuthSession,
+        CommandCode::VerifySignature,
         CommandCode::GetCapability,
         CommandCode::GetRandom,
         CommandCode::Hash,
@@ -124,6 +134,9 @@ impl CommandCode {
             CommandCode::Load => "Load",
             CommandCode::Unseal => "Unseal",
             CommandCode::FlushContext => "FlushContext",
+            CommandCode::LoadExternal => "LoadExternal",
+            CommandCode::PolicyAuthorize => "PolicyAuthorize",
+            CommandCode::VerifySignature => "VerifySignature",
             CommandCode::ReadPublic => "ReadPublic",
             CommandCode::StartAuthSession => "StartAuthSession",
             CommandCode::GetCapability => "GetCapability",

@@ -12,6 +12,8 @@ pub mod measure_log;
 pub mod parent_pin;
 pub mod pcr;
 pub mod pcr_lock;
+pub mod pcrsig;
+pub mod policy_authorize;
 pub mod public;
 pub mod rc;
 pub(crate) mod rsa;

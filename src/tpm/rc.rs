@@ -28,6 +28,8 @@ pub const INTEGRITY: u32 = 0x09F;
 pub const BAD_AUTH: u32 = 0x0A2;
 pub const SIZE: u32 = 0x095;
 pub const KEY: u32 = 0x09C;
+pub const SIGNATURE: u32 = 0x09B;
+pub const TICKET: u32 = 0x0A0;
 
 impl ResponseCode {
     /// Whether bit 7 says this is a format-1 code (an error about a
@@ -92,6 +94,8 @@ impl ResponseCode {
             BAD_AUTH => "authorization failed",
             SIZE => "a size is wrong",
             KEY => "the key is not usable for this operation",
+            SIGNATURE => "the signature does not verify with the key",
+            TICKET => "the ticket is not valid",
             _ => "TPM error",
         }
     }

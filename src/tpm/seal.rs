@@ -222,7 +222,38 @@ pub fn seal_new_kmk(
     pcrs: &PcrSelection,
     values: Values,
 ) -> Result<Sealed, SealError> {
-    seal_kmk(tpm, parent, rule, owner_auth, pcrs, values, None)
+    seal_kmk(
+        tpm,
+        parent,
+        rule,
+        owner_auth,
+        pcrs,
+        Policy::Pcr(values),
+        None,
+    )
+}
+
+/// Seals a new kmk under `parent` to `auth_policy`, the PolicyAuthorize of
+/// a key that signs PCR policies over `pcrs` (see `policy_authorize`): no
+/// PCR values go into the object.
+pub fn seal_new_kmk_authorized(
+    tpm: &mut Tpm,
+    parent: u32,
+    rule: PinRule,
+    owner_auth: &[u8],
+    pcrs: &PcrSelection,
+    auth_policy: [u8; 32],
+) -> Result<Sealed, SealError> {
+    let policy = Policy::Authorized(auth_policy);
+    seal_kmk(tpm, parent, rule, owner_auth, pcrs, policy, None)
+}
+
+/// What the sealed object's authPolicy is.
+enum Policy {
+    /// PolicyPCR over these values.
+    Pcr(Values),
+    /// A given digest (PolicyAuthorize of a signing key).
+    Authorized([u8; 32]),
 }
 
 /// Seals `kmk`, the machine's existing kmk, again (`reseal`): as
@@ -236,7 +267,8 @@ pub fn reseal_kmk(
     values: Values,
     kmk: Secret,
 ) -> Result<Sealed, SealError> {
-    seal_kmk(tpm, parent, rule, owner_auth, pcrs, values, Some(kmk))
+    let policy = Policy::Pcr(values);
+    seal_kmk(tpm, parent, rule, owner_auth, pcrs, policy, Some(kmk))
 }
 
 /// A fresh kmk: TPM randomness XOR the kernel's, so neither alone decides it.
@@ -270,13 +302,19 @@ fn seal_kmk(
     rule: PinRule,
     owner_auth: &[u8],
     pcrs: &PcrSelection,
-    values: Values,
+    policy: Policy,
     kmk: Option<Secret>,
 ) -> Result<Sealed, SealError> {
     check_bank(tpm, pcrs)?;
     let (parent_public, created_parent) = ensure_parent(tpm, parent, rule, owner_auth)?;
-    let (values, lock) = values_to_seal(tpm, pcrs, values)?;
-    let policy = pcr_policy(pcrs, &values);
+    let (values, lock, policy, authorized) = match policy {
+        Policy::Pcr(values) => {
+            let (values, lock) = values_to_seal(tpm, pcrs, values)?;
+            let policy = pcr_policy(pcrs, &values);
+            (values, lock, policy, false)
+        }
+        Policy::Authorized(p) => (Vec::new(), LockState::NotLooked, p, true),
+    };
     let kmk = match kmk {
         Some(k) => k,
         None => new_kmk(tpm)?,
@@ -295,21 +333,32 @@ fn seal_kmk(
     let _ = commands::flush(tpm, session.handle);
     let (private, public_2b) = created?;
 
-    // PolicyPCR's parameters as the key file records them.
+    // PolicyPCR's parameters as the key file records them (a signed
+    // policy has no fixed values to record).
     let mut command_policy = Vec::new();
     command_policy.extend_from_slice(&32u16.to_be_bytes());
     command_policy.extend_from_slice(&crypto_pcr_digest(&values));
     command_policy.extend_from_slice(&pcrs.marshal());
+    let policy_list = if authorized {
+        Vec::new()
+    } else {
+        vec![PolicyCommand {
+            command_code: CommandCode::PolicyPcr.code(),
+            command_policy,
+        }]
+    };
+    let description = if authorized {
+        format!("integrity-loader kmk sealed to signed policies over {pcrs}")
+    } else {
+        format!("integrity-loader kmk sealed to {pcrs}")
+    };
     let blob = SealedBlob {
         parent,
         empty_auth: true,
         public: public_2b,
         private,
-        policy: vec![PolicyCommand {
-            command_code: CommandCode::PolicyPcr.code(),
-            command_policy,
-        }],
-        description: Some(format!("integrity-loader kmk sealed to {pcrs}")),
+        policy: policy_list,
+        description: Some(description),
         oid: KeyType::SealedData,
     };
     Ok(Sealed {

@@ -9,6 +9,7 @@ use super::commands;
 use super::keyfile::SealedBlob;
 use super::parent_pin::{self, NAME_LEN, ParentMismatch};
 use super::pcr::{BankMissing, PcrSelection};
+use super::policy_authorize::Approval;
 use super::public::{self, Public};
 use super::rc;
 use crate::secret::Secret;
@@ -140,6 +141,29 @@ pub fn unseal_with(
     pcrs: &PcrSelection,
     encryption: BusEncryption,
 ) -> Result<Secret, UnsealError> {
+    unseal_inner(tpm, blob, parent, pcrs, encryption, None)
+}
+
+/// `unseal` of a blob sealed to signed policies: PolicyAuthorize with
+/// `approval` after PolicyPCR.
+pub fn unseal_authorized(
+    tpm: &mut Tpm,
+    blob: &SealedBlob,
+    parent: Parent,
+    pcrs: &PcrSelection,
+    approval: &Approval,
+) -> Result<Secret, UnsealError> {
+    unseal_inner(tpm, blob, parent, pcrs, BusEncryption::On, Some(approval))
+}
+
+fn unseal_inner(
+    tpm: &mut Tpm,
+    blob: &SealedBlob,
+    parent: Parent,
+    pcrs: &PcrSelection,
+    encryption: BusEncryption,
+    approval: Option<&Approval>,
+) -> Result<Secret, UnsealError> {
     let public =
         Public::parse(blob.public_area()).map_err(|e| UnsealError::BadPublic(e.to_string()))?;
     let pinned = parent.pinned_name;
@@ -169,7 +193,7 @@ pub fn unseal_with(
         parent,
         parent_public: &parent_public,
     };
-    let result = unseal_in_session(tpm, &target, pcrs, &mut session, encryption);
+    let result = unseal_in_session(tpm, &target, pcrs, approval, &mut session, encryption);
     if session.open {
         // Unseal consumes the session only when it succeeds.
         let _ = commands::flush(tpm, session.handle);
@@ -265,10 +289,14 @@ fn unseal_in_session(
     tpm: &mut Tpm,
     target: &Target,
     pcrs: &PcrSelection,
+    approval: Option<&Approval>,
     session: &mut super::client::Session,
     encryption: BusEncryption,
 ) -> Result<Secret, UnsealError> {
     commands::policy_pcr(tpm, session, pcrs)?;
+    if let Some(a) = approval {
+        a.apply(tpm, session.handle)?;
+    }
     let (item, item_name) = commands::load(
         tpm,
         target.parent,

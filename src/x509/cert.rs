@@ -88,6 +88,14 @@ pub fn parse(der: &[u8]) -> Result<Parsed<'_>, DerError> {
     })
 }
 
+/// A DER SubjectPublicKeyInfo that is exactly `der` (openssl's `-pubout`).
+pub fn subject_public_key_info(der: &[u8]) -> Result<PublicKeyInfo<'_>, DerError> {
+    let mut input = Reader::new(der);
+    let spki = input.expect(der::SEQUENCE, "subjectPublicKeyInfo")?;
+    input.finish("subjectPublicKeyInfo")?;
+    public_key_info(spki)
+}
+
 fn public_key_info(mut spki: Reader<'_>) -> Result<PublicKeyInfo<'_>, DerError> {
     let mut alg = spki.expect(der::SEQUENCE, "the public key's algorithm")?;
     let algorithm = alg.oid("the public key's algorithm")?;

@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, Fields};
 use crate::tpm::pcr::PcrSelection;
-use crate::tpm::{parent_pin, seal, tcti, transport};
+use crate::tpm::{parent_pin, policy_authorize, seal, tcti, transport};
 use std::time::Instant;
 
 mod config_update;
@@ -233,6 +233,43 @@ fn values_to_seal(
     Ok(seal::Values::Given(values))
 }
 
+/// The public key of --authorized-by; --pcr-value has no meaning with it.
+fn authorized_by(
+    o: &crate::cli::SealOptions,
+) -> Result<Option<policy_authorize::PolicyKey>, String> {
+    let Some(path) = &o.authorized_by else {
+        return Ok(None);
+    };
+    if !o.pcr_values.is_empty() {
+        return Err("--pcr-value has no meaning with --authorized-by: the kmk is sealed to whatever values the key signs; sign them with `integrity-loader sign-policy`".into());
+    }
+    let pem = Root::new("/")
+        .read(&path.to_string_lossy(), 64 * 1024)
+        .map_err(|e| format!("read --authorized-by {e}"))?;
+    policy_authorize::PolicyKey::from_pem(&pem)
+        .map(Some)
+        .map_err(|m| format!("--authorized-by {}: {m}", path.display()))
+}
+
+/// A public key beside a kmk now sealed to PCR values belongs to the kmk
+/// this seal replaced.
+fn remove_stale_pcrpkey(env: &super::Env, path: &str) {
+    let Ok(place) = env.root.resolve_planned(path) else {
+        return;
+    };
+    match std::fs::remove_file(&place) {
+        Ok(()) => log::info!(
+            "removed {}: the kmk this seal replaced was sealed to the policies its key signs",
+            place.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!(
+            "cannot remove {} ({e}): the boot ignores it, as the new kmk is not sealed to its key",
+            place.display()
+        ),
+    }
+}
+
 /// The owner hierarchy's auth (--owner-auth-file), empty by default.
 fn owner_auth(o: &crate::cli::SealOptions) -> Result<Secret, String> {
     match &o.owner_auth_file {
@@ -348,6 +385,10 @@ pub fn run(options: &Options) -> u8 {
         Err(e) => return usage(e.to_string()),
     };
     let parent = o.parent.unwrap_or(s.tpm.parent);
+    let authorized_by = match authorized_by(o) {
+        Ok(k) => k,
+        Err(m) => return usage(m),
+    };
     let values = match values_to_seal(&env, o, &pcrs) {
         Ok(v) => v,
         Err(m) => return usage(m),
@@ -368,7 +409,11 @@ pub fn run(options: &Options) -> u8 {
     // Every target is checked before the TPM is touched.
     let force = o.force || o.orphan_labels;
     let recovery_path = format!("{output}{}", crate::recovery::SUFFIX);
+    let pcrpkey_path = format!("{output}{}", policy_authorize::PCRPKEY_SUFFIX);
     let mut targets = vec![output.clone()];
+    if authorized_by.is_some() {
+        targets.push(pcrpkey_path.clone());
+    }
     if o.recovery_key {
         targets.push(recovery_path.clone());
     }
@@ -417,18 +462,31 @@ pub fn run(options: &Options) -> u8 {
         accept_other_key: o.write_config && parent != s.tpm.parent,
         accept_new_key: o.write_config,
     };
-    let sealed =
-        match seal::seal_new_kmk(&mut tpm, parent, rule, owner_auth.expose(), &pcrs, values) {
-            Ok(s) => s,
-            Err(e) => {
-                let pin_source = match (&e, pin) {
-                    (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
-                    _ => String::new(),
-                };
-                log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
-                return EXIT_FAILED;
-            }
-        };
+    let sealed = match &authorized_by {
+        Some(key) => {
+            let policy = key.policy();
+            seal::seal_new_kmk_authorized(
+                &mut tpm,
+                parent,
+                rule,
+                owner_auth.expose(),
+                &pcrs,
+                policy,
+            )
+        }
+        None => seal::seal_new_kmk(&mut tpm, parent, rule, owner_auth.expose(), &pcrs, values),
+    };
+    let sealed = match sealed {
+        Ok(s) => s,
+        Err(e) => {
+            let pin_source = match (&e, pin) {
+                (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
+                _ => String::new(),
+            };
+            log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
+            return EXIT_FAILED;
+        }
+    };
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     drop(tpm);
     log_parent(&sealed, parent, pin, &env.run_dir);
@@ -474,6 +532,9 @@ pub fn run(options: &Options) -> u8 {
     };
     // Blobs are private; the configuration stays readable (check as a user).
     let mut files = vec![(output.as_str(), pem.into_bytes(), 0o600)];
+    if let Some(key) = &authorized_by {
+        files.push((pcrpkey_path.as_str(), key.to_pem().into_bytes(), 0o644));
+    }
     let key = recovery.map(|(key, text)| {
         files.push((recovery_path.as_str(), text, 0o600));
         key
@@ -495,6 +556,18 @@ pub fn run(options: &Options) -> u8 {
             p.display(),
             start.elapsed().as_millis()
         );
+    }
+    match &authorized_by {
+        Some(key) => {
+            let place = places.next().unwrap_or_default();
+            log::info!(
+                "the kmk unseals only with a policy over {pcrs} signed by the key of fingerprint {} ({}): sign the PCR values to boot with (`integrity-loader sign-policy --key PRIVATE.pem --output {output}{}`)",
+                crate::hex::encode(&key.fingerprint()),
+                place.display(),
+                policy_authorize::PCRSIG_SUFFIX
+            );
+        }
+        None => remove_stale_pcrpkey(&env, &pcrpkey_path),
     }
     if let Some(key) = key {
         let place = places.next().unwrap_or_default();

@@ -1,0 +1,173 @@
+//! `integrity-loader sign-policy`: signs the PolicyPCR of given PCR values
+//! (or the TPM's current ones) with the private key a kmk sealed by `seal
+//! --authorized-by` trusts, and writes systemd's `.pcrsig` JSON. Offline
+//! when every value is given; the private key is read into zeroized memory
+//! and never logged.
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, setup};
+use crate::cli::Options;
+use crate::rootfs::Root;
+use crate::tpm::pcr::PcrSelection;
+use crate::tpm::pcrsig;
+use crate::tpm::policy_authorize::{self, SigningKey};
+use crate::tpm::{client::Tpm, commands, tcti, transport};
+use std::io::Write;
+use std::path::Path;
+
+fn usage(message: String) -> u8 {
+    log::error!("{message}");
+    EXIT_USAGE
+}
+
+/// The values to approve: --pcr-value for each PCR of `pcrs`, else `None`.
+fn given_values(
+    given: &[(u8, String)],
+    pcrs: &PcrSelection,
+) -> Result<Option<Vec<[u8; 32]>>, String> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    if let Some((n, _)) = given.iter().find(|(n, _)| !pcrs.indices().any(|p| p == *n)) {
+        return Err(format!("--pcr-value names PCR {n}, outside {pcrs}"));
+    }
+    pcrs.indices()
+        .map(|pcr| {
+            let (_, hex) = given.iter().rev().find(|(n, _)| *n == pcr).ok_or_else(|| {
+                format!("--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}")
+            })?;
+            crate::hex::decode(hex)
+                .map_err(|_| format!("--pcr-value {pcr}={hex}: not 64 hex digits"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The TPM's current values of `pcrs`.
+fn current_values(
+    s: &crate::config::Settings,
+    pcrs: &PcrSelection,
+) -> Result<Vec<[u8; 32]>, String> {
+    let tcti =
+        tcti::parse(&s.tpm.tcti.value).map_err(|e| format!("{e} ({})", s.tpm.tcti.source))?;
+    let transport = transport::open(&tcti, s.tpm.timeout).map_err(|e| e.to_string())?;
+    let mut tpm = Tpm::new(transport);
+    let values =
+        commands::pcr_read(&mut tpm, pcrs).map_err(|e| format!("read {pcrs} from {tcti}: {e}"))?;
+    Ok(values.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Writes `text` to `path` through a temporary file in its directory, so a
+/// reader sees the old file or the new one.
+fn replace(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+pub fn run(options: &Options) -> u8 {
+    let env = match setup(options, false, false) {
+        Ok(e) => e,
+        Err(e) => return e.code,
+    };
+    let o = &options.seal;
+    let (Some(key_path), Some(output)) = (&o.signing_key, &o.output) else {
+        return usage("sign-policy needs --key PRIVATE.pem and --output FILE".into());
+    };
+    let output = Path::new(output);
+    let pcr_text = o
+        .pcrs
+        .clone()
+        .unwrap_or_else(|| env.settings.tpm.pcrs.value.clone());
+    let pcrs = match PcrSelection::parse(&pcr_text) {
+        Ok(p) => p,
+        Err(e) => return usage(e.to_string()),
+    };
+    let given = match given_values(&o.pcr_values, &pcrs) {
+        Ok(v) => v,
+        Err(m) => return usage(m),
+    };
+    let mut entries = Vec::new();
+    match std::fs::read(output) {
+        Ok(_) if !o.append => {
+            return usage(format!(
+                "{} exists: --append adds this signature to it (keeping the others valid), or remove it",
+                output.display()
+            ));
+        }
+        Ok(bytes) => match pcrsig::parse(&bytes) {
+            Ok(e) => entries = e,
+            Err(e) => return usage(format!("{}: {e}", output.display())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return usage(format!("read {}: {e}", output.display())),
+    }
+    let key = match Root::new("/").read_secret(&key_path.to_string_lossy(), 16 * 1024) {
+        Ok(k) => k,
+        Err(e) => return usage(format!("read the signing key {e}")),
+    };
+    let key = match SigningKey::from_pem(key.expose()) {
+        Ok(k) => k,
+        Err(m) => return usage(format!("signing key {}: {m}", key_path.display())),
+    };
+    let values = match given {
+        Some(v) => v,
+        None => match current_values(&env.settings, &pcrs) {
+            Ok(v) => v,
+            Err(m) => {
+                log::error!("{m}; give every value with --pcr-value to sign offline");
+                return EXIT_FAILED;
+            }
+        },
+    };
+    let entry = match policy_authorize::sign(&key, &pcrs, &values) {
+        Ok(e) => e,
+        Err(m) => {
+            log::error!("sign the policy of {pcrs}: {m}");
+            return EXIT_FAILED;
+        }
+    };
+    drop(key);
+    let before = entries.len();
+    entries.retain(|e| !(e.pcrs == entry.pcrs && e.pol == entry.pol && e.pkfp == entry.pkfp));
+    let kept = entries.len();
+    let pol = crate::hex::encode(&entry.pol);
+    let pkfp = entry
+        .pkfp
+        .map(|f| crate::hex::encode(&f))
+        .unwrap_or_default();
+    entries.push(entry);
+    if let Err(e) = replace(output, &pcrsig::encode(&entries)) {
+        log::error!("write {}: {e}", output.display());
+        return EXIT_FAILED;
+    }
+    let shown: Vec<String> = pcrs
+        .indices()
+        .zip(&values)
+        .map(|(p, v)| format!("{p}={}", crate::hex::encode(v)))
+        .collect();
+    log::info!(
+        "signed the policy of {pcrs} with {} (PolicyPCR digest {pol}) with the key of fingerprint {pkfp}: {} ({} signature(s){})",
+        shown.join(", "),
+        output.display(),
+        entries.len(),
+        if kept < before {
+            ", the same one replaced"
+        } else {
+            ""
+        }
+    );
+    EXIT_OK
+}
