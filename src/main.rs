@@ -42,5 +42,5 @@ fn main() -> ExitCode {
             e.desc()
         );
     }
-    ExitCode::from(commands::run(command, &options))
+    ExitCode::from(commands::finish(commands::run(command, &options)))
 }

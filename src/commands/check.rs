@@ -1,7 +1,7 @@
 //! `integrity-loader check`: everything `load` reads and validates, through
 //! the same step code in dry-run mode; no kernel state changes.
 
-use super::{EXIT_FAILED, EXIT_OK, setup};
+use super::{CommandError, setup};
 use crate::cli::Options;
 use crate::config::{Settings, Source};
 use crate::pins;
@@ -9,11 +9,8 @@ use crate::plan;
 use crate::runner;
 use std::path::Path;
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options) -> Result<(), CommandError> {
+    let env = setup(options, false, false)?;
     println!("root: {}", env.root.dir().display());
     println!("securityfs: {}", env.securityfs.dir().display());
     println!("keyring: {}", env.keyring_spec);
@@ -35,10 +32,9 @@ pub fn run(options: &Options) -> u8 {
         } else {
             Ok(())
         };
-        if let Err(m) = guarded.and_then(|()| write_pins(path, &env.settings, &env.root)) {
-            log::error!("{m}");
-            return EXIT_FAILED;
-        }
+        guarded
+            .and_then(|()| write_pins(path, &env.settings, &env.root))
+            .map_err(CommandError::failed)?;
     }
     println!("result:");
     for r in &report.results {
@@ -51,10 +47,10 @@ pub fn run(options: &Options) -> u8 {
     }
     if report.failed().is_empty() {
         println!("check passed");
-        EXIT_OK
+        Ok(())
     } else {
         println!("check FAILED");
-        EXIT_FAILED
+        Err(CommandError::reported())
     }
 }
 

@@ -1,11 +1,11 @@
 //! `integrity-loader load`: the boot sequence.
 
-use super::{EXIT_FAILED, EXIT_OK, setup};
+use super::{CommandError, setup};
 use crate::cli::Options;
 use crate::runner;
 use nix::errno::Errno;
 
-pub fn run(options: &Options) -> u8 {
+pub fn run(options: &Options) -> Result<(), CommandError> {
     let env = match setup(options, true, true) {
         Ok(e) => e,
         Err(e) => {
@@ -19,9 +19,9 @@ pub fn run(options: &Options) -> u8 {
             let action = if halt { "halt" } else { "continue" };
             println!(
                 "integrity-loader: FAILURE_ACTION={action}: configuration: {}",
-                e.message
+                e.message().unwrap_or_default()
             );
-            return e.code;
+            return Err(e);
         }
     };
     log::info!(
@@ -35,11 +35,10 @@ pub fn run(options: &Options) -> u8 {
     let _lock = match env.securityfs.lock(std::time::Duration::from_secs(60)) {
         Ok(l) => l,
         Err(Errno::EWOULDBLOCK) => {
-            log::error!(
+            return Err(CommandError::failed(format!(
                 "another integrity-loader has held {} for 60 s; not running beside it",
                 env.securityfs.dir().display()
-            );
-            return super::EXIT_FAILED;
+            )));
         }
         Err(e) => {
             log::warn!(
@@ -53,18 +52,18 @@ pub fn run(options: &Options) -> u8 {
     run_locked(&env)
 }
 
-fn run_locked(env: &super::Env) -> u8 {
+fn run_locked(env: &super::Env) -> Result<(), CommandError> {
     let mut ctx = env.context(false);
     let report = runner::run(&mut ctx);
     let failed = report.failed();
     let ms = crate::logging::Ms(report.total);
     if failed.is_empty() {
         log::info!("finished in {ms} ms: every configured step succeeded");
-        EXIT_OK
+        Ok(())
     } else {
         let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
         let action = env.settings.failure_action.name();
-        log::error!(
+        let summary = format!(
             "finished in {ms} ms: failed: {} (FAILURE_ACTION={action})",
             names.join(", ")
         );
@@ -77,6 +76,6 @@ fn run_locked(env: &super::Env) -> u8 {
             .map(|r| format!("{}: {}", r.step, r.outcome.message))
             .unwrap_or_default();
         println!("integrity-loader: FAILURE_ACTION={action}: {first}");
-        EXIT_FAILED
+        Err(CommandError::failed(summary))
     }
 }

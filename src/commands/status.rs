@@ -1,18 +1,15 @@
 //! `integrity-loader status`: what is loaded now: keys in the target
 //! keyring, certificates per IMA/EVM keyring, EVM state, policy state.
 
-use super::{EXIT_OK, setup};
+use super::{CommandError, setup};
 use crate::cli::Options;
 use crate::evm;
 use crate::keyring::{self, KeySerial};
 use crate::tpm::client::Tpm;
 use crate::tpm::{commands, parent_pin, pcr_lock, rc, seal};
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options) -> Result<(), CommandError> {
+    let env = setup(options, false, false)?;
     if env.settings.masterkey_type.value == crate::config::MasterKeyType::Tpm2 {
         print_tpm2_kmk(&env);
     }
@@ -75,7 +72,7 @@ pub fn run(options: &Options) -> u8 {
             ),
         }
     }
-    EXIT_OK
+    Ok(())
 }
 
 /// The sealed kmk: its blob, PCR set and storage key, and whether the

@@ -4,7 +4,7 @@
 //! evm-key sealed by that kmk and updates /etc/integrity-loader.conf, then
 //! puts the files in place together (`output`). Secrets go nowhere else.
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, setup};
+use super::{CommandError, setup};
 use crate::cli::Options;
 use crate::config::MasterKeyType;
 use crate::keyring;
@@ -22,11 +22,6 @@ pub(crate) mod reseal;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
 const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
-
-fn usage(message: String) -> u8 {
-    log::error!("{message}");
-    EXIT_USAGE
-}
 
 /// The values `pcrs` had when this boot unsealed the kmk, from the record
 /// the PCR lock leaves: after the lock, the current values are not the
@@ -248,18 +243,32 @@ fn owner_auth(o: &crate::cli::SealOptions) -> Result<Secret, String> {
     }
 }
 
-/// The TPM of the configuration (TPM=, --tpm); an error is logged.
-fn open_tpm(s: &crate::config::Settings) -> Result<(Tpm, String), u8> {
-    let tcti = match tcti::parse(&s.tpm.tcti.value) {
-        Ok(t) => t,
-        Err(e) => return Err(usage(format!("{e} ({})", s.tpm.tcti.source))),
-    };
-    match transport::open(&tcti, s.tpm.timeout) {
-        Ok(t) => Ok((Tpm::new(t), tcti.to_string())),
-        Err(e) => {
-            log::error!("{e}");
-            Err(EXIT_FAILED)
-        }
+/// The TPM of the configuration (TPM=, --tpm), and its TCTI string.
+fn open_tpm(s: &crate::config::Settings) -> Result<(Tpm, String), CommandError> {
+    let tcti = tcti::parse(&s.tpm.tcti.value)
+        .map_err(|e| CommandError::usage(format!("{e} ({})", s.tpm.tcti.source)))?;
+    let transport =
+        transport::open(&tcti, s.tpm.timeout).map_err(|e| CommandError::failed(e.to_string()))?;
+    Ok((Tpm::new(transport), tcti.to_string()))
+}
+
+/// The PCR set to seal to: --pcrs, else TPM2_PCRS.
+fn pcrs_to_seal(
+    s: &crate::config::Settings,
+    o: &crate::cli::SealOptions,
+) -> Result<PcrSelection, CommandError> {
+    let text = o.pcrs.clone().unwrap_or_else(|| s.tpm.pcrs.value.clone());
+    PcrSelection::parse(&text).map_err(|e| CommandError::usage(e.to_string()))
+}
+
+/// " (where the pin comes from)" after a seal error about the storage key.
+fn pin_source(
+    e: &seal::SealError,
+    pin: Option<&crate::config::Setting<[u8; parent_pin::NAME_LEN]>>,
+) -> String {
+    match (e, pin) {
+        (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
+        _ => String::new(),
     }
 }
 
@@ -335,23 +344,13 @@ fn read_config(env: &super::Env) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options) -> Result<(), CommandError> {
+    let env = setup(options, false, false)?;
     let s = &env.settings;
     let o = &options.seal;
-    let pcr_text = o.pcrs.clone().unwrap_or_else(|| s.tpm.pcrs.value.clone());
-    let pcrs = match PcrSelection::parse(&pcr_text) {
-        Ok(p) => p,
-        Err(e) => return usage(e.to_string()),
-    };
+    let pcrs = pcrs_to_seal(s, o)?;
     let parent = o.parent.unwrap_or(s.tpm.parent);
-    let values = match values_to_seal(&env, o, &pcrs) {
-        Ok(v) => v,
-        Err(m) => return usage(m),
-    };
+    let values = values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?;
     let output = o.output.clone().unwrap_or_else(|| {
         if s.masterkey_type.value == MasterKeyType::Tpm2 {
             s.masterkey.value.clone()
@@ -377,37 +376,26 @@ pub fn run(options: &Options) -> u8 {
         targets.push(CONFIG_PATH.to_string());
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    if let Err(m) = output::check(&env.root, &target_refs, force) {
-        return usage(m);
-    }
+    output::check(&env.root, &target_refs, force).map_err(CommandError::usage)?;
     // --force replaces files; the kmk the labels hang on only by name.
     match (orphans_labels(&env, o, &output), o.orphan_labels) {
         (Some(m), false) => {
-            return usage(format!(
+            return Err(CommandError::usage(format!(
                 "{m}. To seal this kmk again (new PCR values, PCR set or storage key), run `integrity-loader reseal`; to replace it and lose the labels, add --replace-kmk-and-orphan-labels"
-            ));
+            )));
         }
         (Some(m), true) => log::warn!("{m}: replacing it, as --replace-kmk-and-orphan-labels asks"),
         (None, _) => {}
     }
     let existing_config = if o.write_config {
-        match read_config(&env) {
-            Ok(c) => c,
-            Err(m) => return usage(m),
-        }
+        read_config(&env).map_err(CommandError::usage)?
     } else {
         None
     };
-    let owner_auth = match owner_auth(o) {
-        Ok(a) => a,
-        Err(m) => return usage(m),
-    };
+    let owner_auth = owner_auth(o).map_err(CommandError::usage)?;
 
     let start = Instant::now();
-    let (mut tpm, tcti) = match open_tpm(s) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let (mut tpm, tcti) = open_tpm(s)?;
     // A pinned storage key is the only one sealed under, except when this
     // run records another: a deliberate move to another handle, or a new
     // SRK after a TPM clear emptied the handle (--write-config).
@@ -417,18 +405,12 @@ pub fn run(options: &Options) -> u8 {
         accept_other_key: o.write_config && parent != s.tpm.parent,
         accept_new_key: o.write_config,
     };
-    let sealed =
-        match seal::seal_new_kmk(&mut tpm, parent, rule, owner_auth.expose(), &pcrs, values) {
-            Ok(s) => s,
-            Err(e) => {
-                let pin_source = match (&e, pin) {
-                    (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
-                    _ => String::new(),
-                };
-                log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
-                return EXIT_FAILED;
-            }
-        };
+    let sealed = seal::seal_new_kmk(&mut tpm, parent, rule, owner_auth.expose(), &pcrs, values)
+        .map_err(|e| {
+            CommandError::failed(format!("{e}{}", pin_source(&e, pin))).context(format_args!(
+                "seal a new kmk under {parent:#010x} with {tcti}"
+            ))
+        })?;
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     drop(tpm);
     log_parent(&sealed, parent, pin, &env.run_dir);
@@ -436,17 +418,14 @@ pub fn run(options: &Options) -> u8 {
     // Everything is made before anything is written.
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
     let evm_blob = match &o.evm_key {
-        Some(_) => match export_evm_key(&sealed.kmk, &kmk_name) {
-            Ok(b) => Some(b),
-            Err(m) => {
-                log::error!("{m}; nothing was written");
-                return EXIT_FAILED;
-            }
-        },
+        Some(_) => Some(
+            export_evm_key(&sealed.kmk, &kmk_name)
+                .map_err(|m| CommandError::failed(m).nothing_written())?,
+        ),
         None => None,
     };
     let config_text = if o.write_config {
-        match config_text(
+        let (text, _) = config_text(
             &env,
             existing_config.as_deref(),
             &output,
@@ -454,23 +433,15 @@ pub fn run(options: &Options) -> u8 {
             parent,
             &parent_name,
             &sealed,
-        ) {
-            Ok((t, _)) => Some(t),
-            Err(m) => {
-                log::error!("{m}; nothing was written");
-                return EXIT_FAILED;
-            }
-        }
+        )
+        .map_err(|m| CommandError::failed(m).nothing_written())?;
+        Some(text)
     } else {
         None
     };
-    let recovery = match o.recovery_key.then(|| recovery_file(&sealed.kmk)) {
-        Some(Ok(r)) => Some(r),
-        Some(Err(m)) => {
-            log::error!("make the recovery key: {m}; nothing was written");
-            return EXIT_FAILED;
-        }
-        None => None,
+    let recovery = match o.recovery_key {
+        true => Some(recovery_file(&sealed.kmk)?),
+        false => None,
     };
     // Blobs are private; the configuration stays readable (check as a user).
     let mut files = vec![(output.as_str(), pem.into_bytes(), 0o600)];
@@ -484,9 +455,7 @@ pub fn run(options: &Options) -> u8 {
     if let Some(text) = config_text {
         files.push((CONFIG_PATH, text.into_bytes(), 0o644));
     }
-    let Some(places) = output::replace_all(&env.root, &files, force) else {
-        return EXIT_FAILED;
-    };
+    let places = output::replace_all(&env.root, &files, force).map_err(CommandError::failed)?;
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
@@ -521,7 +490,7 @@ pub fn run(options: &Options) -> u8 {
         );
     }
     say_rebuild_initramfs();
-    EXIT_OK
+    Ok(())
 }
 
 /// After a new blob (seal, reseal): a host-only initramfs pins the blob's
@@ -533,10 +502,16 @@ fn say_rebuild_initramfs() {
 }
 
 /// A new recovery key and the recovery file wrapping `kmk` under it.
-fn recovery_file(kmk: &Secret) -> Result<(Secret, Vec<u8>), String> {
-    let key = crate::recovery::new_key()?;
-    let text = crate::recovery::wrap(kmk, &key, crate::recovery::DEFAULT_KDF)?;
-    Ok((key, text.into_bytes()))
+fn recovery_file(kmk: &Secret) -> Result<(Secret, Vec<u8>), CommandError> {
+    let made = crate::recovery::new_key().and_then(|key| {
+        let text = crate::recovery::wrap(kmk, &key, crate::recovery::DEFAULT_KDF)?;
+        Ok((key, text.into_bytes()))
+    });
+    made.map_err(|m| {
+        CommandError::failed(m)
+            .context("make the recovery key")
+            .nothing_written()
+    })
 }
 
 /// The recovery key, once, on stdout: the only place it ever goes.
