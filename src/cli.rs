@@ -1,33 +1,66 @@
-//! Command-line parsing into a typed value. Hand-written: four options do not
-//! pay for an argument-parsing crate in a binary that runs on every boot.
+//! Command-line parsing into a typed value: the options every command
+//! takes, and the command with the options only it takes, each parsed once
+//! into the type the code uses. Hand-written, to keep an argument-parsing
+//! crate out of a binary that runs on every boot; options may come before
+//! or after the command word, so they are gathered first and then handed
+//! to the command that takes them.
 
 use crate::keyring::{KeyringSpec, USER_KEYRING};
+use crate::tpm::pcr::PcrSelection;
 use std::fmt;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One subcommand and the options only it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Load,
-    Check,
+    Load(LoadOptions),
+    Check(CheckOptions),
     Status,
-    Seal,
-    Reseal,
+    Seal(SealOptions),
+    Reseal(SealingOptions),
 }
 
-/// Options of `seal` only.
+/// Options of `load`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SealOptions {
-    /// Where the sealed kmk goes, inside the root (default: MASTERKEY when
-    /// MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem).
-    pub output: Option<String>,
+pub struct LoadOptions {
+    /// --pins FILE: pins the initramfs carries, overriding the root's.
+    pub pins: Option<PathBuf>,
+}
+
+/// Options of `check`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// --pins FILE, as for load.
+    pub pins: Option<PathBuf>,
+    /// --write-pins FILE: write the root's pins for the initramfs.
+    pub write_pins: Option<PathBuf>,
+    /// --repin: write pins that differ from the one this boot checked.
+    pub repin: bool,
+}
+
+/// What `seal` and `reseal` both take: the PCRs and their values, the
+/// storage key, the recovery key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealingOptions {
     /// PCR selection (default TPM2_PCRS).
-    pub pcrs: Option<String>,
-    /// Values for a future boot: (PCR, hex digest).
-    pub pcr_values: Vec<(u8, String)>,
+    pub pcrs: Option<PcrSelection>,
+    /// Values for a future boot: (PCR, SHA-256 value).
+    pub pcr_values: Vec<(u8, [u8; 32])>,
     /// Persistent handle of the storage key (default TPM2_PARENT).
     pub parent: Option<u32>,
     /// File holding the owner hierarchy's auth (to create the storage key).
     pub owner_auth_file: Option<PathBuf>,
+    /// Also make a recovery key (printed once) and its file beside the blob.
+    pub recovery_key: bool,
+}
+
+/// Options of `seal`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealOptions {
+    pub sealing: SealingOptions,
+    /// Where the sealed kmk goes, inside the root (default: MASTERKEY when
+    /// MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem).
+    pub output: Option<String>,
     /// Also create an evm-key sealed by the new kmk and export it here.
     pub evm_key: Option<String>,
     /// Write /etc/integrity-loader.conf for this kmk.
@@ -36,10 +69,9 @@ pub struct SealOptions {
     pub force: bool,
     /// Replace even the kmk the configured evm-key blob is sealed by.
     pub orphan_labels: bool,
-    /// Also make a recovery key (printed once) and its file beside the blob.
-    pub recovery_key: bool,
 }
 
+/// The options every command takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub root: Option<PathBuf>,
@@ -51,15 +83,8 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// --tpm TCTI, overriding TPM= of the config.
     pub tpm: Option<String>,
-    /// --pins FILE: pins the initramfs carries, overriding the root's.
-    pub pins: Option<PathBuf>,
-    /// check --write-pins FILE: write the root's pins for the initramfs.
-    pub write_pins: Option<PathBuf>,
     /// --run-dir DIR: this boot's records (default /run/integrity-loader).
     pub run_dir: Option<PathBuf>,
-    /// check --repin: write pins that differ from the one this boot checked.
-    pub repin: bool,
-    pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
 }
@@ -74,11 +99,7 @@ impl Default for Options {
             keyring: KeyringSpec(USER_KEYRING),
             config: None,
             tpm: None,
-            pins: None,
-            write_pins: None,
             run_dir: None,
-            repin: false,
-            seal: SealOptions::default(),
             verbosity: 0,
         }
     }
@@ -180,9 +201,31 @@ Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
 ";
 
+/// The command word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Load,
+    Check,
+    Status,
+    Seal,
+    Reseal,
+}
+
+/// Options that belong to one command or two, as given, before the
+/// command is known.
+#[derive(Default)]
+struct Gathered {
+    pins: Option<PathBuf>,
+    write_pins: Option<PathBuf>,
+    repin: bool,
+    sealing: SealingOptions,
+    seal: SealOptions,
+}
+
 pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     let mut opts = Options::default();
-    let mut command: Option<Command> = None;
+    let mut g = Gathered::default();
+    let mut command: Option<Word> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -208,10 +251,10 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--securityfs" => opts.securityfs = Some(PathBuf::from(value("a directory")?)),
             "--cmdline" => opts.cmdline = Some(PathBuf::from(value("a file")?)),
             "--config" => opts.config = Some(PathBuf::from(value("a file")?)),
-            "--pins" => opts.pins = Some(PathBuf::from(value("a file")?)),
-            "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
+            "--pins" => g.pins = Some(PathBuf::from(value("a file")?)),
+            "--write-pins" => g.write_pins = Some(PathBuf::from(value("a file")?)),
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
-            "--repin" => opts.repin = true,
+            "--repin" => g.repin = true,
             "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
@@ -228,28 +271,27 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             }
             "load" | "check" | "status" | "seal" | "reseal" if command.is_none() => {
                 command = Some(match name {
-                    "load" => Command::Load,
-                    "check" => Command::Check,
-                    "seal" => Command::Seal,
-                    "reseal" => Command::Reseal,
-                    _ => Command::Status,
+                    "load" => Word::Load,
+                    "check" => Word::Check,
+                    "seal" => Word::Seal,
+                    "reseal" => Word::Reseal,
+                    _ => Word::Status,
                 });
             }
-            "--output" => opts.seal.output = Some(value("a path")?),
+            "--output" => g.seal.output = Some(value("a path")?),
             "--pcrs" => {
                 let v = value("a PCR selection")?;
-                crate::tpm::pcr::PcrSelection::parse(&v)
-                    .map_err(|e| UsageError(format!("--pcrs: {e}")))?;
-                opts.seal.pcrs = Some(v);
+                g.sealing.pcrs =
+                    Some(PcrSelection::parse(&v).map_err(|e| UsageError(format!("--pcrs: {e}")))?);
             }
             "--pcr-value" => {
                 let v = value("N=HEX")?;
                 let parsed = v.split_once('=').and_then(|(n, hex)| {
                     let n: u8 = n.parse().ok().filter(|n| *n < 24)?;
-                    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-                        .then(|| (n, hex.to_string()))
+                    let value: [u8; 32] = crate::hex::decode(hex).ok()?;
+                    Some((n, value))
                 });
-                opts.seal.pcr_values.push(parsed.ok_or_else(|| {
+                g.sealing.pcr_values.push(parsed.ok_or_else(|| {
                     UsageError(format!(
                         "--pcr-value {v}: expected N=64 hex digits (a sha256 PCR value)"
                     ))
@@ -257,7 +299,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             }
             "--parent" => {
                 let v = value("a handle")?;
-                opts.seal.parent = Some(
+                g.sealing.parent = Some(
                     u32::from_str_radix(v.trim_start_matches("0x"), 16)
                         .ok()
                         .filter(|h| (0x8100_0000..=0x817F_FFFF).contains(h))
@@ -269,13 +311,13 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                 );
             }
             "--owner-auth-file" => {
-                opts.seal.owner_auth_file = Some(PathBuf::from(value("a file")?))
+                g.sealing.owner_auth_file = Some(PathBuf::from(value("a file")?))
             }
-            "--evm-key" => opts.seal.evm_key = Some(value("a path")?),
-            "--write-config" => opts.seal.write_config = true,
-            "--force" => opts.seal.force = true,
-            "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
-            "--recovery-key" => opts.seal.recovery_key = true,
+            "--evm-key" => g.seal.evm_key = Some(value("a path")?),
+            "--write-config" => g.seal.write_config = true,
+            "--force" => g.seal.force = true,
+            "--replace-kmk-and-orphan-labels" => g.seal.orphan_labels = true,
+            "--recovery-key" => g.sealing.recovery_key = true,
             "audit" | "relabel" => {
                 return Err(UsageError(format!(
                     "{name} must come first: integrity-loader {name} [OPTIONS]"
@@ -302,30 +344,49 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             return Err(UsageError(format!("option {name} takes no value")));
         }
     }
-    let command = command.unwrap_or(Command::Load);
-    if command != Command::Check && opts.write_pins.is_some() {
+    let command = hand_to(command.unwrap_or(Word::Load), g)?;
+    Ok(Parsed::Run(command, Box::new(opts)))
+}
+
+/// The command with the options it takes; an option it does not take is a
+/// usage error.
+fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
+    if word != Word::Check && g.write_pins.is_some() {
         return Err(UsageError("--write-pins is an option of check".into()));
     }
-    if opts.repin && opts.write_pins.is_none() {
+    if g.repin && g.write_pins.is_none() {
         return Err(UsageError("--repin goes with check --write-pins".into()));
     }
-    if !matches!(command, Command::Load | Command::Check) && opts.pins.is_some() {
+    if !matches!(word, Word::Load | Word::Check) && g.pins.is_some() {
         return Err(UsageError("--pins is an option of load and check".into()));
     }
-    let o = &opts.seal;
-    let seal_only =
-        o.output.is_some() || o.evm_key.is_some() || o.write_config || o.force || o.orphan_labels;
-    if command == Command::Reseal && seal_only {
+    let seal_only = g.seal != SealOptions::default();
+    if word == Word::Reseal && seal_only {
         return Err(UsageError(
             "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself".into(),
         ));
     }
-    if !matches!(command, Command::Seal | Command::Reseal) && opts.seal != SealOptions::default() {
+    if !matches!(word, Word::Seal | Word::Reseal)
+        && (seal_only || g.sealing != SealingOptions::default())
+    {
         return Err(UsageError(
             "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
         ));
     }
-    Ok(Parsed::Run(command, Box::new(opts)))
+    Ok(match word {
+        Word::Load => Command::Load(LoadOptions { pins: g.pins }),
+        Word::Check => Command::Check(CheckOptions {
+            pins: g.pins,
+            write_pins: g.write_pins,
+            repin: g.repin,
+        }),
+        Word::Status => Command::Status,
+        Word::Seal => Command::Seal(SealOptions {
+            sealing: g.sealing,
+            ..g.seal
+        }),
+        Word::Reseal => Command::Reseal(g.sealing),
+    })
 }
 
 #[cfg(test)]
@@ -342,7 +403,7 @@ mod tests {
     fn table() {
         assert_eq!(
             parse("").unwrap(),
-            Parsed::Run(Command::Load, Box::default())
+            Parsed::Run(Command::Load(LoadOptions::default()), Box::default())
         );
         assert_eq!(parse("--help").unwrap(), Parsed::Help);
         assert_eq!(parse("check -V").unwrap(), Parsed::Version);
@@ -351,7 +412,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(cmd, Command::Check);
+        assert_eq!(cmd, Command::Check(CheckOptions::default()));
         assert_eq!(o.root, Some(PathBuf::from("/r")));
         assert_eq!(o.securityfs, Some(PathBuf::from("/s")));
         assert_eq!(o.keyring, KeyringSpec(SESSION_KEYRING));
@@ -360,28 +421,81 @@ mod tests {
             panic!()
         };
         assert_eq!((o.keyring, o.verbosity), (KeyringSpec(1234), -1));
-        let Parsed::Run(Command::Reseal, o) = parse("reseal --pcrs sha256:7").unwrap() else {
+        let Parsed::Run(Command::Reseal(o), _) = parse("reseal --pcrs sha256:7").unwrap() else {
             panic!()
         };
-        assert_eq!(o.seal.pcrs.as_deref(), Some("sha256:7"));
-        let Parsed::Run(Command::Seal, o) = parse("seal --replace-kmk-and-orphan-labels").unwrap()
+        assert_eq!(o.pcrs.map(|p| p.to_string()).as_deref(), Some("sha256:7"));
+        let Parsed::Run(Command::Seal(o), _) =
+            parse("seal --replace-kmk-and-orphan-labels").unwrap()
         else {
             panic!()
         };
-        assert!(o.seal.orphan_labels && !o.seal.force);
+        assert!(o.orphan_labels && !o.force);
         assert!(parse("status --replace-kmk-and-orphan-labels").is_err());
         for cmd in ["seal", "reseal"] {
-            let Parsed::Run(_, o) = parse(&format!("{cmd} --recovery-key")).unwrap() else {
-                panic!()
+            let sealing = match parse(&format!("{cmd} --recovery-key")).unwrap() {
+                Parsed::Run(Command::Seal(o), _) => o.sealing,
+                Parsed::Run(Command::Reseal(o), _) => o,
+                other => panic!("{other:?}"),
             };
-            assert!(o.seal.recovery_key);
+            assert!(sealing.recovery_key);
         }
         assert!(parse("load --recovery-key").is_err());
         assert!(parse("seal --recovery-key=ABCDE").is_err());
-        let Parsed::Run(Command::Load, o) = parse("load --dracut-cmdline").unwrap() else {
+        let Parsed::Run(Command::Load(_), o) = parse("load --dracut-cmdline").unwrap() else {
             panic!()
         };
         assert!(o.dracut_cmdline && o.cmdline.is_none());
+    }
+
+    /// Each command gets its own options, parsed into the types the code
+    /// uses, wherever they stand on the line.
+    #[test]
+    fn options_go_to_their_command() {
+        let Parsed::Run(Command::Check(o), _) =
+            parse("--pins /p check --write-pins /w --repin").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            o,
+            CheckOptions {
+                pins: Some(PathBuf::from("/p")),
+                write_pins: Some(PathBuf::from("/w")),
+                repin: true,
+            }
+        );
+        let Parsed::Run(Command::Load(o), _) = parse("--pins=/p").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.pins, Some(PathBuf::from("/p")));
+        let value = "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789";
+        let Parsed::Run(Command::Seal(o), _) = parse(&format!(
+            "--pcr-value 11={value} seal --pcrs sha256:7,11 --pcr-value 7={} --parent 0x81000002 --output /o",
+            "00".repeat(32)
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.sealing.pcrs, PcrSelection::from_indices(&[7, 11]));
+        assert_eq!(
+            o.sealing.pcr_values,
+            vec![(11, crate::hex::decode(value).unwrap()), (7, [0u8; 32])]
+        );
+        assert_eq!(o.sealing.parent, Some(0x8100_0002));
+        assert_eq!(o.output.as_deref(), Some("/o"));
+        for bad in [
+            "7=00",
+            "24=0000000000000000000000000000000000000000000000000000000000000000",
+            "7=000000000000000000000000000000000000000000000000000000000000000g",
+        ] {
+            assert_eq!(
+                parse(&format!("seal --pcr-value {bad}")).unwrap_err().0,
+                format!("--pcr-value {bad}: expected N=64 hex digits (a sha256 PCR value)")
+            );
+        }
+        assert!(parse("status --pcrs sha256:7").is_err());
+        assert!(parse("reseal --output /o").is_err());
     }
 
     #[test]

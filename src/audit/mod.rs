@@ -210,7 +210,7 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
         cmdline: o.cmdline.clone(),
         ..Options::default()
     };
-    let env = commands::setup(&options, false, false).map_err(|e| {
+    let env = commands::setup(&options, None, false, false).map_err(|e| {
         log::error!("{e}");
         None
     })?;

@@ -2,15 +2,15 @@
 //! the same step code in dry-run mode; no kernel state changes.
 
 use super::{CommandError, setup};
-use crate::cli::Options;
+use crate::cli::{CheckOptions, Options};
 use crate::config::{Settings, Source};
 use crate::pins;
 use crate::plan;
 use crate::runner;
 use std::path::Path;
 
-pub fn run(options: &Options) -> Result<(), CommandError> {
-    let env = setup(options, false, false)?;
+pub fn run(options: &Options, o: &CheckOptions) -> Result<(), CommandError> {
+    let env = setup(options, o.pins.as_deref(), false, false)?;
     println!("root: {}", env.root.dir().display());
     println!("securityfs: {}", env.securityfs.dir().display());
     println!("keyring: {}", env.keyring_spec);
@@ -19,7 +19,7 @@ pub fn run(options: &Options) -> Result<(), CommandError> {
     // The plan the runner walks, so what is printed is what is done.
     println!("plan:\n{}", plan::describe(ctx.plan));
     let report = runner::run(&mut ctx);
-    if let Some(path) = &options.write_pins {
+    if let Some(path) = &o.write_pins {
         // Building for the booted system: its pin must be the one this
         // boot checked. (For another root, this boot's records say nothing.)
         let booted = env
@@ -27,7 +27,7 @@ pub fn run(options: &Options) -> Result<(), CommandError> {
             .dir()
             .canonicalize()
             .is_ok_and(|d| d == Path::new("/"));
-        let guarded = if booted && !options.repin {
+        let guarded = if booted && !o.repin {
             pins::guard_rebuild(&env.settings, &env.run_dir)
         } else {
             Ok(())

@@ -1,12 +1,12 @@
 //! `integrity-loader load`: the boot sequence.
 
 use super::{CommandError, setup};
-use crate::cli::Options;
+use crate::cli::{LoadOptions, Options};
 use crate::runner;
 use nix::errno::Errno;
 
-pub fn run(options: &Options) -> Result<(), CommandError> {
-    let env = match setup(options, true, true) {
+pub fn run(options: &Options, o: &LoadOptions) -> Result<(), CommandError> {
+    let env = match setup(options, o.pins.as_deref(), true, true) {
         Ok(e) => e,
         Err(e) => {
             // The dracut hook dies on this line when any configuration it
@@ -14,7 +14,7 @@ pub fn run(options: &Options) -> Result<(), CommandError> {
             let halt = crate::config::halt_requested(
                 &crate::rootfs::Root::new(super::root_dir(options)),
                 options.config.as_deref(),
-                options.pins.as_deref(),
+                o.pins.as_deref(),
             );
             let action = if halt { "halt" } else { "continue" };
             println!(

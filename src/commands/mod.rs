@@ -25,11 +25,11 @@ pub const EXIT_USAGE: u8 = 2;
 /// Runs one command; its error says what failed, for [`finish`] to log.
 pub fn run(command: Command, options: &Options) -> Result<(), CommandError> {
     match command {
-        Command::Load => load::run(options),
-        Command::Check => check::run(options),
+        Command::Load(o) => load::run(options, &o),
+        Command::Check(o) => check::run(options, &o),
         Command::Status => status::run(options),
-        Command::Seal => seal::run(options),
-        Command::Reseal => seal::reseal::run(options),
+        Command::Seal(o) => seal::run(options, &o),
+        Command::Reseal(o) => seal::reseal::run(options, &o),
     }
 }
 
@@ -109,10 +109,12 @@ impl Env {
     }
 }
 
-/// Resolves everything; an error is a usage error (the root, the command
-/// line, the configuration or the keyring).
+/// Resolves everything, with the pins of `pins` (load and check --pins)
+/// over the configuration; an error is a usage error (the root, the
+/// command line, the configuration or the keyring).
 pub fn setup(
     options: &Options,
+    pins: Option<&Path>,
     mount_securityfs: bool,
     create_keyring: bool,
 ) -> Result<Env, CommandError> {
@@ -155,7 +157,7 @@ pub fn setup(
     })
     .map_err(|e| CommandError::usage(format!("configuration error: {e}")))?;
     let mut settings = settings;
-    if let Some(path) = &options.pins {
+    if let Some(path) = pins {
         match crate::pins::apply(path, &mut settings) {
             Ok(warnings) => {
                 for w in warnings {

@@ -9,7 +9,7 @@ use crate::tpm::client::Tpm;
 use crate::tpm::{commands, parent_pin, pcr_lock, rc, seal};
 
 pub fn run(options: &Options) -> Result<(), CommandError> {
-    let env = setup(options, false, false)?;
+    let env = setup(options, None, false, false)?;
     if env.settings.masterkey_type.value == crate::config::MasterKeyType::Tpm2 {
         print_tpm2_kmk(&env);
     }

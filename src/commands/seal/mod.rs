@@ -5,7 +5,7 @@
 //! puts the files in place together (`output`). Secrets go nowhere else.
 
 use super::{CommandError, setup};
-use crate::cli::Options;
+use crate::cli::{Options, SealOptions, SealingOptions};
 use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::rootfs::Root;
@@ -154,7 +154,7 @@ fn same_place(root: &Root, a: &str, b: &str) -> bool {
 
 /// What this `seal` would do to the kmk the configured evm-key blob is
 /// sealed by, when it would orphan the labels: `None` when nothing is lost.
-fn orphans_labels(env: &super::Env, o: &crate::cli::SealOptions, output: &str) -> Option<String> {
+fn orphans_labels(env: &super::Env, o: &SealOptions, output: &str) -> Option<String> {
     let (evm, _, needs) = labelled_evm_key(env, true)?;
     let s = &env.settings;
     let kmk = &s.masterkey.value;
@@ -190,7 +190,7 @@ fn orphans_labels(env: &super::Env, o: &crate::cli::SealOptions, output: &str) -
 /// unseal, else the current ones.
 fn values_to_seal(
     env: &super::Env,
-    o: &crate::cli::SealOptions,
+    o: &SealingOptions,
     pcrs: &PcrSelection,
 ) -> Result<seal::Values, String> {
     if o.pcr_values.is_empty() {
@@ -208,16 +208,12 @@ fn values_to_seal(
     }
     let mut values = Vec::new();
     for pcr in pcrs.indices() {
-        let Some((_, hex)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
+        let Some((_, value)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
             return Err(format!(
                 "--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}"
             ));
         };
-        // The option parser let through only 64 hex digits.
-        match crate::hex::decode(hex) {
-            Ok(v) => values.push(v),
-            Err(_) => return Err(format!("--pcr-value {pcr}={hex}: not 64 hex digits")),
-        }
+        values.push(*value);
     }
     if o.pcr_values
         .iter()
@@ -229,7 +225,7 @@ fn values_to_seal(
 }
 
 /// The owner hierarchy's auth (--owner-auth-file), empty by default.
-fn owner_auth(o: &crate::cli::SealOptions) -> Result<Secret, String> {
+fn owner_auth(o: &SealingOptions) -> Result<Secret, String> {
     match &o.owner_auth_file {
         None => Ok(Secret::new(Vec::new())),
         Some(f) => match Root::new("/").read_secret(&f.to_string_lossy(), 1024) {
@@ -255,10 +251,14 @@ fn open_tpm(s: &crate::config::Settings) -> Result<(Tpm, String), CommandError> 
 /// The PCR set to seal to: --pcrs, else TPM2_PCRS.
 fn pcrs_to_seal(
     s: &crate::config::Settings,
-    o: &crate::cli::SealOptions,
+    o: &SealingOptions,
 ) -> Result<PcrSelection, CommandError> {
-    let text = o.pcrs.clone().unwrap_or_else(|| s.tpm.pcrs.value.clone());
-    PcrSelection::parse(&text).map_err(|e| CommandError::usage(e.to_string()))
+    match &o.pcrs {
+        Some(pcrs) => Ok(pcrs.clone()),
+        None => {
+            PcrSelection::parse(&s.tpm.pcrs.value).map_err(|e| CommandError::usage(e.to_string()))
+        }
+    }
 }
 
 /// " (where the pin comes from)" after a seal error about the storage key.
@@ -344,13 +344,12 @@ fn read_config(env: &super::Env) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-pub fn run(options: &Options) -> Result<(), CommandError> {
-    let env = setup(options, false, false)?;
+pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
+    let env = setup(options, None, false, false)?;
     let s = &env.settings;
-    let o = &options.seal;
-    let pcrs = pcrs_to_seal(s, o)?;
-    let parent = o.parent.unwrap_or(s.tpm.parent);
-    let values = values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?;
+    let pcrs = pcrs_to_seal(s, &o.sealing)?;
+    let parent = o.sealing.parent.unwrap_or(s.tpm.parent);
+    let values = values_to_seal(&env, &o.sealing, &pcrs).map_err(CommandError::usage)?;
     let output = o.output.clone().unwrap_or_else(|| {
         if s.masterkey_type.value == MasterKeyType::Tpm2 {
             s.masterkey.value.clone()
@@ -368,7 +367,7 @@ pub fn run(options: &Options) -> Result<(), CommandError> {
     let force = o.force || o.orphan_labels;
     let recovery_path = format!("{output}{}", crate::recovery::SUFFIX);
     let mut targets = vec![output.clone()];
-    if o.recovery_key {
+    if o.sealing.recovery_key {
         targets.push(recovery_path.clone());
     }
     targets.extend(o.evm_key.clone());
@@ -392,7 +391,7 @@ pub fn run(options: &Options) -> Result<(), CommandError> {
     } else {
         None
     };
-    let owner_auth = owner_auth(o).map_err(CommandError::usage)?;
+    let owner_auth = owner_auth(&o.sealing).map_err(CommandError::usage)?;
 
     let start = Instant::now();
     let (mut tpm, tcti) = open_tpm(s)?;
@@ -439,7 +438,7 @@ pub fn run(options: &Options) -> Result<(), CommandError> {
     } else {
         None
     };
-    let recovery = match o.recovery_key {
+    let recovery = match o.sealing.recovery_key {
         true => Some(recovery_file(&sealed.kmk)?),
         false => None,
     };

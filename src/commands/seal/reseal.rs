@@ -11,7 +11,7 @@ use super::{
     CONFIG_PATH, config_text, labelled_evm_key, log_parent, open_tpm, opens_evm_key, output,
     owner_auth, pcrs_to_seal, pin_source, read_config, record_pin, values_to_seal,
 };
-use crate::cli::Options;
+use crate::cli::{Options, SealingOptions};
 use crate::commands::{CommandError, setup};
 use crate::config::MasterKeyType;
 use crate::keyring;
@@ -111,10 +111,9 @@ fn from_recovery_key(env: &crate::commands::Env, blob_path: &str) -> Result<Secr
     }
 }
 
-pub fn run(options: &Options) -> Result<(), CommandError> {
-    let env = setup(options, false, false)?;
+pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
+    let env = setup(options, None, false, false)?;
     let s = &env.settings;
-    let o = &options.seal;
     if s.masterkey_type.value != MasterKeyType::Tpm2 {
         return Err(CommandError::usage(format!(
             "reseal seals a tpm2 kmk again, and MASTERKEYTYPE is {} ({}); `seal` makes a tpm2 kmk",
