@@ -68,6 +68,19 @@ impl Channel {
         }
     }
 
+    /// One whole transaction: `exchange` moves the bytes before the
+    /// deadline; a failure on the way leaves the channel broken.
+    pub(super) fn transact(
+        &mut self,
+        command: &[u8],
+        exchange: impl FnOnce(&Channel, Instant) -> Result<Vec<u8>, TransportError>,
+    ) -> Result<Vec<u8>, TransportError> {
+        let deadline = self.begin(command)?;
+        let response = exchange(self, deadline)?;
+        self.broken = false;
+        Ok(response)
+    }
+
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
         match &self.io {
             Io::Device(f) => f.as_fd(),
@@ -77,7 +90,7 @@ impl Channel {
     }
 
     /// Checks the command and starts a transaction; returns its deadline.
-    pub(super) fn begin(&mut self, command: &[u8]) -> Result<Instant, TransportError> {
+    fn begin(&mut self, command: &[u8]) -> Result<Instant, TransportError> {
         if self.broken {
             return Err(TransportError::Broken {
                 tpm: self.tpm.clone(),

@@ -135,8 +135,11 @@ impl DeviceTransport {
         DeviceTransport::open_with_fallback(Path::new(tcti::DEFAULT_DEVICE), timeout)
     }
 
-    fn exchange(&mut self, command: &[u8], deadline: Instant) -> Result<Vec<u8>, TransportError> {
-        let ch = &self.ch;
+    fn exchange(
+        ch: &Channel,
+        command: &[u8],
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
         loop {
             match ch.send_some(command) {
                 Ok(n) if n == command.len() => break,
@@ -249,10 +252,9 @@ fn raw_device(path: &Path) -> Option<PathBuf> {
 
 impl Transport for DeviceTransport {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let deadline = self.ch.begin(command)?;
-        let response = self.exchange(command, deadline)?;
-        self.ch.broken = false;
-        Ok(response)
+        self.ch.transact(command, |ch, deadline| {
+            DeviceTransport::exchange(ch, command, deadline)
+        })
     }
 
     fn cap(&mut self, until: Option<Instant>) {
@@ -261,12 +263,6 @@ impl Transport for DeviceTransport {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::super::testing::*;
     use super::*;

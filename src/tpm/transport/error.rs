@@ -213,12 +213,6 @@ pub(super) fn errno_of(e: &io::Error) -> Errno {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

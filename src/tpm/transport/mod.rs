@@ -99,10 +99,4 @@ fn deadline(timeout: Duration) -> Instant {
 mod swtpm;
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 pub mod testing;

@@ -74,8 +74,11 @@ impl MssimTransport {
         })
     }
 
-    fn exchange(&mut self, command: &[u8], deadline: Instant) -> Result<Vec<u8>, TransportError> {
-        let ch = &self.ch;
+    fn exchange(
+        ch: &Channel,
+        command: &[u8],
+        deadline: Instant,
+    ) -> Result<Vec<u8>, TransportError> {
         let mut framed = Vec::with_capacity(9 + command.len());
         framed.extend_from_slice(&MS_SIM_TPM_SEND_COMMAND.to_be_bytes());
         framed.push(0); // locality
@@ -110,10 +113,9 @@ impl MssimTransport {
 
 impl Transport for MssimTransport {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let deadline = self.ch.begin(command)?;
-        let response = self.exchange(command, deadline)?;
-        self.ch.broken = false;
-        Ok(response)
+        self.ch.transact(command, |ch, deadline| {
+            MssimTransport::exchange(ch, command, deadline)
+        })
     }
 
     fn cap(&mut self, until: Option<Instant>) {
@@ -132,12 +134,6 @@ impl Drop for MssimTransport {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::super::testing::*;
     use super::*;

@@ -48,12 +48,6 @@ impl<T: Transport> Transport for Recording<T> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::super::testing::*;
     use super::*;

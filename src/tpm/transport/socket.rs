@@ -45,11 +45,10 @@ impl SocketTransport {
 
 impl Transport for SocketTransport {
     fn transact(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let deadline = self.ch.begin(command)?;
-        self.ch.write_all(command, deadline)?;
-        let response = self.ch.read_response(deadline)?;
-        self.ch.broken = false;
-        Ok(response)
+        self.ch.transact(command, |ch, deadline| {
+            ch.write_all(command, deadline)?;
+            ch.read_response(deadline)
+        })
     }
 
     fn cap(&mut self, until: Option<Instant>) {
@@ -58,12 +57,6 @@ impl Transport for SocketTransport {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::super::testing::*;
     use super::*;

@@ -62,12 +62,6 @@ pub(super) fn connect_unix(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::super::testing::*;
     use super::*;
