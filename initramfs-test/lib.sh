@@ -38,7 +38,10 @@ DATA_UUID=5ec0e7a1-10ad-4e57-8a1d-da7ad15c0001
 # the default list once EVM HMAC is on (kernel-interfaces.md pitfall 11).
 KERNEL_LSM=lockdown,capability,yama,integrity,apparmor
 # printk.devkmsg=on: /dev/kmsg writes are otherwise rate-limited (10 lines
-# per 5 s) and the loader's step lines would be dropped from the log.
+# per 5 s per open file), and other writers' lines (minimal-init, the
+# agent) could be dropped from the log. The loader's own lines must arrive
+# without it: scenario kmsg-ratelimit boots with the kernel's default
+# (boot_vm --devkmsg-default).
 # IL_TEST_APPEND: more kernel command line for every boot (e.g.
 # il.test.verbose: the minimal initramfs runs the loader with -v).
 BASE_APPEND="console=ttyS0 panic=1 lsm=$KERNEL_LSM printk.devkmsg=on ${IL_TEST_APPEND:-}"
@@ -647,6 +650,8 @@ swtpm_for_vm() {
 #                       hardware without a fast entropy source; otherwise
 #                       the guest CPU offers RDRAND (-cpu max), as real
 #                       x86 machines do
+#   --devkmsg-default   without printk.devkmsg=on: /dev/kmsg writes are
+#                       rate-limited as the kernel does by default
 #   --log NAME          serial log $S/serial-NAME.log (default $S/serial.log),
 #                       for scenarios that boot more than once
 #   --answer REGEX TEXT type TEXT and a newline on the serial console once
@@ -661,7 +666,7 @@ BOOT_END=
 BOOT_STOPPED=
 boot_vm() {
     local initrd=$1 tpm='' append='' stop_at='' accel=$IL_TEST_ACCEL snapshot=,snapshot=on
-    local cpu=(-cpu max) kernel=$KERNEL answer_re='' answer_text='' answered=''
+    local cpu=(-cpu max) kernel=$KERNEL base=$BASE_APPEND answer_re='' answer_text='' answered=''
     SERIAL=$S/serial.log
     shift
     while (($#)); do
@@ -673,6 +678,7 @@ boot_vm() {
             --persist) snapshot= ;;
             --answer) answer_re=$2; answer_text=$3; shift 2 ;;
             --no-rng) cpu=() ;;
+            --devkmsg-default) base=${BASE_APPEND//printk.devkmsg=on/} ;;
             --kernel)
                 case $2 in
                     debian) kernel=$KERNEL ;;
@@ -693,7 +699,7 @@ boot_vm() {
         -accel "$accel" "${cpu[@]}" -machine pc -m 512 -smp 1 -nodefaults -no-reboot
         -display none -monitor none
         -kernel "$kernel" -initrd "$initrd"
-        -append "$BASE_APPEND root=/dev/vda ro rootfstype=ext4 init=/sbin/init-agent $append"
+        -append "$base root=/dev/vda ro rootfstype=ext4 init=/sbin/init-agent $append"
         -drive "file=$S/root.img,if=virtio,format=raw$snapshot"
         -drive "file=$SHARED/data.img,if=virtio,format=raw,readonly=on"
     )

@@ -1,34 +1,70 @@
-//! Command-line parsing into a typed value. Hand-written: four options do not
-//! pay for an argument-parsing crate in a binary that runs on every boot.
+//! Command-line parsing into a typed value: the options every command
+//! takes, and the command with the options only it takes, each parsed once
+//! into the type the code uses. Hand-written, to keep an argument-parsing
+//! crate out of a binary that runs on every boot; options may come before
+//! or after the command word, so they are gathered first and then handed
+//! to the command that takes them.
 
 use crate::keyring::{KeyringSpec, USER_KEYRING};
+use crate::tpm::pcr::PcrSelection;
 use std::fmt;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One subcommand and the options only it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Load,
-    Check,
+    Load(LoadOptions),
+    Check(CheckOptions),
     Status,
-    Seal,
-    Reseal,
-    SignPolicy,
+    Seal(SealOptions),
+    Reseal(SealingOptions),
+    SignPolicy(SignPolicyOptions),
 }
 
-/// Options of `seal` only.
+/// Options of `load`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SealOptions {
-    /// Where the sealed kmk goes, inside the root (default: MASTERKEY when
-    /// MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem).
-    pub output: Option<String>,
+pub struct LoadOptions {
+    /// --pins FILE: pins the initramfs carries, overriding the root's.
+    pub pins: Option<PathBuf>,
+    /// --lsm-rules: write only the IMA policy rules left for after the
+    /// LSM's policy load.
+    pub lsm_rules: bool,
+}
+
+/// Options of `check`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// --pins FILE, as for load.
+    pub pins: Option<PathBuf>,
+    /// --write-pins FILE: write the root's pins for the initramfs.
+    pub write_pins: Option<PathBuf>,
+    /// --repin: write pins that differ from the one this boot checked.
+    pub repin: bool,
+}
+
+/// What `seal` and `reseal` both take: the PCRs and their values, the
+/// storage key, the recovery key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealingOptions {
     /// PCR selection (default TPM2_PCRS).
-    pub pcrs: Option<String>,
-    /// Values for a future boot: (PCR, hex digest).
-    pub pcr_values: Vec<(u8, String)>,
+    pub pcrs: Option<PcrSelection>,
+    /// Values for a future boot: (PCR, SHA-256 value).
+    pub pcr_values: Vec<(u8, [u8; 32])>,
     /// Persistent handle of the storage key (default TPM2_PARENT).
     pub parent: Option<u32>,
     /// File holding the owner hierarchy's auth (to create the storage key).
     pub owner_auth_file: Option<PathBuf>,
+    /// Also make a recovery key (printed once) and its file beside the blob.
+    pub recovery_key: bool,
+}
+
+/// Options of `seal`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealOptions {
+    pub sealing: SealingOptions,
+    /// Where the sealed kmk goes, inside the root (default: MASTERKEY when
+    /// MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem).
+    pub output: Option<String>,
     /// Also create an evm-key sealed by the new kmk and export it here.
     pub evm_key: Option<String>,
     /// Write /etc/integrity-loader.conf for this kmk.
@@ -37,16 +73,26 @@ pub struct SealOptions {
     pub force: bool,
     /// Replace even the kmk the configured evm-key blob is sealed by.
     pub orphan_labels: bool,
-    /// Also make a recovery key (printed once) and its file beside the blob.
-    pub recovery_key: bool,
-    /// seal: seal to PCR policies this public key (PEM) signs.
+    /// Seal to the PCR policies this public key (PEM) signs.
     pub authorized_by: Option<PathBuf>,
-    /// sign-policy: the private key (PEM) that signs.
-    pub signing_key: Option<PathBuf>,
-    /// sign-policy: add to the signatures in --output.
+}
+
+/// Options of `sign-policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignPolicyOptions {
+    /// --key FILE: the private key (PEM) that signs.
+    pub key: PathBuf,
+    /// --output FILE: the `.pcrsig` file.
+    pub output: PathBuf,
+    /// --pcrs (default TPM2_PCRS).
+    pub pcrs: Option<PcrSelection>,
+    /// --pcr-value: the values to approve (default: the TPM's current ones).
+    pub pcr_values: Vec<(u8, [u8; 32])>,
+    /// --append: add to the signatures --output holds.
     pub append: bool,
 }
 
+/// The options every command takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub root: Option<PathBuf>,
@@ -58,20 +104,10 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// --tpm TCTI, overriding TPM= of the config.
     pub tpm: Option<String>,
-    /// --pins FILE: pins the initramfs carries, overriding the root's.
-    pub pins: Option<PathBuf>,
-    /// check --write-pins FILE: write the root's pins for the initramfs.
-    pub write_pins: Option<PathBuf>,
     /// --run-dir DIR: this boot's records (default /run/integrity-loader).
     pub run_dir: Option<PathBuf>,
     /// --efivars DIR: EFI variables (default /sys/firmware/efi/efivars).
     pub efivars: Option<PathBuf>,
-    /// check --repin: write pins that differ from the one this boot checked.
-    pub repin: bool,
-    /// load --lsm-rules: write only the IMA policy rules left for after the
-    /// LSM's policy load.
-    pub lsm_rules: bool,
-    pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
 }
@@ -86,13 +122,8 @@ impl Default for Options {
             keyring: KeyringSpec(USER_KEYRING),
             config: None,
             tpm: None,
-            pins: None,
-            write_pins: None,
             run_dir: None,
             efivars: None,
-            repin: false,
-            lsm_rules: false,
-            seal: SealOptions::default(),
             verbosity: 0,
         }
     }
@@ -216,9 +247,35 @@ Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
 ";
 
+/// The command word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    Load,
+    Check,
+    Status,
+    Seal,
+    Reseal,
+    SignPolicy,
+}
+
+/// Options that belong to one command or two, as given, before the
+/// command is known.
+#[derive(Default)]
+struct Gathered {
+    pins: Option<PathBuf>,
+    write_pins: Option<PathBuf>,
+    repin: bool,
+    lsm_rules: bool,
+    sealing: SealingOptions,
+    seal: SealOptions,
+    signing_key: Option<PathBuf>,
+    append: bool,
+}
+
 pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     let mut opts = Options::default();
-    let mut command: Option<Command> = None;
+    let mut g = Gathered::default();
+    let mut command: Option<Word> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -244,12 +301,12 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--securityfs" => opts.securityfs = Some(PathBuf::from(value("a directory")?)),
             "--cmdline" => opts.cmdline = Some(PathBuf::from(value("a file")?)),
             "--config" => opts.config = Some(PathBuf::from(value("a file")?)),
-            "--pins" => opts.pins = Some(PathBuf::from(value("a file")?)),
-            "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
+            "--pins" => g.pins = Some(PathBuf::from(value("a file")?)),
+            "--write-pins" => g.write_pins = Some(PathBuf::from(value("a file")?)),
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
             "--efivars" => opts.efivars = Some(PathBuf::from(value("a directory")?)),
-            "--repin" => opts.repin = true,
-            "--lsm-rules" => opts.lsm_rules = true,
+            "--repin" => g.repin = true,
+            "--lsm-rules" => g.lsm_rules = true,
             "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
@@ -268,29 +325,28 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                 if command.is_none() =>
             {
                 command = Some(match name {
-                    "load" => Command::Load,
-                    "check" => Command::Check,
-                    "seal" => Command::Seal,
-                    "reseal" => Command::Reseal,
-                    "sign-policy" => Command::SignPolicy,
-                    _ => Command::Status,
+                    "load" => Word::Load,
+                    "check" => Word::Check,
+                    "seal" => Word::Seal,
+                    "reseal" => Word::Reseal,
+                    "sign-policy" => Word::SignPolicy,
+                    _ => Word::Status,
                 });
             }
-            "--output" => opts.seal.output = Some(value("a path")?),
+            "--output" => g.seal.output = Some(value("a path")?),
             "--pcrs" => {
                 let v = value("a PCR selection")?;
-                crate::tpm::pcr::PcrSelection::parse(&v)
-                    .map_err(|e| UsageError(format!("--pcrs: {e}")))?;
-                opts.seal.pcrs = Some(v);
+                g.sealing.pcrs =
+                    Some(PcrSelection::parse(&v).map_err(|e| UsageError(format!("--pcrs: {e}")))?);
             }
             "--pcr-value" => {
                 let v = value("N=HEX")?;
                 let parsed = v.split_once('=').and_then(|(n, hex)| {
                     let n: u8 = n.parse().ok().filter(|n| *n < 24)?;
-                    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-                        .then(|| (n, hex.to_string()))
+                    let value: [u8; 32] = crate::hex::decode(hex).ok()?;
+                    Some((n, value))
                 });
-                opts.seal.pcr_values.push(parsed.ok_or_else(|| {
+                g.sealing.pcr_values.push(parsed.ok_or_else(|| {
                     UsageError(format!(
                         "--pcr-value {v}: expected N=64 hex digits (a sha256 PCR value)"
                     ))
@@ -298,7 +354,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             }
             "--parent" => {
                 let v = value("a handle")?;
-                opts.seal.parent = Some(
+                g.sealing.parent = Some(
                     u32::from_str_radix(v.trim_start_matches("0x"), 16)
                         .ok()
                         .filter(|h| (0x8100_0000..=0x817F_FFFF).contains(h))
@@ -310,18 +366,18 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                 );
             }
             "--owner-auth-file" => {
-                opts.seal.owner_auth_file = Some(PathBuf::from(value("a file")?))
+                g.sealing.owner_auth_file = Some(PathBuf::from(value("a file")?))
             }
-            "--evm-key" => opts.seal.evm_key = Some(value("a path")?),
-            "--write-config" => opts.seal.write_config = true,
-            "--force" => opts.seal.force = true,
-            "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
-            "--recovery-key" => opts.seal.recovery_key = true,
+            "--evm-key" => g.seal.evm_key = Some(value("a path")?),
+            "--write-config" => g.seal.write_config = true,
+            "--force" => g.seal.force = true,
+            "--replace-kmk-and-orphan-labels" => g.seal.orphan_labels = true,
+            "--recovery-key" => g.sealing.recovery_key = true,
             "--authorized-by" => {
-                opts.seal.authorized_by = Some(PathBuf::from(value("a public key file")?))
+                g.seal.authorized_by = Some(PathBuf::from(value("a public key file")?))
             }
-            "--key" => opts.seal.signing_key = Some(PathBuf::from(value("a private key file")?)),
-            "--append" => opts.seal.append = true,
+            "--key" => g.signing_key = Some(PathBuf::from(value("a private key file")?)),
+            "--append" => g.append = true,
             "audit" | "relabel" => {
                 return Err(UsageError(format!(
                     "{name} must come first: integrity-loader {name} [OPTIONS]"
@@ -350,64 +406,99 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             return Err(UsageError(format!("option {name} takes no value")));
         }
     }
-    let command = command.unwrap_or(Command::Load);
-    if command != Command::Check && opts.write_pins.is_some() {
+    let command = hand_to(command.unwrap_or(Word::Load), g)?;
+    Ok(Parsed::Run(command, Box::new(opts)))
+}
+
+/// The command with the options it takes; an option it does not take is a
+/// usage error.
+fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
+    if word != Word::Check && g.write_pins.is_some() {
         return Err(UsageError("--write-pins is an option of check".into()));
     }
-    if opts.lsm_rules && command != Command::Load {
+    if g.lsm_rules && word != Word::Load {
         return Err(UsageError("--lsm-rules is an option of load".into()));
     }
-    if opts.repin && opts.write_pins.is_none() {
+    if g.repin && g.write_pins.is_none() {
         return Err(UsageError("--repin goes with check --write-pins".into()));
     }
-    if !matches!(command, Command::Load | Command::Check) && opts.pins.is_some() {
+    if !matches!(word, Word::Load | Word::Check) && g.pins.is_some() {
         return Err(UsageError("--pins is an option of load and check".into()));
     }
-    let o = &opts.seal;
-    let seal_only =
-        o.output.is_some() || o.evm_key.is_some() || o.write_config || o.force || o.orphan_labels;
-    if command == Command::Reseal && seal_only {
-        return Err(UsageError(
-            "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself".into(),
-        ));
-    }
-    if command == Command::SignPolicy {
-        let signing = SealOptions {
-            pcrs: o.pcrs.clone(),
-            pcr_values: o.pcr_values.clone(),
-            output: o.output.clone(),
-            signing_key: o.signing_key.clone(),
-            append: o.append,
-            ..SealOptions::default()
-        };
-        if *o != signing {
-            return Err(UsageError(
-                "sign-policy takes --key, --pcrs, --pcr-value, --output and --append".into(),
-            ));
-        }
-        if o.signing_key.is_none() || o.output.is_none() {
-            return Err(UsageError(
-                "sign-policy needs --key PRIVATE.pem and --output FILE".into(),
-            ));
-        }
-        return Ok(Parsed::Run(command, Box::new(opts)));
-    }
-    if o.signing_key.is_some() || o.append {
-        return Err(UsageError(
-            "--key and --append are options of sign-policy".into(),
-        ));
-    }
-    if command == Command::Reseal && o.authorized_by.is_some() {
+    if word == Word::Reseal && g.seal.authorized_by.is_some() {
         return Err(UsageError(
             "--authorized-by is an option of seal: reseal seals to PCR values".into(),
         ));
     }
-    if !matches!(command, Command::Seal | Command::Reseal) && opts.seal != SealOptions::default() {
+    if word == Word::SignPolicy {
+        return sign_policy_options(g);
+    }
+    let seal_only = g.seal != SealOptions::default();
+    if word == Word::Reseal && seal_only {
+        return Err(UsageError(
+            "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself".into(),
+        ));
+    }
+    if g.signing_key.is_some() || g.append {
+        return Err(UsageError(
+            "--key and --append are options of sign-policy".into(),
+        ));
+    }
+    if !matches!(word, Word::Seal | Word::Reseal)
+        && (seal_only || g.sealing != SealingOptions::default())
+    {
         return Err(UsageError(
             "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
         ));
     }
-    Ok(Parsed::Run(command, Box::new(opts)))
+    Ok(match word {
+        Word::Load => Command::Load(LoadOptions {
+            pins: g.pins,
+            lsm_rules: g.lsm_rules,
+        }),
+        Word::Check => Command::Check(CheckOptions {
+            pins: g.pins,
+            write_pins: g.write_pins,
+            repin: g.repin,
+        }),
+        Word::Status => Command::Status,
+        Word::Seal => Command::Seal(SealOptions {
+            sealing: g.sealing,
+            ..g.seal
+        }),
+        Word::Reseal => Command::Reseal(g.sealing),
+        Word::SignPolicy => sign_policy_options(g)?,
+    })
+}
+
+/// sign-policy's options: the key and the output, required; the PCRs and
+/// their values; nothing of seal's else.
+fn sign_policy_options(g: Gathered) -> Result<Command, UsageError> {
+    let only_output = SealOptions {
+        output: g.seal.output.clone(),
+        ..SealOptions::default()
+    };
+    if g.seal != only_output
+        || g.sealing.parent.is_some()
+        || g.sealing.owner_auth_file.is_some()
+        || g.sealing.recovery_key
+    {
+        return Err(UsageError(
+            "sign-policy takes --key, --pcrs, --pcr-value, --output and --append".into(),
+        ));
+    }
+    let (Some(key), Some(output)) = (g.signing_key, g.seal.output) else {
+        return Err(UsageError(
+            "sign-policy needs --key FILE and --output FILE".into(),
+        ));
+    };
+    Ok(Command::SignPolicy(SignPolicyOptions {
+        key,
+        output: PathBuf::from(output),
+        pcrs: g.sealing.pcrs,
+        pcr_values: g.sealing.pcr_values,
+        append: g.append,
+    }))
 }
 
 #[cfg(test)]
@@ -424,7 +515,7 @@ mod tests {
     fn table() {
         assert_eq!(
             parse("").unwrap(),
-            Parsed::Run(Command::Load, Box::default())
+            Parsed::Run(Command::Load(LoadOptions::default()), Box::default())
         );
         assert_eq!(parse("--help").unwrap(), Parsed::Help);
         assert_eq!(parse("check -V").unwrap(), Parsed::Version);
@@ -433,7 +524,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(cmd, Command::Check);
+        assert_eq!(cmd, Command::Check(CheckOptions::default()));
         assert_eq!(o.root, Some(PathBuf::from("/r")));
         assert_eq!(o.securityfs, Some(PathBuf::from("/s")));
         assert_eq!(o.keyring, KeyringSpec(SESSION_KEYRING));
@@ -442,49 +533,105 @@ mod tests {
             panic!()
         };
         assert_eq!((o.keyring, o.verbosity), (KeyringSpec(1234), -1));
-        let Parsed::Run(Command::Reseal, o) = parse("reseal --pcrs sha256:7").unwrap() else {
+        let Parsed::Run(Command::Reseal(o), _) = parse("reseal --pcrs sha256:7").unwrap() else {
             panic!()
         };
-        assert_eq!(o.seal.pcrs.as_deref(), Some("sha256:7"));
-        let Parsed::Run(Command::Seal, o) = parse("seal --replace-kmk-and-orphan-labels").unwrap()
+        assert_eq!(o.pcrs.map(|p| p.to_string()).as_deref(), Some("sha256:7"));
+        let Parsed::Run(Command::Seal(o), _) =
+            parse("seal --replace-kmk-and-orphan-labels").unwrap()
         else {
             panic!()
         };
-        assert!(o.seal.orphan_labels && !o.seal.force);
+        assert!(o.orphan_labels && !o.force);
         assert!(parse("status --replace-kmk-and-orphan-labels").is_err());
         for cmd in ["seal", "reseal"] {
-            let Parsed::Run(_, o) = parse(&format!("{cmd} --recovery-key")).unwrap() else {
-                panic!()
+            let sealing = match parse(&format!("{cmd} --recovery-key")).unwrap() {
+                Parsed::Run(Command::Seal(o), _) => o.sealing,
+                Parsed::Run(Command::Reseal(o), _) => o,
+                other => panic!("{other:?}"),
             };
-            assert!(o.seal.recovery_key);
+            assert!(sealing.recovery_key);
         }
         assert!(parse("load --recovery-key").is_err());
         assert!(parse("seal --recovery-key=ABCDE").is_err());
-        let Parsed::Run(Command::Load, o) = parse("load --dracut-cmdline").unwrap() else {
+        let Parsed::Run(Command::Load(_), o) = parse("load --dracut-cmdline").unwrap() else {
             panic!()
         };
         assert!(o.dracut_cmdline && o.cmdline.is_none());
-        let Parsed::Run(Command::Load, o) = parse("load --lsm-rules").unwrap() else {
+        let Parsed::Run(Command::Load(o), _) = parse("load --lsm-rules").unwrap() else {
             panic!()
         };
         assert!(o.lsm_rules);
-        assert!(!Options::default().lsm_rules);
-        let Parsed::Run(Command::SignPolicy, o) =
+        assert!(!LoadOptions::default().lsm_rules);
+        assert!(parse("check --lsm-rules").is_err());
+        let Parsed::Run(Command::SignPolicy(o), _) =
             parse("sign-policy --key k.pem --pcrs sha256:7 --output s.pcrsig --append").unwrap()
         else {
             panic!()
         };
-        assert_eq!(o.seal.signing_key, Some(PathBuf::from("k.pem")));
-        assert!(o.seal.append);
-        let Parsed::Run(Command::Seal, o) = parse("seal --authorized-by p.pem").unwrap() else {
+        assert_eq!(o.key, PathBuf::from("k.pem"));
+        assert_eq!(o.output, PathBuf::from("s.pcrsig"));
+        assert_eq!(o.pcrs.map(|p| p.to_string()).as_deref(), Some("sha256:7"));
+        assert!(o.append);
+        let Parsed::Run(Command::Seal(o), _) = parse("seal --authorized-by p.pem").unwrap() else {
             panic!()
         };
-        assert_eq!(o.seal.authorized_by, Some(PathBuf::from("p.pem")));
+        assert_eq!(o.authorized_by, Some(PathBuf::from("p.pem")));
         assert!(parse("sign-policy --key k.pem").is_err());
         assert!(parse("sign-policy --key k.pem --output o --force").is_err());
         assert!(parse("seal --key k.pem").is_err());
         assert!(parse("reseal --authorized-by p.pem").is_err());
         assert!(parse("load --authorized-by p.pem").is_err());
+    }
+
+    /// Each command gets its own options, parsed into the types the code
+    /// uses, wherever they stand on the line.
+    #[test]
+    fn options_go_to_their_command() {
+        let Parsed::Run(Command::Check(o), _) =
+            parse("--pins /p check --write-pins /w --repin").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            o,
+            CheckOptions {
+                pins: Some(PathBuf::from("/p")),
+                write_pins: Some(PathBuf::from("/w")),
+                repin: true,
+            }
+        );
+        let Parsed::Run(Command::Load(o), _) = parse("--pins=/p").unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.pins, Some(PathBuf::from("/p")));
+        let value = "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789";
+        let Parsed::Run(Command::Seal(o), _) = parse(&format!(
+            "--pcr-value 11={value} seal --pcrs sha256:7,11 --pcr-value 7={} --parent 0x81000002 --output /o",
+            "00".repeat(32)
+        ))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.sealing.pcrs, PcrSelection::from_indices(&[7, 11]));
+        assert_eq!(
+            o.sealing.pcr_values,
+            vec![(11, crate::hex::decode(value).unwrap()), (7, [0u8; 32])]
+        );
+        assert_eq!(o.sealing.parent, Some(0x8100_0002));
+        assert_eq!(o.output.as_deref(), Some("/o"));
+        for bad in [
+            "7=00",
+            "24=0000000000000000000000000000000000000000000000000000000000000000",
+            "7=000000000000000000000000000000000000000000000000000000000000000g",
+        ] {
+            assert_eq!(
+                parse(&format!("seal --pcr-value {bad}")).unwrap_err().0,
+                format!("--pcr-value {bad}: expected N=64 hex digits (a sha256 PCR value)")
+            );
+        }
+        assert!(parse("status --pcrs sha256:7").is_err());
+        assert!(parse("reseal --output /o").is_err());
     }
 
     #[test]

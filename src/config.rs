@@ -629,6 +629,252 @@ fn tpm_settings(
     Ok(settings)
 }
 
+/// The kmk's type and blob: 97masterkey's file, then ours, then the
+/// command line.
+struct MasterKeySettings {
+    kmk_type: Setting<MasterKeyType>,
+    path: Setting<String>,
+    /// MASTERKEYTYPE comes from our own file (the kmk is then named `kmk`).
+    natively_typed: bool,
+}
+
+fn masterkey_settings(
+    inputs: &ConfigInputs,
+    masterkey_file: &Option<ConfigFile>,
+    native: &Option<ConfigFile>,
+) -> Result<MasterKeySettings, ConfigError> {
+    let cmdline = inputs.cmdline;
+    let type_setting = pick(
+        vec![
+            from_file(masterkey_file, "MASTERKEYTYPE"),
+            from_file(native, "MASTERKEYTYPE"),
+            from_cmdline(cmdline, "masterkeytype"),
+        ],
+        "trusted",
+    );
+    let masterkey_type =
+        parse_masterkey_type(&type_setting.value).map_err(|message| ConfigError {
+            place: type_setting.source.to_string(),
+            message,
+        })?;
+    let natively_typed = matches!(&type_setting.source,
+        Source::File { path, .. } if native.as_ref().is_some_and(|n| &n.path == path));
+    let multikernel = from_file(masterkey_file, "MULTIKERNELMODE").is_some_and(|(v, _)| v == "YES");
+    let default_masterkey = if multikernel {
+        format!(
+            "/etc/keys/kmk-{}-{}.blob",
+            masterkey_type.name(),
+            inputs.kernel_release
+        )
+    } else {
+        format!("/etc/keys/kmk-{}.blob", masterkey_type.name())
+    };
+    let path = pick(
+        vec![
+            from_file(masterkey_file, "MASTERKEY"),
+            from_file(native, "MASTERKEY"),
+            from_cmdline(cmdline, "masterkey"),
+        ],
+        &default_masterkey,
+    );
+    Ok(MasterKeySettings {
+        kmk_type: Setting {
+            value: masterkey_type,
+            source: type_setting.source,
+        },
+        path,
+        natively_typed,
+    })
+}
+
+/// EVMKEY=, EVMX509=, EVMKEYSDIR=, EVM_ACTIVATION_BITS= of dracut's EVM
+/// file (98integrity/evm-enable.sh), the first two also on the command line.
+struct EvmSettings {
+    key: Setting<String>,
+    x509: Setting<String>,
+    keys_dir: Setting<String>,
+    activation_bits: Setting<u32>,
+}
+
+fn evm_settings(
+    cmdline: &Cmdline,
+    evm_file: &Option<ConfigFile>,
+) -> Result<EvmSettings, ConfigError> {
+    let key = pick(
+        vec![
+            from_file(evm_file, "EVMKEY"),
+            from_cmdline(cmdline, "evmkey"),
+        ],
+        "/etc/keys/evm-trusted.blob",
+    );
+    if let Some(f) = evm_file {
+        for (name, required) in [("EVMKEYTYPE", "encrypted"), ("EVMKEYDESC", "evm-key")] {
+            if let Some((a, _)) = f.get(name)
+                && !a.value.is_empty()
+                && a.value != required
+            {
+                return Err(f.error(a, format!(
+                        "{name}=\"{}\": the kernel's EVM only takes an encrypted key named evm-key; remove this line",
+                        a.value
+                    )));
+            }
+        }
+    }
+    let x509 = pick(
+        vec![
+            from_file(evm_file, "EVMX509"),
+            from_cmdline(cmdline, "evmx509"),
+        ],
+        "/etc/keys/x509_evm.der",
+    );
+    let keys_dir = pick(vec![from_file(evm_file, "EVMKEYSDIR")], "/etc/keys/evm");
+    let bits = pick(vec![from_file(evm_file, "EVM_ACTIVATION_BITS")], "0");
+    let Some(bits_value) = parse_shell_number(&bits.value) else {
+        return Err(ConfigError {
+            place: bits.source.to_string(),
+            message: format!(
+                "EVM_ACTIVATION_BITS=\"{}\" is not a number (decimal or 0x hex)",
+                bits.value
+            ),
+        });
+    };
+    Ok(EvmSettings {
+        key,
+        x509,
+        keys_dir,
+        activation_bits: Setting {
+            value: bits_value,
+            source: bits.source,
+        },
+    })
+}
+
+/// The kmk's name in the keyring: KMK_NAME of our file; else the name the
+/// evm-key blob gives the master key that sealed it (dracut always says
+/// kmk-<type>, so the kernel documentation's `kmk` fails there); else the
+/// default of who set the type up.
+fn kmk_name(
+    root: &Root,
+    native: &Option<ConfigFile>,
+    mk: &MasterKeySettings,
+    evm_key: &Setting<String>,
+) -> (String, Source) {
+    let kmk_type = mk.kmk_type.value;
+    match from_file(native, "KMK_NAME") {
+        Some((name, source)) if !name.is_empty() => (name, source),
+        _ => match blob_master_name(root, &evm_key.value, kmk_type) {
+            Some(name) => (name, Source::EvmKeyBlob(evm_key.value.clone())),
+            None if mk.natively_typed || kmk_type == MasterKeyType::Tpm2 => {
+                ("kmk".to_string(), Source::Default)
+            }
+            None => (format!("kmk-{}", kmk_type.name()), Source::Default),
+        },
+    }
+}
+
+/// IMAPOLICY= and IMAKEYSDIR= of dracut's IMA file (98integrity/ima-*.sh).
+fn ima_settings(ima_file: &Option<ConfigFile>) -> (Setting<String>, Setting<String>) {
+    let policy = pick(
+        vec![from_file(ima_file, "IMAPOLICY")],
+        "/etc/sysconfig/ima-policy",
+    );
+    let keys_dir = pick(vec![from_file(ima_file, "IMAKEYSDIR")], "/etc/keys/ima");
+    (policy, keys_dir)
+}
+
+/// The settings only our own file has.
+struct NativeSettings {
+    failure_action: FailureAction,
+    required: BTreeSet<StepId>,
+    drop_kmk: Option<Setting<bool>>,
+    policy_write: PolicyWrite,
+    lsm_rules: LsmRules,
+    lock_keyrings: bool,
+    trusted_pcrlock: Option<u32>,
+}
+
+/// FAILURE_ACTION=, REQUIRE=, DROP_KMK=, LOCK_KEYRINGS=, IMA_POLICY_WRITE=,
+/// IMA_LSM_RULES= and TRUSTED_PCRLOCK= of the native config.
+fn native_settings(
+    native: &Option<ConfigFile>,
+    stub_pcr: Option<u8>,
+) -> Result<NativeSettings, ConfigError> {
+    let mut settings = NativeSettings {
+        failure_action: FailureAction::Continue,
+        required: BTreeSet::new(),
+        drop_kmk: None,
+        policy_write: PolicyWrite::Auto,
+        lsm_rules: LsmRules::Auto,
+        lock_keyrings: true,
+        trusted_pcrlock: Some(crate::pcr_choice::default_trusted_lock(stub_pcr)),
+    };
+    let Some(n) = native else { return Ok(settings) };
+    if let Some((a, _)) = n.get("FAILURE_ACTION") {
+        settings.failure_action = FailureAction::parse(&a.value).map_err(|m| n.error(a, m))?;
+    }
+    if let Some((a, _)) = n.get("REQUIRE") {
+        settings.required = parse_required(&a.value).map_err(|m| n.error(a, m))?;
+    }
+    if let Some((a, source)) = n.get("DROP_KMK")
+        && !a.value.is_empty()
+    {
+        settings.drop_kmk = Some(Setting {
+            value: parse_bool(n, a)?,
+            source,
+        });
+    }
+    if let Some((a, _)) = n.get("LOCK_KEYRINGS") {
+        // Empty means the default, as for the other keys.
+        settings.lock_keyrings = a.value.is_empty() || parse_bool(n, a)?;
+    }
+    if let Some((a, _)) = n.get("IMA_POLICY_WRITE") {
+        settings.policy_write = match a.value.as_str() {
+            "auto" | "" => PolicyWrite::Auto,
+            "path" => PolicyWrite::Path,
+            "rules" => PolicyWrite::Rules,
+            other => {
+                return Err(n.error(
+                    a,
+                    format!("IMA_POLICY_WRITE=\"{other}\": expected auto, path or rules"),
+                ));
+            }
+        };
+    }
+    if let Some((a, _)) = n.get("IMA_LSM_RULES") {
+        settings.lsm_rules = match a.value.as_str() {
+            "auto" | "" => LsmRules::Auto,
+            "split" => LsmRules::Split,
+            "later" => LsmRules::Later,
+            "initramfs" => LsmRules::Initramfs,
+            other => {
+                return Err(n.error(
+                    a,
+                    format!("IMA_LSM_RULES=\"{other}\": expected auto, split, later or initramfs"),
+                ));
+            }
+        };
+    }
+    if let Some((a, _)) = n.get("TRUSTED_PCRLOCK") {
+        settings.trusted_pcrlock = match a.value.as_str() {
+            "" | "no" => None,
+            v => match v.parse::<u32>() {
+                Ok(n) if n < 24 => Some(n),
+                _ => {
+                    return Err(n.error(
+                        a,
+                        format!("TRUSTED_PCRLOCK=\"{v}\": expected a PCR number 0..23, or no"),
+                    ));
+                }
+            },
+        };
+        if let Some(pcr) = settings.trusted_pcrlock {
+            crate::pcr_choice::refuse_stub_pcr("TRUSTED_PCRLOCK", pcr, stub_pcr)
+                .map_err(|m| n.error(a, m))?;
+        }
+    }
+    Ok(settings)
+}
+
 impl Settings {
     /// Errors in our own file and on the command line are configuration
     /// errors. A problem in one of dracut's files (it cannot be read, a line
@@ -688,207 +934,32 @@ impl Settings {
         native: Option<ConfigFile>,
     ) -> Result<Settings, ConfigError> {
         let cmdline = inputs.cmdline;
-
-        // Master key type and path (97masterkey).
-        let type_setting = pick(
-            vec![
-                from_file(&masterkey_file, "MASTERKEYTYPE"),
-                from_file(&native, "MASTERKEYTYPE"),
-                from_cmdline(cmdline, "masterkeytype"),
-            ],
-            "trusted",
-        );
-        let masterkey_type =
-            parse_masterkey_type(&type_setting.value).map_err(|message| ConfigError {
-                place: type_setting.source.to_string(),
-                message,
-            })?;
-        let natively_typed = matches!(&type_setting.source,
-            Source::File { path, .. } if native.as_ref().is_some_and(|n| &n.path == path));
-        let multikernel =
-            from_file(&masterkey_file, "MULTIKERNELMODE").is_some_and(|(v, _)| v == "YES");
-        let default_masterkey = if multikernel {
-            format!(
-                "/etc/keys/kmk-{}-{}.blob",
-                masterkey_type.name(),
-                inputs.kernel_release
-            )
-        } else {
-            format!("/etc/keys/kmk-{}.blob", masterkey_type.name())
-        };
-        let masterkey = pick(
-            vec![
-                from_file(&masterkey_file, "MASTERKEY"),
-                from_file(&native, "MASTERKEY"),
-                from_cmdline(cmdline, "masterkey"),
-            ],
-            &default_masterkey,
-        );
-
-        // EVM (98integrity/evm-enable.sh).
-        let evm_key = pick(
-            vec![
-                from_file(&evm_file, "EVMKEY"),
-                from_cmdline(cmdline, "evmkey"),
-            ],
-            "/etc/keys/evm-trusted.blob",
-        );
-        if let Some(f) = &evm_file {
-            for (name, required) in [("EVMKEYTYPE", "encrypted"), ("EVMKEYDESC", "evm-key")] {
-                if let Some((a, _)) = f.get(name)
-                    && !a.value.is_empty()
-                    && a.value != required
-                {
-                    return Err(f.error(a, format!(
-                            "{name}=\"{}\": the kernel's EVM only takes an encrypted key named evm-key; remove this line",
-                            a.value
-                        )));
-                }
-            }
-        }
-        // The evm-key blob names the master key that sealed it: without
-        // KMK_NAME that is the name to load the kmk under (dracut always
-        // says kmk-<type>, so the kernel documentation's `kmk` fails there).
-        let (kmk_name, kmk_name_source) = match from_file(&native, "KMK_NAME") {
-            Some((name, source)) if !name.is_empty() => (name, source),
-            _ => match blob_master_name(inputs.root, &evm_key.value, masterkey_type) {
-                Some(name) => (name, Source::EvmKeyBlob(evm_key.value.clone())),
-                None if natively_typed || masterkey_type == MasterKeyType::Tpm2 => {
-                    ("kmk".to_string(), Source::Default)
-                }
-                None => (format!("kmk-{}", masterkey_type.name()), Source::Default),
-            },
-        };
-        let evm_x509 = pick(
-            vec![
-                from_file(&evm_file, "EVMX509"),
-                from_cmdline(cmdline, "evmx509"),
-            ],
-            "/etc/keys/x509_evm.der",
-        );
-        let evm_keys_dir = pick(vec![from_file(&evm_file, "EVMKEYSDIR")], "/etc/keys/evm");
-        let bits = pick(vec![from_file(&evm_file, "EVM_ACTIVATION_BITS")], "0");
-        let Some(bits_value) = parse_shell_number(&bits.value) else {
-            return Err(ConfigError {
-                place: bits.source.to_string(),
-                message: format!(
-                    "EVM_ACTIVATION_BITS=\"{}\" is not a number (decimal or 0x hex)",
-                    bits.value
-                ),
-            });
-        };
-        let evm_activation_bits = Setting {
-            value: bits_value,
-            source: bits.source,
-        };
-
-        // IMA (98integrity/ima-*.sh).
-        let ima_policy = pick(
-            vec![from_file(&ima_file, "IMAPOLICY")],
-            "/etc/sysconfig/ima-policy",
-        );
-        let ima_keys_dir = pick(vec![from_file(&ima_file, "IMAKEYSDIR")], "/etc/keys/ima");
-
-        // Native-only settings.
-        let mut failure_action = FailureAction::Continue;
-        let mut required = BTreeSet::new();
-        let mut drop_kmk = None;
-        let mut policy_write = PolicyWrite::Auto;
-        let mut lsm_rules = LsmRules::Auto;
-        let mut lock_keyrings = true;
-        let mut trusted_pcrlock = Some(crate::pcr_choice::default_trusted_lock(inputs.stub_pcr));
-        if let Some(n) = &native {
-            if let Some((a, _)) = n.get("FAILURE_ACTION") {
-                failure_action = FailureAction::parse(&a.value).map_err(|m| n.error(a, m))?;
-            }
-            if let Some((a, _)) = n.get("REQUIRE") {
-                required = parse_required(&a.value).map_err(|m| n.error(a, m))?;
-            }
-            if let Some((a, source)) = n.get("DROP_KMK")
-                && !a.value.is_empty()
-            {
-                drop_kmk = Some(Setting {
-                    value: parse_bool(n, a)?,
-                    source,
-                });
-            }
-            if let Some((a, _)) = n.get("LOCK_KEYRINGS") {
-                // Empty means the default, as for the other keys.
-                lock_keyrings = a.value.is_empty() || parse_bool(n, a)?;
-            }
-            if let Some((a, _)) = n.get("IMA_POLICY_WRITE") {
-                policy_write = match a.value.as_str() {
-                    "auto" | "" => PolicyWrite::Auto,
-                    "path" => PolicyWrite::Path,
-                    "rules" => PolicyWrite::Rules,
-                    other => {
-                        return Err(n.error(
-                            a,
-                            format!("IMA_POLICY_WRITE=\"{other}\": expected auto, path or rules"),
-                        ));
-                    }
-                };
-            }
-            if let Some((a, _)) = n.get("IMA_LSM_RULES") {
-                lsm_rules = match a.value.as_str() {
-                    "auto" | "" => LsmRules::Auto,
-                    "split" => LsmRules::Split,
-                    "later" => LsmRules::Later,
-                    "initramfs" => LsmRules::Initramfs,
-                    other => {
-                        return Err(n.error(
-                            a,
-                            format!(
-                                "IMA_LSM_RULES=\"{other}\": expected auto, split, later or initramfs"
-                            ),
-                        ));
-                    }
-                };
-            }
-            if let Some((a, _)) = n.get("TRUSTED_PCRLOCK") {
-                trusted_pcrlock =
-                    match a.value.as_str() {
-                        "" | "no" => None,
-                        v => match v.parse::<u32>() {
-                            Ok(n) if n < 24 => Some(n),
-                            _ => {
-                                return Err(n.error(a, format!(
-                                "TRUSTED_PCRLOCK=\"{v}\": expected a PCR number 0..23, or no"
-                            )));
-                            }
-                        },
-                    };
-                if let Some(pcr) = trusted_pcrlock {
-                    crate::pcr_choice::refuse_stub_pcr("TRUSTED_PCRLOCK", pcr, inputs.stub_pcr)
-                        .map_err(|m| n.error(a, m))?;
-                }
-            }
-        }
-
+        let mk = masterkey_settings(inputs, &masterkey_file, &native)?;
+        let evm = evm_settings(cmdline, &evm_file)?;
+        let (kmk_name, kmk_name_source) = kmk_name(inputs.root, &native, &mk, &evm.key);
+        let (ima_policy, ima_keys_dir) = ima_settings(&ima_file);
+        let n = native_settings(&native, inputs.stub_pcr)?;
         let settings = Settings {
-            masterkey_type: Setting {
-                value: masterkey_type,
-                source: type_setting.source,
-            },
-            masterkey,
+            masterkey_type: mk.kmk_type,
+            masterkey: mk.path,
             kmk_name,
             kmk_name_source,
-            trusted_pcrlock,
+            trusted_pcrlock: n.trusted_pcrlock,
             tpm: tpm_settings(&native, inputs.stub_pcr)?,
-            evm_key,
-            evm_x509,
-            evm_keys_dir,
-            evm_activation_bits,
+            evm_key: evm.key,
+            evm_x509: evm.x509,
+            evm_keys_dir: evm.keys_dir,
+            evm_activation_bits: evm.activation_bits,
             ima_policy,
             ima_keys_dir,
-            failure_action,
-            required,
-            drop_kmk,
+            failure_action: n.failure_action,
+            required: n.required,
+            drop_kmk: n.drop_kmk,
             masterkey_sha256: None,
             recovery_sha256: None,
-            policy_write,
-            lsm_rules,
-            lock_keyrings,
+            policy_write: n.policy_write,
+            lsm_rules: n.lsm_rules,
+            lock_keyrings: n.lock_keyrings,
             debug: cmdline.flag("rd.debug"),
             stub_pcr: inputs.stub_pcr,
             unusable: Vec::new(),

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     };
     let sink = match command {
         // status and check answer the person at the terminal.
-        cli::Command::Load => logging::choose_sink(),
+        cli::Command::Load(_) => logging::choose_sink(),
         _ => logging::Sink::Stderr,
     };
     logging::init(sink, logging::level_for(options.verbosity));
@@ -42,5 +42,5 @@ fn main() -> ExitCode {
             e.desc()
         );
     }
-    ExitCode::from(commands::run(command, &options))
+    ExitCode::from(commands::finish(commands::run(command, &options)))
 }

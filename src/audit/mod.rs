@@ -210,7 +210,10 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
         cmdline: o.cmdline.clone(),
         ..Options::default()
     };
-    let env = commands::setup(&options, false, false).map_err(|_| None)?;
+    let env = commands::setup(&options, None, false, false).map_err(|e| {
+        log::error!("{e}");
+        None
+    })?;
     let ctx = env.context(true);
     let s = &env.settings;
     let policy_path = s.ima_policy.value.clone();

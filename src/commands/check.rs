@@ -1,19 +1,16 @@
 //! `integrity-loader check`: everything `load` reads and validates, through
 //! the same step code in dry-run mode; no kernel state changes.
 
-use super::{EXIT_FAILED, EXIT_OK, setup};
-use crate::cli::Options;
+use super::{CommandError, setup};
+use crate::cli::{CheckOptions, Options};
 use crate::config::{Settings, Source};
 use crate::pins;
 use crate::plan;
 use crate::runner;
 use std::path::Path;
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options, o: &CheckOptions) -> Result<(), CommandError> {
+    let env = setup(options, o.pins.as_deref(), false, false)?;
     println!("root: {}", env.root.dir().display());
     println!("securityfs: {}", env.securityfs.dir().display());
     println!("keyring: {}", env.keyring_spec);
@@ -23,7 +20,7 @@ pub fn run(options: &Options) -> u8 {
     // The plan the runner walks, so what is printed is what is done.
     println!("plan:\n{}", plan::describe(ctx.plan));
     let report = runner::run(&mut ctx);
-    if let Some(path) = &options.write_pins {
+    if let Some(path) = &o.write_pins {
         // Building for the booted system: its pin must be the one this
         // boot checked. (For another root, this boot's records say nothing.)
         let booted = env
@@ -31,15 +28,14 @@ pub fn run(options: &Options) -> u8 {
             .dir()
             .canonicalize()
             .is_ok_and(|d| d == Path::new("/"));
-        let guarded = if booted && !options.repin {
+        let guarded = if booted && !o.repin {
             pins::guard_rebuild(&env.settings, &env.run_dir)
         } else {
             Ok(())
         };
-        if let Err(m) = guarded.and_then(|()| write_pins(path, &env.settings, &env.root)) {
-            log::error!("{m}");
-            return EXIT_FAILED;
-        }
+        guarded
+            .and_then(|()| write_pins(path, &env.settings, &env.root))
+            .map_err(CommandError::failed)?;
     }
     println!("result:");
     for r in &report.results {
@@ -52,10 +48,10 @@ pub fn run(options: &Options) -> u8 {
     }
     if report.failed().is_empty() {
         println!("check passed");
-        EXIT_OK
+        Ok(())
     } else {
         println!("check FAILED");
-        EXIT_FAILED
+        Err(CommandError::reported())
     }
 }
 

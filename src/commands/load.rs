@@ -1,12 +1,12 @@
 //! `integrity-loader load`: the boot sequence.
 
-use super::{EXIT_FAILED, EXIT_OK, setup};
-use crate::cli::Options;
+use super::{CommandError, setup};
+use crate::cli::{LoadOptions, Options};
 use crate::runner;
 use nix::errno::Errno;
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, true, true) {
+pub fn run(options: &Options, o: &LoadOptions) -> Result<(), CommandError> {
+    let env = match setup(options, o.pins.as_deref(), true, true) {
         Ok(e) => e,
         Err(e) => {
             // The dracut hook dies on this line when any configuration it
@@ -14,14 +14,14 @@ pub fn run(options: &Options) -> u8 {
             let halt = crate::config::halt_requested(
                 &crate::rootfs::Root::new(super::root_dir(options)),
                 options.config.as_deref(),
-                options.pins.as_deref(),
+                o.pins.as_deref(),
             );
             let action = if halt { "halt" } else { "continue" };
             println!(
                 "integrity-loader: FAILURE_ACTION={action}: configuration: {}",
-                e.message
+                e.message().unwrap_or_default()
             );
-            return e.code;
+            return Err(e);
         }
     };
     log::info!(
@@ -35,11 +35,10 @@ pub fn run(options: &Options) -> u8 {
     let _lock = match env.securityfs.lock(std::time::Duration::from_secs(60)) {
         Ok(l) => l,
         Err(Errno::EWOULDBLOCK) => {
-            log::error!(
+            return Err(CommandError::failed(format!(
                 "another integrity-loader has held {} for 60 s; not running beside it",
                 env.securityfs.dir().display()
-            );
-            return super::EXIT_FAILED;
+            )));
         }
         Err(e) => {
             log::warn!(
@@ -47,13 +46,13 @@ pub fn run(options: &Options) -> u8 {
                 env.securityfs.dir().display(),
                 e.desc()
             );
-            return run_locked(&env, options.lsm_rules);
+            return run_locked(&env, o.lsm_rules);
         }
     };
-    run_locked(&env, options.lsm_rules)
+    run_locked(&env, o.lsm_rules)
 }
 
-fn run_locked(env: &super::Env, lsm_rules: bool) -> u8 {
+fn run_locked(env: &super::Env, lsm_rules: bool) -> Result<(), CommandError> {
     let mut ctx = env.context(false);
     if lsm_rules {
         return run_lsm_rules(env, &ctx);
@@ -63,11 +62,11 @@ fn run_locked(env: &super::Env, lsm_rules: bool) -> u8 {
     let ms = crate::logging::Ms(report.total);
     if failed.is_empty() {
         log::info!("finished in {ms} ms: every configured step succeeded");
-        EXIT_OK
+        Ok(())
     } else {
         let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
         let action = env.settings.failure_action.name();
-        log::error!(
+        let summary = format!(
             "finished in {ms} ms: failed: {} (FAILURE_ACTION={action})",
             names.join(", ")
         );
@@ -80,13 +79,13 @@ fn run_locked(env: &super::Env, lsm_rules: bool) -> u8 {
             .map(|r| format!("{}: {}", r.step, r.outcome.message))
             .unwrap_or_default();
         println!("integrity-loader: FAILURE_ACTION={action}: {first}");
-        EXIT_FAILED
+        Err(CommandError::failed(summary))
     }
 }
 
 /// `load --lsm-rules`: only the IMA policy rules left for after the LSM's
 /// policy load, logged as the step they belong to.
-fn run_lsm_rules(env: &super::Env, ctx: &crate::steps::Context) -> u8 {
+fn run_lsm_rules(env: &super::Env, ctx: &crate::steps::Context) -> Result<(), CommandError> {
     let start = std::time::Instant::now();
     let outcome = crate::steps::ima_policy::run_later(ctx);
     let ms = crate::logging::Ms(start.elapsed());
@@ -96,15 +95,14 @@ fn run_lsm_rules(env: &super::Env, ctx: &crate::steps::Context) -> u8 {
         outcome.message
     );
     if outcome.status == crate::steps::Status::Failed {
-        log::error!("{line}");
         println!(
             "integrity-loader: FAILURE_ACTION={}: ima-policy: {}",
             env.settings.failure_action.name(),
             outcome.message
         );
-        EXIT_FAILED
+        Err(CommandError::failed(line))
     } else {
         log::info!("{line}");
-        EXIT_OK
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! command line are, the resolved settings, the target keyring.
 
 pub(crate) mod check;
+mod error;
 pub mod load;
 pub(crate) mod seal;
 pub mod sibling;
@@ -16,18 +17,21 @@ use crate::rootfs::Root;
 use crate::securityfs::{self, SecurityFs};
 use std::path::{Path, PathBuf};
 
+pub use error::{CommandError, finish};
+
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-pub fn run(command: Command, options: &Options) -> u8 {
+/// Runs one command; its error says what failed, for [`finish`] to log.
+pub fn run(command: Command, options: &Options) -> Result<(), CommandError> {
     match command {
-        Command::Load => load::run(options),
-        Command::Check => check::run(options),
+        Command::Load(o) => load::run(options, &o),
+        Command::Check(o) => check::run(options, &o),
         Command::Status => status::run(options),
-        Command::Seal => seal::run(options),
-        Command::Reseal => seal::reseal::run(options),
-        Command::SignPolicy => sign_policy::run(options),
+        Command::Seal(o) => seal::run(options, &o),
+        Command::Reseal(o) => seal::reseal::run(options, &o),
+        Command::SignPolicy(o) => sign_policy::run(options, &o),
     }
 }
 
@@ -124,31 +128,18 @@ impl Env {
     }
 }
 
-/// Why the setup failed: already logged; the exit code and the one-line
-/// reason (for the dracut hook's line).
-#[derive(Debug)]
-pub struct SetupError {
-    pub code: u8,
-    pub message: String,
-}
-
-fn setup_error(message: String) -> SetupError {
-    log::error!("{message}");
-    SetupError {
-        code: EXIT_USAGE,
-        message,
-    }
-}
-
-/// Resolves everything; an error is already logged.
+/// Resolves everything, with the pins of `pins` (load and check --pins)
+/// over the configuration; an error is a usage error (the root, the
+/// command line, the configuration or the keyring).
 pub fn setup(
     options: &Options,
+    pins: Option<&Path>,
     mount_securityfs: bool,
     create_keyring: bool,
-) -> Result<Env, SetupError> {
+) -> Result<Env, CommandError> {
     let root_dir = root_dir(options);
     if !root_dir.is_dir() {
-        return Err(setup_error(format!(
+        return Err(CommandError::usage(format!(
             "root directory {} does not exist (see --root)",
             root_dir.display()
         )));
@@ -175,7 +166,7 @@ pub fn setup(
             securityfs.dir().display()
         );
     }
-    let cmdline = read_cmdline(options).map_err(setup_error)?;
+    let cmdline = read_cmdline(options).map_err(CommandError::usage)?;
     let release = kernel_release();
     let efivars = crate::efi::EfiVars::new(
         options
@@ -190,16 +181,16 @@ pub fn setup(
         kernel_release: &release,
         stub_pcr: efivars.stub_pcr_kernel_image(),
     })
-    .map_err(|e| setup_error(format!("configuration error: {e}")))?;
+    .map_err(|e| CommandError::usage(format!("configuration error: {e}")))?;
     let mut settings = settings;
-    if let Some(path) = &options.pins {
+    if let Some(path) = pins {
         match crate::pins::apply(path, &mut settings) {
             Ok(warnings) => {
                 for w in warnings {
                     log::warn!("{w}");
                 }
             }
-            Err(e) => return Err(setup_error(format!("configuration error: {e}"))),
+            Err(e) => return Err(CommandError::usage(format!("configuration error: {e}"))),
         }
     }
     if let Some(tcti) = &options.tpm {
@@ -217,7 +208,7 @@ pub fn setup(
         // simply holds nothing.
         Err(_) if !create_keyring => options.keyring.0,
         Err(e) => {
-            return Err(setup_error(format!(
+            return Err(CommandError::usage(format!(
                 "keyring {}: {}",
                 options.keyring,
                 crate::steps::keyring_errno_words(e)

@@ -4,8 +4,8 @@
 //! when every value is given; the private key is read into zeroized memory
 //! and never logged.
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, setup};
-use crate::cli::Options;
+use super::{CommandError, setup};
+use crate::cli::{Options, SignPolicyOptions};
 use crate::rootfs::Root;
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::pcrsig;
@@ -14,14 +14,9 @@ use crate::tpm::{client::Tpm, commands, tcti, transport};
 use std::io::Write;
 use std::path::Path;
 
-fn usage(message: String) -> u8 {
-    log::error!("{message}");
-    EXIT_USAGE
-}
-
 /// The values to approve: --pcr-value for each PCR of `pcrs`, else `None`.
 fn given_values(
-    given: &[(u8, String)],
+    given: &[(u8, [u8; 32])],
     pcrs: &PcrSelection,
 ) -> Result<Option<Vec<[u8; 32]>>, String> {
     if given.is_empty() {
@@ -32,11 +27,14 @@ fn given_values(
     }
     pcrs.indices()
         .map(|pcr| {
-            let (_, hex) = given.iter().rev().find(|(n, _)| *n == pcr).ok_or_else(|| {
-                format!("--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}")
-            })?;
-            crate::hex::decode(hex)
-                .map_err(|_| format!("--pcr-value {pcr}={hex}: not 64 hex digits"))
+            given
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == pcr)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    format!("--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}")
+                })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
@@ -77,68 +75,50 @@ fn replace(path: &Path, text: &str) -> std::io::Result<()> {
     written
 }
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
+pub fn run(options: &Options, o: &SignPolicyOptions) -> Result<(), CommandError> {
+    let env = setup(options, None, false, false)?;
+    let (key_path, output) = (&o.key, o.output.as_path());
+    let pcrs = match &o.pcrs {
+        Some(p) => p.clone(),
+        None => PcrSelection::parse(&env.settings.tpm.pcrs.value)
+            .map_err(|e| CommandError::usage(e.to_string()))?,
     };
-    let o = &options.seal;
-    let (Some(key_path), Some(output)) = (&o.signing_key, &o.output) else {
-        return usage("sign-policy needs --key PRIVATE.pem and --output FILE".into());
-    };
-    let output = Path::new(output);
-    let pcr_text = o
-        .pcrs
-        .clone()
-        .unwrap_or_else(|| env.settings.tpm.pcrs.value.clone());
-    let pcrs = match PcrSelection::parse(&pcr_text) {
-        Ok(p) => p,
-        Err(e) => return usage(e.to_string()),
-    };
-    let given = match given_values(&o.pcr_values, &pcrs) {
-        Ok(v) => v,
-        Err(m) => return usage(m),
-    };
+    let given = given_values(&o.pcr_values, &pcrs).map_err(CommandError::usage)?;
     let mut entries = Vec::new();
     match std::fs::read(output) {
         Ok(_) if !o.append => {
-            return usage(format!(
+            return Err(CommandError::usage(format!(
                 "{} exists: --append adds this signature to it (keeping the others valid), or remove it",
                 output.display()
-            ));
+            )));
         }
-        Ok(bytes) => match pcrsig::parse(&bytes) {
-            Ok(e) => entries = e,
-            Err(e) => return usage(format!("{}: {e}", output.display())),
-        },
+        Ok(bytes) => {
+            entries = pcrsig::parse(&bytes)
+                .map_err(|e| CommandError::usage(format!("{}: {e}", output.display())))?;
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return usage(format!("read {}: {e}", output.display())),
+        Err(e) => {
+            return Err(CommandError::usage(format!(
+                "read {}: {e}",
+                output.display()
+            )));
+        }
     }
-    let key = match Root::new("/").read_secret(&key_path.to_string_lossy(), 16 * 1024) {
-        Ok(k) => k,
-        Err(e) => return usage(format!("read the signing key {e}")),
-    };
-    let key = match SigningKey::from_pem(key.expose()) {
-        Ok(k) => k,
-        Err(m) => return usage(format!("signing key {}: {m}", key_path.display())),
-    };
+    let key = Root::new("/")
+        .read_secret(&key_path.to_string_lossy(), 16 * 1024)
+        .map_err(|e| CommandError::usage(format!("read the signing key {e}")))?;
+    let key = SigningKey::from_pem(key.expose())
+        .map_err(|m| CommandError::usage(format!("signing key {}: {m}", key_path.display())))?;
     let values = match given {
         Some(v) => v,
-        None => match current_values(&env.settings, &pcrs) {
-            Ok(v) => v,
-            Err(m) => {
-                log::error!("{m}; give every value with --pcr-value to sign offline");
-                return EXIT_FAILED;
-            }
-        },
+        None => current_values(&env.settings, &pcrs).map_err(|m| {
+            CommandError::failed(format!(
+                "{m}; give every value with --pcr-value to sign offline"
+            ))
+        })?,
     };
-    let entry = match policy_authorize::sign(&key, &pcrs, &values) {
-        Ok(e) => e,
-        Err(m) => {
-            log::error!("sign the policy of {pcrs}: {m}");
-            return EXIT_FAILED;
-        }
-    };
+    let entry = policy_authorize::sign(&key, &pcrs, &values)
+        .map_err(|m| CommandError::failed(m).context(format_args!("sign the policy of {pcrs}")))?;
     drop(key);
     let before = entries.len();
     entries.retain(|e| !(e.pcrs == entry.pcrs && e.pol == entry.pol && e.pkfp == entry.pkfp));
@@ -149,10 +129,8 @@ pub fn run(options: &Options) -> u8 {
         .map(|f| crate::hex::encode(&f))
         .unwrap_or_default();
     entries.push(entry);
-    if let Err(e) = replace(output, &pcrsig::encode(&entries)) {
-        log::error!("write {}: {e}", output.display());
-        return EXIT_FAILED;
-    }
+    replace(output, &pcrsig::encode(&entries))
+        .map_err(|e| CommandError::failed(format!("write {}: {e}", output.display())))?;
     let shown: Vec<String> = pcrs
         .indices()
         .zip(&values)
@@ -169,5 +147,5 @@ pub fn run(options: &Options) -> u8 {
             ""
         }
     );
-    EXIT_OK
+    Ok(())
 }

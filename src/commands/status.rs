@@ -1,18 +1,15 @@
 //! `integrity-loader status`: what is loaded now: keys in the target
 //! keyring, certificates per IMA/EVM keyring, EVM state, policy state.
 
-use super::{EXIT_OK, setup};
+use super::{CommandError, setup};
 use crate::cli::Options;
 use crate::evm;
 use crate::keyring::{self, KeySerial};
 use crate::tpm::client::Tpm;
 use crate::tpm::{commands, parent_pin, pcr_lock, rc, seal};
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options) -> Result<(), CommandError> {
+    let env = setup(options, None, false, false)?;
     let cmdline = super::read_cmdline(options).unwrap_or_default();
     for line in super::secure_boot_lines(&env.efivars, &cmdline) {
         println!("{line}");
@@ -88,7 +85,7 @@ pub fn run(options: &Options) -> u8 {
             crate::steps::ima_policy::LATER_UNIT
         );
     }
-    EXIT_OK
+    Ok(())
 }
 
 /// The sealed kmk: its blob, PCR set and storage key, and whether the

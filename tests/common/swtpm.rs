@@ -1,7 +1,7 @@
 //! A private swtpm per test: its own state directory and loopback ports (or
 //! unix sockets), stopped on drop. A missing swtpm or tpm2-tools is a
 //! failure, never a skip. The one harness: the integration tests include it
-//! as a module, and so do the transport's unit tests (`src/tpm/transport.rs`).
+//! as a module, and so do the transport's unit tests (`src/tpm/transport/mod.rs`).
 #![allow(dead_code)]
 
 use std::fs::File;

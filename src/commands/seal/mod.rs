@@ -4,8 +4,8 @@
 //! evm-key sealed by that kmk and updates /etc/integrity-loader.conf, then
 //! puts the files in place together (`output`). Secrets go nowhere else.
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, setup};
-use crate::cli::Options;
+use super::{CommandError, setup};
+use crate::cli::{Options, SealOptions, SealingOptions};
 use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::rootfs::Root;
@@ -22,11 +22,6 @@ pub(crate) mod reseal;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
 const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
-
-fn usage(message: String) -> u8 {
-    log::error!("{message}");
-    EXIT_USAGE
-}
 
 /// The values `pcrs` had when this boot unsealed the kmk, from the record
 /// the PCR lock leaves: after the lock, the current values are not the
@@ -159,7 +154,7 @@ fn same_place(root: &Root, a: &str, b: &str) -> bool {
 
 /// What this `seal` would do to the kmk the configured evm-key blob is
 /// sealed by, when it would orphan the labels: `None` when nothing is lost.
-fn orphans_labels(env: &super::Env, o: &crate::cli::SealOptions, output: &str) -> Option<String> {
+fn orphans_labels(env: &super::Env, o: &SealOptions, output: &str) -> Option<String> {
     let (evm, _, needs) = labelled_evm_key(env, true)?;
     let s = &env.settings;
     let kmk = &s.masterkey.value;
@@ -195,7 +190,7 @@ fn orphans_labels(env: &super::Env, o: &crate::cli::SealOptions, output: &str) -
 /// unseal, else the current ones.
 fn values_to_seal(
     env: &super::Env,
-    o: &crate::cli::SealOptions,
+    o: &SealingOptions,
     pcrs: &PcrSelection,
 ) -> Result<seal::Values, String> {
     if o.pcr_values.is_empty() {
@@ -213,16 +208,12 @@ fn values_to_seal(
     }
     let mut values = Vec::new();
     for pcr in pcrs.indices() {
-        let Some((_, hex)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
+        let Some((_, value)) = o.pcr_values.iter().find(|(n, _)| *n == pcr) else {
             return Err(format!(
                 "--pcr-value given for some PCRs but not for PCR {pcr} of {pcrs}"
             ));
         };
-        // The option parser let through only 64 hex digits.
-        match crate::hex::decode(hex) {
-            Ok(v) => values.push(v),
-            Err(_) => return Err(format!("--pcr-value {pcr}={hex}: not 64 hex digits")),
-        }
+        values.push(*value);
     }
     if o.pcr_values
         .iter()
@@ -234,13 +225,11 @@ fn values_to_seal(
 }
 
 /// The public key of --authorized-by; --pcr-value has no meaning with it.
-fn authorized_by(
-    o: &crate::cli::SealOptions,
-) -> Result<Option<policy_authorize::PolicyKey>, String> {
+fn authorized_by(o: &SealOptions) -> Result<Option<policy_authorize::PolicyKey>, String> {
     let Some(path) = &o.authorized_by else {
         return Ok(None);
     };
-    if !o.pcr_values.is_empty() {
+    if !o.sealing.pcr_values.is_empty() {
         return Err("--pcr-value has no meaning with --authorized-by: the kmk is sealed to whatever values the key signs; sign them with `integrity-loader sign-policy`".into());
     }
     let pem = Root::new("/")
@@ -271,7 +260,7 @@ fn remove_stale_pcrpkey(env: &super::Env, path: &str) {
 }
 
 /// The owner hierarchy's auth (--owner-auth-file), empty by default.
-fn owner_auth(o: &crate::cli::SealOptions) -> Result<Secret, String> {
+fn owner_auth(o: &SealingOptions) -> Result<Secret, String> {
     match &o.owner_auth_file {
         None => Ok(Secret::new(Vec::new())),
         Some(f) => match Root::new("/").read_secret(&f.to_string_lossy(), 1024) {
@@ -285,18 +274,36 @@ fn owner_auth(o: &crate::cli::SealOptions) -> Result<Secret, String> {
     }
 }
 
-/// The TPM of the configuration (TPM=, --tpm); an error is logged.
-fn open_tpm(s: &crate::config::Settings) -> Result<(Tpm, String), u8> {
-    let tcti = match tcti::parse(&s.tpm.tcti.value) {
-        Ok(t) => t,
-        Err(e) => return Err(usage(format!("{e} ({})", s.tpm.tcti.source))),
-    };
-    match transport::open(&tcti, s.tpm.timeout) {
-        Ok(t) => Ok((Tpm::new(t), tcti.to_string())),
-        Err(e) => {
-            log::error!("{e}");
-            Err(EXIT_FAILED)
+/// The TPM of the configuration (TPM=, --tpm), and its TCTI string.
+fn open_tpm(s: &crate::config::Settings) -> Result<(Tpm, String), CommandError> {
+    let tcti = tcti::parse(&s.tpm.tcti.value)
+        .map_err(|e| CommandError::usage(format!("{e} ({})", s.tpm.tcti.source)))?;
+    let transport =
+        transport::open(&tcti, s.tpm.timeout).map_err(|e| CommandError::failed(e.to_string()))?;
+    Ok((Tpm::new(transport), tcti.to_string()))
+}
+
+/// The PCR set to seal to: --pcrs, else TPM2_PCRS.
+fn pcrs_to_seal(
+    s: &crate::config::Settings,
+    o: &SealingOptions,
+) -> Result<PcrSelection, CommandError> {
+    match &o.pcrs {
+        Some(pcrs) => Ok(pcrs.clone()),
+        None => {
+            PcrSelection::parse(&s.tpm.pcrs.value).map_err(|e| CommandError::usage(e.to_string()))
         }
+    }
+}
+
+/// " (where the pin comes from)" after a seal error about the storage key.
+fn pin_source(
+    e: &seal::SealError,
+    pin: Option<&crate::config::Setting<[u8; parent_pin::NAME_LEN]>>,
+) -> String {
+    match (e, pin) {
+        (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
+        _ => String::new(),
     }
 }
 
@@ -372,27 +379,13 @@ fn read_config(env: &super::Env) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
+    let env = setup(options, None, false, false)?;
     let s = &env.settings;
-    let o = &options.seal;
-    let pcr_text = o.pcrs.clone().unwrap_or_else(|| s.tpm.pcrs.value.clone());
-    let pcrs = match PcrSelection::parse(&pcr_text) {
-        Ok(p) => p,
-        Err(e) => return usage(e.to_string()),
-    };
-    let parent = o.parent.unwrap_or(s.tpm.parent);
-    let authorized_by = match authorized_by(o) {
-        Ok(k) => k,
-        Err(m) => return usage(m),
-    };
-    let values = match values_to_seal(&env, o, &pcrs) {
-        Ok(v) => v,
-        Err(m) => return usage(m),
-    };
+    let pcrs = pcrs_to_seal(s, &o.sealing)?;
+    let parent = o.sealing.parent.unwrap_or(s.tpm.parent);
+    let values = values_to_seal(&env, &o.sealing, &pcrs).map_err(CommandError::usage)?;
+    let authorized_by = authorized_by(o).map_err(CommandError::usage)?;
     let output = o.output.clone().unwrap_or_else(|| {
         if s.masterkey_type.value == MasterKeyType::Tpm2 {
             s.masterkey.value.clone()
@@ -414,7 +407,7 @@ pub fn run(options: &Options) -> u8 {
     if authorized_by.is_some() {
         targets.push(pcrpkey_path.clone());
     }
-    if o.recovery_key {
+    if o.sealing.recovery_key {
         targets.push(recovery_path.clone());
     }
     targets.extend(o.evm_key.clone());
@@ -422,37 +415,26 @@ pub fn run(options: &Options) -> u8 {
         targets.push(CONFIG_PATH.to_string());
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
-    if let Err(m) = output::check(&env.root, &target_refs, force) {
-        return usage(m);
-    }
+    output::check(&env.root, &target_refs, force).map_err(CommandError::usage)?;
     // --force replaces files; the kmk the labels hang on only by name.
     match (orphans_labels(&env, o, &output), o.orphan_labels) {
         (Some(m), false) => {
-            return usage(format!(
+            return Err(CommandError::usage(format!(
                 "{m}. To seal this kmk again (new PCR values, PCR set or storage key), run `integrity-loader reseal`; to replace it and lose the labels, add --replace-kmk-and-orphan-labels"
-            ));
+            )));
         }
         (Some(m), true) => log::warn!("{m}: replacing it, as --replace-kmk-and-orphan-labels asks"),
         (None, _) => {}
     }
     let existing_config = if o.write_config {
-        match read_config(&env) {
-            Ok(c) => c,
-            Err(m) => return usage(m),
-        }
+        read_config(&env).map_err(CommandError::usage)?
     } else {
         None
     };
-    let owner_auth = match owner_auth(o) {
-        Ok(a) => a,
-        Err(m) => return usage(m),
-    };
+    let owner_auth = owner_auth(&o.sealing).map_err(CommandError::usage)?;
 
     let start = Instant::now();
-    let (mut tpm, tcti) = match open_tpm(s) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let (mut tpm, tcti) = open_tpm(s)?;
     // A pinned storage key is the only one sealed under, except when this
     // run records another: a deliberate move to another handle, or a new
     // SRK after a TPM clear emptied the handle (--write-config).
@@ -463,30 +445,21 @@ pub fn run(options: &Options) -> u8 {
         accept_new_key: o.write_config,
     };
     let sealed = match &authorized_by {
-        Some(key) => {
-            let policy = key.policy();
-            seal::seal_new_kmk_authorized(
-                &mut tpm,
-                parent,
-                rule,
-                owner_auth.expose(),
-                &pcrs,
-                policy,
-            )
-        }
+        Some(key) => seal::seal_new_kmk_authorized(
+            &mut tpm,
+            parent,
+            rule,
+            owner_auth.expose(),
+            &pcrs,
+            key.policy(),
+        ),
         None => seal::seal_new_kmk(&mut tpm, parent, rule, owner_auth.expose(), &pcrs, values),
     };
-    let sealed = match sealed {
-        Ok(s) => s,
-        Err(e) => {
-            let pin_source = match (&e, pin) {
-                (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
-                _ => String::new(),
-            };
-            log::error!("seal a new kmk under {parent:#010x} with {tcti}: {e}{pin_source}");
-            return EXIT_FAILED;
-        }
-    };
+    let sealed = sealed.map_err(|e| {
+        CommandError::failed(format!("{e}{}", pin_source(&e, pin))).context(format_args!(
+            "seal a new kmk under {parent:#010x} with {tcti}"
+        ))
+    })?;
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     drop(tpm);
     log_parent(&sealed, parent, pin, &env.run_dir);
@@ -494,17 +467,14 @@ pub fn run(options: &Options) -> u8 {
     // Everything is made before anything is written.
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
     let evm_blob = match &o.evm_key {
-        Some(_) => match export_evm_key(&sealed.kmk, &kmk_name) {
-            Ok(b) => Some(b),
-            Err(m) => {
-                log::error!("{m}; nothing was written");
-                return EXIT_FAILED;
-            }
-        },
+        Some(_) => Some(
+            export_evm_key(&sealed.kmk, &kmk_name)
+                .map_err(|m| CommandError::failed(m).nothing_written())?,
+        ),
         None => None,
     };
     let config_text = if o.write_config {
-        match config_text(
+        let (text, _) = config_text(
             &env,
             existing_config.as_deref(),
             &output,
@@ -512,23 +482,15 @@ pub fn run(options: &Options) -> u8 {
             parent,
             &parent_name,
             &sealed,
-        ) {
-            Ok((t, _)) => Some(t),
-            Err(m) => {
-                log::error!("{m}; nothing was written");
-                return EXIT_FAILED;
-            }
-        }
+        )
+        .map_err(|m| CommandError::failed(m).nothing_written())?;
+        Some(text)
     } else {
         None
     };
-    let recovery = match o.recovery_key.then(|| recovery_file(&sealed.kmk)) {
-        Some(Ok(r)) => Some(r),
-        Some(Err(m)) => {
-            log::error!("make the recovery key: {m}; nothing was written");
-            return EXIT_FAILED;
-        }
-        None => None,
+    let recovery = match o.sealing.recovery_key {
+        true => Some(recovery_file(&sealed.kmk)?),
+        false => None,
     };
     // Blobs are private; the configuration stays readable (check as a user).
     let mut files = vec![(output.as_str(), pem.into_bytes(), 0o600)];
@@ -545,9 +507,7 @@ pub fn run(options: &Options) -> u8 {
     if let Some(text) = config_text {
         files.push((CONFIG_PATH, text.into_bytes(), 0o644));
     }
-    let Some(places) = output::replace_all(&env.root, &files, force) else {
-        return EXIT_FAILED;
-    };
+    let places = output::replace_all(&env.root, &files, force).map_err(CommandError::failed)?;
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
@@ -594,7 +554,7 @@ pub fn run(options: &Options) -> u8 {
         );
     }
     say_rebuild_initramfs();
-    EXIT_OK
+    Ok(())
 }
 
 /// After a new blob (seal, reseal): a host-only initramfs pins the blob's
@@ -606,10 +566,16 @@ fn say_rebuild_initramfs() {
 }
 
 /// A new recovery key and the recovery file wrapping `kmk` under it.
-fn recovery_file(kmk: &Secret) -> Result<(Secret, Vec<u8>), String> {
-    let key = crate::recovery::new_key()?;
-    let text = crate::recovery::wrap(kmk, &key, crate::recovery::DEFAULT_KDF)?;
-    Ok((key, text.into_bytes()))
+fn recovery_file(kmk: &Secret) -> Result<(Secret, Vec<u8>), CommandError> {
+    let made = crate::recovery::new_key().and_then(|key| {
+        let text = crate::recovery::wrap(kmk, &key, crate::recovery::DEFAULT_KDF)?;
+        Ok((key, text.into_bytes()))
+    });
+    made.map_err(|m| {
+        CommandError::failed(m)
+            .context("make the recovery key")
+            .nothing_written()
+    })
 }
 
 /// The recovery key, once, on stdout: the only place it ever goes.

@@ -149,22 +149,19 @@ impl Drop for Staged {
     }
 }
 
-/// Stages every file, then renames them into place in order; `None` (the
-/// error logged) when any fails. A failure while staging leaves the old
-/// files whole; one between renames is reported with what is in place.
+/// Stages every file, then renames them into place in order, and returns
+/// where they went. A failure while staging leaves the old files whole;
+/// one between renames is reported with what is in place.
 pub fn replace_all(
     root: &Root,
     files: &[(&str, Vec<u8>, u32)],
     force: bool,
-) -> Option<Vec<PathBuf>> {
+) -> Result<Vec<PathBuf>, String> {
     let mut staged = Vec::new();
     for (path, bytes, mode) in files {
         match stage(root, path, bytes, *mode, force) {
             Ok(f) => staged.push(f),
-            Err(m) => {
-                log::error!("{m}; nothing was written");
-                return None;
-            }
+            Err(m) => return Err(format!("{m}; nothing was written")),
         }
     }
     let mut places = Vec::new();
@@ -173,19 +170,18 @@ pub fn replace_all(
             Ok(p) => places.push(p),
             Err(m) => {
                 let done: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
-                log::error!(
+                return Err(format!(
                     "{m}; already in place: {}",
                     if done.is_empty() {
                         "nothing".to_string()
                     } else {
                         done.join(", ")
                     }
-                );
-                return None;
+                ));
             }
         }
     }
-    Some(places)
+    Ok(places)
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@
 
 use super::{
     CONFIG_PATH, config_text, labelled_evm_key, log_parent, open_tpm, opens_evm_key, output,
-    owner_auth, read_config, record_pin, usage, values_to_seal,
+    owner_auth, pcrs_to_seal, pin_source, read_config, record_pin, values_to_seal,
 };
-use crate::cli::Options;
-use crate::commands::{EXIT_FAILED, EXIT_OK, setup};
+use crate::cli::{Options, SealingOptions};
+use crate::commands::{CommandError, setup};
 use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::recovery;
@@ -112,57 +112,36 @@ fn from_recovery_key(env: &crate::commands::Env, blob_path: &str) -> Result<Secr
     }
 }
 
-pub fn run(options: &Options) -> u8 {
-    let env = match setup(options, false, false) {
-        Ok(e) => e,
-        Err(e) => return e.code,
-    };
+pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
+    let env = setup(options, None, false, false)?;
     let s = &env.settings;
-    let o = &options.seal;
     if s.masterkey_type.value != MasterKeyType::Tpm2 {
-        return usage(format!(
+        return Err(CommandError::usage(format!(
             "reseal seals a tpm2 kmk again, and MASTERKEYTYPE is {} ({}); `seal` makes a tpm2 kmk",
             s.masterkey_type.value.name(),
             s.masterkey_type.source
-        ));
+        )));
     }
     let blob_path = s.masterkey.value.clone();
     if blob_path.ends_with(".pub") {
-        return usage(format!(
+        return Err(CommandError::usage(format!(
             "MASTERKEY={blob_path} ({}) is a tpm2-tools .pub/.priv pair, and reseal writes a TSS2 key file: set MASTERKEY to a .pem path, keep the kmk loaded (DROP_KMK=no) and reseal from the keyring",
             s.masterkey.source
-        ));
+        )));
     }
-    let pcr_text = o.pcrs.clone().unwrap_or_else(|| s.tpm.pcrs.value.clone());
-    let pcrs = match PcrSelection::parse(&pcr_text) {
-        Ok(p) => p,
-        Err(e) => return usage(e.to_string()),
-    };
+    let pcrs = pcrs_to_seal(s, o)?;
     let parent = o.parent.unwrap_or(s.tpm.parent);
-    let values = match values_to_seal(&env, o, &pcrs) {
-        Ok(v) => v,
-        Err(m) => return usage(m),
-    };
+    let values = values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?;
     let recovery_path = format!("{blob_path}{}", recovery::SUFFIX);
-    if let Err(m) = output::check(&env.root, &[&blob_path, CONFIG_PATH, &recovery_path], true) {
-        return usage(m);
-    }
-    let existing_config = match read_config(&env) {
-        Ok(c) => c,
-        Err(m) => return usage(m),
-    };
-    let owner_auth = match owner_auth(o) {
-        Ok(a) => a,
-        Err(m) => return usage(m),
-    };
+    output::check(&env.root, &[&blob_path, CONFIG_PATH, &recovery_path], true)
+        .map_err(CommandError::usage)?;
+    let existing_config = read_config(&env).map_err(CommandError::usage)?;
+    let owner_auth = owner_auth(o).map_err(CommandError::usage)?;
 
     let start = Instant::now();
     // Read before the TPM is asked: after a TPM clear it is the only source.
     let keyring_kmk = from_keyring(&env);
-    let (mut tpm, tcti) = match open_tpm(s) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let (mut tpm, tcti) = open_tpm(s)?;
     let (kmk, source) = match keyring_kmk {
         Ok(k) => (
             k,
@@ -176,10 +155,9 @@ pub fn run(options: &Options) -> u8 {
             Err(not_unsealed) => match from_recovery_key(&env, &blob_path) {
                 Ok(k) => (k, "the recovery key".to_string()),
                 Err(no_recovery) => {
-                    log::error!(
+                    return Err(CommandError::failed(format!(
                         "no kmk to seal again: {not_loaded}; {not_unsealed}; and {no_recovery}. Run reseal while the kmk is loaded (a boot with DROP_KMK=no) or before the change that moves the PCRs, or give the recovery key; nothing was written"
-                    );
-                    return EXIT_FAILED;
+                    )));
                 }
             },
         },
@@ -190,26 +168,24 @@ pub fn run(options: &Options) -> u8 {
     // the evm-key blob would orphan them as a new kmk does.
     let evm = labelled_evm_key(&env, false);
     match &evm {
-        Some((path, bytes, needs)) => match opens_evm_key(&kmk, &s.kmk_name, bytes) {
-            Ok(true) => log::info!(
-                "it opens the evm-key blob {} ({needs})",
-                env.root.display_path(path).display()
-            ),
-            Ok(false) => {
-                log::error!(
-                    "the kmk from {source} does not open the evm-key blob {} ({needs}): it is not the kmk the labels hang on, so sealing it would lose them; nothing was sealed or written",
-                    env.root.display_path(path).display()
-                );
-                return EXIT_FAILED;
+        Some((path, bytes, needs)) => {
+            let shown = env.root.display_path(path);
+            match opens_evm_key(&kmk, &s.kmk_name, bytes) {
+                Ok(true) => log::info!("it opens the evm-key blob {} ({needs})", shown.display()),
+                Ok(false) => {
+                    return Err(CommandError::failed(format!(
+                        "the kmk from {source} does not open the evm-key blob {} ({needs}): it is not the kmk the labels hang on, so sealing it would lose them; nothing was sealed or written",
+                        shown.display()
+                    )));
+                }
+                Err(m) => {
+                    return Err(CommandError::failed(format!(
+                        "{m}; nothing was sealed or written"
+                    ))
+                    .context(format_args!("evm-key blob {}", shown.display())));
+                }
             }
-            Err(m) => {
-                log::error!(
-                    "evm-key blob {}: {m}; nothing was sealed or written",
-                    env.root.display_path(path).display()
-                );
-                return EXIT_FAILED;
-            }
-        },
+        }
         None => log::warn!(
             "no evm-key blob sealed by user:{} at EVMKEY ({}): cannot check that this kmk is the one the labels hang on",
             s.kmk_name,
@@ -236,12 +212,10 @@ pub fn run(options: &Options) -> u8 {
         existing_config: existing_config.as_deref(),
         start,
     };
-    if let Err(m) = seal_and_replace(&env, &mut tpm, &tcti, kmk, job, |_, _| Ok(())) {
-        log::error!("{m}");
-        return EXIT_FAILED;
-    }
+    seal_and_replace(&env, &mut tpm, &tcti, kmk, job, |_, _| Ok(()))
+        .map_err(CommandError::failed)?;
     super::say_rebuild_initramfs();
-    EXIT_OK
+    Ok(())
 }
 
 /// What a reseal seals and where.
@@ -273,24 +247,13 @@ fn seal_and_replace(
     let s = &env.settings;
     let (parent, pcrs) = (job.parent, job.pcrs);
     let pin = s.tpm.parent_name.as_ref();
-    let sealed = seal::reseal_kmk(
-        tpm,
-        parent,
-        job.rule,
-        job.owner_auth,
-        pcrs,
-        job.values,
-        kmk,
-    )
-    .map_err(|e| {
-        let pin_source = match (&e, pin) {
-            (seal::SealError::Parent(_), Some(p)) => format!(" ({})", p.source),
-            _ => String::new(),
-        };
-        format!(
-            "seal the kmk again under {parent:#010x} with {tcti}: {e}{pin_source}; nothing was written"
-        )
-    })?;
+    let sealed = seal::reseal_kmk(tpm, parent, job.rule, job.owner_auth, pcrs, job.values, kmk)
+        .map_err(|e| {
+            format!(
+                "seal the kmk again under {parent:#010x} with {tcti}: {e}{}; nothing was written",
+                pin_source(&e, pin)
+            )
+        })?;
     let parent_name = parent_pin::name_hex(&sealed.parent_name);
     log_parent(&sealed, parent, pin, &env.run_dir);
     before_write(tpm, &sealed).map_err(|m| format!("{m}; nothing was written"))?;
@@ -298,7 +261,7 @@ fn seal_and_replace(
     let recovery_path = format!("{}{}", job.blob_path, recovery::SUFFIX);
     let recovery = match job.recovery_key.then(|| super::recovery_file(&sealed.kmk)) {
         Some(Ok(r)) => Some(r),
-        Some(Err(m)) => return Err(format!("make the recovery key: {m}; nothing was written")),
+        Some(Err(e)) => return Err(e.to_string()),
         None => None,
     };
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
@@ -322,9 +285,7 @@ fn seal_and_replace(
     if !config_says_it {
         files.push((CONFIG_PATH, config.into_bytes(), 0o644));
     }
-    let places = output::replace_all(&env.root, &files, true).ok_or_else(|| {
-        "sealed the kmk again, but could not put the files in place (the error above)".to_string()
-    })?;
+    let places = output::replace_all(&env.root, &files, true)?;
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
@@ -395,8 +356,7 @@ pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), St
     output::check(&env.root, &[blob_path, CONFIG_PATH], true)?;
     let existing_config = read_config(&env)?;
     let start = Instant::now();
-    let (mut tpm, tcti) =
-        open_tpm(s).map_err(|_| "cannot open the TPM (the error above)".to_string())?;
+    let (mut tpm, tcti) = open_tpm(s).map_err(|e| e.to_string())?;
     let parent = s.tpm.parent;
     // A TPM clear empties the handle: a new SRK and its pin are for an
     // admin to make, not for a boot.
