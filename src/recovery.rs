@@ -33,8 +33,6 @@ const KMK_MAX: usize = 4096;
 pub const FILE_LIMIT: usize = 16 * 1024;
 /// Tries at the prompt before FAILURE_ACTION applies.
 pub const TRIES: u32 = 3;
-/// The test harness's terminal instead of /dev/console (a path, never the key).
-pub const TTY_ENV: &str = "INTEGRITY_LOADER_RECOVERY_TTY";
 
 /// Argon2id cost, as recorded in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,18 +409,15 @@ fn tries(
     Ok(Asked::Wrong(wrong))
 }
 
-/// The password agent's program in a test harness (a path, never the
-/// key); empty: none.
-pub const AGENT_ENV: &str = "INTEGRITY_LOADER_ASK_PASSWORD";
-
 /// systemd's `systemd-ask-password`, when systemd is PID 1 of an initramfs
 /// that has it: its agents (console, plymouth) own the console there.
-/// [`TTY_ENV`] set means the console; [`AGENT_ENV`] names another program.
+/// $INTEGRITY_LOADER_RECOVERY_TTY set means the console; $INTEGRITY_LOADER_ASK_PASSWORD names
+/// another program (a test harness's; empty: none).
 pub fn password_agent() -> Option<std::path::PathBuf> {
-    if std::env::var_os(TTY_ENV).is_some() {
+    if std::env::var_os("INTEGRITY_LOADER_RECOVERY_TTY").is_some() {
         return None;
     }
-    if let Some(p) = std::env::var_os(AGENT_ENV) {
+    if let Some(p) = std::env::var_os("INTEGRITY_LOADER_ASK_PASSWORD") {
         return (!p.is_empty()).then(|| p.into());
     }
     let pid1 = std::fs::read_to_string("/proc/1/comm").ok()?;
@@ -677,7 +672,10 @@ pub fn at_boot(
     let asked = match asked {
         Some(a) => a,
         None => {
-            let tty = std::env::var(TTY_ENV).unwrap_or_else(|_| "/dev/console".to_string());
+            let tty = // The test harness's terminal instead of /dev/console (a path,
+            // never the key).
+            std::env::var("INTEGRITY_LOADER_RECOVERY_TTY")
+                .unwrap_or_else(|_| "/dev/console".to_string());
             let left = bound.saturating_sub(start.elapsed());
             log::warn!(
                 "{why}; asking for the recovery key of {} on {tty} ({TRIES} tries within {} s)",

@@ -292,7 +292,8 @@ fn clean_state() -> Snapshot {
 }
 
 /// What a run logged for `step`, after "step: " ("done: ...",
-/// "already done: ...", "FAILED: ..."); empty when it logged nothing.
+/// "already done: ...", "FAILED: ..."); empty when it logged nothing. The
+/// step's outcome is its last line: warnings it logs come before it.
 fn step_line<'a>(r: &'a Run, step: &str) -> &'a str {
     let head = format!("{step}: ");
     r.stderr
@@ -303,7 +304,8 @@ fn step_line<'a>(r: &'a Run, step: &str) -> &'a str {
                 .or_else(|| l.strip_prefix("warning: "))
                 .unwrap_or(l)
         })
-        .find_map(|l| l.strip_prefix(head.as_str()))
+        .filter_map(|l| l.strip_prefix(head.as_str()))
+        .next_back()
         .unwrap_or("")
 }
 

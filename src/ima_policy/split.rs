@@ -74,17 +74,27 @@ pub struct Split<'p> {
 impl<'p> Split<'p> {
     pub fn of(policy: &'p Policy) -> Split<'p> {
         let mut wait: Vec<Option<Wait>> = Vec::with_capacity(policy.rules.len());
+        // Competing depends only on a rule's kind and func, so the first
+        // waiting rule of each (kind, func) stands for all that follow it:
+        // a few dozen at most, whatever the policy's length (a hostile
+        // 100,000-rule policy must not cost n² comparisons).
+        let mut first_waiting: Vec<&Rule> = Vec::new();
         for rule in &policy.rules {
             let w = if rule.lsm {
                 Some(Wait::Label)
             } else {
-                policy
-                    .rules
+                first_waiting
                     .iter()
-                    .zip(&wait)
-                    .find(|(earlier, w)| w.is_some() && may_compete(earlier, rule))
-                    .map(|(earlier, _)| Wait::Order(earlier.line))
+                    .find(|earlier| may_compete(earlier, rule))
+                    .map(|earlier| Wait::Order(earlier.line))
             };
+            if w.is_some()
+                && !first_waiting
+                    .iter()
+                    .any(|f| kind(f.action) == kind(rule.action) && f.func == rule.func)
+            {
+                first_waiting.push(rule);
+            }
             wait.push(w);
         }
         Split { policy, wait }

@@ -19,8 +19,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_PATH: &str = "/run/log/systemd/tpm2-measure.log";
-/// The environment variable systemd reads the log's path from.
-pub const PATH_ENV: &str = "SYSTEMD_MEASURE_LOG_USERSPACE";
 
 /// How long to wait for another writer's lock: a stuck one must not hold
 /// the boot.
@@ -29,7 +27,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// The log's path: $SYSTEMD_MEASURE_LOG_USERSPACE as systemd takes it, else
 /// the default.
 pub fn path() -> PathBuf {
-    std::env::var_os(PATH_ENV)
+    std::env::var_os("SYSTEMD_MEASURE_LOG_USERSPACE")
         .filter(|p| !p.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_PATH), PathBuf::from)
 }
