@@ -38,6 +38,9 @@ pub struct SealOptions {
     pub orphan_labels: bool,
     /// Also make a recovery key (printed once) and its file beside the blob.
     pub recovery_key: bool,
+    /// --type trusted: the kernel makes a trusted kmk (MASTERKEYTYPE=trusted)
+    /// instead of the loader sealing a tpm2 one.
+    pub trusted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,8 +164,14 @@ Options:
   -V, --version     show the version
 
 Options of seal:
+  --type TYPE       tpm2 (default): the loader seals the kmk and unseals it
+                    at boot; trusted: the kernel makes a trusted key
+                    (MASTERKEYTYPE=trusted, the chapter's keyctl procedure),
+                    bound to PCRs only with --pcrs or TPM2_PCRS set
   --output PATH     sealed kmk, inside the root (default MASTERKEY when
-                    MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem)
+                    MASTERKEYTYPE is the type sealed, else
+                    /etc/keys/kmk-tpm2.pem or /etc/keys/kmk-trusted.blob,
+                    kmk-trusted-RELEASE.blob with MULTIKERNELMODE=YES)
   --pcrs SPEC       PCRs to seal to (default TPM2_PCRS, sha256:7,11)
   --pcr-value N=HEX expected value of PCR N at unseal (default: current)
   --parent HANDLE   storage key, ECC P-256 or RSA (default TPM2_PARENT,
@@ -292,6 +301,17 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--force" => opts.seal.force = true,
             "--replace-kmk-and-orphan-labels" => opts.seal.orphan_labels = true,
             "--recovery-key" => opts.seal.recovery_key = true,
+            "--type" => {
+                opts.seal.trusted = match value("tpm2 or trusted")?.as_str() {
+                    "tpm2" => false,
+                    "trusted" => true,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--type {other}: expected tpm2 or trusted"
+                        )));
+                    }
+                }
+            }
             "audit" | "relabel" => {
                 return Err(UsageError(format!(
                     "{name} must come first: integrity-loader {name} [OPTIONS]"
@@ -340,9 +360,19 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself".into(),
         ));
     }
+    if command == Command::Reseal && o.trusted {
+        return Err(UsageError(
+            "--type trusted is an option of seal: the kernel never shows a trusted kmk, so reseal cannot seal it again; make a new one with seal --type trusted".into(),
+        ));
+    }
+    if o.trusted && o.recovery_key {
+        return Err(UsageError(
+            "--recovery-key goes with a tpm2 kmk: the kernel never shows a trusted kmk, so there is nothing to wrap under a recovery key".into(),
+        ));
+    }
     if !matches!(command, Command::Seal | Command::Reseal) && opts.seal != SealOptions::default() {
         return Err(UsageError(
-            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
+            "--type, --output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
         ));
     }
     Ok(Parsed::Run(command, Box::new(opts)))
@@ -397,6 +427,14 @@ mod tests {
             assert!(o.seal.recovery_key);
         }
         assert!(parse("load --recovery-key").is_err());
+        let Parsed::Run(Command::Seal, o) = parse("seal --type trusted").unwrap() else {
+            panic!()
+        };
+        assert!(o.seal.trusted);
+        let Parsed::Run(Command::Seal, o) = parse("seal --type=tpm2").unwrap() else {
+            panic!()
+        };
+        assert!(!o.seal.trusted);
         assert!(parse("seal --recovery-key=ABCDE").is_err());
         let Parsed::Run(Command::Load, o) = parse("load --dracut-cmdline").unwrap() else {
             panic!()
@@ -433,6 +471,19 @@ mod tests {
             (
                 "reseal --force",
                 "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself",
+            ),
+            ("seal --type user", "--type user: expected tpm2 or trusted"),
+            (
+                "reseal --type trusted",
+                "--type trusted is an option of seal: the kernel never shows a trusted kmk, so reseal cannot seal it again; make a new one with seal --type trusted",
+            ),
+            (
+                "seal --type trusted --recovery-key",
+                "--recovery-key goes with a tpm2 kmk: the kernel never shows a trusted kmk, so there is nothing to wrap under a recovery key",
+            ),
+            (
+                "status --type trusted",
+                "--type, --output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)",
             ),
             (
                 "seal --replace-kmk-and-orphan-labels=yes",

@@ -234,6 +234,9 @@ pub enum LsmRules {
 pub struct Settings {
     pub masterkey_type: Setting<MasterKeyType>,
     pub masterkey: Setting<String>,
+    /// MULTIKERNELMODE=YES in /etc/sysconfig/masterkey: the default
+    /// MASTERKEY ends in the kernel release (kmk-TYPE-RELEASE.blob).
+    pub multikernel: bool,
     /// Description of the kmk in the keyring: KMK_NAME when set (or
     /// pinned); else the name the evm-key blob's header gives its master
     /// key; else `kmk-<type>` as dracut names it, or `kmk` (the kernel
@@ -871,6 +874,7 @@ impl Settings {
                 source: type_setting.source,
             },
             masterkey,
+            multikernel,
             kmk_name,
             kmk_name_source,
             trusted_pcrlock,
@@ -1046,7 +1050,7 @@ mod tests {
         assert_eq!(s.ima_policy.value, "/etc/sysconfig/ima-policy");
         assert_eq!(s.ima_keys_dir.value, "/etc/keys/ima");
         assert_eq!(s.failure_action, FailureAction::Continue);
-        assert!(!s.drops_kmk() && !s.debug);
+        assert!(!s.drops_kmk() && !s.debug && !s.multikernel);
     }
 
     #[test]
@@ -1064,6 +1068,7 @@ mod tests {
         ]);
         let s = t.resolve("").unwrap();
         assert_eq!(s.masterkey.value, "/etc/keys/kmk-user-6.1.0-test.blob");
+        assert!(s.multikernel);
         assert_eq!(s.kmk_name, "kmk-user");
         assert_eq!(s.evm_key.value, "/k/evm.blob");
         assert_eq!(s.evm_activation_bits.value, 0x8000_0000);

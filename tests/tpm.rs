@@ -568,3 +568,43 @@ fn seal_warns_of_a_storage_key_without_noda_and_the_readme_recipe_sets_it() {
     );
     assert!(unseal_file("etc/keys/noda.pem", 0x8100_0003).is_ok());
 }
+
+/// `seal --type trusted` on a kernel without trusted keys (Debian's, this
+/// host's): the usage exit with the fix, before the TPM is touched or a
+/// file written.
+#[test]
+fn seal_type_trusted_needs_a_kernel_with_trusted_keys() {
+    let probe = integrity_loader::keyring::add_key(
+        "trusted",
+        Some("probe"),
+        b"",
+        integrity_loader::keyring::SESSION_KEYRING,
+    );
+    if probe != Err(nix::errno::Errno::ENODEV) {
+        eprintln!("this kernel has trusted keys: the VM scenario trusted-seal-in-vm covers seal --type trusted");
+        return;
+    }
+    let tpm = Swtpm::start("seal-trusted");
+    let f = seal_fixture(&tpm, "seal-trusted");
+    let r = f.run(&[
+        "seal",
+        "--type",
+        "trusted",
+        "--evm-key",
+        "/etc/keys/evm.blob",
+        "--write-config",
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off");
+    r.assert_contains("run `integrity-loader seal` without --type trusted");
+    assert!(!f.root().join("etc/keys/kmk-trusted.blob").exists());
+    assert!(!f.root().join("etc/keys/evm.blob").exists());
+    assert_eq!(
+        std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap(),
+        format!("TPM={}\n", tpm.tcti())
+    );
+    // The storage key was not made: the TPM was not asked.
+    let persistent = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
+    assert!(persistent.trim().is_empty(), "{persistent}");
+}

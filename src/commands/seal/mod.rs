@@ -19,6 +19,7 @@ use std::time::Instant;
 mod config_update;
 mod output;
 pub(crate) mod reseal;
+mod trusted;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
 const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
@@ -336,6 +337,9 @@ fn read_config(env: &super::Env) -> Result<Option<Vec<u8>>, String> {
 }
 
 pub fn run(options: &Options) -> u8 {
+    if options.seal.trusted {
+        return trusted::run(options);
+    }
     let env = match setup(options, false, false) {
         Ok(e) => e,
         Err(e) => return e.code,
