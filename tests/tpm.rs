@@ -581,7 +581,9 @@ fn seal_type_trusted_needs_a_kernel_with_trusted_keys() {
         integrity_loader::keyring::SESSION_KEYRING,
     );
     if probe != Err(nix::errno::Errno::ENODEV) {
-        eprintln!("this kernel has trusted keys: the VM scenario trusted-seal-in-vm covers seal --type trusted");
+        eprintln!(
+            "this kernel has trusted keys: the VM scenario trusted-seal-in-vm covers seal --type trusted"
+        );
         return;
     }
     let tpm = Swtpm::start("seal-trusted");
@@ -607,4 +609,39 @@ fn seal_type_trusted_needs_a_kernel_with_trusted_keys() {
     // The storage key was not made: the TPM was not asked.
     let persistent = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
     assert!(persistent.trim().is_empty(), "{persistent}");
+}
+
+/// `seal --type trusted` keeps the guard of the labels: a new kmk where the
+/// evm-key blob's kmk is (the configured blob, or with MULTIKERNELMODE=YES
+/// a release without its blob yet) is refused before the kernel is asked.
+#[test]
+fn seal_type_trusted_refuses_to_orphan_the_labels() {
+    let evm = format!("default trusted:kmk 32 {}\n", "ab".repeat(81));
+    let f = Fixture::new("seal-trusted-orphan");
+    f.write("/etc/sysconfig/masterkey", "MULTIKERNELMODE=YES\n");
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm-key\n");
+    f.write("/etc/keys/evm-key", &evm);
+    let r = f.run(&["seal", "--type", "trusted"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("with MULTIKERNELMODE=YES every release's blob must hold trusted:kmk, the kmk the evm-key blob");
+    r.assert_contains("and this seal would make a new kmk for release");
+    r.assert_contains("add --replace-kmk-and-orphan-labels");
+    assert_eq!(
+        std::fs::read_dir(f.root().join("etc/keys"))
+            .unwrap()
+            .count(),
+        1
+    );
+
+    // Without MULTIKERNELMODE: the configured blob would be replaced.
+    f.write("/etc/sysconfig/masterkey", "MASTERKEY=/etc/keys/kmk\n");
+    f.write("/etc/keys/kmk", "00ab\n");
+    let r = f.run(&["seal", "--type", "trusted", "--force"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("is sealed by trusted:kmk, the kmk of");
+    r.assert_contains("it replaces /etc/keys/kmk");
+    assert_eq!(
+        std::fs::read(f.root().join("etc/keys/kmk")).unwrap(),
+        b"00ab\n"
+    );
 }

@@ -71,10 +71,16 @@ fn kernel_locks_from_zero(value: &[u8; 32]) -> Option<usize> {
     })
 }
 
-/// The current values, with the TRUSTED_PCRLOCK PCR taken back to zero when
-/// a trusted kmk loaded this boot locked it from there: the next boot
-/// unseals before its own lock.
-fn unlocked_values(s: &Settings, pcrs: &PcrSelection, values: &mut [(u8, [u8; 32])]) {
+/// Warns when the PCRs lack the one the kernel locks; with the current
+/// values (`current`), takes that PCR back to zero when a trusted kmk
+/// loaded this boot locked it from there: the next boot loads before its
+/// own lock.
+fn unlocked_values(
+    s: &Settings,
+    pcrs: &PcrSelection,
+    values: &mut [(u8, [u8; 32])],
+    current: bool,
+) {
     let Some(lock) = s.trusted_pcrlock else {
         return;
     };
@@ -84,7 +90,7 @@ fn unlocked_values(s: &Settings, pcrs: &PcrSelection, values: &mut [(u8, [u8; 32
         );
         return;
     };
-    if *value == [0u8; 32] {
+    if !current || *value == [0u8; 32] {
         return;
     }
     match kernel_locks_from_zero(value) {
@@ -189,7 +195,11 @@ pub(super) fn run(options: &Options) -> u8 {
         .unwrap_or_else(|| default_output(s, &release));
     // 97masterkey suffixes only its default path: MASTERKEY must not be set.
     let per_release = s.multikernel && output == release_path(&release);
-    let kmk_name = if s.masterkey_type.value == MasterKeyType::Trusted {
+    // The name the loader gives a configured trusted kmk; else the
+    // chapter's, which a natively typed one gets (--write-config).
+    let configured = s.masterkey_type.value == MasterKeyType::Trusted
+        && !s.masterkey_type.source.is_default();
+    let kmk_name = if configured || !s.kmk_name_source.is_default() {
         s.kmk_name.clone()
     } else {
         "kmk".to_string()
@@ -212,7 +222,7 @@ pub(super) fn run(options: &Options) -> u8 {
         let (evm, _, needs) = super::labelled_evm_key(&env, false)?;
         (per_release && o.evm_key.is_none()).then(|| {
             format!(
-                "with MULTIKERNELMODE=YES every release's blob must hold the kmk the evm-key blob {} is sealed by ({needs}), and this seal would make a new kmk for release {release} ({output}): that boot could not open the evm-key",
+                "with MULTIKERNELMODE=YES every release's blob must hold {needs}, the kmk the evm-key blob {} is sealed by, and this seal would make a new kmk for release {release} ({output}): that boot could not open the evm-key",
                 env.root.display_path(&evm).display()
             )
         })
@@ -298,9 +308,7 @@ pub(super) fn run(options: &Options) -> u8 {
     }
     let mut payload = format!("new 32 keyhandle={parent:#010x}");
     if let (Some(p), Some(v)) = (&pcrs, values.as_mut()) {
-        if !values_given {
-            unlocked_values(s, p, v);
-        }
+        unlocked_values(s, p, v, !values_given);
         let digests: Vec<[u8; 32]> = v.iter().map(|(_, d)| *d).collect();
         let policy = seal::pcr_policy(p, &digests);
         payload.push_str(&format!(
