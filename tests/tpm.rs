@@ -623,14 +623,30 @@ fn seal_type_trusted_refuses_to_orphan_the_labels() {
     f.write("/etc/keys/evm-key", &evm);
     let r = f.run(&["seal", "--type", "trusted"]);
     assert_eq!(r.code, 2, "{}", r.output());
-    r.assert_contains("with MULTIKERNELMODE=YES every release's blob must hold trusted:kmk, the kmk the evm-key blob");
-    r.assert_contains("and this seal would make a new kmk for release");
+    r.assert_contains("with MULTIKERNELMODE=YES one evm-key serves every release and every release's blob must hold its kmk: the evm-key blob");
+    r.assert_contains("is sealed by trusted:kmk, and this seal would make a new kmk for release");
+    r.assert_contains("which that boot could not open the evm-key with");
     r.assert_contains("add --replace-kmk-and-orphan-labels");
+    // A new evm-key in its place loses the labels the old one made.
+    let r = f.run(&[
+        "seal",
+        "--type",
+        "trusted",
+        "--evm-key",
+        "/etc/keys/evm-key",
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("and --evm-key would replace that evm-key");
     assert_eq!(
         std::fs::read_dir(f.root().join("etc/keys"))
             .unwrap()
             .count(),
         1
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root().join("etc/keys/evm-key")).unwrap(),
+        evm
     );
 
     // Without MULTIKERNELMODE: the configured blob would be replaced.

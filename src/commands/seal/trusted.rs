@@ -197,8 +197,8 @@ pub(super) fn run(options: &Options) -> u8 {
     let per_release = s.multikernel && output == release_path(&release);
     // The name the loader gives a configured trusted kmk; else the
     // chapter's, which a natively typed one gets (--write-config).
-    let configured = s.masterkey_type.value == MasterKeyType::Trusted
-        && !s.masterkey_type.source.is_default();
+    let configured =
+        s.masterkey_type.value == MasterKeyType::Trusted && !s.masterkey_type.source.is_default();
     let kmk_name = if configured || !s.kmk_name_source.is_default() {
         s.kmk_name.clone()
     } else {
@@ -217,15 +217,27 @@ pub(super) fn run(options: &Options) -> u8 {
         return usage(m);
     }
     let orphaned = super::orphans_labels(&env, o, &output).or_else(|| {
-        // Per release, this release's blob may not exist yet while the
-        // evm-key is sealed by the kmk of the others.
+        // Per release, this release's blob may not exist yet while the one
+        // evm-key of every release is sealed by the kmk of the others.
         let (evm, _, needs) = super::labelled_evm_key(&env, false)?;
-        (per_release && o.evm_key.is_none()).then(|| {
-            format!(
-                "with MULTIKERNELMODE=YES every release's blob must hold {needs}, the kmk the evm-key blob {} is sealed by, and this seal would make a new kmk for release {release} ({output}): that boot could not open the evm-key",
-                env.root.display_path(&evm).display()
-            )
-        })
+        if !per_release {
+            return None;
+        }
+        let replaced = o
+            .evm_key
+            .as_deref()
+            .is_some_and(|e| super::same_place(&env.root, e, &evm));
+        let lost = if replaced {
+            "and --evm-key would replace that evm-key: every EVM HMAC made with it becomes unverifiable"
+        } else if o.evm_key.is_none() {
+            "which that boot could not open the evm-key with"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "with MULTIKERNELMODE=YES one evm-key serves every release and every release's blob must hold its kmk: the evm-key blob {} is sealed by {needs}, and this seal would make a new kmk for release {release} ({output}), {lost}",
+            env.root.display_path(&evm).display()
+        ))
     });
     match (orphaned, o.orphan_labels) {
         (Some(m), false) => {
@@ -391,7 +403,7 @@ pub(super) fn run(options: &Options) -> u8 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -406,5 +418,27 @@ mod tests {
         assert_eq!(kernel_locks_from_zero(&twice), Some(2));
         assert_eq!(kernel_locks_from_zero(&[0x5a; 32]), None);
         assert_eq!(kernel_locks_from_zero(&[0; 32]), None);
+    }
+
+    #[test]
+    fn a_pcr_the_kernel_locked_is_sealed_as_zero() {
+        use sha2::{Digest, Sha256};
+        let dir = std::env::temp_dir().join(format!("il-seal-trusted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let s = crate::steps::default_settings(&crate::rootfs::Root::new(&dir));
+        assert_eq!(s.trusted_pcrlock, Some(11));
+        let pcrs = PcrSelection::parse("sha256:7,11").unwrap();
+        let locked: [u8; 32] = Sha256::digest([0u8; 64]).into();
+        let mut values = vec![(7, [7u8; 32]), (11, locked)];
+        // Values given: taken as they are.
+        unlocked_values(&s, &pcrs, &mut values, false);
+        assert_eq!(values, vec![(7, [7u8; 32]), (11, locked)]);
+        unlocked_values(&s, &pcrs, &mut values, true);
+        assert_eq!(values, vec![(7, [7u8; 32]), (11, [0u8; 32])]);
+        // A value the lock does not explain stays.
+        let mut values = vec![(7, [7u8; 32]), (11, [0x5a; 32])];
+        unlocked_values(&s, &pcrs, &mut values, true);
+        assert_eq!(values[1], (11, [0x5a; 32]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
