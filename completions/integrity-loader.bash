@@ -8,7 +8,7 @@ _integrity_loader() {
     local commands='load check status seal reseal sign-policy audit relabel'
     local options='--root --securityfs --cmdline --dracut-cmdline --keyring --config --tpm --pins
         --write-pins --repin --run-dir --efivars --lsm-rules --verbose --quiet --help --version'
-    local seal_options='--output --pcrs --pcr-value --parent --owner-auth-file
+    local seal_options='--type --output --pcrs --pcr-value --parent --owner-auth-file
         --evm-key --write-config --force --replace-kmk-and-orphan-labels
         --recovery-key --authorized-by'
     local sign_options='--key --pcrs --pcr-value --output --append'
@@ -44,6 +44,10 @@ _integrity_loader() {
             ;;
         --evm)
             mapfile -t COMPREPLY < <(compgen -W 'on off' -- "$cur")
+            return
+            ;;
+        --type)
+            mapfile -t COMPREPLY < <(compgen -W 'tpm2 trusted' -- "$cur")
             return
             ;;
         --parent | --pcr-value | --limit | --jobs | --uid | --gid)

@@ -75,6 +75,9 @@ pub struct SealOptions {
     pub orphan_labels: bool,
     /// Seal to the PCR policies this public key (PEM) signs.
     pub authorized_by: Option<PathBuf>,
+    /// --type trusted: the kernel makes a trusted kmk (MASTERKEYTYPE=trusted)
+    /// instead of the loader sealing a tpm2 one.
+    pub trusted: bool,
 }
 
 /// Options of `sign-policy`.
@@ -200,8 +203,14 @@ Options:
   -V, --version     show the version
 
 Options of seal:
+  --type TYPE       tpm2 (default): the loader seals the kmk and unseals it
+                    at boot; trusted: the kernel makes a trusted key
+                    (MASTERKEYTYPE=trusted, the chapter's keyctl procedure),
+                    bound to PCRs only with --pcrs or TPM2_PCRS set
   --output PATH     sealed kmk, inside the root (default MASTERKEY when
-                    MASTERKEYTYPE=tpm2, else /etc/keys/kmk-tpm2.pem)
+                    MASTERKEYTYPE is the type sealed, else
+                    /etc/keys/kmk-tpm2.pem or /etc/keys/kmk-trusted.blob,
+                    kmk-trusted-RELEASE.blob with MULTIKERNELMODE=YES)
   --pcrs SPEC       PCRs to seal to (default TPM2_PCRS, sha256:7,11)
   --pcr-value N=HEX expected value of PCR N at unseal (default: current)
   --parent HANDLE   storage key, ECC P-256 or RSA (default TPM2_PARENT,
@@ -378,6 +387,17 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             }
             "--key" => g.signing_key = Some(PathBuf::from(value("a private key file")?)),
             "--append" => g.append = true,
+            "--type" => {
+                g.seal.trusted = match value("tpm2 or trusted")?.as_str() {
+                    "tpm2" => false,
+                    "trusted" => true,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--type {other}: expected tpm2 or trusted"
+                        )));
+                    }
+                }
+            }
             "audit" | "relabel" => {
                 return Err(UsageError(format!(
                     "{name} must come first: integrity-loader {name} [OPTIONS]"
@@ -433,6 +453,16 @@ fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
     if word == Word::SignPolicy {
         return sign_policy_options(g);
     }
+    if word == Word::Reseal && g.seal.trusted {
+        return Err(UsageError(
+            "--type trusted is an option of seal: the kernel never shows a trusted kmk, so reseal cannot seal it again; make a new one with seal --type trusted".into(),
+        ));
+    }
+    if g.seal.trusted && g.sealing.recovery_key {
+        return Err(UsageError(
+            "--recovery-key goes with a tpm2 kmk: the kernel never shows a trusted kmk, so there is nothing to wrap under a recovery key".into(),
+        ));
+    }
     let seal_only = g.seal != SealOptions::default();
     if word == Word::Reseal && seal_only {
         return Err(UsageError(
@@ -448,7 +478,7 @@ fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
         && (seal_only || g.sealing != SealingOptions::default())
     {
         return Err(UsageError(
-            "--output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
+            "--type, --output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)".into(),
         ));
     }
     Ok(match word {
@@ -553,6 +583,14 @@ mod tests {
             assert!(sealing.recovery_key);
         }
         assert!(parse("load --recovery-key").is_err());
+        let Parsed::Run(Command::Seal(o), _) = parse("seal --type trusted").unwrap() else {
+            panic!()
+        };
+        assert!(o.trusted);
+        let Parsed::Run(Command::Seal(o), _) = parse("seal --type=tpm2").unwrap() else {
+            panic!()
+        };
+        assert!(!o.trusted);
         assert!(parse("seal --recovery-key=ABCDE").is_err());
         let Parsed::Run(Command::Load(_), o) = parse("load --dracut-cmdline").unwrap() else {
             panic!()
@@ -658,6 +696,19 @@ mod tests {
             (
                 "reseal --force",
                 "--output, --evm-key, --write-config, --force and --replace-kmk-and-orphan-labels are options of seal: reseal replaces MASTERKEY and updates the configuration itself",
+            ),
+            ("seal --type user", "--type user: expected tpm2 or trusted"),
+            (
+                "reseal --type trusted",
+                "--type trusted is an option of seal: the kernel never shows a trusted kmk, so reseal cannot seal it again; make a new one with seal --type trusted",
+            ),
+            (
+                "seal --type trusted --recovery-key",
+                "--recovery-key goes with a tpm2 kmk: the kernel never shows a trusted kmk, so there is nothing to wrap under a recovery key",
+            ),
+            (
+                "status --type trusted",
+                "--type, --output, --pcrs, --pcr-value, --parent, --owner-auth-file, --evm-key, --write-config, --force, --replace-kmk-and-orphan-labels and --recovery-key are options of seal (the PCR, parent and recovery ones of reseal too)",
             ),
             (
                 "seal --replace-kmk-and-orphan-labels=yes",

@@ -234,6 +234,9 @@ pub enum LsmRules {
 pub struct Settings {
     pub masterkey_type: Setting<MasterKeyType>,
     pub masterkey: Setting<String>,
+    /// MULTIKERNELMODE=YES in /etc/sysconfig/masterkey: the default
+    /// MASTERKEY ends in the kernel release (kmk-TYPE-RELEASE.blob).
+    pub multikernel: bool,
     /// Description of the kmk in the keyring: KMK_NAME when set (or
     /// pinned); else the name the evm-key blob's header gives its master
     /// key; else `kmk-<type>` as dracut names it, or `kmk` (the kernel
@@ -636,6 +639,8 @@ struct MasterKeySettings {
     path: Setting<String>,
     /// MASTERKEYTYPE comes from our own file (the kmk is then named `kmk`).
     natively_typed: bool,
+    /// MULTIKERNELMODE=YES: the default path names the kernel release.
+    multikernel: bool,
 }
 
 fn masterkey_settings(
@@ -684,6 +689,7 @@ fn masterkey_settings(
         },
         path,
         natively_typed,
+        multikernel,
     })
 }
 
@@ -942,6 +948,7 @@ impl Settings {
         let settings = Settings {
             masterkey_type: mk.kmk_type,
             masterkey: mk.path,
+            multikernel: mk.multikernel,
             kmk_name,
             kmk_name_source,
             trusted_pcrlock: n.trusted_pcrlock,
@@ -1117,7 +1124,7 @@ mod tests {
         assert_eq!(s.ima_policy.value, "/etc/sysconfig/ima-policy");
         assert_eq!(s.ima_keys_dir.value, "/etc/keys/ima");
         assert_eq!(s.failure_action, FailureAction::Continue);
-        assert!(!s.drops_kmk() && !s.debug);
+        assert!(!s.drops_kmk() && !s.debug && !s.multikernel);
     }
 
     #[test]
@@ -1135,6 +1142,7 @@ mod tests {
         ]);
         let s = t.resolve("").unwrap();
         assert_eq!(s.masterkey.value, "/etc/keys/kmk-user-6.1.0-test.blob");
+        assert!(s.multikernel);
         assert_eq!(s.kmk_name, "kmk-user");
         assert_eq!(s.evm_key.value, "/k/evm.blob");
         assert_eq!(s.evm_activation_bits.value, 0x8000_0000);

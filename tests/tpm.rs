@@ -568,3 +568,96 @@ fn seal_warns_of_a_storage_key_without_noda_and_the_readme_recipe_sets_it() {
     );
     assert!(unseal_file("etc/keys/noda.pem", 0x8100_0003).is_ok());
 }
+
+/// `seal --type trusted` on a kernel without trusted keys (Debian's, this
+/// host's): the usage exit with the fix, before the TPM is touched or a
+/// file written.
+#[test]
+fn seal_type_trusted_needs_a_kernel_with_trusted_keys() {
+    let probe = integrity_loader::keyring::add_key(
+        "trusted",
+        Some("probe"),
+        b"",
+        integrity_loader::keyring::SESSION_KEYRING,
+    );
+    if probe != Err(nix::errno::Errno::ENODEV) {
+        eprintln!(
+            "this kernel has trusted keys: the VM scenario trusted-seal-in-vm covers seal --type trusted"
+        );
+        return;
+    }
+    let tpm = Swtpm::start("seal-trusted");
+    let f = seal_fixture(&tpm, "seal-trusted");
+    let r = f.run(&[
+        "seal",
+        "--type",
+        "trusted",
+        "--evm-key",
+        "/etc/keys/evm.blob",
+        "--write-config",
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("this kernel has no trusted keys (CONFIG_TRUSTED_KEYS is off");
+    r.assert_contains("run `integrity-loader seal` without --type trusted");
+    assert!(!f.root().join("etc/keys/kmk-trusted.blob").exists());
+    assert!(!f.root().join("etc/keys/evm.blob").exists());
+    assert_eq!(
+        std::fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap(),
+        format!("TPM={}\n", tpm.tcti())
+    );
+    // The storage key was not made: the TPM was not asked.
+    let persistent = tpm.tool(&["tpm2_getcap", "handles-persistent"]);
+    assert!(persistent.trim().is_empty(), "{persistent}");
+}
+
+/// `seal --type trusted` keeps the guard of the labels: a new kmk where the
+/// evm-key blob's kmk is (the configured blob, or with MULTIKERNELMODE=YES
+/// a release without its blob yet) is refused before the kernel is asked.
+#[test]
+fn seal_type_trusted_refuses_to_orphan_the_labels() {
+    let evm = format!("default trusted:kmk 32 {}\n", "ab".repeat(81));
+    let f = Fixture::new("seal-trusted-orphan");
+    f.write("/etc/sysconfig/masterkey", "MULTIKERNELMODE=YES\n");
+    f.write("/etc/sysconfig/evm", "EVMKEY=/etc/keys/evm-key\n");
+    f.write("/etc/keys/evm-key", &evm);
+    let r = f.run(&["seal", "--type", "trusted"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("with MULTIKERNELMODE=YES one evm-key serves every release and every release's blob must hold its kmk: the evm-key blob");
+    r.assert_contains("is sealed by trusted:kmk, and this seal would make a new kmk for release");
+    r.assert_contains("which that boot could not open the evm-key with");
+    r.assert_contains("add --replace-kmk-and-orphan-labels");
+    // A new evm-key in its place loses the labels the old one made.
+    let r = f.run(&[
+        "seal",
+        "--type",
+        "trusted",
+        "--evm-key",
+        "/etc/keys/evm-key",
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("and --evm-key would replace that evm-key");
+    assert_eq!(
+        std::fs::read_dir(f.root().join("etc/keys"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.root().join("etc/keys/evm-key")).unwrap(),
+        evm
+    );
+
+    // Without MULTIKERNELMODE: the configured blob would be replaced.
+    f.write("/etc/sysconfig/masterkey", "MASTERKEY=/etc/keys/kmk\n");
+    f.write("/etc/keys/kmk", "00ab\n");
+    let r = f.run(&["seal", "--type", "trusted", "--force"]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("is sealed by trusted:kmk, the kmk of");
+    r.assert_contains("it replaces /etc/keys/kmk");
+    assert_eq!(
+        std::fs::read(f.root().join("etc/keys/kmk")).unwrap(),
+        b"00ab\n"
+    );
+}

@@ -40,17 +40,74 @@ impl SealedKmk<'_> {
     }
 }
 
+/// What `seal --type trusted` records about the trusted kmk the kernel
+/// made. The tpm2-only keys go: the loader warns about TPM2_PARENT_NAME
+/// with a trusted kmk, and a stale TPM2_PCRS would make it ask for a PCR
+/// policy the blob does not have.
+pub struct TrustedKmk<'a> {
+    /// None with MULTIKERNELMODE=YES and the per-release default path:
+    /// the line goes, so each release reads its own blob.
+    pub masterkey: Option<&'a str>,
+    /// None for a kmk bound to no PCRs.
+    pub pcrs: Option<&'a str>,
+}
+
+impl TrustedKmk<'_> {
+    fn assignments(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![("MASTERKEYTYPE", "trusted".to_string())];
+        if let Some(m) = self.masterkey {
+            v.push(("MASTERKEY", m.to_string()));
+        }
+        if let Some(p) = self.pcrs {
+            v.push(("TPM2_PCRS", p.to_string()));
+        }
+        v
+    }
+
+    fn dropped(&self) -> Vec<&'static str> {
+        let mut v = vec![
+            "TPM2_PARENT",
+            "TPM2_PARENT_NAME",
+            "TPM2_PARENT_PUBLIC",
+            "TPM2_PCR_VALUES",
+        ];
+        if self.masterkey.is_none() {
+            v.push("MASTERKEY");
+        }
+        if self.pcrs.is_none() {
+            v.push("TPM2_PCRS");
+        }
+        v
+    }
+}
+
 /// The new file: `existing` without its assignments of the keys `kmk`
 /// sets (and without the comments an earlier seal wrote), then those keys.
 /// An existing file that does not parse is not rewritten.
 pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String> {
-    let ours = kmk.assignments();
+    merge_lines(existing, &kmk.assignments(), &[])
+}
+
+/// As `merge`, for a trusted kmk.
+pub fn merge_trusted(existing: Option<&[u8]>, kmk: &TrustedKmk) -> Result<String, String> {
+    merge_lines(existing, &kmk.assignments(), &kmk.dropped())
+}
+
+/// `existing` without its assignments of the keys of `ours` and `dropped`,
+/// then `ours`.
+fn merge_lines(
+    existing: Option<&[u8]>,
+    ours: &[(&'static str, String)],
+    dropped: &[&str],
+) -> Result<String, String> {
     let mut text = String::new();
     if let Some(bytes) = existing {
         let parsed = sysconfig::parse(bytes).map_err(|e| e.to_string())?;
         let replaced: Vec<usize> = parsed
             .iter()
-            .filter(|a| ours.iter().any(|(name, _)| *name == a.name))
+            .filter(|a| {
+                ours.iter().any(|(name, _)| *name == a.name) || dropped.contains(&a.name.as_str())
+            })
             .map(|a| a.line)
             .collect();
         let existing = String::from_utf8_lossy(bytes);
@@ -65,11 +122,11 @@ pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String>
     text.push_str(HEADER);
     text.push('\n');
     for (name, value) in ours {
-        if name == "TPM2_PARENT_NAME" {
+        if *name == "TPM2_PARENT_NAME" {
             text.push_str(PIN_COMMENT);
             text.push('\n');
         }
-        text.push_str(&format!("{name}={}\n", sysconfig::quote(&value)));
+        text.push_str(&format!("{name}={}\n", sysconfig::quote(value)));
     }
     Ok(text)
 }
@@ -182,6 +239,36 @@ mod tests {
         assert!(!already_says(text.as_bytes(), &other));
         assert!(!already_says(b"MASTERKEYTYPE=tpm2\n", &kmk()));
         assert!(!already_says(b"X=$Y\n", &kmk()));
+    }
+
+    #[test]
+    fn a_trusted_kmk_replaces_the_tpm2_lines() {
+        let tpm2 = merge(Some(b"FAILURE_ACTION=halt\n"), &kmk()).unwrap();
+        let bound = TrustedKmk {
+            masterkey: Some("/etc/keys/kmk-trusted.blob"),
+            pcrs: Some("sha256:11"),
+        };
+        let new = merge_trusted(Some(tpm2.as_bytes()), &bound).unwrap();
+        assert_eq!(
+            new,
+            format!(
+                "FAILURE_ACTION=halt\n{HEADER}\nMASTERKEYTYPE=trusted\nMASTERKEY=/etc/keys/kmk-trusted.blob\nTPM2_PCRS=sha256:11\n"
+            )
+        );
+        // Unbound, per release: no TPM2_PCRS, no MASTERKEY.
+        let per_release = TrustedKmk {
+            masterkey: None,
+            pcrs: None,
+        };
+        let new = merge_trusted(Some(tpm2.as_bytes()), &per_release).unwrap();
+        assert_eq!(
+            new,
+            format!("FAILURE_ACTION=halt\n{HEADER}\nMASTERKEYTYPE=trusted\n")
+        );
+        assert_eq!(
+            merge_trusted(Some(new.as_bytes()), &per_release).unwrap(),
+            new
+        );
     }
 
     #[test]

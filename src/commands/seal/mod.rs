@@ -19,6 +19,7 @@ use std::time::Instant;
 mod config_update;
 mod output;
 pub(crate) mod reseal;
+mod trusted;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-tpm2.pem";
 const CONFIG_PATH: &str = "/etc/integrity-loader.conf";
@@ -380,6 +381,9 @@ fn read_config(env: &super::Env) -> Result<Option<Vec<u8>>, String> {
 }
 
 pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
+    if o.trusted {
+        return trusted::run(options, o);
+    }
     let env = setup(options, None, false, false)?;
     let s = &env.settings;
     let pcrs = pcrs_to_seal(s, &o.sealing)?;

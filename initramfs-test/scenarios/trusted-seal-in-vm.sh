@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# trusted kmk provisioned in the VM: boot 1 runs `integrity-loader seal --type trusted`, boot 2 loads it
+#
+# On the kernel with trusted keys (build-kernel). The installed system
+# (the binary in /usr/bin, certificates, policy, EVMKEY in
+# /etc/sysconfig/evm, no storage key, no kmk) boots once with a fresh swtpm
+# and runs `integrity-loader seal --type trusted --pcrs sha256:11 --evm-key
+# ... --write-config`: it creates the SRK, the kernel makes the trusted kmk
+# under it with policydigest= of PolicyPCR over PCR 11 as it is (zero),
+# exports it, makes and exports an evm-key sealed by trusted:kmk, and
+# writes MASTERKEYTYPE=trusted, MASTERKEY and TPM2_PCRS to
+# /etc/integrity-loader.conf. Boot 2, minimal initramfs: the loader loads
+# the kmk under its policy session, the evm-key loads, EVM on, the policy
+# enforced, and PCR 11 holds the kernel's pcrlock=11 applied once to zero.
+
+scenario() {
+    new_root
+    root_certs_and_policy
+    echo 'EVMKEY=/etc/keys/evm-trusted.blob' | put /etc/sysconfig/evm
+    put /usr/bin/integrity-loader 0755 < "$BIN"
+    put /etc/agent-provision << 'SNIPPET'
+echo "AGENT: provisioning: integrity-loader seal --type trusted"
+/usr/bin/integrity-loader seal --type trusted --pcrs sha256:11 \
+    --evm-key /etc/keys/evm-trusted.blob --write-config \
+    || bad "integrity-loader seal --type trusted failed (status $?)"
+if [ -r /etc/integrity-loader.conf ]; then
+    echo "AGENT: /etc/integrity-loader.conf:"
+    sed 's/^/AGENT:   /' /etc/integrity-loader.conf
+fi
+ls -l /etc/keys | sed 's/^/AGENT:   /'
+SNIPPET
+    expect KMK_TYPE=trusted KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 \
+        EVM=3 POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(kernel_pcrlocked "$ZERO_PCR")"
+    build_root_image
+    local initrd
+    initrd=$(initramfs minimal-builtin)
+
+    boot_vm "$initrd" --kernel trusted --tpm --persist --log seal
+    case $(agent_verdict) in
+        PASS) ;;
+        "") fail "boot 1 (seal): no agent verdict" ;;
+        *) fail "boot 1 (seal): $(agent_verdict)" ;;
+    esac
+    expect_loader_log 'the kernel made a trusted kmk kmk under 0x81000001, bound to sha256:11' "the seal line"
+    expect_log 'AGENT:   MASTERKEYTYPE=trusted' "MASTERKEYTYPE=trusted in the written configuration"
+    expect_log 'AGENT:   TPM2_PCRS=sha256:11' "TPM2_PCRS in the written configuration"
+    failed && return 0
+
+    boot_vm "$initrd" --kernel trusted --tpm --log load
+    expect_agent_pass
+    expect_loader_log 'kmk: done: loaded trusted key kmk \(PCR-bound, TPM2_PCRS=sha256:11\) from .*/etc/keys/kmk-trusted.blob' \
+        "the PCR-bound trusted kmk loaded"
+    expect_loader_log 'loaded evm-key \(32 bytes, sealed by trusted:kmk\)' "the evm-key sealed by trusted:kmk"
+    expect_loader_log 'every configured step succeeded' "success"
+    expect_no_oops
+}
