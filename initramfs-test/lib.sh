@@ -70,9 +70,9 @@ missing_prerequisites() {
     local t
     [[ $(id -u) == 0 ]] || echo "root (mkfs, keyctl, dracut-install)"
     for t in qemu-system-x86_64 swtpm tpm2_createprimary tpm2_create tpm2_createpolicy \
-        tpm2_evictcontrol tpm2_encodeobject tpm2_flushcontext mkfs.ext4 debugfs evmctl keyctl \
+        tpm2_evictcontrol tpm2_encodeobject tpm2_flushcontext tpm2_clear mkfs.ext4 debugfs evmctl keyctl \
         openssl cpio dracut lsinitrd apt-get apt-cache dpkg-deb depmod modprobe timeout \
-        getfattr setsid; do
+        getfattr setsid script; do
         command -v "$t" > /dev/null || echo "$t"
     done
     [[ -x /bin/busybox ]] && ! /usr/bin/ldd /bin/busybox > /dev/null 2>&1 \
@@ -507,7 +507,71 @@ reseal_with_recovery_key() {
     ((rc == 0)) || die_setup "integrity-loader reseal --recovery-key on the host: $(tail -n3 "$S/reseal-host.log")"
     RECOVERY_KEY=$(sed -n '/^recovery key (shown this once/{n;p}' <<< "$out")
     [[ $RECOVERY_KEY =~ ^[0-9A-Z]{5}(-[0-9A-Z]{5}){7}$ ]] || die_setup "reseal printed no recovery key: $out"
-    sed -i '/^TPM=/d' "$ROOT/etc/integrity-loader.conf"
+    # --tpm is this host's way to the TPM, not the boot's: never recorded.
+    ! grep -E '^TPM=' "$ROOT/etc/integrity-loader.conf" \
+        || die_setup "reseal --tpm wrote a TPM= line into the root's configuration"
+}
+
+# tpm_clear: clears the scenario's TPM as the firmware's "Clear TPM" does
+# (tpm2_clear, lockout hierarchy, empty auth): a new owner seed, the
+# persistent storage key gone.
+tpm_clear() {
+    tpm_provision_start
+    tpm2 tpm2_clear
+    if tpm2_readpublic -c 0x81000001 > /dev/null 2>&1; then
+        die_setup "tpm2_clear left a storage key at 0x81000001"
+    fi
+    tpm_provision_stop
+}
+
+# make_srk_recipe HANDLE: a new storage key as the README's recipe makes
+# one (RSA-2048, noda), persistent at HANDLE, on the scenario's TPM.
+make_srk_recipe() {
+    local w=$S/srk-recipe
+    mkdir -p "$w"
+    tpm_provision_start
+    tpm2 tpm2_createprimary -Q -C o -G rsa2048 -c "$w/srk.ctx" \
+        -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt'
+    tpm2 tpm2_evictcontrol -Q -C o -c "$w/srk.ctx" "$1"
+    tpm_provision_stop
+}
+
+# reseal_typing_recovery_key ARGS...: `integrity-loader reseal ARGS` on the
+# host against the scenario's root and TPM, with an empty keyring and a
+# blob the TPM cannot unseal, so it asks for the recovery key on its
+# terminal: a pty (script(1)) where $RECOVERY_KEY is typed once the prompt
+# is there (echo is off by then). Its log: $S/reseal-typed.log, the
+# terminal's: $S/reseal-typed.tty.
+reseal_typing_recovery_key() {
+    local log=$S/reseal-typed.log tty=$S/reseal-typed.tty fifo=$S/reseal-typed.in cmd pid rc i typist
+    tpm_provision_start
+    mkdir -p "$S/host-sfs" "$S/host-run"
+    : > "$S/host-cmdline"
+    : > "$tty"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    cmd=$(printf '%q ' keyctl session - "$BIN" reseal --root "$ROOT" --keyring @s --tpm "$TPM2TOOLS_TCTI" \
+        --securityfs "$S/host-sfs" --run-dir "$S/host-run" --cmdline "$S/host-cmdline" "$@")
+    script -qfec "$cmd 2> $(printf '%q' "$log")" "$tty" < "$fifo" > /dev/null 2>&1 &
+    pid=$!
+    # Held open until reseal ends: an end of input would hang up its terminal.
+    exec {typist}> "$fifo"
+    for ((i = 0; i < 600; i++)); do
+        grep -q 'Enter the recovery key' "$tty" && break
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.1
+    done
+    printf '%s\n' "$RECOVERY_KEY" >&"$typist"
+    wait "$pid"
+    rc=$?
+    exec {typist}>&-
+    tpm_provision_stop
+    ((rc == 0)) || die_setup "integrity-loader reseal $* (the key typed): $(tail -n3 "$log")"
+    grep -q 'the kmk to seal again: the recovery key' "$log" \
+        || die_setup "reseal $* did not take the kmk from the recovery key: $(tail -n3 "$log")"
+    if grep -qF -e "$RECOVERY_KEY" -e "${RECOVERY_KEY//-/}" "$tty" "$log"; then
+        die_setup "the recovery key was echoed or logged by reseal ($tty, $log)"
+    fi
 }
 # seal_kmk_authorized PUBKEY OUT: as seal_kmk, but the kmk secret sealed to
 # TPM2_PolicyAuthorize of the public key PUBKEY (PEM), empty policyRef, as

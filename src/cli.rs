@@ -180,7 +180,8 @@ Options:
   --keyring SPEC    where keys go: @u (default), @s, @us, or a key id
   --config FILE     native config (default ROOT/etc/integrity-loader.conf)
   --tpm TCTI        TPM to use, as tpm2-tools spell it (default
-                    device:/dev/tpmrm0; swtpm:host=H,port=P; mssim:...)
+                    device:/dev/tpmrm0; swtpm:host=H,port=P; mssim:...);
+                    for this run only, never written into the config
   --pins FILE       pins carried by the initramfs (the kmk's type, blob
                     digest and storage key, halt...), overriding the
                     root's configuration (the dracut hook passes the file

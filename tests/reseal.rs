@@ -269,6 +269,152 @@ fn a_crash_while_staging_leaves_the_old_files_usable() {
     assert_boot_opens_the_old_evm_key(&f, &evm_blob);
 }
 
+/// Where the files of the root are now, by path inside it (temp files of
+/// an interrupted write left out), for a crash test to start each run
+/// from the same root.
+fn files_of(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_of(&p));
+        } else {
+            out.push((p.clone(), fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn restore(f: &Fixture, files: &[(std::path::PathBuf, Vec<u8>)]) {
+    fs::remove_dir_all(f.root().join("etc")).unwrap();
+    for (p, bytes) in files {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_crash_between_the_renames_leaves_files_that_load() {
+    use std::os::unix::process::ExitStatusExt;
+    // A move to another storage key and PCR set, with a new recovery key:
+    // blob, recovery file and configuration all change, and the old
+    // configuration cannot load the new blob nor the new the old.
+    let (mut tpm, f) = provisioned("reseal-renames", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    // A new storage key as the README's recipe makes one.
+    tpm.provision_primary_with(
+        "rsa2048",
+        "0x81000002",
+        &[
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
+        ],
+    );
+    let before = files_of(&f.root());
+    let args = [
+        "reseal",
+        "--parent",
+        "0x81000002",
+        "--pcrs",
+        "sha256:7",
+        "--recovery-key",
+    ];
+    let mut crashed = 0;
+    for n in 1.. {
+        next_boot(&mut tpm, &f);
+        restore(&f, &before);
+        let out = f
+            .command(&args)
+            .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            break;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(nix::sys::signal::Signal::SIGABRT as i32),
+            "crash point {n}: {stderr}"
+        );
+        crashed = n;
+        // The next boot loads a kmk that opens the old evm-key...
+        next_boot(&mut tpm, &f);
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 0, "after a crash at rename {n}: {}", r.output());
+        r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+        assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm_blob);
+        // ...and a reseal run again finishes the move.
+        let r = f.run(&args);
+        assert_eq!(r.code, 0, "reseal again after rename {n}: {}", r.output());
+        next_boot(&mut tpm, &f);
+        assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+        let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+        assert!(
+            conf.contains(&format!("MASTERKEY=/{BLOB}\n"))
+                && conf.contains("TPM2_PARENT=0x81000002\n")
+                && conf.contains("TPM2_PCRS=sha256:7\n"),
+            "after rename {n}: {conf}"
+        );
+    }
+    // Every rename of the run was a crash point: blob, recovery file and
+    // configuration beside the old ones, then in their places.
+    assert_eq!(crashed, 6, "crash points");
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}
+
+fn tpm_lines(conf: &str) -> Vec<&str> {
+    conf.lines().filter(|l| l.starts_with("TPM=")).collect()
+}
+
+#[test]
+fn tpm_given_with_the_option_is_not_written_into_the_configuration() {
+    // The boot's TPM is the default device; this host reaches the TPM
+    // (here a swtpm) with --tpm, as a provisioning host does.
+    let (tpm, f) = provisioned("reseal-tpm-option", "DROP_KMK=no\n");
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let text = fs::read_to_string(&conf).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("TPM="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&conf, &without).unwrap();
+    let tcti = tpm.tcti();
+    let r = f.run(&["reseal", "--tpm", &tcti, "--pcrs", "sha256:7"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("names the TPM for this run only and is not written");
+    let after = fs::read_to_string(&conf).unwrap();
+    assert!(after.contains("TPM2_PCRS=sha256:7\n"), "{after}");
+    assert!(tpm_lines(&after).is_empty(), "{after}");
+
+    // A TPM= line the administrator wrote stays as written.
+    let mine = format!("TPM={tcti}\n{without}");
+    fs::write(&conf, &mine).unwrap();
+    let r = f.run(&["reseal", "--pcrs", "sha256:7"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let after = fs::read_to_string(&conf).unwrap();
+    assert_eq!(tpm_lines(&after), [format!("TPM={tcti}")], "{after}");
+    assert!(after.starts_with(&format!("TPM={tcti}\n")), "{after}");
+
+    // seal --write-config alike, on a new system (its own session keyring).
+    let g = Fixture::new("seal-tpm-option");
+    let r = g.run(&[
+        "seal",
+        "--tpm",
+        &tcti,
+        "--write-config",
+        "--pcrs",
+        "sha256:7",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let written = fs::read_to_string(g.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(written.contains("MASTERKEYTYPE=tpm2\n"), "{written}");
+    assert!(tpm_lines(&written).is_empty(), "{written}");
+}
+
 #[test]
 fn seal_refuses_to_orphan_the_labels() {
     let (mut tpm, f) = provisioned("reseal-orphan", "");

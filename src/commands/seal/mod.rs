@@ -349,9 +349,6 @@ fn config_text(
     parent_name: &str,
     sealed: &crate::tpm::seal::Sealed,
 ) -> Result<(String, bool), String> {
-    let s = &env.settings;
-    let tcti_line =
-        (s.tpm.tcti.source != crate::config::Source::Default).then_some(s.tpm.tcti.value.as_str());
     let kmk = config_update::SealedKmk {
         masterkey: output,
         pcrs: &pcrs.to_string(),
@@ -359,7 +356,6 @@ fn config_text(
         parent_name,
         parent_public: &crate::hex::encode(&sealed.parent_public),
         pcr_values: &crate::tpm::pcr_lock::values_text(&sealed.values),
-        tcti: tcti_line,
     };
     let text = config_update::merge(existing, &kmk).map_err(|e| {
         format!(
@@ -369,6 +365,16 @@ fn config_text(
     })?;
     let same = existing.is_some_and(|e| config_update::already_says(e, &kmk));
     Ok((text, same))
+}
+
+/// Says that --tpm is not recorded, where the configuration is written.
+fn note_tpm_option(s: &crate::config::Settings) {
+    if let crate::config::Source::Argument(option) = s.tpm.tcti.source {
+        log::info!(
+            "{option} {} names the TPM for this run only and is not written into {CONFIG_PATH}: the boot uses its TPM= line (default device:/dev/tpmrm0); set it there if the boot reaches the TPM another way",
+            s.tpm.tcti.value
+        );
+    }
 }
 
 /// The existing /etc/integrity-loader.conf, `None` when there is none.
@@ -551,6 +557,7 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
         if let Some(p) = places.next() {
             log::info!("wrote {}", p.display());
         }
+        note_tpm_option(s);
         record_pin(&env, &sealed.parent_name);
     } else if pin.is_none() {
         log::info!(

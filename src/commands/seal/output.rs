@@ -137,9 +137,29 @@ impl Staged {
         if let Some(dir) = self.place.parent() {
             let _ = File::open(dir).and_then(|d| d.sync_all());
         }
+        crash_point();
         Ok(self.place.clone())
     }
 }
+
+/// Debug builds (the tests' binary) only: `INTEGRITY_LOADER_CRASH_AFTER_RENAME=N`
+/// aborts the process right after its Nth rename into place, as a power
+/// cut there would, so a test can check every state a crash leaves. Not
+/// `cfg(test)`: the integration tests run the binary, which is not built
+/// with it; not a cargo feature: a plain `cargo test` would skip the test.
+/// Release builds have no such variable.
+#[cfg(debug_assertions)]
+fn crash_point() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RENAMES: AtomicUsize = AtomicUsize::new(0);
+    let n = RENAMES.fetch_add(1, Ordering::SeqCst) + 1;
+    let at = std::env::var("INTEGRITY_LOADER_CRASH_AFTER_RENAME").ok();
+    if at.and_then(|v| v.parse::<usize>().ok()) == Some(n) {
+        std::process::abort();
+    }
+}
+#[cfg(not(debug_assertions))]
+fn crash_point() {}
 
 impl Drop for Staged {
     fn drop(&mut self) {

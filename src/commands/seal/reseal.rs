@@ -122,7 +122,10 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
             s.masterkey_type.source
         )));
     }
-    let blob_path = s.masterkey.value.clone();
+    // A reseal interrupted after its switch left MASTERKEY naming the side
+    // blob: read from there, write to the place.
+    let current = s.masterkey.value.clone();
+    let blob_path = current.strip_suffix(SIDE).unwrap_or(&current).to_string();
     if blob_path.ends_with(".pub") {
         return Err(CommandError::usage(format!(
             "MASTERKEY={blob_path} ({}) is a tpm2-tools .pub/.priv pair, and reseal writes a TSS2 key file: set MASTERKEY to a .pem path, keep the kmk loaded (DROP_KMK=no) and reseal from the keyring",
@@ -133,8 +136,16 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
     let parent = o.parent.unwrap_or(s.tpm.parent);
     let values = values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?;
     let recovery_path = format!("{blob_path}{}", recovery::SUFFIX);
-    output::check(&env.root, &[&blob_path, CONFIG_PATH, &recovery_path], true)
-        .map_err(CommandError::usage)?;
+    let side = format!("{blob_path}{SIDE}");
+    let side_recovery = format!("{side}{}", recovery::SUFFIX);
+    let paths = [
+        blob_path.as_str(),
+        CONFIG_PATH,
+        &recovery_path,
+        &side,
+        &side_recovery,
+    ];
+    output::check(&env.root, &paths, true).map_err(CommandError::usage)?;
     let existing_config = read_config(&env).map_err(CommandError::usage)?;
     let owner_auth = owner_auth(o).map_err(CommandError::usage)?;
 
@@ -150,9 +161,9 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
         Err(not_loaded) => match from_blob(&env, &mut tpm) {
             Ok(k) => (
                 k,
-                format!("{}, unsealed", env.root.display_path(&blob_path).display()),
+                format!("{}, unsealed", env.root.display_path(&current).display()),
             ),
-            Err(not_unsealed) => match from_recovery_key(&env, &blob_path) {
+            Err(not_unsealed) => match from_recovery_key(&env, &current) {
                 Ok(k) => (k, "the recovery key".to_string()),
                 Err(no_recovery) => {
                     return Err(CommandError::failed(format!(
@@ -264,28 +275,70 @@ fn seal_and_replace(
         Some(Err(e)) => return Err(e.to_string()),
         None => None,
     };
-    let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel);
-    let (config, config_says_it) = config_text(
-        env,
-        job.existing_config,
-        job.blob_path,
-        pcrs,
-        parent,
-        &parent_name,
-        &sealed,
-    )
-    .map_err(|m| format!("{m}; nothing was written"))?;
+    let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel).into_bytes();
+    let config_naming = |masterkey: &str| {
+        config_text(
+            env,
+            job.existing_config,
+            masterkey,
+            pcrs,
+            parent,
+            &parent_name,
+            &sealed,
+        )
+        .map_err(|m| format!("{m}; nothing was written"))
+    };
+    let (config, config_says_it) = config_naming(job.blob_path)?;
+    let side = switches_config(s, parent, &sealed.parent_name, pcrs)
+        .then(|| format!("{}{SIDE}", job.blob_path));
+    if let Some(side) = &side {
+        // The old configuration cannot load the new blob (another storage
+        // key or PCR set) nor the new one the old, so no order of renames
+        // over the old files keeps a pair that loads. The new blob (with a
+        // recovery file) goes beside the old and the configuration
+        // switches to it in one rename; then they move to their places.
+        let side_recovery = format!("{side}{}", recovery::SUFFIX);
+        let carried = match &recovery {
+            Some((_, text)) => Some(text.clone()),
+            None => match env.root.read(&recovery_path, recovery::FILE_LIMIT) {
+                Ok(b) => Some(b),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(format!("read recovery file {e}; nothing was written")),
+            },
+        };
+        let (side_config, _) = config_naming(side)?;
+        let mut files = vec![(side.as_str(), pem.clone(), 0o600)];
+        if let Some(text) = carried {
+            files.push((side_recovery.as_str(), text, 0o600));
+        }
+        files.push((CONFIG_PATH, side_config.into_bytes(), 0o644));
+        output::replace_all(&env.root, &files, true).map_err(|m| {
+            format!("{m}; the kmk is sealed again, but the configuration still names the old blob")
+        })?;
+    }
     // The blob alone when the configuration already says all this: one
     // rename, so a crash leaves the old blob or the new, both good.
-    let mut files = vec![(job.blob_path, pem.into_bytes(), 0o600)];
+    let mut files = vec![(job.blob_path, pem, 0o600)];
     let key = recovery.map(|(key, text)| {
         files.push((recovery_path.as_str(), text, 0o600));
         key
     });
-    if !config_says_it {
+    if !config_says_it || side.is_some() {
         files.push((CONFIG_PATH, config.into_bytes(), 0o644));
     }
-    let places = output::replace_all(&env.root, &files, true)?;
+    let places = output::replace_all(&env.root, &files, true).map_err(|m| match &side {
+        Some(side) => {
+            if let Some(key) = &key {
+                let place = env.root.display_path(format!("{side}{}", recovery::SUFFIX));
+                super::print_recovery_key(key, &place);
+            }
+            format!(
+                "{m}; the kmk is sealed again, but not moved to {}: the configuration names {side}, where it is, and the next boot loads it from there: run reseal again to finish the move",
+                job.blob_path
+            )
+        }
+        None => m,
+    })?;
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
@@ -302,8 +355,55 @@ fn seal_and_replace(
     if let Some(p) = places.next() {
         log::info!("wrote {}", p.display());
     }
+    super::note_tpm_option(s);
+    remove_side_files(env, job.blob_path);
     record_pin(env, &sealed.parent_name);
     Ok(())
+}
+
+/// Where a reseal that moves the kmk to another storage key or PCR set
+/// puts the new blob until the configuration names it (MASTERKEY + this).
+const SIDE: &str = ".next";
+
+/// Whether the configuration as it is cannot load a blob sealed under
+/// `parent` (Name `name`) to `pcrs`: another handle, pinned key or PCR set
+/// (another TPM2_PCR_VALUES only costs the boot a PCR_Read). Not when
+/// MASTERKEY comes from the kernel command line, which the configuration
+/// cannot switch.
+fn switches_config(
+    s: &crate::config::Settings,
+    parent: u32,
+    name: &[u8],
+    pcrs: &PcrSelection,
+) -> bool {
+    if matches!(s.masterkey.source, crate::config::Source::Cmdline(_)) {
+        return false;
+    }
+    s.tpm.parent != parent
+        || s.tpm
+            .parent_name
+            .as_ref()
+            .is_some_and(|p| p.value.as_slice() != name)
+        || PcrSelection::parse(&s.tpm.pcrs.value).ok().as_ref() != Some(pcrs)
+}
+
+/// The blob and recovery file a reseal put beside MASTERKEY, once the
+/// configuration no longer names them (this run's, or one a crash left).
+fn remove_side_files(env: &crate::commands::Env, blob_path: &str) {
+    let side = format!("{blob_path}{SIDE}");
+    for path in [format!("{side}{}", recovery::SUFFIX), side] {
+        let Ok(place) = env.root.resolve_planned(&path) else {
+            continue;
+        };
+        match std::fs::remove_file(&place) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!(
+                "cannot remove {} ({e}): nothing reads it any more; remove it",
+                place.display()
+            ),
+        }
+    }
 }
 
 /// AUTO_RESEAL: after the recovery key opened the kmk in this boot (and

@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# TPM cleared: recovery key at boot, reseal --parent under a new SRK, next boot no prompt
+#
+# The kmk is sealed to PCR 11 = 0 (this boot's value) under the SRK at
+# 0x81000001, pinned (TPM2_PARENT_NAME), with a recovery key; AUTO_RESEAL=yes,
+# the root mounted rw. Then the TPM is cleared (tpm2_clear): the SRK is
+# gone. Boot 1: the unseal finds no storage key, the loader asks on the
+# console, the harness types the key; the kmk loads, EVM comes up;
+# AUTO_RESEAL does not make a storage key at boot and says so. On the host,
+# as the README says to after a clear: a new SRK made by the README's
+# recipe at 0x81000002, then `integrity-loader reseal --parent 0x81000002`,
+# the kmk from the recovery key typed on its terminal (nothing in its
+# keyring, the blob unsealable); the configuration then names and pins the
+# new key. Boot 2: the TPM unseals under the new SRK, nobody is asked, EVM on.
+
+scenario() {
+    new_root
+    root_native tpm2 FAILURE_ACTION=continue AUTO_RESEAL=yes
+    seal_kmk "$ZERO_PCR" /etc/keys/kmk-tpm2.pem
+    reseal_with_recovery_key "$ZERO_PCR"
+    local old_pin
+    old_pin=$(grep '^TPM2_PARENT_NAME=' "$ROOT/etc/integrity-loader.conf")
+    [[ $old_pin ]] || die_setup "reseal --recovery-key wrote no TPM2_PARENT_NAME"
+    tpm_clear
+    expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
+        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok
+    build_root_image
+    local initrd
+    initrd=$(initramfs minimal)
+
+    boot_vm "$initrd" --tpm --append rw --log recover \
+        --answer 'Enter the recovery key \(try 1 of 3' "$RECOVERY_KEY"
+    expect_agent_pass
+    expect_loader_log 'no storage key at 0x81000001' "the unseal finding no storage key"
+    expect_loader_log 'asking for the recovery key of .* on /dev/console' "the console prompt"
+    expect_loader_log 'opened with the recovery key' "the kmk from the recovery key"
+    expect_loader_log 'AUTO_RESEAL: not sealed again: there is no storage key at 0x81000001' "AUTO_RESEAL leaving the new storage key to the admin"
+    expect_no_log "$RECOVERY_KEY" "the recovery key"
+    expect_no_log "${RECOVERY_KEY//-/}" "the recovery key without dashes"
+    expect_no_oops
+
+    make_srk_recipe 0x81000002
+    reseal_typing_recovery_key --parent 0x81000002 --pcr-value "11=$ZERO_PCR"
+    local conf=$ROOT/etc/integrity-loader.conf
+    grep -q '^TPM2_PARENT=0x81000002$' "$conf" || fail "reseal did not record TPM2_PARENT=0x81000002: $(cat "$conf")"
+    local new_pin
+    new_pin=$(grep '^TPM2_PARENT_NAME=' "$conf")
+    [[ $new_pin && $new_pin != "$old_pin" ]] || fail "reseal did not pin the new storage key ($new_pin)"
+    [[ ! -e $ROOT/etc/keys/kmk-tpm2.pem.next ]] || fail "reseal left its side blob kmk-tpm2.pem.next"
+    rm "$ROOT/etc/agent-expect"
+    expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
+        POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
+    build_root_image
+
+    boot_vm "$initrd" --tpm --log next
+    expect_agent_pass
+    expect_loader_log 'unsealed by the TPM' "the kmk unsealed by the TPM"
+    expect_no_log 'Enter the recovery key' "a prompt for the recovery key"
+    expect_loader_log 'every configured step succeeded' "success"
+    expect_no_oops
+}
