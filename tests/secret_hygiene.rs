@@ -825,7 +825,7 @@ fn the_recovery_key_is_printed_once_and_a_boot_answered_with_it_leaves_no_trace(
 // -------------------------------------- where the kmk may come from at all
 
 /// Value names `--help` gives its options; none is key material.
-const SAFE_VALUES: &[&str] = &["DIR", "FILE", "SPEC", "TCTI", "PATH", "HANDLE", "N=HEX"];
+const SAFE_VALUES: &[&str] = &["DIR", "FILE", "SPEC", "TCTI", "PATH", "HANDLE", "N=HEX", "TYPE"];
 
 #[test]
 fn no_option_takes_key_material() {
