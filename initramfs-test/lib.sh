@@ -139,12 +139,16 @@ get_binary() {
         BIN=$REPO/target/x86_64-unknown-linux-musl/release/integrity-loader
     fi
     # A copy: others may rebuild target/ while the run goes on. With it
-    # integrity-audit, built beside it, for the audit and relabel scenarios.
+    # the siblings built beside it: integrity-audit for the audit and
+    # relabel scenarios, integrity-seal for those that seal.
     cp "$BIN" "$SHARED/integrity-loader"
-    rm -f "$SHARED/integrity-audit"
-    if [[ -x $(dirname "$BIN")/integrity-audit ]]; then
-        cp "$(dirname "$BIN")/integrity-audit" "$SHARED/integrity-audit"
-    fi
+    local sibling
+    for sibling in integrity-audit integrity-seal; do
+        rm -f "$SHARED/$sibling"
+        if [[ -x $(dirname "$BIN")/$sibling ]]; then
+            cp "$(dirname "$BIN")/$sibling" "$SHARED/$sibling"
+        fi
+    done
     BIN=$SHARED/integrity-loader
 }
 

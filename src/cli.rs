@@ -21,6 +21,28 @@ pub enum Command {
     SignPolicy(SignPolicyOptions),
 }
 
+impl Command {
+    /// The command word.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Load(_) => "load",
+            Command::Check(_) => "check",
+            Command::Status => "status",
+            Command::Seal(_) => "seal",
+            Command::Reseal(_) => "reseal",
+            Command::SignPolicy(_) => "sign-policy",
+        }
+    }
+
+    /// seal, reseal and sign-policy: the commands of `integrity-seal`.
+    pub fn provisions(&self) -> bool {
+        matches!(
+            self,
+            Command::Seal(_) | Command::Reseal(_) | Command::SignPolicy(_)
+        )
+    }
+}
+
 /// Options of `load`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
@@ -168,7 +190,9 @@ Commands:
   relabel   (booted with ima_appraise=fix evm=fix) open every appraised
             file so that the kernel labels it
             audit and relabel run integrity-audit from this binary's
-            directory; their options: integrity-loader audit --help
+            directory (their options: integrity-loader audit --help);
+            seal, reseal and sign-policy run integrity-seal from there:
+            the initramfs carries neither
 
 Options:
   --root DIR        real root holding config, keys and policy

@@ -1,5 +1,7 @@
 //! Thin entry point: parse arguments, start the logger, run one command,
-//! turn its result into an exit code.
+//! turn its result into an exit code. The provisioning commands (seal,
+//! reseal, sign-policy) and the audit run sibling binaries, so this one,
+//! which goes into the initramfs, carries only what a boot runs.
 
 use integrity_loader::cli::{self, Parsed};
 use integrity_loader::{commands, logging};
@@ -30,6 +32,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if command.provisions() {
+        return ExitCode::from(commands::sibling::exec_seal(command.name(), &args));
+    }
     let sink = match command {
         // status and check answer the person at the terminal.
         cli::Command::Load(_) => logging::choose_sink(),

@@ -1,6 +1,9 @@
-//! `audit` and `relabel` live in the `integrity-audit` binary, so the
-//! initramfs's `integrity-loader` does not carry their code; these commands
-//! run it from the directory the running binary is in.
+//! Commands that live in sibling binaries, so the initramfs's
+//! `integrity-loader` carries only what a boot runs: `audit` and `relabel`
+//! are in `integrity-audit`; `seal`, `reseal` and `sign-policy`, which
+//! provision the TPM on the installed system, are in `integrity-seal`.
+//! These commands run the sibling from the directory the running binary is
+//! in.
 
 use super::EXIT_USAGE;
 use std::ffi::CString;
@@ -8,31 +11,44 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 pub const AUDIT_BIN: &str = "integrity-audit";
+pub const SEAL_BIN: &str = "integrity-seal";
 
-/// The commands that run the sibling binary.
+/// The commands that run `integrity-audit`: they must come first, as its
+/// options are its own.
 pub fn is_sibling_command(word: &str) -> bool {
     matches!(word, "audit" | "relabel")
 }
 
-/// Where the sibling is looked for: beside /proc/self/exe.
-pub fn audit_path() -> std::io::Result<PathBuf> {
+/// Where a sibling is looked for: beside /proc/self/exe.
+pub fn sibling_path(name: &str) -> std::io::Result<PathBuf> {
     let exe = std::fs::read_link("/proc/self/exe")?;
     let dir = exe
         .parent()
         .ok_or_else(|| std::io::Error::other("the running binary has no directory"))?;
-    Ok(dir.join(AUDIT_BIN))
+    Ok(dir.join(name))
 }
 
 /// Replaces this process with `integrity-audit ARGS...` (ARGS start with the
 /// command); returns the exit code only when that fails.
 pub fn exec_audit(args: &[String]) -> u8 {
     let command = args.first().map_or("audit", String::as_str);
-    let path = match audit_path() {
+    exec(AUDIT_BIN, command, args)
+}
+
+/// Replaces this process with `integrity-seal ARGS...` (ARGS as given to
+/// integrity-loader, the command anywhere among them); returns the exit
+/// code only when that fails.
+pub fn exec_seal(command: &str, args: &[String]) -> u8 {
+    exec(SEAL_BIN, command, args)
+}
+
+fn exec(bin: &str, command: &str, args: &[String]) -> u8 {
+    let path = match sibling_path(bin) {
         Ok(p) => p,
         Err(e) => {
             eprintln!(
                 "integrity-loader: {command}: cannot find the running binary's directory \
-                 (/proc/self/exe: {e}); run {AUDIT_BIN} {command} directly"
+                 (/proc/self/exe: {e}); run {bin} {command} directly"
             );
             return EXIT_USAGE;
         }
@@ -51,8 +67,8 @@ pub fn exec_audit(args: &[String]) -> u8 {
     if e.kind() == std::io::ErrorKind::NotFound {
         eprintln!(
             "integrity-loader: {command}: {} not found: {command} is in the separate \
-             {AUDIT_BIN} binary, looked for beside integrity-loader; install it there \
-             (scripts/install does, from target/.../release/{AUDIT_BIN}) or run it \
+             {bin} binary, looked for beside integrity-loader; install it there \
+             (scripts/install does, from target/.../release/{bin}) or run it \
              from where it is",
             path.display()
         );
