@@ -15,7 +15,10 @@
 # integrity-loader-lsm.service runs (`load --lsm-rules`), and reads it again:
 # the file's five rules in the file's order. A file read before that is not
 # measured, one read after is (the label rule, the only one that measures
-# files of the root).
+# files of the root). AppArmor knows `unconfined` before any profile is
+# loaded, so here the split is not forced by the kernel (with
+# IMA_LSM_RULES=initramfs all five rules go in at once): the scenario proves
+# the choice, the two writes and the order, not the EINVAL it avoids.
 
 scenario() {
     new_root
