@@ -140,10 +140,10 @@ get_binary() {
     fi
     # A copy: others may rebuild target/ while the run goes on. With it
     # the siblings built beside it: integrity-audit for the audit and
-    # relabel scenarios, integrity-seal for those that seal.
+    # relabel scenarios, integrity-admin for those that seal.
     cp "$BIN" "$SHARED/integrity-loader"
     local sibling
-    for sibling in integrity-audit integrity-seal; do
+    for sibling in integrity-audit integrity-admin; do
         rm -f "$SHARED/$sibling"
         if [[ -x $(dirname "$BIN")/$sibling ]]; then
             cp "$(dirname "$BIN")/$sibling" "$SHARED/$sibling"

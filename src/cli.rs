@@ -34,12 +34,9 @@ impl Command {
         }
     }
 
-    /// seal, reseal and sign-policy: the commands of `integrity-seal`.
-    pub fn provisions(&self) -> bool {
-        matches!(
-            self,
-            Command::Seal(_) | Command::Reseal(_) | Command::SignPolicy(_)
-        )
+    /// Every command but load: the installed system's, in `integrity-admin`.
+    pub fn is_admin(&self) -> bool {
+        !matches!(self, Command::Load(_))
     }
 }
 
@@ -191,7 +188,7 @@ Commands:
             file so that the kernel labels it
             audit and relabel run integrity-audit from this binary's
             directory (their options: integrity-loader audit --help);
-            seal, reseal and sign-policy run integrity-seal from there:
+            the other commands but load run integrity-admin from there:
             the initramfs carries neither
 
 Options:

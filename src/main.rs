@@ -1,7 +1,8 @@
 //! Thin entry point: parse arguments, start the logger, run one command,
-//! turn its result into an exit code. The provisioning commands (seal,
-//! reseal, sign-policy) and the audit run sibling binaries, so this one,
-//! which goes into the initramfs, carries only what a boot runs.
+//! turn its result into an exit code. This binary goes into the initramfs
+//! and carries only what a boot runs (`load`); the installed system's
+//! commands (check, status, seal, reseal, sign-policy) run the sibling
+//! `integrity-admin`, the audit `integrity-audit`, with the same arguments.
 
 use integrity_loader::cli::{self, Parsed};
 use integrity_loader::{commands, logging};
@@ -32,8 +33,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if command.provisions() {
-        return ExitCode::from(commands::sibling::exec_seal(command.name(), &args));
+    if command.is_admin() {
+        return ExitCode::from(commands::sibling::exec_admin(command.name(), &args));
     }
     let sink = match command {
         // status and check answer the person at the terminal.

@@ -473,24 +473,24 @@ fn agent_line(
     left: Duration,
 ) -> Result<Line, String> {
     use std::os::fd::AsFd;
-    use std::process::{Command, Stdio};
     // Its own --timeout ends it; the grace covers a slow exit.
     let deadline = Instant::now() + left + Duration::from_secs(2);
-    let mut child = Command::new(program)
-        .arg(format!("--timeout={}", left.as_secs().max(1)))
-        .arg(format!("--id={id}"))
-        .arg(prompt)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("run {} to ask for the recovery key: {e}", program.display()))?;
-    let Some(out) = child.stdout.take() else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!("{}: no pipe from its stdout", program.display()));
-    };
-    let out = OwnedFd::from(out);
+    let child = Agent::spawn(
+        program,
+        &[
+            format!("--timeout={}", left.as_secs().max(1)),
+            format!("--id={id}"),
+            prompt.to_string(),
+        ],
+    )
+    .map_err(|e| {
+        format!(
+            "run {} to ask for the recovery key: {}",
+            program.display(),
+            e.desc()
+        )
+    })?;
+    let out = &child.stdout;
     let mut buf = Secret::zeroed(128);
     let mut len = 0;
     let mut ended = false;
@@ -511,18 +511,16 @@ fn agent_line(
             Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => {}
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill_and_wait();
                 return Err(format!("wait for {}: {}", program.display(), e.desc()));
             }
         }
-        let n = match nix::unistd::read(&out, chunk.as_mut_slice()) {
+        let n = match nix::unistd::read(out, chunk.as_mut_slice()) {
             Ok(0) => break,
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill_and_wait();
                 return Err(format!("read from {}: {}", program.display(), e.desc()));
             }
         };
@@ -538,16 +536,17 @@ fn agent_line(
             }
         }
     }
-    if timed_out {
-        let _ = child.kill();
-    }
-    drop(out);
-    let status = child
-        .wait()
-        .map_err(|e| format!("wait for {}: {e}", program.display()))?;
+    let success = if timed_out {
+        child.kill_and_wait();
+        false
+    } else {
+        child
+            .wait()
+            .map_err(|e| format!("wait for {}: {}", program.display(), e.desc()))?
+    };
     Ok(if timed_out {
         Line::TimedOut
-    } else if status.success() && (ended || len > 0) {
+    } else if success && (ended || len > 0) {
         Line::Text(cut(buf, len))
     } else if deadline.saturating_duration_since(Instant::now()) <= Duration::from_secs(2) {
         // It gave up at its --timeout.
@@ -555,6 +554,63 @@ fn agent_line(
     } else {
         Line::Eof
     })
+}
+
+/// The password agent as a child process: stdin /dev/null, stdout a pipe
+/// to us, stderr ours, our environment. posix_spawn, not
+/// std::process::Command, whose machinery would cost the initramfs binary
+/// more than this whole prompt.
+struct Agent {
+    pid: nix::unistd::Pid,
+    stdout: OwnedFd,
+}
+
+impl Agent {
+    fn spawn(program: &std::path::Path, args: &[String]) -> Result<Agent, nix::errno::Errno> {
+        use nix::fcntl::OFlag;
+        use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, posix_spawn};
+        use nix::sys::stat::Mode;
+        use std::ffi::CString;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let c = |b: &[u8]| CString::new(b).map_err(|_| nix::errno::Errno::EINVAL);
+        let mut argv = vec![c(program.as_os_str().as_bytes())?];
+        for a in args {
+            argv.push(c(a.as_bytes())?);
+        }
+        let mut env = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            env.push(c(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+        }
+        // Close-on-exec: the child gets only the write end, as its stdout.
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let mut actions = PosixSpawnFileActions::init()?;
+        actions.add_open(0, "/dev/null", OFlag::O_RDONLY, Mode::empty())?;
+        actions.add_dup2(write_end.as_raw_fd(), 1)?;
+        let pid = posix_spawn(program, &actions, &PosixSpawnAttr::init()?, &argv, &env)?;
+        Ok(Agent {
+            pid,
+            stdout: read_end,
+        })
+    }
+
+    /// Whether it exited with status 0.
+    fn wait(&self) -> Result<bool, nix::errno::Errno> {
+        use nix::sys::wait::{WaitStatus, waitpid};
+        loop {
+            match waitpid(self.pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(code == 0),
+                Ok(WaitStatus::Signaled(..)) => return Ok(false),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn kill_and_wait(&self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.wait();
+    }
 }
 
 fn say(fd: &OwnedFd, text: &str) {

@@ -16,7 +16,7 @@ scenario() {
     root_certs_and_policy
     echo 'EVMKEY=/etc/keys/evm-tpm2.blob' | put /etc/sysconfig/evm
     put /usr/bin/integrity-loader 0755 < "$BIN"
-    put /usr/bin/integrity-seal 0755 < "$SHARED/integrity-seal"
+    put /usr/bin/integrity-admin 0755 < "$SHARED/integrity-admin"
     # The command as the README gives it. If it fails, that is recorded, and
     # it is run again with the kernel command line as a regular file
     # (--cmdline), so that the second boot still tests the rest.

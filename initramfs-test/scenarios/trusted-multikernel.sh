@@ -17,7 +17,7 @@ scenario() {
     echo 'EVMKEY=/etc/keys/evm-trusted.blob' | put /etc/sysconfig/evm
     echo '00112233' | put /etc/keys/kmk-trusted.blob 0600
     put /usr/bin/integrity-loader 0755 < "$BIN"
-    put /usr/bin/integrity-seal 0755 < "$SHARED/integrity-seal"
+    put /usr/bin/integrity-admin 0755 < "$SHARED/integrity-admin"
     put /etc/agent-provision << 'SNIPPET'
 echo "AGENT: provisioning: integrity-loader seal --type trusted, release $(uname -r)"
 /usr/bin/integrity-loader seal --type trusted --evm-key /etc/keys/evm-trusted.blob --write-config \

@@ -18,7 +18,7 @@ scenario() {
     root_certs_and_policy
     echo 'EVMKEY=/etc/keys/evm-trusted.blob' | put /etc/sysconfig/evm
     put /usr/bin/integrity-loader 0755 < "$BIN"
-    put /usr/bin/integrity-seal 0755 < "$SHARED/integrity-seal"
+    put /usr/bin/integrity-admin 0755 < "$SHARED/integrity-admin"
     put /etc/agent-provision << 'SNIPPET'
 echo "AGENT: provisioning: integrity-loader seal --type trusted"
 /usr/bin/integrity-loader seal --type trusted --pcrs sha256:11 \

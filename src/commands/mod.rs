@@ -23,34 +23,34 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-/// Runs one command of `integrity-loader`; its error says what failed, for
-/// [`finish`] to log. The provisioning commands are `integrity-seal`'s
-/// ([`run_provisioning`]): not calling them here keeps their code out of
-/// the initramfs's binary.
+/// Runs `integrity-loader`'s one command, `load`; its error says what
+/// failed, for [`finish`] to log. The others are `integrity-admin`'s
+/// ([`run_admin`]): not calling them here keeps their code out of the
+/// initramfs's binary.
 pub fn run(command: Command, options: &Options) -> Result<(), CommandError> {
     match command {
         Command::Load(o) => load::run(options, &o),
-        Command::Check(o) => check::run(options, &o),
-        Command::Status => status::run(options),
-        Command::Seal(_) | Command::Reseal(_) | Command::SignPolicy(_) => Err(CommandError::usage(
-            format!("{} runs {}", command.name(), sibling::SEAL_BIN),
-        )),
+        other => Err(CommandError::usage(format!(
+            "{} runs {}",
+            other.name(),
+            sibling::ADMIN_BIN
+        ))),
     }
 }
 
-/// Runs one command of `integrity-seal`: seal, reseal, sign-policy.
-pub fn run_provisioning(command: Command, options: &Options) -> Result<(), CommandError> {
+/// Runs one command of `integrity-admin`: check, status, seal, reseal,
+/// sign-policy.
+pub fn run_admin(command: Command, options: &Options) -> Result<(), CommandError> {
     match command {
+        Command::Check(o) => check::run(options, &o),
+        Command::Status => status::run(options),
         Command::Seal(o) => seal::run(options, &o),
         Command::Reseal(o) => seal::reseal::run(options, &o),
         Command::SignPolicy(o) => sign_policy::run(options, &o),
-        Command::Load(_) | Command::Check(_) | Command::Status => {
-            Err(CommandError::usage(format!(
-                "{} provisions the TPM (seal, reseal, sign-policy); run integrity-loader {}",
-                sibling::SEAL_BIN,
-                command.name()
-            )))
-        }
+        Command::Load(_) => Err(CommandError::usage(format!(
+            "{} runs the installed system's commands; the boot's is integrity-loader load",
+            sibling::ADMIN_BIN
+        ))),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Commands that live in sibling binaries, so the initramfs's
-//! `integrity-loader` carries only what a boot runs: `audit` and `relabel`
-//! are in `integrity-audit`; `seal`, `reseal` and `sign-policy`, which
-//! provision the TPM on the installed system, are in `integrity-seal`.
+//! `integrity-loader` carries only what a boot runs (`load`): `audit` and
+//! `relabel` are in `integrity-audit`; the installed system's `check`,
+//! `status`, `seal`, `reseal` and `sign-policy` are in `integrity-admin`.
 //! These commands run the sibling from the directory the running binary is
 //! in.
 
@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 pub const AUDIT_BIN: &str = "integrity-audit";
-pub const SEAL_BIN: &str = "integrity-seal";
+pub const ADMIN_BIN: &str = "integrity-admin";
 
 /// The commands that run `integrity-audit`: they must come first, as its
 /// options are its own.
@@ -35,11 +35,11 @@ pub fn exec_audit(args: &[String]) -> u8 {
     exec(AUDIT_BIN, command, args)
 }
 
-/// Replaces this process with `integrity-seal ARGS...` (ARGS as given to
+/// Replaces this process with `integrity-admin ARGS...` (ARGS as given to
 /// integrity-loader, the command anywhere among them); returns the exit
 /// code only when that fails.
-pub fn exec_seal(command: &str, args: &[String]) -> u8 {
-    exec(SEAL_BIN, command, args)
+pub fn exec_admin(command: &str, args: &[String]) -> u8 {
+    exec(ADMIN_BIN, command, args)
 }
 
 fn exec(bin: &str, command: &str, args: &[String]) -> u8 {
@@ -76,7 +76,7 @@ fn exec(bin: &str, command: &str, args: &[String]) -> u8 {
         eprintln!(
             "integrity-loader: {command}: cannot run {}: {}",
             path.display(),
-            e.to_string().to_lowercase()
+            e.to_string().to_ascii_lowercase()
         );
     }
     EXIT_USAGE

@@ -189,7 +189,9 @@ pub(super) fn words(errno: Errno) -> String {
     let desc = errno.desc();
     let mut chars = desc.chars();
     let lower: String = match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
+        Some(first) => std::iter::once(first.to_ascii_lowercase())
+            .chain(chars)
+            .collect(),
         None => String::new(),
     };
     format!("{lower} ({errno:?})")

@@ -1,7 +1,7 @@
-//! `integrity-seal`: the provisioning commands (seal, reseal, sign-policy)
-//! as their own binary, so the initramfs's `integrity-loader` does not carry
-//! their code; `integrity-loader seal ...` runs this with the same
-//! arguments.
+//! `integrity-admin`: the installed system's commands (check, status, seal,
+//! reseal, sign-policy) as their own binary, so the initramfs's
+//! `integrity-loader` carries only `load`; `integrity-loader check ...`
+//! runs this with the same arguments.
 
 use integrity_loader::cli::{self, Parsed};
 use integrity_loader::{commands, logging};
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            println!("integrity-seal {}", env!("CARGO_PKG_VERSION"));
+            println!("integrity-admin {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -33,7 +33,5 @@ fn main() -> ExitCode {
             e.desc()
         );
     }
-    ExitCode::from(commands::finish(commands::run_provisioning(
-        command, &options,
-    )))
+    ExitCode::from(commands::finish(commands::run_admin(command, &options)))
 }
