@@ -71,6 +71,8 @@ fuzz_target!(|data: &[u8]| {
         native_config: None,
         cmdline: &cmdline,
         kernel_release: "6.12.0-fuzz",
+        // A UKI booted, measured into PCR 11, for the inputs that ask.
+        stub_pcr: body("uki").map(|_| 11),
     };
     match Settings::resolve(&inputs) {
         Ok(s) => {
@@ -108,8 +110,10 @@ fuzz_target!(|data: &[u8]| {
                     rest.masterkey_sha256 = s.masterkey_sha256.clone();
                     rest.recovery_sha256 = s.recovery_sha256.clone();
                     rest.kmk_name = s.kmk_name.clone();
+                    rest.kmk_name_source = s.kmk_name_source.clone();
                     rest.tpm.parent_name = s.tpm.parent_name.clone();
                     rest.tpm.pcr_lock = s.tpm.pcr_lock;
+                    rest.tpm.pcr_lock_explicit = s.tpm.pcr_lock_explicit;
                     rest.drop_kmk = s.drop_kmk.clone();
                     rest.failure_action = s.failure_action;
                     rest.required = s.required.clone();

@@ -3,7 +3,7 @@
 //! Everything else (issuer, serial, the signature itself) is only framed:
 //! the kernel parses the whole certificate again and verifies its chain.
 
-use crate::der::{self, DerError, Problem, Reader};
+use crate::der::{self, Der, DerError, Problem};
 
 /// One extension, its value still encoded.
 pub struct Extension<'a> {
@@ -35,7 +35,7 @@ pub struct Parsed<'a> {
 
 /// Parses one certificate that is exactly `der`.
 pub fn parse(der: &[u8]) -> Result<Parsed<'_>, DerError> {
-    let mut input = Reader::new(der);
+    let mut input = Der::new(der, 0);
     let mut cert = input.expect(der::SEQUENCE, "the certificate")?;
     input.finish("the certificate")?;
     let mut tbs = cert.expect(der::SEQUENCE, "tbsCertificate")?;
@@ -44,11 +44,11 @@ pub fn parse(der: &[u8]) -> Result<Parsed<'_>, DerError> {
     cert.bit_string("signatureValue")?;
     cert.finish("the certificate")?;
 
-    if let Some(mut version) = tbs.optional(der::context(0), "version")? {
+    if let Some(mut version) = tbs.optional(der::EXPLICIT, "version")? {
         let v = version.integer("version")?;
         version.finish("version")?;
         if !matches!(v, [0..=2]) {
-            return Err(version.error(Problem::BadValue { what: "version" }));
+            return Err(version.err(Problem::Value("version")));
         }
     }
     tbs.integer("serialNumber")?;
@@ -60,16 +60,16 @@ pub fn parse(der: &[u8]) -> Result<Parsed<'_>, DerError> {
     validity.finish("validity")?;
     let subject = name(tbs.expect(der::SEQUENCE, "subject")?)?;
     let public_key = public_key_info(tbs.expect(der::SEQUENCE, "subjectPublicKeyInfo")?)?;
-    tbs.optional(der::context_primitive(1), "issuerUniqueID")?;
-    tbs.optional(der::context_primitive(2), "subjectUniqueID")?;
+    tbs.optional(der::IMPLICIT | 1, "issuerUniqueID")?;
+    tbs.optional(der::IMPLICIT | 2, "subjectUniqueID")?;
     let mut extensions = Vec::new();
-    if let Some(mut wrapper) = tbs.optional(der::context(3), "extensions")? {
+    if let Some(mut wrapper) = tbs.optional(der::EXPLICIT | 3, "extensions")? {
         let mut list = wrapper.expect(der::SEQUENCE, "extensions")?;
         wrapper.finish("extensions")?;
         while !list.is_empty() {
             let mut ext = list.expect(der::SEQUENCE, "extension")?;
             let oid = ext.oid("extnID")?;
-            if ext.peek_tag() == Some(der::BOOLEAN) {
+            if ext.peek() == Some(der::BOOLEAN) {
                 ext.boolean("critical")?;
             }
             let value = ext.expect(der::OCTET_STRING, "extnValue")?.rest();
@@ -90,16 +90,16 @@ pub fn parse(der: &[u8]) -> Result<Parsed<'_>, DerError> {
 
 /// A DER SubjectPublicKeyInfo that is exactly `der` (openssl's `-pubout`).
 pub fn subject_public_key_info(der: &[u8]) -> Result<PublicKeyInfo<'_>, DerError> {
-    let mut input = Reader::new(der);
+    let mut input = Der::new(der, 0);
     let spki = input.expect(der::SEQUENCE, "subjectPublicKeyInfo")?;
     input.finish("subjectPublicKeyInfo")?;
     public_key_info(spki)
 }
 
-fn public_key_info(mut spki: Reader<'_>) -> Result<PublicKeyInfo<'_>, DerError> {
+fn public_key_info(mut spki: Der<'_>) -> Result<PublicKeyInfo<'_>, DerError> {
     let mut alg = spki.expect(der::SEQUENCE, "the public key's algorithm")?;
     let algorithm = alg.oid("the public key's algorithm")?;
-    let named_curve = if alg.peek_tag() == Some(der::OID) {
+    let named_curve = if alg.peek() == Some(der::OBJECT_ID) {
         Some(alg.oid("the named curve")?)
     } else {
         // NULL for RSA, or explicit curve parameters: framed, not read.
@@ -111,9 +111,7 @@ fn public_key_info(mut spki: Reader<'_>) -> Result<PublicKeyInfo<'_>, DerError> 
     alg.finish("the public key's algorithm")?;
     let (unused, key) = spki.bit_string("subjectPublicKey")?;
     if unused != 0 {
-        return Err(spki.error(Problem::BadValue {
-            what: "subjectPublicKey",
-        }));
+        return Err(spki.err(Problem::Value("subjectPublicKey")));
     }
     spki.finish("subjectPublicKeyInfo")?;
     Ok(PublicKeyInfo {
@@ -126,7 +124,7 @@ fn public_key_info(mut spki: Reader<'_>) -> Result<PublicKeyInfo<'_>, DerError> 
 /// An RSA public key's modulus and exponent, leading zero bytes removed
 /// (RFC 8017 A.1.1).
 pub fn rsa_public_key(key: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
-    let mut outer = Reader::new(key);
+    let mut outer = Der::new(key, 0);
     let mut seq = outer.expect(der::SEQUENCE, "RSAPublicKey")?;
     outer.finish("RSAPublicKey")?;
     let modulus = strip_zeros(seq.integer("the modulus")?);
@@ -142,7 +140,7 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
 
 /// subjectKeyIdentifier: an OCTET STRING.
 pub fn subject_key_id(value: &[u8]) -> Result<&[u8], DerError> {
-    let mut r = Reader::new(value);
+    let mut r = Der::new(value, 0);
     let id = r.expect(der::OCTET_STRING, "subjectKeyIdentifier")?.rest();
     r.finish("subjectKeyIdentifier")?;
     Ok(id)
@@ -150,7 +148,7 @@ pub fn subject_key_id(value: &[u8]) -> Result<&[u8], DerError> {
 
 /// keyUsage: (digitalSignature, keyCertSign), bits 0 and 5 of a BIT STRING.
 pub fn key_usage(value: &[u8]) -> Result<(bool, bool), DerError> {
-    let mut r = Reader::new(value);
+    let mut r = Der::new(value, 0);
     let (_, bits) = r.bit_string("keyUsage")?;
     r.finish("keyUsage")?;
     let first = bits.first().copied().unwrap_or(0);
@@ -159,10 +157,10 @@ pub fn key_usage(value: &[u8]) -> Result<(bool, bool), DerError> {
 
 /// basicConstraints: whether cA is TRUE.
 pub fn is_ca(value: &[u8]) -> Result<bool, DerError> {
-    let mut r = Reader::new(value);
+    let mut r = Der::new(value, 0);
     let mut seq = r.expect(der::SEQUENCE, "basicConstraints")?;
     r.finish("basicConstraints")?;
-    let ca = if seq.peek_tag() == Some(der::BOOLEAN) {
+    let ca = if seq.peek() == Some(der::BOOLEAN) {
         seq.boolean("cA")?
     } else {
         false
@@ -174,8 +172,8 @@ pub fn is_ca(value: &[u8]) -> Result<bool, DerError> {
 
 /// UTCTime (YYMMDDHHMMSSZ, years 1950-2049) or GeneralizedTime
 /// (YYYYMMDDHHMMSSZ), the only forms RFC 5280 4.1.2.5 allows.
-fn time(r: &mut Reader<'_>, what: &'static str) -> Result<i64, DerError> {
-    let bad = |r: &Reader<'_>| r.error(Problem::BadValue { what });
+fn time(r: &mut Der<'_>, what: &'static str) -> Result<i64, DerError> {
+    let bad = |r: &Der<'_>| r.err(Problem::Value(what));
     let (tag, content, _) = r.any(what)?;
     let text = content.rest();
     let (year, rest) = match (tag, text.len()) {
@@ -189,10 +187,9 @@ fn time(r: &mut Reader<'_>, what: &'static str) -> Result<i64, DerError> {
         ),
         (der::UTC_TIME | der::GENERALIZED_TIME, _) => return Err(bad(&content)),
         (found, _) => {
-            return Err(content.error(Problem::UnexpectedTag {
+            return Err(content.err(Problem::Expected {
                 what,
-                expected: der::UTC_TIME,
-                found,
+                found: Some(found),
             }));
         }
     };
@@ -266,7 +263,7 @@ const ATTRIBUTE_NAMES: &[(&str, &str)] = &[
 /// A Name as text: RDNs in encoding order joined by ", ", the attributes of
 /// one RDN by " + ". Values come from a hostile file and end up in logs, so
 /// anything but printable ASCII is shown escaped.
-fn name(mut rdns: Reader<'_>) -> Result<String, DerError> {
+fn name(mut rdns: Der<'_>) -> Result<String, DerError> {
     let mut out = String::new();
     while !rdns.is_empty() {
         let mut set = rdns.expect(der::SET, "a relative distinguished name")?;
@@ -341,7 +338,7 @@ mod tests {
 
     fn parse_time(tag: u8, text: &str) -> Result<i64, DerError> {
         let bytes = tlv(tag, text.as_bytes());
-        time(&mut Reader::new(&bytes), "t")
+        time(&mut Der::new(&bytes, 0), "t")
     }
 
     #[test]
@@ -379,7 +376,7 @@ mod tests {
             parse_time(der::OCTET_STRING, "700101000000Z")
                 .unwrap_err()
                 .problem,
-            Problem::UnexpectedTag { .. }
+            Problem::Expected { .. }
         ));
     }
 
@@ -397,7 +394,7 @@ mod tests {
             .concat(),
         );
         let seq = tlv(0x30, &[rdn1, rdn2].concat());
-        let mut r = Reader::new(&seq);
+        let mut r = Der::new(&seq, 0);
         let shown = name(r.expect(der::SEQUENCE, "subject").unwrap()).unwrap();
         assert_eq!(shown, "O=Acme, CN=a\\x0ab\\\\ + 2.5.4.99=x");
     }

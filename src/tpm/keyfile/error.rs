@@ -45,27 +45,8 @@ pub enum KeyFileError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DerProblem {
-    Truncated {
-        need: usize,
-        have: usize,
-    },
-    Indefinite,
-    HugeLength,
-    NonMinimalLength(usize),
-    Expected {
-        what: &'static str,
-        found: Option<u8>,
-    },
-    Integer(&'static str),
-    Boolean(&'static str),
-    Oid,
-    Leftover {
-        what: &'static str,
-        count: usize,
-    },
-}
+/// What is wrong in a key file's DER: the one reader's problems.
+pub use crate::der::Problem as DerProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublicProblem {
@@ -156,23 +137,11 @@ impl fmt::Display for KeyFileError {
     }
 }
 
-impl fmt::Display for DerProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use DerProblem::*;
-        match self {
-            Truncated { need, have } => write!(f, "truncated: {need} bytes needed, {have} left"),
-            Indefinite => write!(f, "indefinite length (BER, not DER)"),
-            HugeLength => write!(f, "length field wider than 4 bytes"),
-            NonMinimalLength(len) => write!(f, "length {len} is not minimally encoded"),
-            Expected {
-                what,
-                found: Some(tag),
-            } => write!(f, "expected {what}, found 0x{tag:02x}"),
-            Expected { what, found: None } => write!(f, "expected {what}, found the end"),
-            Integer(what) => write!(f, "{what} is not a DER INTEGER in 0..=0xffffffff"),
-            Boolean(what) => write!(f, "{what} is not a one-byte BOOLEAN"),
-            Oid => write!(f, "malformed OBJECT IDENTIFIER"),
-            Leftover { what, count } => write!(f, "{count} stray byte{} in {what}", s(*count)),
+impl From<crate::der::DerError> for KeyFileError {
+    fn from(e: crate::der::DerError) -> Self {
+        KeyFileError::Der {
+            offset: e.offset,
+            problem: e.problem,
         }
     }
 }
