@@ -189,3 +189,75 @@ fn lsm_conditions_are_counted_apart() {
     assert!(out.contains("line 1: obj_type=var_log_t"), "{out}");
     assert!(out.contains("/var/log/x: undecided"), "{out}");
 }
+
+fn evm_sign(file: &Path, args: &[&str], key: &str) {
+    let key = format!("{CERTS}/{key}.key.pem");
+    let mut all = vec!["sign", "--portable", "-a", "sha256", "--key", &key];
+    all.extend_from_slice(args);
+    assert!(evmctl(&all, file), "evmctl sign --portable {file:?}");
+}
+
+/// Portable EVM signatures (`evmctl sign --portable`) are verified over
+/// the protected xattrs, uid, gid and mode, and agree with `evmctl verify`.
+#[test]
+fn portable_evm_signatures_agree_with_evmctl() {
+    let f = Fixture::new("audit-evm");
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "appraise func=FILE_CHECK fowner=0\n",
+    );
+    f.copy_cert("rsa2048.der", "/etc/keys/ima/rsa2048.der");
+    f.copy_cert("ecdsa-p256.der", "/etc/keys/ima/ecdsa-p256.der");
+    // Two EVM certificates: EVMKEYSDIR holds the second.
+    f.copy_cert("rsa2048.der", "/etc/keys/x509_evm.der");
+    f.copy_cert("ecdsa-p256.der", "/etc/keys/evm/ecdsa-p256.der");
+    let r = |p: &str| f.root().join(p.trim_start_matches('/'));
+    evm_sign(&f.write("/data/rsa", "a"), &["--imasig"], "rsa2048");
+    evm_sign(&f.write("/data/ec-hash", "b"), &["--imahash"], "ecdsa-p256");
+    // security.capability comes after security.ima in the digest.
+    let cap = f.write("/data/cap", "c");
+    let ok = Command::new("setcap")
+        .args(["cap_net_raw+ep"])
+        .arg(&cap)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "setcap (libcap2-bin)");
+    evm_sign(&cap, &["--imasig"], "rsa2048");
+    // Metadata changed after signing: IMA still passes, EVM does not.
+    let chmod = f.write("/data/chmod", "d");
+    evm_sign(&chmod, &["--imasig"], "rsa2048");
+    std::fs::set_permissions(&chmod, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let chown = f.write("/data/chown", "e");
+    evm_sign(&chown, &["--imasig"], "rsa2048");
+    std::os::unix::fs::lchown(&chown, Some(0), Some(4242)).unwrap();
+    // The EVM signature by a key no EVM certificate has.
+    let other = f.write("/data/other-key", "f");
+    sign(&other, "sha256", "rsa2048");
+    evm_sign(&other, &[], "no-keyusage");
+    let expected = [
+        ("/data/rsa", "pass_signature"),
+        ("/data/ec-hash", "pass_hash"),
+        ("/data/cap", "pass_signature"),
+        ("/data/chmod", "bad_evm"),
+        ("/data/chown", "bad_evm"),
+        ("/data/other-key", "bad_evm"),
+    ];
+    let (code, json) = audit(&f, &["--json", "--all"]);
+    assert_eq!(code, 1, "{json}");
+    assert!(json.contains("\"evm\":true"), "{json}");
+    let keys = format!("{CERTS}/rsa2048.der,{CERTS}/ecdsa-p256.der");
+    for (path, want) in expected {
+        assert_eq!(verdict_of(&json, path), want, "{path}");
+        let ok = evmctl(&["verify", "--key", &keys], &r(path));
+        assert_eq!(
+            ok,
+            want.starts_with("pass"),
+            "evmctl verify disagrees on {path}"
+        );
+    }
+    assert!(
+        json.contains("which no EVM certificate has"),
+        "the unknown EVM key is named: {json}"
+    );
+}

@@ -47,8 +47,10 @@ Options:
   -h, --help        show this help
 
 Not walked: virtual filesystems (proc, sysfs, securityfs...), listed.
-Counted apart, never called a pass: rules with LSM labels or other
-conditions that cannot be evaluated offline, EVM HMACs and EVM signatures.
+With EVM on, portable EVM signatures are verified with the EVM
+certificates' keys. Counted apart, never called a pass: rules with LSM
+labels or other conditions that cannot be evaluated offline, EVM HMACs
+and immutable EVM signatures.
 
 Exit status: 0 no file would be denied or is unreadable, 1 some would be
 or are, 2 usage or configuration error.
@@ -185,6 +187,8 @@ pub struct Inputs {
     pub policy_path: String,
     pub rules: Vec<rules::AppraiseRule>,
     pub ima_keys: Vec<sig::Key>,
+    /// The EVM certificates' keys, for portable EVM signatures.
+    pub evm_keys: Vec<sig::Key>,
     pub evm_on: bool,
     pub evm_why: String,
     /// Certificates that could not be used, for the report.
@@ -260,6 +264,7 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
         policy_path,
         rules: rules::appraise_rules(&policy),
         ima_keys,
+        evm_keys,
         evm_on,
         evm_why,
         warnings,

@@ -595,12 +595,42 @@ fn check_file(s: &Shared, path: &Path, fs: &FsInfo) -> Option<(Listed, Option<us
             Ok(e) => e,
             Err(e) => return fail(e),
         };
-        if let Some(e) = verdict::evm_verdict(evm.as_deref()) {
+        let protected = if verdict::is_portable(evm.as_deref()) {
+            match read_protected(&f) {
+                Ok(p) => Some(p),
+                Err(e) => return fail(e),
+            }
+        } else {
+            None
+        };
+        let owner = verdict::Owner {
+            uid: md.uid(),
+            gid: md.gid(),
+            mode: md.mode(),
+        };
+        let protected = protected.as_ref().map(|(v, ima)| (v.as_slice(), *ima));
+        if let Some((e, d)) =
+            verdict::evm_verdict(evm.as_deref(), protected, owner, &s.inputs.evm_keys)
+        {
             v = e;
-            detail = None;
+            detail = d;
         }
     }
     Some((entry(v, Some(rule.line), detail), Some(rule_index)))
+}
+
+/// The values of the xattrs EVM protects that the file has, in the
+/// kernel's order, and whether security.ima is one of them.
+fn read_protected(f: &File) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
+    let mut values = Vec::new();
+    let mut has_ima = false;
+    for name in verdict::EVM_PROTECTED {
+        if let Some(v) = fgetxattr(f, name)? {
+            has_ima |= name == c"security.ima";
+            values.push(v);
+        }
+    }
+    Ok((values, has_ima))
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
