@@ -59,6 +59,8 @@ pub struct Options {
     pub run_dir: Option<PathBuf>,
     /// check --repin: write pins that differ from the one this boot checked.
     pub repin: bool,
+    /// check --audit-boot: also audit the files the next boot needs.
+    pub audit_boot: bool,
     pub seal: SealOptions,
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
@@ -78,6 +80,7 @@ impl Default for Options {
             write_pins: None,
             run_dir: None,
             repin: false,
+            audit_boot: false,
             seal: SealOptions::default(),
             verbosity: 0,
         }
@@ -140,6 +143,11 @@ Options:
                     the file is removed when the root pins nothing; for
                     the root /, refused when they differ from the pin this
                     boot checked, unless --repin
+  --audit-boot      (check) when the policy appraises and the command line
+                    has no ima_appraise=fix|log|off: also audit the files
+                    the boot needs (init, /bin/sh, loader, libc, systemd)
+                    with integrity-audit --boot-files; fail if the kernel
+                    would refuse one (host-only initramfs builds pass it)
   --run-dir DIR     this boot's records, such as the PCR values the kmk
                     was unsealed with (default /run/integrity-loader)
   -v, --verbose     more detail (repeat for debug)
@@ -212,6 +220,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--write-pins" => opts.write_pins = Some(PathBuf::from(value("a file")?)),
             "--run-dir" => opts.run_dir = Some(PathBuf::from(value("a directory")?)),
             "--repin" => opts.repin = true,
+            "--audit-boot" => opts.audit_boot = true,
             "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
@@ -295,6 +304,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     | "--write-config"
                     | "--force"
                     | "--repin"
+                    | "--audit-boot"
                     | "--replace-kmk-and-orphan-labels"
                     | "--recovery-key"
             )
@@ -305,6 +315,9 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
     let command = command.unwrap_or(Command::Load);
     if command != Command::Check && opts.write_pins.is_some() {
         return Err(UsageError("--write-pins is an option of check".into()));
+    }
+    if command != Command::Check && opts.audit_boot {
+        return Err(UsageError("--audit-boot is an option of check".into()));
     }
     if opts.repin && opts.write_pins.is_none() {
         return Err(UsageError("--repin goes with check --write-pins".into()));
@@ -401,6 +414,7 @@ mod tests {
             ),
             ("--verbose=2", "option --verbose takes no value"),
             ("load --write-pins /p", "--write-pins is an option of check"),
+            ("status --audit-boot", "--audit-boot is an option of check"),
             ("--pins", "option --pins needs a file"),
             ("seal --pins /p", "--pins is an option of load and check"),
             (

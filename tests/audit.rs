@@ -261,3 +261,111 @@ fn portable_evm_signatures_agree_with_evmctl() {
         "the unknown EVM key is named: {json}"
     );
 }
+
+/// A root the boot of which needs: /sbin/init -> systemd (ELF, naming
+/// /lib64/ld-linux-x86-64.so.2, an absolute link inside the root), /bin/sh
+/// and libc; all signed (IMA signature and portable EVM signature).
+fn bootable_root(f: &Fixture) {
+    common::dracut_setup(f);
+    let elf = std::fs::read("/bin/sh").unwrap();
+    let put = |path: &str, bytes: &[u8]| {
+        let p = f.write(path, bytes);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        evm_sign(&p, &["--imasig"], "rsa2048");
+    };
+    put("/usr/lib/systemd/systemd", &elf);
+    put("/bin/sh", &elf);
+    put("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", b"ld.so");
+    put("/lib/x86_64-linux-gnu/libc.so.6", b"libc");
+    std::fs::create_dir_all(f.root().join("sbin")).unwrap();
+    std::os::unix::fs::symlink("../usr/lib/systemd/systemd", f.root().join("sbin/init")).unwrap();
+    std::fs::create_dir_all(f.root().join("lib64")).unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        f.root().join("lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+}
+
+/// `check --audit-boot` (what host-only initramfs builds run) fails when
+/// the kernel would refuse a file the boot needs, naming it; passes when
+/// all would pass, or when the command line puts IMA in fix mode.
+#[test]
+fn check_audit_boot_refuses_a_root_whose_init_would_be_denied() {
+    let f = Fixture::new("audit-boot");
+    bootable_root(&f);
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    for line in [
+        "init            /sbin/init -> /usr/lib/systemd/systemd: passes: IMA signature verifies",
+        "shell           /bin/sh: passes",
+        "dynamic loader  /lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2: passes",
+        "libc            /lib/x86_64-linux-gnu/libc.so.6: passes",
+        "boot files: none would be denied",
+        "check passed",
+    ] {
+        r.assert_contains(line);
+    }
+    // Without --audit-boot, no boot audit.
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("boot files"), "{}", r.output());
+
+    // systemd changed after signing: its signature no longer verifies.
+    let systemd = f.root().join("usr/lib/systemd/systemd");
+    let mut bytes = std::fs::read(&systemd).unwrap();
+    bytes.push(0);
+    std::fs::write(&systemd, bytes).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(
+        "/sbin/init -> /usr/lib/systemd/systemd: denied: IMA signature does not verify",
+    );
+    r.assert_contains("the kernel would refuse /sbin/init -> /usr/lib/systemd/systemd:");
+    r.assert_contains("check FAILED");
+
+    // A missing shell is named too.
+    std::fs::remove_file(f.root().join("bin/sh")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("shell           /bin/sh: cannot be found: ");
+    r.assert_contains("root/bin/sh: no such file");
+
+    // The next boot labels files: nothing is refused.
+    f.set_cmdline("root=/dev/vda ima_appraise=fix evm=fix\n");
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("not audited, ima_appraise=fix on the kernel command line");
+
+    // init= names another init, which is audited instead.
+    f.set_cmdline("root=/dev/vda init=/usr/lib/systemd/systemd\n");
+    std::fs::copy("/bin/sh", f.root().join("bin/sh")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("init            /usr/lib/systemd/systemd: denied");
+    r.assert_contains("shell           /bin/sh: denied: no security.ima");
+
+    // No policy: nothing is appraised, nothing refused.
+    std::fs::remove_file(f.root().join("etc/sysconfig/ima-policy")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("not audited, no rule of the IMA policy /etc/sysconfig/ima-policy appraises");
+}
+
+/// Without integrity-audit beside it, `check --audit-boot` fails saying so.
+#[test]
+fn check_audit_boot_needs_integrity_audit() {
+    let f = Fixture::new("audit-boot-alone");
+    bootable_root(&f);
+    let alone = f.dir.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(common::BIN, alone.join("integrity-loader")).unwrap();
+    let mut cmd = f.command(&["check", "--audit-boot"]);
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    cmd = Command::new(alone.join("integrity-loader"));
+    cmd.args(args).env("INTEGRITY_LOADER_LOG", "stderr");
+    let r = common::finished(cmd.output().unwrap());
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("integrity-audit not found");
+    r.assert_contains("check FAILED");
+}

@@ -47,7 +47,13 @@ or configuration error.
 ";
 
 const SECURE_BOOT_VAR: &str = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
-const EFIVARS: &str = "/sys/firmware/efi/efivars";
+pub(crate) const EFIVARS: &str = "/sys/firmware/efi/efivars";
+
+/// Whether the SecureBoot EFI variable under `efivars` says on (its
+/// content: 4 bytes of attributes, then the value).
+pub(crate) fn secure_boot_on(efivars: &Path) -> bool {
+    std::fs::read(efivars.join(SECURE_BOOT_VAR)).is_ok_and(|v| v.len() > 4 && v.last() == Some(&1))
+}
 
 #[derive(Debug)]
 struct Relabel {
@@ -101,8 +107,8 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
 }
 
 /// Why the running kernel would not label files on open; `None` when it
-/// would. `secure_boot`: the SecureBoot EFI variable's content, if any.
-fn refusal(cmdline: &str, secure_boot: Option<&[u8]>, evm_on: bool) -> Option<String> {
+/// would.
+fn refusal(cmdline: &str, secure_boot: bool, evm_on: bool) -> Option<String> {
     let c = Cmdline::parse(cmdline);
     let ima = c.value("ima_appraise");
     if ima != Some("fix") {
@@ -113,8 +119,7 @@ fn refusal(cmdline: &str, secure_boot: Option<&[u8]>, evm_on: bool) -> Option<St
             ima.unwrap_or("<absent>")
         ));
     }
-    // The variable's content: 4 bytes of attributes, then the value.
-    if secure_boot.is_some_and(|v| v.len() > 4 && v.last() == Some(&1)) {
+    if secure_boot {
         return Some(
             "secure boot is on, and then the kernel ignores ima_appraise=fix (its \
              architecture policy appraises): turn Secure Boot off in the firmware for \
@@ -167,8 +172,7 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let secure_boot = std::fs::read(r.efivars.join(SECURE_BOOT_VAR)).ok();
-    if let Some(why) = refusal(&cmdline, secure_boot.as_deref(), inputs.evm_on) {
+    if let Some(why) = refusal(&cmdline, secure_boot_on(&r.efivars), inputs.evm_on) {
         log::error!("relabel refused: {why}");
         return EXIT_USAGE;
     }
@@ -217,19 +221,25 @@ mod tests {
     #[test]
     fn fix_mode_is_required() {
         let fix = "root=/dev/vda ima_appraise=fix evm=fix";
-        assert_eq!(refusal(fix, None, true), None);
-        assert_eq!(refusal("ima_appraise=fix", None, false), None);
-        let why = refusal("root=/dev/vda", None, false).unwrap();
+        assert_eq!(refusal(fix, false, true), None);
+        assert_eq!(refusal("ima_appraise=fix", false, false), None);
+        let why = refusal("root=/dev/vda", false, false).unwrap();
         assert!(why.contains("ima_appraise=<absent>"), "{why}");
-        let why = refusal("ima_appraise=fix ima_appraise=enforce", None, false).unwrap();
+        let why = refusal("ima_appraise=fix ima_appraise=enforce", false, false).unwrap();
         assert!(why.contains("ima_appraise=enforce"), "{why}");
-        let why = refusal("ima_appraise=fix", None, true).unwrap();
+        let why = refusal("ima_appraise=fix", false, true).unwrap();
         assert!(why.contains("evm=<absent>"), "{why}");
-        // SecureBoot: attributes, then 1 (on) or 0 (off).
-        let on = [6u8, 0, 0, 0, 1];
-        let why = refusal(fix, Some(&on), true).unwrap();
+        let why = refusal(fix, true, true).unwrap();
         assert!(why.starts_with("secure boot is on"), "{why}");
-        assert_eq!(refusal(fix, Some(&[6, 0, 0, 0, 0]), true), None);
+        // SecureBoot: attributes, then 1 (on) or 0 (off).
+        let dir = std::env::temp_dir().join(format!("il-efivars-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!secure_boot_on(&dir));
+        std::fs::write(dir.join(SECURE_BOOT_VAR), [6u8, 0, 0, 0, 1]).unwrap();
+        assert!(secure_boot_on(&dir));
+        std::fs::write(dir.join(SECURE_BOOT_VAR), [6u8, 0, 0, 0, 0]).unwrap();
+        assert!(!secure_boot_on(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
