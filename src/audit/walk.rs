@@ -689,16 +689,25 @@ fn hash_rest(f: &mut File, head: &[u8], algo: u8) -> std::io::Result<Option<Vec<
         return Ok(None);
     };
     h.update(head);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(buf.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    READ_BUF.with_borrow_mut(|buf| {
+        buf.resize(CHUNK, 0);
+        loop {
+            match f.read(buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(buf.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-    }
+        Ok(())
+    })?;
     Ok(Some(h.finish()))
+}
+
+thread_local! {
+    /// One read buffer per worker: a 64 KiB buffer allocated per file is
+    /// mapped and unmapped by musl's malloc each time (a TLB flush a file).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]
