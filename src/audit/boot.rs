@@ -130,10 +130,13 @@ pub fn boot_files(root: &Path, init: &str) -> Vec<BootFile> {
     for name in SYSTEMD {
         add(&mut out, "systemd", name, true);
     }
-    // The loaders the executables above name, then libc beside them.
+    // The interpreters and loaders the executables above name (and theirs,
+    // as the list grows), then libc beside the loaders.
     let mut dirs: Vec<String> = Vec::new();
-    let programs: Vec<String> = out.iter().filter_map(|b| b.resolved.clone().ok()).collect();
-    for p in programs {
+    let mut next = 0;
+    while let Some(b) = out.get(next) {
+        next += 1;
+        let Ok(p) = b.resolved.clone() else { continue };
         let head = read_head(&root.join(p.trim_start_matches('/')));
         if let Some(interp) = script_interp(&head) {
             add(&mut out, "interpreter", &interp, false);
@@ -323,6 +326,37 @@ mod tests {
         let mut bad = sh[..64].to_vec();
         bad[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(elf_interp(&bad), None);
+    }
+
+    #[test]
+    fn a_script_init_brings_its_interpreter_and_that_one_its_loader() {
+        let dir = std::env::temp_dir().join(format!("il-boot-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["sbin", "bin", "lib64", "lib/x86_64-linux-gnu"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("sbin/init"), b"#!/bin/bash -e\n").unwrap();
+        std::fs::copy("/bin/sh", dir.join("bin/bash")).unwrap();
+        let interp = elf_interp(&std::fs::read("/bin/sh").unwrap()).unwrap();
+        let loader = dir.join(interp.trim_start_matches('/'));
+        std::fs::create_dir_all(loader.parent().unwrap()).unwrap();
+        std::fs::write(&loader, b"ld").unwrap();
+        std::fs::write(dir.join("lib/x86_64-linux-gnu/libc.so.6"), b"c").unwrap();
+        let files = boot_files(&dir, "/sbin/init");
+        let roles: Vec<(&str, &str)> = files.iter().map(|b| (b.role, b.name.as_str())).collect();
+        assert_eq!(
+            roles,
+            [
+                ("init", "/sbin/init"),
+                ("shell", "/bin/sh"),
+                ("interpreter", "/bin/bash"),
+                ("dynamic loader", interp.as_str()),
+                ("libc", "/lib/x86_64-linux-gnu/libc.so.6"),
+            ]
+        );
+        // No /bin/sh in that root: named, not skipped.
+        assert!(files[1].resolved.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
