@@ -7,7 +7,7 @@ _integrity_loader() {
 
     local commands='load check status seal reseal sign-policy audit relabel'
     local options='--root --securityfs --cmdline --dracut-cmdline --keyring --config --tpm --pins
-        --write-pins --repin --run-dir --efivars --lsm-rules --verbose --quiet --help --version'
+        --write-pins --repin --audit-boot --run-dir --efivars --lsm-rules --verbose --quiet --help --version'
     local seal_options='--type --output --pcrs --pcr-value --parent --owner-auth-file
         --evm-key --write-config --force --replace-kmk-and-orphan-labels
         --recovery-key --authorized-by'
@@ -15,7 +15,7 @@ _integrity_loader() {
     local reseal_options='--pcrs --pcr-value --parent --owner-auth-file
         --recovery-key'
     # audit and relabel run integrity-audit, which has options of its own.
-    local audit_options='--root --limit --json --all --jobs --uid --gid --evm
+    local audit_options='--root --boot-files --limit --json --all --jobs --uid --gid --evm
         --config --cmdline --quiet --help'
     local relabel_options='--root --all-filesystems --jobs --limit --evm
         --config --cmdline --efivars --quiet --help'

@@ -59,6 +59,8 @@ pub struct CheckOptions {
     pub write_pins: Option<PathBuf>,
     /// --repin: write pins that differ from the one this boot checked.
     pub repin: bool,
+    /// --audit-boot: also audit the files the next boot needs.
+    pub audit_boot: bool,
 }
 
 /// What `seal` and `reseal` both take: the PCRs and their values, the
@@ -211,6 +213,11 @@ Options:
                     the file is removed when the root pins nothing; for
                     the root /, refused when they differ from the pin this
                     boot checked, unless --repin
+  --audit-boot      (check) when the policy appraises and the command line
+                    has no ima_appraise=fix|log|off: also audit the files
+                    the boot needs (init, /bin/sh, loader, libc, systemd)
+                    with integrity-audit --boot-files; fail if the kernel
+                    would refuse one (host-only initramfs builds pass it)
   --run-dir DIR     this boot's records, such as the PCR values the kmk
                     was unsealed with (default /run/integrity-loader)
   --efivars DIR     EFI variables: Secure Boot, and whether a UKI booted,
@@ -296,6 +303,7 @@ struct Gathered {
     pins: Option<PathBuf>,
     write_pins: Option<PathBuf>,
     repin: bool,
+    audit_boot: bool,
     lsm_rules: bool,
     sealing: SealingOptions,
     seal: SealOptions,
@@ -338,6 +346,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--efivars" => opts.efivars = Some(PathBuf::from(value("a directory")?)),
             "--repin" => g.repin = true,
             "--lsm-rules" => g.lsm_rules = true,
+            "--audit-boot" => g.audit_boot = true,
             "--dracut-cmdline" => opts.dracut_cmdline = true,
             "--tpm" => {
                 let v = value("a TCTI")?;
@@ -440,6 +449,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     | "--force"
                     | "--repin"
                     | "--lsm-rules"
+                    | "--audit-boot"
                     | "--replace-kmk-and-orphan-labels"
                     | "--recovery-key"
                     | "--append"
@@ -460,6 +470,9 @@ fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
     }
     if g.lsm_rules && word != Word::Load {
         return Err(UsageError("--lsm-rules is an option of load".into()));
+    }
+    if g.audit_boot && word != Word::Check {
+        return Err(UsageError("--audit-boot is an option of check".into()));
     }
     if g.repin && g.write_pins.is_none() {
         return Err(UsageError("--repin goes with check --write-pins".into()));
@@ -512,6 +525,7 @@ fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
             pins: g.pins,
             write_pins: g.write_pins,
             repin: g.repin,
+            audit_boot: g.audit_boot,
         }),
         Word::Status => Command::Status,
         Word::Seal => Command::Seal(SealOptions {
@@ -659,6 +673,7 @@ mod tests {
                 pins: Some(PathBuf::from("/p")),
                 write_pins: Some(PathBuf::from("/w")),
                 repin: true,
+                audit_boot: false,
             }
         );
         let Parsed::Run(Command::Load(o), _) = parse("--pins=/p").unwrap() else {
@@ -711,6 +726,7 @@ mod tests {
             ),
             ("--verbose=2", "option --verbose takes no value"),
             ("load --write-pins /p", "--write-pins is an option of check"),
+            ("status --audit-boot", "--audit-boot is an option of check"),
             ("--pins", "option --pins needs a file"),
             ("check --lsm-rules", "--lsm-rules is an option of load"),
             ("load --lsm-rules=1", "option --lsm-rules takes no value"),

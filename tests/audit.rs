@@ -189,3 +189,183 @@ fn lsm_conditions_are_counted_apart() {
     assert!(out.contains("line 1: obj_type=var_log_t"), "{out}");
     assert!(out.contains("/var/log/x: undecided"), "{out}");
 }
+
+fn evm_sign(file: &Path, args: &[&str], key: &str) {
+    let key = format!("{CERTS}/{key}.key.pem");
+    let mut all = vec!["sign", "--portable", "-a", "sha256", "--key", &key];
+    all.extend_from_slice(args);
+    assert!(evmctl(&all, file), "evmctl sign --portable {file:?}");
+}
+
+/// Portable EVM signatures (`evmctl sign --portable`) are verified over
+/// the protected xattrs, uid, gid and mode, and agree with `evmctl verify`.
+#[test]
+fn portable_evm_signatures_agree_with_evmctl() {
+    let f = Fixture::new("audit-evm");
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "appraise func=FILE_CHECK fowner=0\n",
+    );
+    f.copy_cert("rsa2048.der", "/etc/keys/ima/rsa2048.der");
+    f.copy_cert("ecdsa-p256.der", "/etc/keys/ima/ecdsa-p256.der");
+    // Two EVM certificates: EVMKEYSDIR holds the second.
+    f.copy_cert("rsa2048.der", "/etc/keys/x509_evm.der");
+    f.copy_cert("ecdsa-p256.der", "/etc/keys/evm/ecdsa-p256.der");
+    let r = |p: &str| f.root().join(p.trim_start_matches('/'));
+    evm_sign(&f.write("/data/rsa", "a"), &["--imasig"], "rsa2048");
+    evm_sign(&f.write("/data/ec-hash", "b"), &["--imahash"], "ecdsa-p256");
+    // security.capability comes after security.ima in the digest.
+    let cap = f.write("/data/cap", "c");
+    let ok = Command::new("setcap")
+        .args(["cap_net_raw+ep"])
+        .arg(&cap)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "setcap (libcap2-bin)");
+    evm_sign(&cap, &["--imasig"], "rsa2048");
+    // Metadata changed after signing: IMA still passes, EVM does not.
+    let chmod = f.write("/data/chmod", "d");
+    evm_sign(&chmod, &["--imasig"], "rsa2048");
+    std::fs::set_permissions(&chmod, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let chown = f.write("/data/chown", "e");
+    evm_sign(&chown, &["--imasig"], "rsa2048");
+    std::os::unix::fs::lchown(&chown, Some(0), Some(4242)).unwrap();
+    // The EVM signature by a key no EVM certificate has.
+    let other = f.write("/data/other-key", "f");
+    sign(&other, "sha256", "rsa2048");
+    evm_sign(&other, &[], "no-keyusage");
+    let expected = [
+        ("/data/rsa", "pass_signature"),
+        ("/data/ec-hash", "pass_hash"),
+        ("/data/cap", "pass_signature"),
+        ("/data/chmod", "bad_evm"),
+        ("/data/chown", "bad_evm"),
+        ("/data/other-key", "bad_evm"),
+    ];
+    let (code, json) = audit(&f, &["--json", "--all"]);
+    assert_eq!(code, 1, "{json}");
+    assert!(json.contains("\"evm\":true"), "{json}");
+    let keys = format!("{CERTS}/rsa2048.der,{CERTS}/ecdsa-p256.der");
+    for (path, want) in expected {
+        assert_eq!(verdict_of(&json, path), want, "{path}");
+        let ok = evmctl(&["verify", "--key", &keys], &r(path));
+        assert_eq!(
+            ok,
+            want.starts_with("pass"),
+            "evmctl verify disagrees on {path}"
+        );
+    }
+    assert!(
+        json.contains("which no EVM certificate has"),
+        "the unknown EVM key is named: {json}"
+    );
+}
+
+/// A root the boot of which needs: /sbin/init -> systemd (ELF, naming
+/// /lib64/ld-linux-x86-64.so.2, an absolute link inside the root), /bin/sh
+/// and libc; all signed (IMA signature and portable EVM signature).
+fn bootable_root(f: &Fixture) {
+    common::dracut_setup(f);
+    let elf = std::fs::read("/bin/sh").unwrap();
+    let put = |path: &str, bytes: &[u8]| {
+        let p = f.write(path, bytes);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        evm_sign(&p, &["--imasig"], "rsa2048");
+    };
+    put("/usr/lib/systemd/systemd", &elf);
+    put("/bin/sh", &elf);
+    put("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", b"ld.so");
+    put("/lib/x86_64-linux-gnu/libc.so.6", b"libc");
+    std::fs::create_dir_all(f.root().join("sbin")).unwrap();
+    std::os::unix::fs::symlink("../usr/lib/systemd/systemd", f.root().join("sbin/init")).unwrap();
+    std::fs::create_dir_all(f.root().join("lib64")).unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        f.root().join("lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+}
+
+/// `check --audit-boot` (what host-only initramfs builds run) fails when
+/// the kernel would refuse a file the boot needs, naming it; passes when
+/// all would pass, or when the command line puts IMA in fix mode.
+#[test]
+fn check_audit_boot_refuses_a_root_whose_init_would_be_denied() {
+    let f = Fixture::new("audit-boot");
+    bootable_root(&f);
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    for line in [
+        "init            /sbin/init -> /usr/lib/systemd/systemd: passes: IMA signature verifies",
+        "shell           /bin/sh: passes",
+        "dynamic loader  /lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2: passes",
+        "libc            /lib/x86_64-linux-gnu/libc.so.6: passes",
+        "boot files: none would be denied",
+        "check passed",
+    ] {
+        r.assert_contains(line);
+    }
+    // Without --audit-boot, no boot audit.
+    let r = f.run(&["check"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(!r.output().contains("boot files"), "{}", r.output());
+
+    // systemd changed after signing: its signature no longer verifies.
+    let systemd = f.root().join("usr/lib/systemd/systemd");
+    let mut bytes = std::fs::read(&systemd).unwrap();
+    bytes.push(0);
+    std::fs::write(&systemd, bytes).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(
+        "/sbin/init -> /usr/lib/systemd/systemd: denied: IMA signature does not verify",
+    );
+    r.assert_contains("the kernel would refuse /sbin/init -> /usr/lib/systemd/systemd:");
+    r.assert_contains("check FAILED");
+
+    // A missing shell is named too.
+    std::fs::remove_file(f.root().join("bin/sh")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("shell           /bin/sh: cannot be found: ");
+    r.assert_contains("root/bin/sh: no such file");
+
+    // The next boot labels files: nothing is refused.
+    f.set_cmdline("root=/dev/vda ima_appraise=fix evm=fix\n");
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("not audited, ima_appraise=fix on the kernel command line");
+
+    // init= names another init, which is audited instead.
+    f.set_cmdline("root=/dev/vda init=/usr/lib/systemd/systemd\n");
+    std::fs::copy("/bin/sh", f.root().join("bin/sh")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("init            /usr/lib/systemd/systemd: denied");
+    r.assert_contains("shell           /bin/sh: denied: no security.ima");
+
+    // No policy: nothing is appraised, nothing refused.
+    std::fs::remove_file(f.root().join("etc/sysconfig/ima-policy")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("not audited, no rule of the IMA policy /etc/sysconfig/ima-policy appraises");
+}
+
+/// Without integrity-audit beside it, `check --audit-boot` fails saying so.
+#[test]
+fn check_audit_boot_needs_integrity_audit() {
+    let f = Fixture::new("audit-boot-alone");
+    bootable_root(&f);
+    let alone = f.dir.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(common::BIN, alone.join("integrity-loader")).unwrap();
+    let mut cmd = f.command(&["check", "--audit-boot"]);
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    cmd = Command::new(alone.join("integrity-loader"));
+    cmd.args(args).env("INTEGRITY_LOADER_LOG", "stderr");
+    let r = common::finished(cmd.output().unwrap());
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains("integrity-audit not found");
+    r.assert_contains("check FAILED");
+}

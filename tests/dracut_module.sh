@@ -10,7 +10,8 @@
 #     warn, options in /etc/cmdline.d reach the binary;
 #   - checks the build-time behaviour: the warning when 97masterkey or
 #     98integrity are included too, and the host-only check failing the build
-#     for a broken configuration (a temp --sysroot).
+#     for a broken configuration or a root whose init the kernel would refuse
+#     (a temp --sysroot).
 # Nothing is installed on the host: dracut runs with a private dracutbasedir
 # (symlinks to /usr/lib/dracut plus the staged module).
 #
@@ -64,7 +65,7 @@ if [[ $(id -u) != 0 ]]; then
     finish
 fi
 missing=()
-for tool in dracut lsinitrd readelf unshare chroot make; do
+for tool in dracut lsinitrd readelf unshare chroot make evmctl; do
     command -v "$tool" > /dev/null || missing+=("$tool")
 done
 [[ -x /usr/lib/dracut/dracut-install && -d /usr/lib/dracut/modules.d/99base ]] || missing+=("/usr/lib/dracut")
@@ -72,7 +73,7 @@ done
 version=$(dracut --version 2>/dev/null)
 [[ $version == dracut\ * ]] || missing+=("a working dracut")
 if ((${#missing[@]})); then
-    not_ok "tools present: missing ${missing[*]} (apt-get install dracut-core binutils util-linux make)"
+    not_ok "tools present: missing ${missing[*]} (apt-get install dracut-core binutils util-linux make ima-evm-utils)"
     finish
 fi
 ok "tools present ($version)"
@@ -423,6 +424,35 @@ good_ok() {
 }
 check "host-only, good config in --sysroot: check passes, build succeeds" good_ok || show "$work/hostonly-good.log"
 
+# A root whose init the kernel would refuse (an appraise rule, the init
+# unlabelled): the build fails naming it; labelled, the same root builds.
+deny=$work/deny-root
+mkdir -p "$deny/etc/sysconfig" "$deny/sbin" "$deny/bin"
+echo 'appraise func=BPRM_CHECK' > "$deny/etc/sysconfig/ima-policy"
+printf '#!/bin/sh\nexec /bin/sh\n' > "$deny/sbin/init"
+printf '#!/bin/sh\n' > "$deny/bin/sh"
+chmod 0755 "$deny/sbin/init" "$deny/bin/sh"
+evmctl ima_hash -a sha256 "$deny/bin/sh" > /dev/null 2>&1
+build hostonly-deny -H --sysroot "$deny" -m integrity-loader
+rc=$?
+deny_ok() {
+    ((rc != 0)) && [[ ! -e $work/hostonly-deny.img ]] \
+        && grep -q 'init  *\/sbin\/init: denied: no security.ima' "$work/hostonly-deny.log" \
+        && grep -q 'boot files: the kernel would refuse /sbin/init:' "$work/hostonly-deny.log" \
+        && grep -q "integrity-loader: host-only check of $deny failed" "$work/hostonly-deny.log"
+}
+check "host-only, the root's init would be denied: build fails naming it" deny_ok \
+    || show "$work/hostonly-deny.log"
+evmctl ima_hash -a sha256 "$deny/sbin/init" > /dev/null 2>&1
+build hostonly-deny-labelled -H --sysroot "$deny" -m integrity-loader
+rc=$?
+deny_labelled_ok() {
+    ((rc == 0)) && grep -q "integrity-loader: host-only check of $deny passed" "$work/hostonly-deny-labelled.log" \
+        && has "$(contents hostonly-deny-labelled)" 'usr/bin/integrity-loader'
+}
+check "host-only, the same root with its init labelled: builds" deny_labelled_ok \
+    || show "$work/hostonly-deny-labelled.log"
+
 # A root that pins its storage key: the pin goes into the initramfs; an
 # unpinned root gets no pins file.
 pinned=$work/pinned-root
@@ -441,8 +471,8 @@ check "host-only: the root's TPM2_PARENT_NAME is copied into the initramfs, noth
     pinned_ok || show "$work/hostonly-pinned.log"
 
 # Host-only for this machine (no --sysroot): the build does what
-# `integrity-loader check --root /` says.
-"$bin" check --root / > "$work/host-check.out" 2>&1
+# `integrity-loader check --root / --audit-boot` says.
+"$bin" check --root / --audit-boot > "$work/host-check.out" 2>&1
 host_rc=$?
 build hostonly-host -H -m base --add integrity-loader
 rc=$?
@@ -454,7 +484,7 @@ host_ok() {
         ((rc != 0)) && grep -q 'integrity-loader: host-only check of / failed' "$work/hostonly-host.log"
     fi
 }
-check "host-only on this host: build result follows 'check --root /' (exit $host_rc)" host_ok \
+check "host-only on this host: build result follows 'check --root / --audit-boot' (exit $host_rc)" host_ok \
     || show "$work/hostonly-host.log"
 
 # Generic builds do not run the check: a broken host config does not stop them.

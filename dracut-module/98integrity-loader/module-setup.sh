@@ -31,7 +31,11 @@ _integrity_loader_bin() {
 # Host-only mode: validate, at build time, everything the boot would use, on
 # the root this initramfs is for ($dracutsysrootdir from `dracut --sysroot`,
 # else the running system). A broken setup fails the build here rather than
-# the boot later. Prints the check's report through derror on failure.
+# the boot later. --audit-boot: when the policy appraises and the kernel
+# command line (/proc/cmdline) has no ima_appraise=fix, the files the boot
+# needs (init, /bin/sh, loader, libc, systemd) must pass appraisal too
+# (integrity-audit --boot-files, beside the binary). Prints the check's
+# report through derror on failure.
 _integrity_loader_host_check() {
     local _bin _root _out _rc _line
     _bin=$(_integrity_loader_bin)
@@ -40,7 +44,7 @@ _integrity_loader_host_check() {
         derror "integrity-loader: $_bin is missing or not executable; install it (scripts/install) or set INTEGRITY_LOADER_BIN"
         return 1
     fi
-    _out=$("$_bin" check --root "$_root" 2>&1)
+    _out=$("$_bin" check --root "$_root" --audit-boot 2>&1)
     _rc=$?
     if ((_rc != 0)); then
         derror "integrity-loader: host-only check of $_root failed (exit status $_rc); an initramfs built now could not set up IMA/EVM at boot:"

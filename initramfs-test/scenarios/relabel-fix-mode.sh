@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# ima_appraise=fix evm=fix: audit finds unlabelled files, relabel labels them
+# ima_appraise=fix evm=fix: audit finds unlabelled files, relabel labels them, enforce reads them
 #
 # The chapter's relabelling boot with our commands: the root (user kmk,
 # evm-key, certificates) gets an extra appraise rule for 20 files owned by
@@ -10,6 +10,10 @@
 # them (the kernel writes their security.ima hash and EVM HMAC), and the
 # audit (/ read-only again) must then find none denied and 20 hashed with
 # an HMAC: what it reads is what the kernel wrote for relabel.
+# That boot keeps what it writes (--persist). Then, offline, f1's content is
+# changed in place on the image (same inode, same size, its labels kept),
+# and the next boot, in enforce mode (no ima_appraise=fix), must read the 19
+# others (their hash and HMAC are the kernel's) and be refused f1.
 
 RELABEL_FILES=20
 
@@ -77,9 +81,57 @@ grep -q "^$RELABEL_FILES files opened" /tmp/relabel.out || bad "relabel again: a
 SNIPPET
     build_root_image
 
-    boot_vm "$(initramfs minimal)" --append "ima_appraise=fix evm=fix"
+    boot_vm "$(initramfs minimal)" --append "ima_appraise=fix evm=fix" --persist --log fix
     expect_agent_pass
     expect_loader_log 'every configured step succeeded' "success"
     expect_log "AGENT:.*$RELABEL_FILES files opened for the kernel to label" "relabel's count"
     expect_no_oops
+    failed && return 0
+
+    # The labels are on the image: the kernel wrote them in the fix boot.
+    local xattrs
+    xattrs=$(debugfs -R "ea_list /srv/relabel/f2" "$S/root.img" 2> /dev/null)
+    [[ $xattrs == *security.ima* && $xattrs == *security.evm* ]] \
+        || fail "after the fix boot, /srv/relabel/f2 has no security.ima and security.evm on the image: $xattrs"
+    # f1 changed offline: its data block rewritten in place.
+    local bs blk
+    bs=$(dumpe2fs -h "$S/root.img" 2> /dev/null | sed -n 's/^Block size: *//p')
+    blk=$(debugfs -R "bmap /srv/relabel/f1 0" "$S/root.img" 2> /dev/null)
+    [[ $bs =~ ^[0-9]+$ && $blk =~ ^[0-9]+$ && $blk != 0 ]] \
+        || die_setup "no data block for /srv/relabel/f1 (block size '$bs', block '$blk')"
+    [[ $(dd if="$S/root.img" bs=1 skip=$((blk * bs)) count=6 2> /dev/null) == "file 1" ]] \
+        || die_setup "block $blk of root.img does not hold /srv/relabel/f1"
+    printf 'FILE 1' | dd of="$S/root.img" bs=1 seek=$((blk * bs)) conv=notrunc 2> /dev/null
+    # The enforce boot's checks, as a provisioning snippet (the fix boot
+    # removed its own), put on the image with debugfs.
+    local others=$((RELABEL_FILES - 1))
+    cat > "$S/enforce-provision" << SNIPPET
+echo "AGENT: enforce boot: reading the relabelled files"
+n=0
+for i in \$(seq 2 $RELABEL_FILES); do
+    cat /srv/relabel/f\$i > /dev/null && n=\$((n + 1))
+done
+echo "AGENT: \$n of $others relabelled files read"
+[ \$n = $others ] || bad "enforce boot: \$n of $others relabelled files read"
+if err=\$(cat /srv/relabel/f1 2>&1 > /dev/null); then
+    bad "enforce boot: f1, changed offline, was read"
+else
+    case \$err in
+        *"Permission denied"*) echo "AGENT: f1 (changed offline) refused: \$err" ;;
+        *) bad "enforce boot: f1: \$err" ;;
+    esac
+fi
+SNIPPET
+    debugfs -w -R "write $S/enforce-provision /etc/agent-provision" "$S/root.img" > "$S/debugfs.log" 2>&1 \
+        || die_setup "debugfs write /etc/agent-provision: $(cat "$S/debugfs.log")"
+
+    boot_vm "$(initramfs minimal)" --log enforce
+    expect_agent_pass
+    expect_no_log 'cmdline: .*ima_appraise=fix' "ima_appraise=fix on the enforce boot's command line"
+    expect_loader_log 'every configured step succeeded' "success (enforce boot)"
+    expect_log "AGENT: $others of $others relabelled files read" "the relabelled files read in enforce mode"
+    expect_log 'AGENT: f1 \(changed offline\) refused: .*Permission denied' \
+        "f1, changed offline, refused in enforce mode"
+    expect_no_oops
 }
+

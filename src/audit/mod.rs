@@ -5,6 +5,7 @@
 //! the same code; the walk and the hashing run in parallel and read every
 //! file once. Not in the initramfs binary: see the README.
 
+mod boot;
 mod relabel;
 mod report;
 mod rules;
@@ -34,6 +35,11 @@ the kernel would refuse. Assumes the files are opened by --uid/--gid.
 Options:
   --root DIR        root to audit (default /); its /etc gives the settings
   --limit N         list at most N denied files (default: all)
+  --boot-files      only the files the next boot needs (the init the
+                    command line names, /bin/sh, their loader and libc,
+                    systemd), resolved inside the root; skipped when the
+                    policy appraises nothing or the command line has
+                    ima_appraise=fix|log|off (check --audit-boot runs it)
   --json            one JSON object on stdout instead of text
   --all             also list every file with its verdict (within --limit)
   --jobs N          hashing threads (default: the number of CPUs)
@@ -47,8 +53,10 @@ Options:
   -h, --help        show this help
 
 Not walked: virtual filesystems (proc, sysfs, securityfs...), listed.
-Counted apart, never called a pass: rules with LSM labels or other
-conditions that cannot be evaluated offline, EVM HMACs and EVM signatures.
+With EVM on, portable EVM signatures are verified with the EVM
+certificates' keys. Counted apart, never called a pass: rules with LSM
+labels or other conditions that cannot be evaluated offline, EVM HMACs
+and immutable EVM signatures.
 
 Exit status: 0 no file would be denied or is unreadable, 1 some would be
 or are, 2 usage or configuration error.
@@ -74,6 +82,8 @@ pub struct AuditOptions {
     /// Walk into other filesystems mounted under the root (the audit
     /// always does; relabel only when asked).
     pub all_filesystems: bool,
+    /// `--boot-files`: only the files the next boot needs.
+    pub boot_files: bool,
 }
 
 impl Default for AuditOptions {
@@ -92,6 +102,7 @@ impl Default for AuditOptions {
             quiet: false,
             relabel: false,
             all_filesystems: true,
+            boot_files: false,
         }
     }
 }
@@ -129,11 +140,12 @@ pub fn parse_args(args: &[String]) -> Result<ParsedAudit, String> {
             "-h" | "--help" => return Ok(ParsedAudit::Help),
             "--uid" => o.uid = number(value("a number")?)?,
             "--gid" => o.gid = number(value("a number")?)?,
-            "--json" | "--all" if inline.is_some() => {
+            "--json" | "--all" | "--boot-files" if inline.is_some() => {
                 return Err(format!("option {name} takes no value"));
             }
             "--json" => o.json = true,
             "--all" => o.all = true,
+            "--boot-files" => o.boot_files = true,
             "audit" => {}
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             other => return Err(format!("unexpected argument {other}")),
@@ -185,6 +197,8 @@ pub struct Inputs {
     pub policy_path: String,
     pub rules: Vec<rules::AppraiseRule>,
     pub ima_keys: Vec<sig::Key>,
+    /// The EVM certificates' keys, for portable EVM signatures.
+    pub evm_keys: Vec<sig::Key>,
     pub evm_on: bool,
     pub evm_why: String,
     /// Certificates that could not be used, for the report.
@@ -217,15 +231,24 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
     let ctx = env.context(true);
     let s = &env.settings;
     let policy_path = s.ima_policy.value.clone();
-    let text = env.root.read(&policy_path, 8 * 1024 * 1024).map_err(|e| {
-        format!(
-            "read IMA policy {e} (IMA_POLICY at {})",
-            s.ima_policy.source
-        )
-    })?;
-    let shown = env.root.display_path(&policy_path);
-    let policy = crate::ima_policy::parse(&text)
-        .map_err(|e| format!("{}:{}:{}: {}", shown.display(), e.line, e.column, e.reason))?;
+    let rules = match env.root.read(&policy_path, 8 * 1024 * 1024) {
+        Ok(text) => {
+            let shown = env.root.display_path(&policy_path);
+            let policy = crate::ima_policy::parse(&text).map_err(|e| {
+                format!("{}:{}:{}: {}", shown.display(), e.line, e.column, e.reason)
+            })?;
+            rules::appraise_rules(&policy)
+        }
+        // The boot files of a root without a policy: nothing is appraised,
+        // as `load` writes none.
+        Err(e) if o.boot_files && e.is_not_found() => Vec::new(),
+        Err(e) => {
+            return Err(Some(format!(
+                "read IMA policy {e} (IMA_POLICY at {})",
+                s.ima_policy.source
+            )));
+        }
+    };
     let mut warnings = Vec::new();
     let mut load_keys = |target| -> Result<Vec<sig::Key>, String> {
         let mut keys = Vec::new();
@@ -261,8 +284,9 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
     };
     Ok(Inputs {
         policy_path,
-        rules: rules::appraise_rules(&policy),
+        rules,
         ima_keys,
+        evm_keys,
         evm_on,
         evm_why,
         warnings,
@@ -293,6 +317,11 @@ pub fn run(args: &[String]) -> u8 {
         .cmdline
         .as_deref()
         .unwrap_or(std::path::Path::new("/proc/cmdline"));
+    if o.boot_files {
+        let secure_boot = crate::efi::EfiVars::new(crate::efi::DEFAULT_DIR).secure_boot()
+            == crate::efi::SecureBoot::On;
+        return boot::run(&o, &inputs, cmdline, secure_boot);
+    }
     if let Ok(text) = std::fs::read(cmdline)
         && crate::cmdline::Cmdline::parse_bytes(&text).value("ima_appraise") == Some("fix")
     {

@@ -15,8 +15,8 @@ pub enum Verdict {
     Undecided,
     /// IMA passes; EVM holds an HMAC, which cannot be checked offline.
     EvmHmac,
-    /// IMA passes; an EVM signature that is not checked offline
-    /// (non-portable, or its protected xattrs differ per LSM).
+    /// IMA passes; an EVM signature that is not checked offline (an
+    /// immutable one covers the inode number and generation).
     EvmUnchecked,
     /// IMA signature or hash that cannot be checked offline (v3,
     /// unsupported algorithm or key).
@@ -104,7 +104,7 @@ impl Verdict {
             Verdict::HashNotSignature => "denied: a hash where the rule requires a signature",
             Verdict::AlgoNotAllowed => "denied: hash algorithm not in the rule's appraise_algos",
             Verdict::NoEvm => "denied: EVM is on and the file has no security.evm",
-            Verdict::BadEvm => "denied: EVM signature does not verify",
+            Verdict::BadEvm => "denied: security.evm does not verify",
             Verdict::Unreadable => "cannot be read by the audit",
             Verdict::Opened => "opened: the kernel in fix mode labels it",
             Verdict::NeedsSignature => {
@@ -194,14 +194,112 @@ pub fn ima_verdict(f: &Facts, keys: &[Key], digest: Option<&[u8]>) -> (Verdict, 
     }
 }
 
+/// The xattrs EVM protects, in the kernel's order
+/// (`evm_config_default_xattrnames`, security/integrity/evm/evm_main.c),
+/// as evmctl hashes them: a kernel built without an LSM leaves its xattr
+/// out, and the SMACK64EXEC/TRANSMUTE/MMAP ones are left out here as by
+/// kernels without CONFIG_EVM_EXTRA_SMACK_XATTRS (Debian's, evmctl's).
+pub const EVM_PROTECTED: [&std::ffi::CStr; 5] = [
+    c"security.selinux",
+    c"security.SMACK64",
+    c"security.apparmor",
+    c"security.ima",
+    c"security.capability",
+];
+
+/// The inode facts a portable EVM signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    /// st_mode, file type bits included (the kernel's i_mode).
+    pub mode: u32,
+}
+
+/// Whether `security.evm` holds a portable signature, the one kind this
+/// audit can verify (it needs the protected xattrs read).
+pub fn is_portable(evm: Option<&[u8]>) -> bool {
+    evm.and_then(|v| v.first()) == Some(&sig::EVM_XATTR_PORTABLE_DIGSIG)
+}
+
+/// The digest a portable EVM signature signs, as `evm_calc_hash()` makes
+/// it: each protected xattr's value in order, then `struct h_misc` with
+/// the inode number and generation left zero (native layout: unsigned
+/// long, u32, uid, gid, umode_t, padded to unsigned long). `None` for an
+/// algorithm not supported offline.
+pub fn evm_portable_digest(algo: u8, protected: &[Vec<u8>], owner: Owner) -> Option<Vec<u8>> {
+    let mut h = sig::Hasher::new(algo)?;
+    for value in protected {
+        h.update(value);
+    }
+    let word = std::mem::size_of::<usize>();
+    let mut misc = vec![0u8; word + 4];
+    misc.extend_from_slice(&owner.uid.to_ne_bytes());
+    misc.extend_from_slice(&owner.gid.to_ne_bytes());
+    let mode = u16::try_from(owner.mode & 0xffff).unwrap_or_default();
+    misc.extend_from_slice(&mode.to_ne_bytes());
+    misc.resize(misc.len().div_ceil(word) * word, 0);
+    h.update(&misc);
+    Some(h.finish())
+}
+
 /// The EVM verdict once IMA passes; `None` when EVM lets it through.
-pub fn evm_verdict(evm: Option<&[u8]>) -> Option<Verdict> {
-    match evm.and_then(|v| v.first()) {
-        None => Some(Verdict::NoEvm),
-        Some(&sig::EVM_XATTR_HMAC) => Some(Verdict::EvmHmac),
-        Some(&sig::EVM_IMA_XATTR_DIGSIG | &sig::EVM_XATTR_PORTABLE_DIGSIG) => {
-            Some(Verdict::EvmUnchecked)
+/// `protected`: for a portable signature, the values of the protected
+/// xattrs the file has (in `EVM_PROTECTED` order) and whether one of them
+/// is security.ima; `keys`: the EVM certificates' keys.
+pub fn evm_verdict(
+    evm: Option<&[u8]>,
+    protected: Option<(&[Vec<u8>], bool)>,
+    owner: Owner,
+    keys: &[Key],
+) -> Option<(Verdict, Option<String>)> {
+    let value = match evm {
+        None => return Some((Verdict::NoEvm, None)),
+        Some(v) => v,
+    };
+    match value.split_first() {
+        Some((&sig::EVM_XATTR_HMAC, _)) => Some((Verdict::EvmHmac, None)),
+        Some((&sig::EVM_IMA_XATTR_DIGSIG, _)) => Some((
+            Verdict::EvmUnchecked,
+            Some("an immutable EVM signature covers the inode number: not checked".into()),
+        )),
+        Some((&sig::EVM_XATTR_PORTABLE_DIGSIG, body)) => {
+            let s = match sig::parse_sig_v2(body) {
+                Ok(s) => s,
+                Err(e) => return Some((Verdict::BadEvm, Some(e))),
+            };
+            let (values, has_ima) = protected.unwrap_or((&[], false));
+            // evm_calc_hmac_or_hash(): portable signatures must cover an
+            // IMA value.
+            if !has_ima {
+                return Some((Verdict::BadEvm, Some("no security.ima to cover".into())));
+            }
+            let Some(digest) = evm_portable_digest(s.algo, values, owner) else {
+                return Some((
+                    Verdict::EvmUnchecked,
+                    Some(format!(
+                        "hash algorithm {} is not supported offline",
+                        s.algo
+                    )),
+                ));
+            };
+            match sig::verify(keys, &s, &digest) {
+                Ok(()) => None,
+                Err(SigFailure::UnknownKey(id)) => Some((
+                    Verdict::BadEvm,
+                    Some(format!(
+                        "EVM signature by key id {}, which no EVM certificate has",
+                        crate::hex::encode(&id)
+                    )),
+                )),
+                Err(SigFailure::Invalid) => Some((Verdict::BadEvm, None)),
+                Err(SigFailure::Unsupported(why)) => Some((Verdict::EvmUnchecked, Some(why))),
+            }
         }
-        Some(_) => Some(Verdict::BadEvm),
+        Some((t, _)) => Some((
+            Verdict::BadEvm,
+            Some(format!("unknown security.evm type {t:#04x}")),
+        )),
+        None => Some((Verdict::BadEvm, Some("empty security.evm".into()))),
     }
 }

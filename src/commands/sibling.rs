@@ -81,3 +81,53 @@ fn exec(bin: &str, command: &str, args: &[String]) -> u8 {
     }
     EXIT_USAGE
 }
+
+/// Runs `integrity-audit ARGS...` as a child and waits for it; its output
+/// goes where this process's goes. The exit code, or why it could not run.
+pub fn run_audit(args: &[String]) -> Result<u8, String> {
+    let path = sibling_path(AUDIT_BIN)
+        .map_err(|e| format!("cannot find the running binary's directory (/proc/self/exe: {e})"))?;
+    if !path.is_file() {
+        return Err(format!(
+            "{} not found: the audit is in the separate {AUDIT_BIN} binary, looked for \
+             beside integrity-loader; install it there (scripts/install does, from \
+             target/.../release/{AUDIT_BIN})",
+            path.display()
+        ));
+    }
+    let argv: Result<Vec<CString>, _> = std::iter::once(path.as_os_str().as_bytes())
+        .chain(args.iter().map(|a| a.as_bytes()))
+        .map(|a| CString::new(a.to_vec()))
+        .collect::<Result<Vec<_>, _>>();
+    let (Ok(exe), Ok(argv)) = (CString::new(path.as_os_str().as_bytes()), argv) else {
+        return Err("a NUL byte in the path or arguments".into());
+    };
+    // What this process printed must come first.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: this process is single-threaded here (check runs no threads),
+    // and the child only calls execv and _exit, with memory made before.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let _ = nix::unistd::execv(&exe, &argv);
+            // SAFETY: _exit ends the child without running this process's
+            // atexit handlers or flushing its buffers twice.
+            unsafe { nix::libc::_exit(127) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => loop {
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 127)) => {
+                    return Err(format!("cannot run {}", path.display()));
+                }
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => {
+                    return Ok(u8::try_from(code).unwrap_or(u8::MAX));
+                }
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => {
+                    return Err(format!("{} was killed by {sig:?}", path.display()));
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(format!("wait for {}: {e}", path.display())),
+            }
+        },
+        Err(e) => Err(format!("fork for {}: {e}", path.display())),
+    }
+}
