@@ -360,6 +360,12 @@ fn check_audit_boot_needs_integrity_audit() {
     let alone = f.dir.join("alone");
     std::fs::create_dir_all(&alone).unwrap();
     std::fs::copy(common::BIN, alone.join("integrity-loader")).unwrap();
+    // check itself runs integrity-admin, which is there; the audit is not.
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_integrity-admin"),
+        alone.join("integrity-admin"),
+    )
+    .unwrap();
     let mut cmd = f.command(&["check", "--audit-boot"]);
     let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
     cmd = Command::new(alone.join("integrity-loader"));
