@@ -8,7 +8,7 @@
 use super::verdict::Verdict;
 use super::{AuditOptions, Inputs, walk};
 use crate::cmdline::Cmdline;
-use crate::commands;
+use crate::commands::CommandError;
 use crate::rootfs::Root;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -190,19 +190,21 @@ pub fn not_enforcing(cmdline: &Cmdline) -> Option<String> {
     }
 }
 
-/// `--boot-files`: returns the exit code.
-pub fn run(o: &AuditOptions, inputs: &Inputs, cmdline_path: &Path, secure_boot: bool) -> u8 {
-    let text = match std::fs::read(cmdline_path) {
-        Ok(t) => t,
-        Err(e) => {
-            log::error!(
-                "boot files: read {}: {}; pass the kernel command line with --cmdline FILE",
-                cmdline_path.display(),
-                e.to_string().to_lowercase()
-            );
-            return commands::EXIT_USAGE;
-        }
-    };
+/// `--boot-files`: fails (reported) when a file the boot needs would be
+/// refused.
+pub fn run(
+    o: &AuditOptions,
+    inputs: &Inputs,
+    cmdline_path: &Path,
+    secure_boot: bool,
+) -> Result<(), CommandError> {
+    let text = std::fs::read(cmdline_path).map_err(|e| {
+        CommandError::usage(format!(
+            "boot files: read {}: {}; pass the kernel command line with --cmdline FILE",
+            cmdline_path.display(),
+            e.to_string().to_ascii_lowercase()
+        ))
+    })?;
     let cmdline = Cmdline::parse_bytes(&text);
     let root = o.root.display();
     if !inputs.rules.iter().any(|r| r.appraise) {
@@ -210,14 +212,14 @@ pub fn run(o: &AuditOptions, inputs: &Inputs, cmdline_path: &Path, secure_boot: 
             "boot files of {root}: not audited, no rule of the IMA policy {} appraises",
             inputs.policy_path
         );
-        return commands::EXIT_OK;
+        return Ok(());
     }
     if let Some(why) = not_enforcing(&cmdline).filter(|_| !secure_boot) {
         println!(
             "boot files of {root}: not audited, {why} ({})",
             cmdline_path.display()
         );
-        return commands::EXIT_OK;
+        return Ok(());
     }
     let init = match cmdline.value("init") {
         Some(i) if i.starts_with('/') => i.to_string(),
@@ -269,7 +271,7 @@ pub fn run(o: &AuditOptions, inputs: &Inputs, cmdline_path: &Path, secure_boot: 
     }
     if bad.is_empty() {
         println!("boot files: none would be denied");
-        commands::EXIT_OK
+        Ok(())
     } else {
         println!(
             "boot files: the kernel would refuse {}: the next boot would fail; label them \
@@ -277,7 +279,7 @@ pub fn run(o: &AuditOptions, inputs: &Inputs, cmdline_path: &Path, secure_boot: 
              integrity-loader relabel) before enforcing",
             bad.join(", ")
         );
-        commands::EXIT_FAILED
+        Err(CommandError::reported())
     }
 }
 

@@ -16,7 +16,7 @@ mod walk;
 pub use verdict::Verdict;
 
 use crate::cli::Options;
-use crate::commands::{self, EXIT_USAGE};
+use crate::commands::{self, CommandError};
 use crate::steps::certs::{self, Target};
 use std::path::PathBuf;
 
@@ -206,12 +206,10 @@ pub struct Inputs {
 }
 
 /// `inputs`, its error logged once and turned into the usage exit code.
-pub(crate) fn inputs_or_usage(o: &AuditOptions) -> Result<Inputs, u8> {
-    inputs(o).map_err(|e| {
-        if let Some(e) = e {
-            log::error!("configuration error: {e}");
-        }
-        EXIT_USAGE
+pub(crate) fn inputs_or_usage(o: &AuditOptions) -> Result<Inputs, CommandError> {
+    inputs(o).map_err(|e| match e {
+        Some(e) => CommandError::usage(format!("configuration error: {e}")),
+        None => CommandError::usage_reported(),
     })
 }
 
@@ -294,7 +292,7 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
 }
 
 /// The whole command; returns the exit code.
-pub fn run(args: &[String]) -> u8 {
+pub fn run(args: &[String]) -> Result<(), CommandError> {
     if args.first().is_some_and(|a| a == "relabel") {
         return relabel::run(args);
     }
@@ -302,17 +300,14 @@ pub fn run(args: &[String]) -> u8 {
         Ok(ParsedAudit::Run(o)) => o,
         Ok(ParsedAudit::Help) => {
             print!("{HELP}");
-            return commands::EXIT_OK;
+            return Ok(());
         }
         Err(e) => {
             eprintln!("integrity-audit: {e}\nTry 'integrity-audit --help'.");
-            return EXIT_USAGE;
+            return Err(CommandError::usage_reported());
         }
     };
-    let mut inputs = match inputs_or_usage(&o) {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
+    let mut inputs = inputs_or_usage(&o)?;
     let cmdline = o
         .cmdline
         .as_deref()
@@ -335,10 +330,11 @@ pub fn run(args: &[String]) -> u8 {
     }
     let tally = walk::walk(&o, &inputs);
     report::print(&o, &inputs, &tally);
+    // The report gave the verdict: files denied or unreadable.
     if tally.denied_total() > 0 || tally.count(&Verdict::Unreadable) > 0 {
-        commands::EXIT_FAILED
+        Err(CommandError::reported())
     } else {
-        commands::EXIT_OK
+        Ok(())
     }
 }
 

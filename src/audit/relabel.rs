@@ -8,7 +8,7 @@
 
 use super::{AuditOptions, walk};
 use crate::cmdline::Cmdline;
-use crate::commands::{self, EXIT_USAGE};
+use crate::commands::CommandError;
 use crate::efi::SecureBoot;
 use std::path::{Path, PathBuf};
 
@@ -132,23 +132,20 @@ fn refusal(cmdline: &str, secure_boot: SecureBoot, evm_on: bool) -> Option<Strin
 }
 
 /// The whole command; returns the exit code.
-pub fn run(args: &[String]) -> u8 {
+pub fn run(args: &[String]) -> Result<(), CommandError> {
     let r = match parse_args(args) {
         Ok(Parsed::Run(r)) => r,
         Ok(Parsed::Help) => {
             print!("{HELP}");
-            return commands::EXIT_OK;
+            return Ok(());
         }
         Err(e) => {
             eprintln!("integrity-audit relabel: {e}\nTry 'integrity-audit relabel --help'.");
-            return EXIT_USAGE;
+            return Err(CommandError::usage_reported());
         }
     };
     let o = &r.audit;
-    let inputs = match super::inputs_or_usage(o) {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
+    let inputs = super::inputs_or_usage(o)?;
     let cmdline_path = o
         .cmdline
         .clone()
@@ -156,25 +153,24 @@ pub fn run(args: &[String]) -> u8 {
     let cmdline = match std::fs::read(&cmdline_path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
-            log::error!(
+            return Err(CommandError::usage(format!(
                 "relabel: read {}: {}; pass the kernel command line with --cmdline FILE",
                 cmdline_path.display(),
-                e.to_string().to_lowercase()
-            );
-            return EXIT_USAGE;
+                e.to_string().to_ascii_lowercase()
+            )));
         }
     };
     let secure_boot = crate::efi::EfiVars::new(&r.efivars).secure_boot();
     if let Some(why) = refusal(&cmdline, secure_boot, inputs.evm_on) {
-        log::error!("relabel refused: {why}");
-        return EXIT_USAGE;
+        return Err(CommandError::usage(format!("relabel refused: {why}")));
     }
     let tally = walk::walk(o, &inputs);
     super::report::print_relabel(o, &inputs, &tally, Path::new(&cmdline_path));
+    // The report said what is left and why.
     if tally.left_to_label() > 0 || tally.count(&super::Verdict::Unreadable) > 0 {
-        commands::EXIT_FAILED
+        Err(CommandError::reported())
     } else {
-        commands::EXIT_OK
+        Ok(())
     }
 }
 

@@ -38,6 +38,15 @@ impl CommandError {
         }
     }
 
+    /// A usage or configuration error that was already printed where it
+    /// was found (a parser's own usage line): exit 2, nothing more logged.
+    pub fn usage_reported() -> CommandError {
+        CommandError {
+            code: EXIT_USAGE,
+            message: None,
+        }
+    }
+
     /// The caller's context in front: `what: message`.
     pub fn context(self, what: impl fmt::Display) -> CommandError {
         CommandError {
