@@ -4,7 +4,6 @@
 //! commands (check, status, seal, reseal, sign-policy) run the sibling
 //! `integrity-admin`, the audit `integrity-audit`, with the same arguments.
 
-use integrity_loader::cli::{self, Parsed};
 use integrity_loader::{commands, logging};
 use std::process::ExitCode;
 
@@ -18,35 +17,14 @@ fn main() -> ExitCode {
     }
     // Before anything that could hold a secret; logged once the logger runs.
     let protected = integrity_loader::secret::protect_process();
-    let (command, options) = match cli::parse_args(&args) {
-        Ok(Parsed::Run(c, o)) => (c, o),
-        Ok(Parsed::Help) => {
-            print!("{}", cli::HELP);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Parsed::Version) => {
-            println!("integrity-loader {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("integrity-loader: {e}\nTry 'integrity-loader --help'.");
-            return ExitCode::from(2);
-        }
+    let (command, options) = match commands::parse_or_exit("integrity-loader", &args) {
+        Ok(parsed) => parsed,
+        Err(code) => return ExitCode::from(code),
     };
     if command.is_admin() {
         return ExitCode::from(commands::sibling::exec_admin(command.name(), &args));
     }
-    let sink = match command {
-        // status and check answer the person at the terminal.
-        cli::Command::Load(_) => logging::choose_sink(),
-        _ => logging::Sink::Stderr,
-    };
-    logging::init(sink, logging::level_for(options.verbosity));
-    if let Err(e) = protected {
-        log::warn!(
-            "cannot keep secrets out of core dumps ({}): a crash could write the kmk to disk",
-            e.desc()
-        );
-    }
+    // load: the kernel log in the initramfs, else stderr.
+    commands::start_logging(logging::choose_sink(), &options, protected);
     ExitCode::from(commands::finish(commands::run(command, &options)))
 }

@@ -23,6 +23,44 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
+/// What both binaries do with their arguments before a command runs: the
+/// command and options, or the exit code once `--help`, `--version` or a
+/// usage error has been printed (`binary` names the version line).
+pub fn parse_or_exit(binary: &str, args: &[String]) -> Result<(Command, Box<Options>), u8> {
+    match crate::cli::parse_args(args) {
+        Ok(crate::cli::Parsed::Run(c, o)) => Ok((c, o)),
+        Ok(crate::cli::Parsed::Help) => {
+            print!("{}", crate::cli::HELP);
+            Err(EXIT_OK)
+        }
+        Ok(crate::cli::Parsed::Version) => {
+            println!("{binary} {}", env!("CARGO_PKG_VERSION"));
+            Err(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("integrity-loader: {e}\nTry 'integrity-loader --help'.");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// Starts the logger, then says whether the process could be kept out of
+/// core dumps (`protected`, from [`crate::secret::protect_process`], which
+/// runs first thing, before anything could hold a secret).
+pub fn start_logging(
+    sink: crate::logging::Sink,
+    options: &Options,
+    protected: Result<(), nix::errno::Errno>,
+) {
+    crate::logging::init(sink, crate::logging::level_for(options.verbosity));
+    if let Err(e) = protected {
+        log::warn!(
+            "cannot keep secrets out of core dumps ({}): a crash could write the kmk to disk",
+            e.desc()
+        );
+    }
+}
+
 /// Runs `integrity-loader`'s one command, `load`; its error says what
 /// failed, for [`finish`] to log. The others are `integrity-admin`'s
 /// ([`run_admin`]): not calling them here keeps their code out of the
