@@ -45,17 +45,9 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         }
         Err(e) => return Outcome::failed(format!("read IMA policy {e}")),
     };
-    let policy = match grammar::parse(&text) {
+    let policy = match parse(&text, &shown) {
         Ok(p) => p,
-        Err(e) => {
-            return Outcome::failed(format!(
-                "{}:{}:{}: {}; no rule was written",
-                shown.display(),
-                e.line,
-                e.column,
-                e.reason
-            ));
-        }
+        Err(failed) => return failed,
     };
     let rules = policy.rules().len();
 
@@ -413,17 +405,9 @@ pub fn run_later(ctx: &Context) -> Outcome {
         Ok(t) => t,
         Err(e) => return Outcome::failed(format!("read IMA policy {e}")),
     };
-    let policy = match grammar::parse(&text) {
+    let policy = match parse(&text, &shown) {
         Ok(p) => p,
-        Err(e) => {
-            return Outcome::failed(format!(
-                "{}:{}:{}: {}; no rule was written",
-                shown.display(),
-                e.line,
-                e.column,
-                e.reason
-            ));
-        }
+        Err(failed) => return failed,
     };
     let split = Split::of(&policy);
     let (rules, by_path, record) = match placement {
@@ -540,5 +524,18 @@ fn has_ima_signature(real: &Path) -> bool {
             value.first(),
             Some(&IMA_XATTR_DIGSIG) | Some(&IMA_VERITY_DIGSIG)
         )
+    })
+}
+
+/// The policy file's rules, or the step's failure naming file:line:column.
+fn parse(text: &[u8], shown: &Path) -> Result<grammar::Policy, Outcome> {
+    grammar::parse(text).map_err(|e| {
+        Outcome::failed(format!(
+            "{}:{}:{}: {}; no rule was written",
+            shown.display(),
+            e.line,
+            e.column,
+            e.reason
+        ))
     })
 }
