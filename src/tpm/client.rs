@@ -193,6 +193,17 @@ pub struct Response {
     pub params: Zeroizing<Vec<u8>>,
 }
 
+impl Response {
+    /// The one handle a command answers with (`response_handles: 1`), or
+    /// the response called malformed with `why`.
+    pub fn handle(&self, command: CommandCode, why: &str) -> Result<u32, TpmError> {
+        self.handles
+            .first()
+            .copied()
+            .ok_or_else(|| malformed(command.name(), why))
+    }
+}
+
 /// Counters for the log: how many commands and how long the TPM took, and
 /// where the client's own time went.
 #[derive(Debug, Default, Clone, Copy)]
@@ -548,5 +559,28 @@ impl Tpm {
             ));
         }
         Ok(Response { handles, params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_one_response_handle_or_a_malformed_answer() {
+        let with = |handles: Vec<u32>| Response {
+            handles,
+            params: Zeroizing::new(Vec::new()),
+        };
+        let ok = with(vec![0x8000_0001]).handle(CommandCode::Load, "no object handle");
+        assert_eq!(ok.ok(), Some(0x8000_0001));
+        let err = with(Vec::new())
+            .handle(CommandCode::Load, "no object handle")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("TPM2_Load: malformed response from the TPM: no object handle")
+        );
     }
 }

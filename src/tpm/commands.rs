@@ -127,10 +127,7 @@ pub fn start_salted_session(
         },
         &mut [],
     )?;
-    let handle = *resp
-        .handles
-        .first()
-        .ok_or_else(|| malformed(C, "no session handle"))?;
+    let handle = resp.handle(C, "no session handle")?;
     let mut r = Reader::new(&resp.params);
     let nonce_tpm = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec();
     if nonce_tpm.len() < 16 {
@@ -193,10 +190,7 @@ pub fn load(
         },
         &mut [Auth::Password(&[])],
     )?;
-    let handle = *resp
-        .handles
-        .first()
-        .ok_or_else(|| malformed(C, "no object handle"))?;
+    let handle = resp.handle(C, "no object handle")?;
     let mut r = Reader::new(&resp.params);
     let name = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?.to_vec();
     if name != public.name() {
@@ -362,10 +356,7 @@ pub fn create_primary(
         },
         &mut [Auth::Password(owner_auth)],
     )?;
-    let handle = *resp
-        .handles
-        .first()
-        .ok_or_else(|| malformed(C, "no handle"))?;
+    let handle = resp.handle(C, "no handle")?;
     let mut r = Reader::new(&resp.params);
     let public = r.tpm2b().map_err(|e| malformed(C, e.to_string()))?;
     Public::parse(public)

@@ -31,10 +31,7 @@ pub fn start_policy_session(tpm: &mut Tpm) -> Result<Session, TpmError> {
         },
         &mut [],
     )?;
-    let handle = *resp.handles.first().ok_or_else(|| TpmError::Malformed {
-        command: C.name(),
-        why: "no session handle".into(),
-    })?;
+    let handle = resp.handle(C, "no session handle")?;
     let mut r = Reader::new(&resp.params);
     let nonce_tpm = r
         .tpm2b()

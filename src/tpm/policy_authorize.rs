@@ -427,10 +427,7 @@ fn load_external(tpm: &mut Tpm, key: &PolicyKey) -> Result<u32, TpmError> {
         },
         &mut [],
     )?;
-    let handle = *resp
-        .handles
-        .first()
-        .ok_or_else(|| malformed(C, "no object handle"))?;
+    let handle = resp.handle(C, "no object handle")?;
     let mut r = Reader::new(&resp.params);
     let name = r.tpm2b().map_err(|e| malformed(C, e.to_string()));
     if name.as_deref().ok() != Some(key.name().as_slice()) {
