@@ -87,6 +87,49 @@ fn load_answering(f: &Fixture, answers: &[&str]) -> pty::Answered {
     pty::run_answering(f.command(&["load"]), answers)
 }
 
+/// The boot after one that sealed the kmk again, with the same PCR values:
+/// the TPM unseals, nobody is asked, EVM comes on.
+fn next_boot_unseals_unasked(tpm: &mut Swtpm, f: &Fixture) -> pty::Answered {
+    next_boot_pcrs_changed(tpm, f);
+    let r = load_answering(f, &[]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(
+        r.output()
+            .contains("loaded user key kmk (32 bytes, unsealed by the TPM)"),
+        "{}",
+        r.output()
+    );
+    assert!(
+        !r.transcript.contains("Enter the recovery key"),
+        "{}",
+        r.transcript
+    );
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    r
+}
+
+/// `check --write-pins`: the pins an initramfs built now would hold.
+fn write_pins(f: &Fixture) -> std::path::PathBuf {
+    let pins = f.dir.join("initramfs.pins");
+    let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    pins
+}
+
+fn load_pinned(f: &Fixture, pins: &std::path::Path, answers: &[&str]) -> pty::Answered {
+    pty::run_answering(
+        f.command(&["load", "--pins", pins.to_str().unwrap()]),
+        answers,
+    )
+}
+
+/// The root's integrity-loader.conf with `from` replaced by `to`.
+fn edit_conf(f: &Fixture, from: &str, to: &str) {
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let text = fs::read_to_string(&conf).unwrap().replace(from, to);
+    fs::write(&conf, text).unwrap();
+}
+
 #[test]
 fn the_right_key_loads_the_kmk_that_opens_the_evm_key_and_reseal_takes_it() {
     let (mut tpm, f, key) = provisioned("recovery-right", "");
@@ -138,21 +181,7 @@ fn the_right_key_loads_the_kmk_that_opens_the_evm_key_and_reseal_takes_it() {
         "{}",
         r.output()
     );
-    next_boot_pcrs_changed(&mut tpm, &f);
-    let r = load_answering(&f, &[]);
-    assert_eq!(r.code, 0, "{}", r.output());
-    assert!(
-        r.output()
-            .contains("loaded user key kmk (32 bytes, unsealed by the TPM)"),
-        "{}",
-        r.output()
-    );
-    assert!(
-        !r.transcript.contains("Enter the recovery key"),
-        "{}",
-        r.transcript
-    );
-    assert_eq!(f.sfs_text("evm"), "1\n");
+    next_boot_unseals_unasked(&mut tpm, &f);
 }
 
 #[test]
@@ -207,11 +236,7 @@ fn no_answer_in_time_fails_within_the_bound() {
     assert_ne!(f.sfs_text("evm"), "1\n");
 
     // RECOVERY_TIMEOUT=0 never asks.
-    let conf = f.root().join("etc/integrity-loader.conf");
-    let text = fs::read_to_string(&conf)
-        .unwrap()
-        .replace("RECOVERY_TIMEOUT=2", "RECOVERY_TIMEOUT=0");
-    fs::write(&conf, text).unwrap();
+    edit_conf(&f, "RECOVERY_TIMEOUT=2", "RECOVERY_TIMEOUT=0");
     let r = load_answering(&f, &[]);
     assert_eq!(r.code, 1, "{}", r.output());
     assert!(
@@ -241,18 +266,11 @@ fn a_seal_without_the_option_removes_the_stale_recovery_file() {
 #[test]
 fn an_initramfs_that_pins_the_kmk_takes_only_its_recovery_file() {
     let (mut tpm, f, key) = provisioned("recovery-pinned", "");
-    let pins = f.dir.join("initramfs.pins");
-    let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}", r.output());
+    let pins = write_pins(&f);
     let text = fs::read_to_string(&pins).unwrap();
     assert!(text.contains("\nRECOVERY_SHA256="), "{text}");
     assert!(!text.contains("RECOVERY_SHA256=none"), "{text}");
-    let load = |answers: &[&str]| {
-        pty::run_answering(
-            f.command(&["load", "--pins", pins.to_str().unwrap()]),
-            answers,
-        )
-    };
+    let load = |answers: &[&str]| load_pinned(&f, &pins, answers);
 
     // The pinned file: asked for, and it opens the kmk.
     next_boot_pcrs_changed(&mut tpm, &f);
@@ -353,22 +371,8 @@ fn auto_reseal_seals_the_recovered_kmk_again_so_the_next_boot_needs_no_key() {
     f.run(&["status"]).assert_contains("no reseal due");
 
     // The next boot, same PCRs: the TPM unseals, nobody is asked.
-    next_boot_pcrs_changed(&mut tpm, &f);
-    let r = load_answering(&f, &[]);
-    assert_eq!(r.code, 0, "{}", r.output());
-    assert!(
-        r.output()
-            .contains("loaded user key kmk (32 bytes, unsealed by the TPM)"),
-        "{}",
-        r.output()
-    );
-    assert!(
-        !r.transcript.contains("Enter the recovery key"),
-        "{}",
-        r.transcript
-    );
+    let r = next_boot_unseals_unasked(&mut tpm, &f);
     assert!(!r.output().contains("AUTO_RESEAL"), "{}", r.output());
-    assert_eq!(f.sfs_text("evm"), "1\n");
 }
 
 /// A host-only initramfs pins the blob's SHA-256: a blob sealed at boot
@@ -378,15 +382,10 @@ fn auto_reseal_seals_the_recovered_kmk_again_so_the_next_boot_needs_no_key() {
 #[test]
 fn auto_reseal_leaves_a_blob_the_initramfs_pins_alone() {
     let (mut tpm, f, key) = provisioned("recovery-auto-pinned", "AUTO_RESEAL=yes\n");
-    let pins = f.dir.join("initramfs.pins");
-    let r = f.run(&["check", "--write-pins", pins.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "{}", r.output());
+    let pins = write_pins(&f);
     let blob = fs::read(f.root().join(BLOB)).unwrap();
     next_boot_pcrs_changed(&mut tpm, &f);
-    let r = pty::run_answering(
-        f.command(&["load", "--pins", pins.to_str().unwrap()]),
-        &[&key],
-    );
+    let r = load_pinned(&f, &pins, &[&key]);
     assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
     let out = r.output();
     assert!(
@@ -404,11 +403,7 @@ fn auto_reseal_leaves_a_blob_the_initramfs_pins_alone() {
     f.run(&["status"]).assert_contains("reseal due");
 
     // AUTO_RESEAL off: the blob stays, and the log says the next boot asks.
-    let conf = f.root().join("etc/integrity-loader.conf");
-    let text = fs::read_to_string(&conf)
-        .unwrap()
-        .replace("AUTO_RESEAL=yes\n", "");
-    fs::write(&conf, text).unwrap();
+    edit_conf(&f, "AUTO_RESEAL=yes\n", "");
     next_boot_pcrs_changed(&mut tpm, &f);
     let r = load_answering(&f, &[&key]);
     assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
