@@ -474,61 +474,144 @@ impl OpenWatch {
     }
 }
 
+/// Things at a path that are not a TPM, in a fresh directory: a file
+/// holding [`NotTpm::KEPT`], a symlink to it named like a TPM, a FIFO, and
+/// nodes of our own (so no other process's opens are seen): a character
+/// device with /dev/null's numbers (1:3, class mem) and a block device with
+/// the first loop device's (7:0; never opened, so no need for one).
+struct NotTpm {
+    dir: PathBuf,
+    file: PathBuf,
+    link: PathBuf,
+    null: PathBuf,
+    disk: PathBuf,
+    pipe: PathBuf,
+}
+
+impl NotTpm {
+    const KEPT: &[u8] = b"not a TPM, keep me";
+
+    fn new(tag: &str) -> NotTpm {
+        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+        let dir = std::env::temp_dir().join(format!("il-not-tpm-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir.canonicalize().unwrap();
+        let file = dir.join("file");
+        std::fs::write(&file, Self::KEPT).unwrap();
+        let link = dir.join("tpmrm0");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let node = |name: &str, kind: SFlag, major: u64, minor: u64| {
+            let path = dir.join(name);
+            mknod(
+                &path,
+                kind,
+                Mode::from_bits_truncate(0o600),
+                makedev(major, minor),
+            )
+            .unwrap();
+            path
+        };
+        let null = node("null", SFlag::S_IFCHR, 1, 3);
+        let disk = node("loop0", SFlag::S_IFBLK, 7, 0);
+        let pipe = dir.join("pipe");
+        nix::unistd::mkfifo(&pipe, Mode::from_bits_truncate(0o600)).unwrap();
+        NotTpm {
+            dir,
+            file,
+            link,
+            null,
+            disk,
+            pipe,
+        }
+    }
+
+    /// The file still holds its bytes.
+    fn assert_file_kept(&self) {
+        assert_eq!(std::fs::read(&self.file).unwrap(), Self::KEPT);
+    }
+}
+
+impl Drop for NotTpm {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Anything but a TPM character device is refused before it is opened;
+/// the file's bytes and times stay as they were.
+#[test]
+fn device_that_is_not_a_tpm_is_refused_unopened() {
+    let n = NotTpm::new("open");
+    let before = std::fs::metadata(&n.file).unwrap();
+    let cases: &[(&Path, String)] = &[
+        (&n.file, format!("{} is a regular file", n.file.display())),
+        (
+            &n.link,
+            format!(
+                "{} (a symlink to {}) is a regular file",
+                n.link.display(),
+                n.file.display()
+            ),
+        ),
+        (&n.dir, format!("{} is a directory", n.dir.display())),
+        (
+            &n.disk,
+            format!("{} is a block device (7:0)", n.disk.display()),
+        ),
+        (&n.pipe, format!("{} is a FIFO", n.pipe.display())),
+        (
+            Path::new("/dev/null"),
+            "/dev/null is a character device (1:3) of class mem".to_string(),
+        ),
+    ];
+    for (path, what) in cases {
+        let tcti = tcti::Tcti::Device(path.to_path_buf());
+        match transport::open(&tcti, Duration::from_secs(1)).err() {
+            Some(TransportError::NotTpm { tpm, what: got }) => {
+                assert_eq!(tpm, tcti);
+                assert_eq!(&got, what);
+            }
+            other => panic!("{path:?}: {other:?}"),
+        }
+    }
+    let after = std::fs::metadata(&n.file).unwrap();
+    n.assert_file_kept();
+    assert_eq!(after.modified().unwrap(), before.modified().unwrap());
+    assert_eq!(after.accessed().unwrap(), before.accessed().unwrap());
+}
+
 /// `load` with TPM=device:PATH for paths that are not a TPM: each is
 /// refused by name and kind, and never opened, read or written.
 #[test]
 fn device_paths_that_are_not_a_tpm_are_never_opened() {
-    use nix::sys::stat::{Mode, SFlag, makedev, mknod};
-    let dir = std::env::temp_dir().join(format!("il-not-tpm-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("outside-the-root");
-    std::fs::write(&file, b"a file outside the root, keep me").unwrap();
-    let link = dir.join("tpmrm0");
-    std::os::unix::fs::symlink(&file, &link).unwrap();
-    // Nodes of our own, so no other process's opens are seen: /dev/null's
-    // numbers and the first loop device's (never opened, so no need for one).
-    let null = dir.join("null");
-    mknod(
-        &null,
-        SFlag::S_IFCHR,
-        Mode::from_bits_truncate(0o600),
-        makedev(1, 3),
-    )
-    .unwrap();
-    let disk = dir.join("loop0");
-    mknod(
-        &disk,
-        SFlag::S_IFBLK,
-        Mode::from_bits_truncate(0o600),
-        makedev(7, 0),
-    )
-    .unwrap();
+    let n = NotTpm::new("load");
+    let (file, link, null, disk) = (&n.file, &n.link, &n.null, &n.disk);
     let shown = |p: &PathBuf| p.display().to_string();
     let cases: Vec<(PathBuf, PathBuf, String)> = vec![
         (
             file.clone(),
             file.clone(),
-            format!("{} is a regular file", shown(&file)),
+            format!("{} is a regular file", shown(file)),
         ),
         (
             link.clone(),
             file.clone(),
             format!(
                 "{} (a symlink to {}) is a regular file",
-                shown(&link),
-                shown(&file)
+                shown(link),
+                shown(file)
             ),
         ),
         (
             null.clone(),
             null.clone(),
-            format!("{} is a character device (1:3) of class mem", shown(&null)),
+            format!("{} is a character device (1:3) of class mem", shown(null)),
         ),
         (
             disk.clone(),
             disk.clone(),
-            format!("{} is a block device (7:0)", shown(&disk)),
+            format!("{} is a block device (7:0)", shown(disk)),
         ),
         (
             PathBuf::from("/dev/null"),
@@ -536,7 +619,7 @@ fn device_paths_that_are_not_a_tpm_are_never_opened() {
             "/dev/null is a character device (1:3) of class mem".to_string(),
         ),
     ];
-    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let before = std::fs::metadata(file).unwrap().modified().unwrap();
     for (path, watched, what) in cases {
         let f = Fixture::new("not-tpm");
         f.write(
@@ -567,13 +650,6 @@ fn device_paths_that_are_not_a_tpm_are_never_opened() {
         assert!(!watch.touched(), "{} was opened", path.display());
         assert!(f.keys().is_empty());
     }
-    assert_eq!(
-        std::fs::read(&file).unwrap(),
-        b"a file outside the root, keep me"
-    );
-    assert_eq!(
-        std::fs::metadata(&file).unwrap().modified().unwrap(),
-        before
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    n.assert_file_kept();
+    assert_eq!(std::fs::metadata(file).unwrap().modified().unwrap(), before);
 }

@@ -350,61 +350,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// Anything but a TPM character device is refused before it is opened;
-    /// the file's bytes and times stay as they were.
-    #[test]
-    fn device_that_is_not_a_tpm_is_refused_unopened() {
-        use nix::sys::stat::{Mode, SFlag, makedev, mknod};
-        let dir = temp_dir("not-tpm");
-        let file = dir.join("file");
-        std::fs::write(&file, b"not a TPM, keep me").unwrap();
-        let link = dir.join("link");
-        std::os::unix::fs::symlink(&file, &link).unwrap();
-        let disk = dir.join("disk");
-        mknod(
-            &disk,
-            SFlag::S_IFBLK,
-            Mode::from_bits_truncate(0o600),
-            makedev(7, 0),
-        )
-        .unwrap();
-        let pipe = fifo(&dir, "pipe");
-        let before = std::fs::metadata(&file).unwrap();
-        let cases: &[(&Path, String)] = &[
-            (&file, format!("{} is a regular file", file.display())),
-            (
-                &link,
-                format!(
-                    "{} (a symlink to {}) is a regular file",
-                    link.display(),
-                    file.display()
-                ),
-            ),
-            (&dir, format!("{} is a directory", dir.display())),
-            (&disk, format!("{} is a block device (7:0)", disk.display())),
-            (&pipe, format!("{} is a FIFO", pipe.display())),
-            (
-                Path::new("/dev/null"),
-                "/dev/null is a character device (1:3) of class mem".to_string(),
-            ),
-        ];
-        for (path, what) in cases {
-            let err = open_err(&Tcti::Device(path.to_path_buf()));
-            match &err {
-                TransportError::NotTpm { tpm, what: got } => {
-                    assert_eq!(tpm, &Tcti::Device(path.to_path_buf()));
-                    assert_eq!(got, what);
-                }
-                other => panic!("{path:?}: {other:?}"),
-            }
-        }
-        let after = std::fs::metadata(&file).unwrap();
-        assert_eq!(std::fs::read(&file).unwrap(), b"not a TPM, keep me");
-        assert_eq!(after.modified().unwrap(), before.modified().unwrap());
-        assert_eq!(after.accessed().unwrap(), before.accessed().unwrap());
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
     #[test]
     fn device_falls_back_to_raw() {
         let dir = temp_dir("fallback");
