@@ -308,6 +308,13 @@ FILES_ENFORCED="signed=ok unsigned=EACCES tampered=EACCES evm-tampered=EACCES"
 # Policy written, EVM off: the IMA signature alone decides.
 FILES_IMA_ONLY="signed=ok unsigned=EACCES tampered=EACCES evm-tampered=ok"
 FILES_OPEN="signed=ok unsigned=ok tampered=ok evm-tampered=ok"
+# expect_trusted_load: the state after a complete load with a trusted kmk
+# named kmk on the trusted kernel (boot_vm --kernel trusted), whose
+# pcrlock=11 extends PCR 11 once from zero.
+expect_trusted_load() {
+    expect KMK_TYPE=trusted KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 \
+        EVM=3 POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(kernel_pcrlocked "$ZERO_PCR")"
+}
 
 # build_root_image: $S/root.img from $S/root.
 build_root_image() {
@@ -516,6 +523,17 @@ reseal_with_recovery_key() {
         || die_setup "reseal --tpm wrote a TPM= line into the root's configuration"
 }
 
+# root_with_recovery_key PCR11_HEX [CONF-LINE...]: a tpm2 root (root_native
+# tpm2 FAILURE_ACTION=continue AUTO_RESEAL=yes CONF-LINE...) whose kmk is
+# sealed to PCR 11 = PCR11_HEX and has a recovery key ($RECOVERY_KEY).
+root_with_recovery_key() {
+    local pcr=$1
+    shift
+    root_native tpm2 FAILURE_ACTION=continue AUTO_RESEAL=yes "$@"
+    seal_kmk "$pcr" /etc/keys/kmk-tpm2.pem
+    reseal_with_recovery_key "$pcr"
+}
+
 # tpm_clear: clears the scenario's TPM as the firmware's "Clear TPM" does
 # (tpm2_clear, lockout hierarchy, empty auth): a new owner seed, the
 # persistent storage key gone.
@@ -621,6 +639,18 @@ sign_pcr11() {
             || die_setup "sign-policy failed: $(tail -n3 "$S/sign-policy.log")"
         more=(--append)
     done
+}
+# root_signed_policy FAILURE_ACTION VALUE...: a tpm2 root (root_native,
+# the storage key pinned) whose kmk is sealed to PolicyAuthorize of a new
+# P-256 key ($S/policy.key), with that key's signature over PCR 11 = VALUE
+# for each VALUE in /etc/keys/kmk-tpm2.pem.pcrsig.
+root_signed_policy() {
+    local action=$1
+    shift
+    policy_key_pair "$S"
+    seal_kmk_authorized "$S/policy.pub.pem" /etc/keys/kmk-tpm2.pem
+    root_native tpm2 FAILURE_ACTION="$action" TPM2_PARENT_NAME="$SRK_NAME"
+    sign_pcr11 "$S/policy.key" /etc/keys/kmk-tpm2.pem.pcrsig "$@"
 }
 ZERO_PCR=0000000000000000000000000000000000000000000000000000000000000000
 # PCR 11 after the loader's lock (TPM2_PCRLOCK, on by default for a policy
@@ -852,14 +882,15 @@ agent_verdict() {
     serial | sed -n 's/.*AGENT-VERDICT \(.*\)$/\1/p' | tail -n1
 }
 
-# expect_agent_pass: the boot reached the agent and it found what it expected.
+# expect_agent_pass [BOOT]: the boot reached the agent and it found what it
+# expected; BOOT (e.g. "boot 1 (seal)") names the boot in the reason.
 expect_agent_pass() {
-    local v
+    local v at=${1:+$1: }
     v=$(agent_verdict)
     case $v in
         PASS) ;;
-        "") fail "no agent verdict in the serial log (boot did not reach the agent)" ;;
-        *) fail "agent: ${v#FAIL }" ;;
+        "") fail "${at}no agent verdict in the serial log (boot did not reach the agent)" ;;
+        *) fail "${at}agent: ${v#FAIL }" ;;
     esac
 }
 expect_no_agent() {
@@ -888,6 +919,34 @@ expect_no_oops() {
     hit=$(serial | sed '/Kernel panic - not syncing: Attempted to kill init/,$d' \
         | grep -E 'BUG: |Oops|general protection fault|Call Trace:' | head -n1)
     [[ -z $hit ]] || fail "serial log has a kernel oops: $hit"
+}
+
+# boot_typing_recovery_key INITRAMFS [BOOT_VM-OPTION...]: a boot (root rw,
+# serial log "recover") whose unseal fails: the loader must ask on the
+# console, take $RECOVERY_KEY typed there, open the kmk with it and never
+# show the key; the agent must pass.
+boot_typing_recovery_key() {
+    local initrd=$1
+    shift
+    boot_vm "$initrd" --tpm --append rw --log recover "$@" \
+        --answer 'Enter the recovery key \(try 1 of 3' "$RECOVERY_KEY"
+    expect_agent_pass "the boot typing the recovery key"
+    expect_loader_log 'asking for the recovery key of .* on /dev/console' "the console prompt"
+    expect_loader_log 'opened with the recovery key' "the kmk from the recovery key"
+    expect_no_log "$RECOVERY_KEY" "the recovery key"
+    expect_no_log "${RECOVERY_KEY//-/}" "the recovery key without dashes"
+}
+
+# boot_unsealing_unasked INITRAMFS: the boot after a recovery (serial log
+# "next"): the TPM unseals the blob sealed again, nobody is asked, every
+# step succeeds.
+boot_unsealing_unasked() {
+    boot_vm "$1" --tpm --log next
+    expect_agent_pass "the boot after the recovery"
+    expect_loader_log 'unsealed by the TPM' "the kmk unsealed by the TPM"
+    expect_no_log 'Enter the recovery key' "a prompt for the recovery key"
+    expect_loader_log 'every configured step succeeded' "success"
+    expect_no_oops
 }
 
 # A root with only dracut's files (/etc/sysconfig/masterkey and evm, the

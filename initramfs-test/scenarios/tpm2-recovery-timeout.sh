@@ -11,9 +11,7 @@ PCR_NOT_AT_BOOT=1111111111111111111111111111111111111111111111111111111111111111
 
 scenario() {
     new_root
-    root_native tpm2 FAILURE_ACTION=continue AUTO_RESEAL=yes RECOVERY_TIMEOUT=5
-    seal_kmk "$PCR_NOT_AT_BOOT" /etc/keys/kmk-tpm2.pem
-    reseal_with_recovery_key "$PCR_NOT_AT_BOOT"
+    root_with_recovery_key "$PCR_NOT_AT_BOOT" RECOVERY_TIMEOUT=5
     expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=0 \
         POLICY=none FILES="$FILES_OPEN" EXEC=ok PCR11="$ZERO_PCR"
     build_root_image

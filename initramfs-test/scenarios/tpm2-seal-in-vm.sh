@@ -46,11 +46,7 @@ SNIPPET
     initrd=$(initramfs minimal)
 
     boot_vm "$initrd" --tpm --persist --log seal
-    case $(agent_verdict) in
-        PASS) ;;
-        "") fail "boot 1 (seal): no agent verdict" ;;
-        *) fail "boot 1 (seal): $(agent_verdict)" ;;
-    esac
+    expect_agent_pass "boot 1 (seal)"
     debugfs -R 'stat /etc/integrity-loader.conf' "$S/root.img" > /dev/null 2>&1 || {
         fail "boot 1 wrote no /etc/integrity-loader.conf"
         return 0

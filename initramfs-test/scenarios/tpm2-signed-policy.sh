@@ -15,10 +15,7 @@ OLD_PCR=1111111111111111111111111111111111111111111111111111111111111111
 
 scenario() {
     new_root
-    policy_key_pair "$S"
-    seal_kmk_authorized "$S/policy.pub.pem" /etc/keys/kmk-tpm2.pem
-    root_native tpm2 FAILURE_ACTION=halt TPM2_PARENT_NAME="$SRK_NAME"
-    sign_pcr11 "$S/policy.key" /etc/keys/kmk-tpm2.pem.pcrsig "$OLD_PCR" "$ZERO_PCR"
+    root_signed_policy halt "$OLD_PCR" "$ZERO_PCR"
     expect KMK_NAME=kmk KMK=absent EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 EVM=3 \
         POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(locked_pcr "$ZERO_PCR")"
     build_root_image

@@ -48,18 +48,13 @@ else
     bad "making the PCR-bound trusted kmks failed"
 fi
 SNIPPET
-    expect KMK_TYPE=trusted KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 \
-        EVM=3 POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(kernel_pcrlocked "$ZERO_PCR")"
+    expect_trusted_load
     build_root_image
     local initrd
     initrd=$(initramfs minimal-builtin)
 
     boot_vm "$initrd" --kernel trusted --tpm --persist --log provision
-    case $(agent_verdict) in
-        PASS) ;;
-        "") fail "boot 1 (provisioning): no agent verdict" ;;
-        *) fail "boot 1 (provisioning): $(agent_verdict)" ;;
-    esac
+    expect_agent_pass "boot 1 (provisioning)"
     failed && return 0
 
     boot_vm "$initrd" --kernel trusted --tpm --log load

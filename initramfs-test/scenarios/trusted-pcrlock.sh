@@ -22,11 +22,7 @@ scenario() {
     initrd=$(initramfs minimal-builtin)
 
     boot_vm "$initrd" --kernel trusted --tpm --persist --log provision
-    case $(agent_verdict) in
-        PASS) ;;
-        "") fail "boot 1 (provisioning): no agent verdict" ;;
-        *) fail "boot 1 (provisioning): $(agent_verdict)" ;;
-    esac
+    expect_agent_pass "boot 1 (provisioning)"
     failed && return 0
 
     boot_vm "$initrd" --kernel trusted --tpm --append il.test.load-twice --log load

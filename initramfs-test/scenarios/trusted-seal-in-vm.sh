@@ -30,18 +30,13 @@ if [ -r /etc/integrity-loader.conf ]; then
 fi
 ls -l /etc/keys | sed 's/^/AGENT:   /'
 SNIPPET
-    expect KMK_TYPE=trusted KMK_NAME=kmk KMK=present EVM_KEY=absent IMA_CERTS=1 EVM_CERTS=1 \
-        EVM=3 POLICY=loaded FILES="$FILES_ENFORCED" EXEC=ok PCR11="$(kernel_pcrlocked "$ZERO_PCR")"
+    expect_trusted_load
     build_root_image
     local initrd
     initrd=$(initramfs minimal-builtin)
 
     boot_vm "$initrd" --kernel trusted --tpm --persist --log seal
-    case $(agent_verdict) in
-        PASS) ;;
-        "") fail "boot 1 (seal): no agent verdict" ;;
-        *) fail "boot 1 (seal): $(agent_verdict)" ;;
-    esac
+    expect_agent_pass "boot 1 (seal)"
     expect_loader_log 'the kernel made a trusted kmk kmk under 0x81000001, bound to sha256:11' "the seal line"
     expect_log 'AGENT:   MASTERKEYTYPE=trusted' "MASTERKEYTYPE=trusted in the written configuration"
     expect_log 'AGENT:   TPM2_PCRS=sha256:11' "TPM2_PCRS in the written configuration"
