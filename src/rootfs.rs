@@ -291,18 +291,7 @@ impl Root {
         }
         let ft = meta.file_type();
         if !ft.is_file() {
-            let what = if ft.is_dir() {
-                "a directory"
-            } else if ft.is_fifo() {
-                "a FIFO"
-            } else if ft.is_char_device() || ft.is_block_device() {
-                "a device"
-            } else if ft.is_socket() {
-                "a socket"
-            } else {
-                "not a file"
-            };
-            return Err(self.error(path, FileErrorKind::NotRegular(what)));
+            return Err(self.error(path, not_regular(ft)));
         }
         if meta.len() > limit as u64 {
             return Err(self.error(
