@@ -1,7 +1,7 @@
 //! Step 2: the EVM HMAC key, an `encrypted` key named evm-key loaded from
 //! its exported blob; the kernel decrypts it with the kmk the blob names.
 
-use super::{Context, Facts, Outcome, keyring_errno_words};
+use super::{Context, Facts, Outcome, keyring_errno_words, search_failed};
 use crate::config::{Settings, Source};
 use crate::encrypted_key::{self, BlobHeader};
 use crate::evm;
@@ -77,11 +77,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         }
         Ok(None) => {}
         Err(e) => {
-            return Outcome::failed(format!(
-                "cannot search keyring {}: {}",
-                ctx.keyring_spec,
-                keyring_errno_words(e)
-            ));
+            return search_failed(ctx, e);
         }
     }
 
@@ -128,11 +124,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             return Outcome::failed(m);
         }
         Err(e) => {
-            return Outcome::failed(format!(
-                "cannot search keyring {}: {}",
-                ctx.keyring_spec,
-                keyring_errno_words(e)
-            ));
+            return search_failed(ctx, e);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Step 1: the kernel master key (kmk), from a `user` key file (exact bytes)
 //! or a `trusted` blob the kernel unseals with the TPM.
 
-use super::{Context, Facts, Outcome, keyring_errno_words};
+use super::{Context, Facts, Outcome, keyring_errno_words, search_failed};
 use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::plan::StepId;
@@ -111,11 +111,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         }
         Ok(None) => {}
         Err(e) => {
-            return Outcome::failed(format!(
-                "cannot search keyring {}: {}",
-                ctx.keyring_spec,
-                keyring_errno_words(e)
-            ));
+            return search_failed(ctx, e);
         }
     }
 

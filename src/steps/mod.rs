@@ -187,6 +187,15 @@ pub fn present(ctx: &Context, path: &str) -> Result<bool, String> {
     }
 }
 
+/// The step's failure when searching the target keyring fails.
+pub fn search_failed(ctx: &Context, e: Errno) -> Outcome {
+    Outcome::failed(format!(
+        "cannot search keyring {}: {}",
+        ctx.keyring_spec,
+        keyring_errno_words(e)
+    ))
+}
+
 /// Words for errnos of keyring calls that are the same whatever the key.
 pub fn keyring_errno_words(e: Errno) -> String {
     match e {
