@@ -252,8 +252,8 @@ Options of seal:
   --owner-auth-file FILE  owner hierarchy auth, to create the storage key
   --evm-key PATH    also create an evm-key sealed by the kmk, export it here
   --write-config    update /etc/integrity-loader.conf for this kmk (its
-                    kmk, PCR, parent and parent Name lines, EVMKEY with
-                    --evm-key; others kept)
+                    kmk, PCR, parent and parent Name lines, and EVMKEY
+                    with --evm-key; others kept)
   --force           replace existing files (not the kmk the configured
                     evm-key blob is sealed by)
   --replace-kmk-and-orphan-labels  replace that kmk too: the evm-key and
