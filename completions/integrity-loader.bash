@@ -13,7 +13,7 @@ _integrity_loader() {
         --recovery-key --authorized-by'
     local sign_options='--key --pcrs --pcr-value --output --append'
     local reseal_options='--pcrs --pcr-value --parent --owner-auth-file
-        --recovery-key'
+        --recovery-key --plain-pcrs'
     # audit and relabel run integrity-audit, which has options of its own.
     local audit_options='--root --boot-files --limit --json --all --jobs --uid --gid --evm
         --config --cmdline --quiet --help'

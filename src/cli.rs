@@ -77,6 +77,9 @@ pub struct SealingOptions {
     pub owner_auth_file: Option<PathBuf>,
     /// Also make a recovery key (printed once) and its file beside the blob.
     pub recovery_key: bool,
+    /// reseal: PolicyPCR over the values even when the kmk is sealed to
+    /// signed policies (--authorized-by), whose key file then goes.
+    pub plain_pcrs: bool,
 }
 
 /// Options of `seal`.
@@ -249,7 +252,8 @@ Options of seal:
   --owner-auth-file FILE  owner hierarchy auth, to create the storage key
   --evm-key PATH    also create an evm-key sealed by the kmk, export it here
   --write-config    update /etc/integrity-loader.conf for this kmk (its
-                    kmk, PCR, parent and parent Name lines; others kept)
+                    kmk, PCR, parent and parent Name lines, and EVMKEY
+                    with --evm-key; others kept)
   --force           replace existing files (not the kmk the configured
                     evm-key blob is sealed by)
   --replace-kmk-and-orphan-labels  replace that kmk too: the evm-key and
@@ -279,7 +283,14 @@ the flag --recovery-key, as for seal (defaults: the configuration's). The
 kmk comes from --keyring (a kmk still loaded: DROP_KMK=no), else from
 unsealing MASTERKEY while the PCRs still match, else from the recovery
 key, asked for on the terminal; MASTERKEY and /etc/integrity-loader.conf
-are replaced (and MASTERKEY.recovery with --recovery-key).
+are replaced (and MASTERKEY.recovery with --recovery-key). A kmk sealed
+with --authorized-by is sealed to the same key's policies again (existing
+signatures still open it) unless --plain-pcrs asks for PCR values, which
+removes MASTERKEY.pcrpkey and .pcrsig.
+
+seal and reseal replace files the boot reads together so that a crash
+leaves the old set or the new: where they must, the new files go to
+PATH.next first and the configuration switches to them in one rename.
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.
@@ -413,6 +424,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
             "--force" => g.seal.force = true,
             "--replace-kmk-and-orphan-labels" => g.seal.orphan_labels = true,
             "--recovery-key" => g.sealing.recovery_key = true,
+            "--plain-pcrs" => g.sealing.plain_pcrs = true,
             "--authorized-by" => {
                 g.seal.authorized_by = Some(PathBuf::from(value("a public key file")?))
             }
@@ -452,6 +464,7 @@ pub fn parse_args(args: &[String]) -> Result<Parsed, UsageError> {
                     | "--audit-boot"
                     | "--replace-kmk-and-orphan-labels"
                     | "--recovery-key"
+                    | "--plain-pcrs"
                     | "--append"
             )
         {
@@ -482,7 +495,12 @@ fn hand_to(word: Word, g: Gathered) -> Result<Command, UsageError> {
     }
     if word == Word::Reseal && g.seal.authorized_by.is_some() {
         return Err(UsageError(
-            "--authorized-by is an option of seal: reseal seals to PCR values".into(),
+            "--authorized-by is an option of seal: reseal keeps the signed policy a kmk is sealed to (or drops it with --plain-pcrs)".into(),
+        ));
+    }
+    if word != Word::Reseal && g.sealing.plain_pcrs {
+        return Err(UsageError(
+            "--plain-pcrs is an option of reseal: seal seals to PCR values unless --authorized-by is given".into(),
         ));
     }
     if word == Word::SignPolicy {
@@ -656,6 +674,14 @@ mod tests {
         assert!(parse("seal --key k.pem").is_err());
         assert!(parse("reseal --authorized-by p.pem").is_err());
         assert!(parse("load --authorized-by p.pem").is_err());
+        let Parsed::Run(Command::Reseal(o), _) = parse("reseal --plain-pcrs").unwrap() else {
+            panic!()
+        };
+        assert!(o.plain_pcrs);
+        for cmd in ["seal", "sign-policy --key k --output o", "status"] {
+            assert!(parse(&format!("{cmd} --plain-pcrs")).is_err(), "{cmd}");
+        }
+        assert!(parse("reseal --plain-pcrs=yes").is_err());
     }
 
     /// Each command gets its own options, parsed into the types the code

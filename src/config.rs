@@ -381,6 +381,7 @@ fn parse_config(path: PathBuf, bytes: &[u8]) -> Result<ConfigFile, ConfigError> 
 const NATIVE_KEYS: &[&str] = &[
     "MASTERKEYTYPE",
     "MASTERKEY",
+    "EVMKEY",
     "KMK_NAME",
     "TRUSTED_PCRLOCK",
     "FAILURE_ACTION",
@@ -695,6 +696,8 @@ fn masterkey_settings(
 
 /// EVMKEY=, EVMX509=, EVMKEYSDIR=, EVM_ACTIVATION_BITS= of dracut's EVM
 /// file (98integrity/evm-enable.sh), the first two also on the command line.
+/// EVMKEY also in our file, beside MASTERKEY: seal switches both in one
+/// rename (see `commands::seal::commit`).
 struct EvmSettings {
     key: Setting<String>,
     x509: Setting<String>,
@@ -705,10 +708,12 @@ struct EvmSettings {
 fn evm_settings(
     cmdline: &Cmdline,
     evm_file: &Option<ConfigFile>,
+    native: &Option<ConfigFile>,
 ) -> Result<EvmSettings, ConfigError> {
     let key = pick(
         vec![
             from_file(evm_file, "EVMKEY"),
+            from_file(native, "EVMKEY"),
             from_cmdline(cmdline, "evmkey"),
         ],
         "/etc/keys/evm-trusted.blob",
@@ -941,7 +946,7 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let cmdline = inputs.cmdline;
         let mk = masterkey_settings(inputs, &masterkey_file, &native)?;
-        let evm = evm_settings(cmdline, &evm_file)?;
+        let evm = evm_settings(cmdline, &evm_file, &native)?;
         let (kmk_name, kmk_name_source) = kmk_name(inputs.root, &native, &mk, &evm.key);
         let (ima_policy, ima_keys_dir) = ima_settings(&ima_file);
         let n = native_settings(&native, inputs.stub_pcr)?;
@@ -1201,6 +1206,28 @@ mod tests {
             ("/etc/keys/evm-key", "default user:kmk\n"),
         ]);
         assert_eq!(t.resolve("").unwrap().kmk_name, "kmk-user");
+    }
+
+    /// EVMKEY of our file wins over the EVM file's (a seal switches it with
+    /// MASTERKEY in one rename); the command line over both.
+    #[test]
+    fn evmkey_of_our_file_wins_over_the_evm_file() {
+        let t = Tree::new(&[
+            (EVM_CONFIG, "EVMKEY=/etc/keys/evm-key\n"),
+            (
+                NATIVE_CONFIG,
+                "MASTERKEYTYPE=tpm2\nEVMKEY=/etc/keys/evm-key.next\n",
+            ),
+        ]);
+        let s = t.resolve("").unwrap();
+        assert_eq!(s.evm_key.value, "/etc/keys/evm-key.next");
+        assert!(
+            s.evm_key
+                .source
+                .to_string()
+                .ends_with("integrity-loader.conf:2")
+        );
+        assert_eq!(t.resolve("evmkey=/x").unwrap().evm_key.value, "/x");
     }
 
     /// KMK_NAME wins over the blob.

@@ -481,3 +481,134 @@ fn seal_refuses_to_orphan_the_labels_of_a_user_kmk_too() {
     );
     assert!(!f.root().join(BLOB).exists());
 }
+
+/// The evm-key the configuration names now (EVMKEY of our file over
+/// /etc/sysconfig/evm's), and the blob MASTERKEY names.
+fn configured(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    let get = |key: &str, default: &str| {
+        conf.lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap_or(default)
+            .trim_matches('"')
+            .trim_start_matches('/')
+            .to_string()
+    };
+    let blob = fs::read(f.root().join(get("MASTERKEY", BLOB))).unwrap();
+    let evm = fs::read(f.root().join(get("EVMKEY", EVM))).unwrap();
+    (blob, evm)
+}
+
+#[test]
+fn a_seal_of_a_new_kmk_crashed_at_any_rename_leaves_the_old_set_or_the_new() {
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f) = provisioned("seal-renames", "DROP_KMK=no\n");
+    let old_blob = fs::read(f.root().join(BLOB)).unwrap();
+    let old_evm = fs::read(f.root().join(EVM)).unwrap();
+    let before = files_of(&f.root());
+    // A new kmk and evm-key over the old: with the configuration rewritten
+    // for another PCR set and a recovery key, and without --write-config.
+    let runs: [(&[&str], usize); 2] = [
+        (
+            &[
+                "seal",
+                "--replace-kmk-and-orphan-labels",
+                "--evm-key",
+                "/etc/keys/evm.blob",
+                "--write-config",
+                "--recovery-key",
+                "--pcrs",
+                "sha256:7",
+            ],
+            8,
+        ),
+        (
+            &[
+                "seal",
+                "--replace-kmk-and-orphan-labels",
+                "--evm-key",
+                "/etc/keys/evm.blob",
+            ],
+            6,
+        ),
+    ];
+    for (args, points) in runs {
+        let mut crashed = 0;
+        for n in 1.. {
+            next_boot(&mut tpm, &f);
+            restore(&f, &before);
+            let out = f
+                .command(args)
+                .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                break;
+            }
+            assert_eq!(
+                out.status.signal(),
+                Some(nix::sys::signal::Signal::SIGABRT as i32),
+                "{args:?} crash point {n}: {stderr}"
+            );
+            crashed = n;
+            // The old kmk with the old evm-key, or the new with the new.
+            let (blob, evm) = configured(&f);
+            assert_eq!(
+                blob == old_blob,
+                evm == old_evm,
+                "{args:?}: a mix after a crash at rename {n}"
+            );
+            next_boot(&mut tpm, &f);
+            let r = f.run(&["load"]);
+            assert_eq!(
+                r.code,
+                0,
+                "{args:?} crash at rename {n}: {}\n{}",
+                r.output(),
+                fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap()
+            );
+            r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+            assert_eq!(f.sfs_text("evm"), "1\n");
+            // A reseal (the kmk this boot kept) moves the set into place.
+            let r = f.run(&["reseal"]);
+            assert_eq!(r.code, 0, "{args:?} reseal after {n}: {}", r.output());
+            let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+            assert!(
+                conf.contains(&format!("MASTERKEY=/{BLOB}\n")) && !conf.contains(".next"),
+                "{args:?} after {n}: {conf}"
+            );
+            assert!(
+                !files_of(&f.root())
+                    .iter()
+                    .map(|(p, _)| p.file_name().unwrap().to_string_lossy().to_string())
+                    // Temp files the crash cut short are not part of a set.
+                    .any(|name| name.ends_with(".next")
+                        || name.contains(".next.") && !name.contains(".tmp")),
+                "{args:?} after {n}: a side file is left: {:?}",
+                files_of(&f.root())
+                    .iter()
+                    .map(|(p, _)| p.clone())
+                    .collect::<Vec<_>>()
+            );
+            let (_, evm) = configured(&f);
+            next_boot(&mut tpm, &f);
+            let r = f.run(&["load"]);
+            assert_eq!(r.code, 0, "{args:?} after {n}: {}", r.output());
+            r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+            assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm);
+        }
+        assert_eq!(crashed, points, "{args:?}: crash points");
+        // Uninterrupted: the new set, in place, and it loads.
+        let (blob, evm) = configured(&f);
+        assert_ne!(blob, old_blob);
+        assert_ne!(evm, old_evm);
+        let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+        assert!(!conf.contains(".next"), "{conf}");
+        next_boot(&mut tpm, &f);
+        let r = f.run(&["load"]);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.output());
+        r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+    }
+}

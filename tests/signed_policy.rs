@@ -280,3 +280,68 @@ tpm2_flushcontext {session}",
         );
     }
 }
+
+/// `reseal` of a kmk sealed with --authorized-by: after a TPM clear, under
+/// a new storage key, sealed to the same key's PolicyAuthorize again, so
+/// the signature made before still unseals it; --plain-pcrs seals it to
+/// the PCR values instead, and the key file and signatures go with the
+/// old blob.
+#[test]
+fn reseal_keeps_the_signed_policy_or_drops_it_when_asked() {
+    let (tpm, f, private, public) = sealed("signed-reseal", false);
+    let conf = f.root().join("etc/integrity-loader.conf");
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str("DROP_KMK=no\n");
+    fs::write(&conf, text).unwrap();
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    let key = PolicyKey::from_pem(&fs::read(&public).unwrap()).unwrap();
+    let r = f.run(&["sign-policy", "--key", &private, "--output", &sigfile(&f)]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let signatures = fs::read(sigfile(&f)).unwrap();
+    let pcrpkey = f.root().join(format!("{BLOB}.pcrpkey"));
+    let stored_key = fs::read(&pcrpkey).unwrap();
+    load_opens_evm(&f);
+
+    // Values are for the key to sign, not for reseal to pick.
+    let r = f.run(&["reseal", "--pcr-value", &format!("7={}", pcr(&tpm, 7))]);
+    assert_eq!(r.code, 2, "{}", r.output());
+    r.assert_contains("--pcr-value has no meaning for a kmk sealed to PCR policies signed by");
+    r.assert_contains("add --plain-pcrs");
+
+    // The TPM is cleared: a new SRK, the kmk kept in the keyring.
+    tpm.tool(&["tpm2_clear"]);
+    let old_blob = fs::read(f.root().join(BLOB)).unwrap();
+    let r = f.run(&["reseal"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("created the storage key");
+    r.assert_contains("sealed the same 32-byte kmk again to the signed policies over sha256:7,11");
+    let blob_bytes = fs::read(f.root().join(BLOB)).unwrap();
+    assert_ne!(blob_bytes, old_blob);
+    let blob = keyfile::parse_tss2(&blob_bytes).unwrap();
+    assert_eq!(blob.auth_policy(), Some(key.policy().as_slice()));
+    assert_eq!(fs::read(&pcrpkey).unwrap(), stored_key);
+    assert_eq!(fs::read(sigfile(&f)).unwrap(), signatures);
+    assert!(!f.root().join(format!("{BLOB}.next")).exists());
+    // The signature made before the clear unseals it; the evm-key opens.
+    load_opens_evm(&f);
+    assert_eq!(fs::read(f.root().join(EVM)).unwrap(), evm_blob);
+
+    // Asked for plain PCRs: sealed to the values, key file and signatures
+    // gone, and the boot unseals without them (no stale key to ignore).
+    let r = f.run(&["reseal", "--plain-pcrs"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("sealed the same 32-byte kmk again to sha256:7,11");
+    let blob = keyfile::parse_tss2(&fs::read(f.root().join(BLOB)).unwrap()).unwrap();
+    assert_ne!(blob.auth_policy(), Some(key.policy().as_slice()));
+    assert!(!pcrpkey.exists());
+    assert!(!std::path::Path::new(&sigfile(&f)).exists());
+    fresh_boot_state(&f);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(
+        !r.output().contains("ignored (remove it)"),
+        "{}",
+        r.output()
+    );
+    r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+}

@@ -249,7 +249,8 @@ pub fn seal_new_kmk_authorized(
 }
 
 /// What the sealed object's authPolicy is.
-enum Policy {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
     /// PolicyPCR over these values.
     Pcr(Values),
     /// A given digest (PolicyAuthorize of a signing key).
@@ -257,17 +258,17 @@ enum Policy {
 }
 
 /// Seals `kmk`, the machine's existing kmk, again (`reseal`): as
-/// `seal_new_kmk`, but the evm-key it seals stays openable.
+/// `seal_new_kmk` (or `seal_new_kmk_authorized`, to the same signing key's
+/// policies), but the evm-key it seals stays openable.
 pub fn reseal_kmk(
     tpm: &mut Tpm,
     parent: u32,
     rule: PinRule,
     owner_auth: &[u8],
     pcrs: &PcrSelection,
-    values: Values,
+    policy: Policy,
     kmk: Secret,
 ) -> Result<Sealed, SealError> {
-    let policy = Policy::Pcr(values);
     seal_kmk(tpm, parent, rule, owner_auth, pcrs, policy, Some(kmk))
 }
 

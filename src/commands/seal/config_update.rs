@@ -18,6 +18,9 @@ pub struct SealedKmk<'a> {
     /// ReadPublic and a PCR_Read.
     pub parent_public: &'a str,
     pub pcr_values: &'a str,
+    /// EVMKEY: the evm-key this seal exported (or a reseal moves into
+    /// place); `None` leaves the line as it is.
+    pub evm_key: Option<&'a str>,
 }
 
 impl SealedKmk<'_> {
@@ -25,7 +28,7 @@ impl SealedKmk<'_> {
     /// provisioning host) says nothing of how the boot reaches it; a TPM=
     /// line the administrator wrote is kept as it is.
     fn assignments(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut v = vec![
             ("MASTERKEYTYPE", "tpm2".to_string()),
             ("MASTERKEY", self.masterkey.to_string()),
             ("TPM2_PCRS", self.pcrs.to_string()),
@@ -33,7 +36,9 @@ impl SealedKmk<'_> {
             ("TPM2_PARENT_NAME", self.parent_name.to_string()),
             ("TPM2_PARENT_PUBLIC", self.parent_public.to_string()),
             ("TPM2_PCR_VALUES", self.pcr_values.to_string()),
-        ]
+        ];
+        v.extend(self.evm_key.map(|e| ("EVMKEY", e.to_string())));
+        v
     }
 }
 
@@ -83,6 +88,20 @@ impl TrustedKmk<'_> {
 /// An existing file that does not parse is not rewritten.
 pub fn merge(existing: Option<&[u8]>, kmk: &SealedKmk) -> Result<String, String> {
     merge_lines(existing, &kmk.assignments(), &[])
+}
+
+/// `existing` with MASTERKEY and EVMKEY naming other files (each when
+/// given) and nothing else changed: a commit's switch to files beside
+/// their places, without --write-config.
+pub fn name_files(
+    existing: Option<&[u8]>,
+    masterkey: Option<&str>,
+    evm_key: Option<&str>,
+) -> Result<String, String> {
+    let mut ours = Vec::new();
+    ours.extend(masterkey.map(|m| ("MASTERKEY", m.to_string())));
+    ours.extend(evm_key.map(|e| ("EVMKEY", e.to_string())));
+    merge_lines(existing, &ours, &[])
 }
 
 /// As `merge`, for a trusted kmk.
@@ -152,6 +171,7 @@ mod tests {
             parent_name: "000b00",
             parent_public: "0023",
             pcr_values: "7=00,11=11",
+            evm_key: None,
         }
     }
 
@@ -257,6 +277,33 @@ mod tests {
             merge_trusted(Some(new.as_bytes()), &per_release).unwrap(),
             new
         );
+    }
+
+    #[test]
+    fn evm_key_is_recorded_when_given_and_side_names_switch_only_the_files() {
+        let with = SealedKmk {
+            evm_key: Some("/etc/keys/evm.blob"),
+            ..kmk()
+        };
+        let text = merge(Some(b"EVMKEY=/old\n"), &with).unwrap();
+        let parsed = sysconfig::parse(text.as_bytes()).unwrap();
+        assert_eq!(parsed.get("EVMKEY").unwrap().value, "/etc/keys/evm.blob");
+        assert_eq!(text.matches("EVMKEY=").count(), 1, "{text}");
+        assert!(already_says(text.as_bytes(), &with));
+        // Without it, an EVMKEY line is left as it is.
+        let kept = merge(Some(text.as_bytes()), &kmk()).unwrap();
+        assert!(kept.contains("EVMKEY=/etc/keys/evm.blob\n"), "{kept}");
+
+        let old = "FAILURE_ACTION=halt\nMASTERKEYTYPE=tpm2\nMASTERKEY=/k.pem\n";
+        let side = name_files(Some(old.as_bytes()), Some("/k.pem.next"), Some("/e.next")).unwrap();
+        assert_eq!(
+            side,
+            format!(
+                "FAILURE_ACTION=halt\nMASTERKEYTYPE=tpm2\n{HEADER}\nMASTERKEY=/k.pem.next\nEVMKEY=/e.next\n"
+            )
+        );
+        let evm_only = name_files(Some(old.as_bytes()), None, Some("/e.next")).unwrap();
+        assert!(evm_only.contains("MASTERKEY=/k.pem\n"), "{evm_only}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::tpm::pcr::PcrSelection;
 use crate::tpm::{parent_pin, policy_authorize, seal, tcti, transport};
 use std::time::Instant;
 
+mod commit;
 mod config_update;
 mod output;
 pub(crate) mod reseal;
@@ -241,25 +242,6 @@ fn authorized_by(o: &SealOptions) -> Result<Option<policy_authorize::PolicyKey>,
         .map_err(|m| format!("--authorized-by {}: {m}", path.display()))
 }
 
-/// A public key beside a kmk now sealed to PCR values belongs to the kmk
-/// this seal replaced.
-fn remove_stale_pcrpkey(env: &super::Env, path: &str) {
-    let Ok(place) = env.root.resolve_planned(path) else {
-        return;
-    };
-    match std::fs::remove_file(&place) {
-        Ok(()) => log::info!(
-            "removed {}: the kmk this seal replaced was sealed to the policies its key signs",
-            place.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => log::warn!(
-            "cannot remove {} ({e}): the boot ignores it, as the new kmk is not sealed to its key",
-            place.display()
-        ),
-    }
-}
-
 /// The owner hierarchy's auth (--owner-auth-file), empty by default.
 fn owner_auth(o: &SealingOptions) -> Result<Secret, String> {
     match &o.owner_auth_file {
@@ -343,19 +325,20 @@ fn log_parent(
 fn config_text(
     env: &super::Env,
     existing: Option<&[u8]>,
-    output: &str,
+    masterkey: &str,
+    evm_key: Option<&str>,
     pcrs: &PcrSelection,
     parent: u32,
-    parent_name: &str,
     sealed: &crate::tpm::seal::Sealed,
 ) -> Result<(String, bool), String> {
     let kmk = config_update::SealedKmk {
-        masterkey: output,
+        masterkey,
         pcrs: &pcrs.to_string(),
         parent,
-        parent_name,
+        parent_name: &parent_pin::name_hex(&sealed.parent_name),
         parent_public: &crate::hex::encode(&sealed.parent_public),
         pcr_values: &crate::tpm::pcr_lock::values_text(&sealed.values),
+        evm_key,
     };
     let text = config_update::merge(existing, &kmk).map_err(|e| {
         format!(
@@ -398,7 +381,9 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     let authorized_by = authorized_by(o).map_err(CommandError::usage)?;
     let output = o.output.clone().unwrap_or_else(|| {
         if s.masterkey_type.value == MasterKeyType::Tpm2 {
-            s.masterkey.value.clone()
+            // A run interrupted after its switch left MASTERKEY naming the
+            // blob beside its place.
+            commit::place_of(&s.masterkey.value).to_string()
         } else {
             DEFAULT_OUTPUT.to_string()
         }
@@ -426,6 +411,18 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
     output::check(&env.root, &target_refs, force).map_err(CommandError::usage)?;
+    // Where they may wait while the configuration switches: leftovers of
+    // an interrupted run are replaced.
+    let sides: Vec<String> = targets
+        .iter()
+        .filter(|t| t.as_str() != CONFIG_PATH)
+        .map(|t| match t.strip_prefix(output.as_str()) {
+            Some(companion) => format!("{output}{}{companion}", commit::SIDE),
+            None => format!("{t}{}", commit::SIDE),
+        })
+        .collect();
+    let side_refs: Vec<&str> = sides.iter().map(String::as_str).collect();
+    output::check(&env.root, &side_refs, true).map_err(CommandError::usage)?;
     // --force replaces files; the kmk the labels hang on only by name.
     match (orphans_labels(&env, o, &output), o.orphan_labels) {
         (Some(m), false) => {
@@ -436,11 +433,8 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
         (Some(m), true) => log::warn!("{m}: replacing it, as --replace-kmk-and-orphan-labels asks"),
         (None, _) => {}
     }
-    let existing_config = if o.write_config {
-        read_config(&env).map_err(CommandError::usage)?
-    } else {
-        None
-    };
+    // Read without --write-config too: a switch rewrites it for a while.
+    let existing_config = read_config(&env).map_err(CommandError::usage)?;
     let owner_auth = owner_auth(&o.sealing).map_err(CommandError::usage)?;
 
     let start = Instant::now();
@@ -483,41 +477,77 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
         ),
         None => None,
     };
-    let config_text = if o.write_config {
-        let (text, _) = config_text(
-            &env,
-            existing_config.as_deref(),
-            &output,
-            &pcrs,
-            parent,
-            &parent_name,
-            &sealed,
-        )
-        .map_err(|m| CommandError::failed(m).nothing_written())?;
-        Some(text)
-    } else {
-        None
-    };
     let recovery = match o.sealing.recovery_key {
         true => Some(recovery_file(&sealed.kmk)?),
         false => None,
     };
     // Blobs are private; the configuration stays readable (check as a user).
-    let mut files = vec![(output.as_str(), pem.into_bytes(), 0o600)];
+    let file = |path: &str, bytes: Vec<u8>, mode: u32| {
+        let side = match path.strip_prefix(output.as_str()) {
+            Some(companion) => format!("{output}{}{companion}", commit::SIDE),
+            None => format!("{path}{}", commit::SIDE),
+        };
+        commit::File {
+            path: path.to_string(),
+            side,
+            bytes,
+            mode,
+        }
+    };
+    let mut files = vec![file(&output, pem.into_bytes(), 0o600)];
     if let Some(key) = &authorized_by {
-        files.push((pcrpkey_path.as_str(), key.to_pem().into_bytes(), 0o644));
+        files.push(file(&pcrpkey_path, key.to_pem().into_bytes(), 0o644));
     }
     let key = recovery.map(|(key, text)| {
-        files.push((recovery_path.as_str(), text, 0o600));
+        files.push(file(&recovery_path, text, 0o600));
         key
     });
     if let (Some(path), Some(blob)) = (&o.evm_key, evm_blob) {
-        files.push((path.as_str(), blob.into_bytes(), 0o600));
+        files.push(file(path, blob.into_bytes(), 0o600));
     }
-    if let Some(text) = config_text {
-        files.push((CONFIG_PATH, text.into_bytes(), 0o644));
+    let mut stale = Vec::new();
+    if authorized_by.is_none() {
+        stale.push(commit::Stale {
+            path: pcrpkey_path.clone(),
+            why: "the kmk this seal replaced was sealed to the policies its key signs".into(),
+        });
     }
-    let places = output::replace_all(&env.root, &files, force).map_err(CommandError::failed)?;
+    if key.is_none() {
+        stale.push(commit::Stale {
+            path: recovery_path.clone(),
+            why: "it opened the kmk this seal replaced (--recovery-key makes one for the new kmk)"
+                .into(),
+        });
+    }
+    let order = commit_order(&env, o, &output, existing_config.as_deref(), &pcrs, &sealed)?;
+    let switched = matches!(order, commit::Order::Switch { .. });
+    let set = commit::Set {
+        files,
+        stale,
+        order,
+        leftovers: commit::side_files(&output, o.evm_key.as_deref()),
+    };
+    let places = set.commit(&env.root, force).map_err(|e| {
+        if let (commit::CommitError::Switched(_), Some(key)) = (&e, &key) {
+            let place = env.root.display_path(format!(
+                "{output}{}{}",
+                commit::SIDE,
+                crate::recovery::SUFFIX
+            ));
+            print_recovery_key(key, &place);
+        }
+        CommandError::failed(match e {
+            commit::CommitError::Old(m) => m,
+            commit::CommitError::Switched(m) => {
+                format!("{m}: run `integrity-loader reseal` to move them into place")
+            }
+        })
+    })?;
+    if switched {
+        log::info!(
+            "the new files went beside the old ones first, and the configuration switched to them in one rename, so a crash at any point left the old set or the new in force"
+        );
+    }
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
@@ -527,30 +557,30 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
             start.elapsed().as_millis()
         );
     }
-    match &authorized_by {
-        Some(key) => {
-            let place = places.next().unwrap_or_default();
-            log::info!(
-                "the kmk unseals only with a policy over {pcrs} signed by the key of fingerprint {} ({}): sign the PCR values to boot with (`integrity-loader sign-policy --key PRIVATE.pem --output {output}{}`)",
-                crate::hex::encode(&key.fingerprint()),
-                place.display(),
-                policy_authorize::PCRSIG_SUFFIX
-            );
-        }
-        None => remove_stale_pcrpkey(&env, &pcrpkey_path),
+    if let Some(key) = &authorized_by {
+        let place = places.next().unwrap_or_default();
+        log::info!(
+            "the kmk unseals only with a policy over {pcrs} signed by the key of fingerprint {} ({}): sign the PCR values to boot with (`integrity-loader sign-policy --key PRIVATE.pem --output {output}{}`)",
+            crate::hex::encode(&key.fingerprint()),
+            place.display(),
+            policy_authorize::PCRSIG_SUFFIX
+        );
     }
     if let Some(key) = key {
         let place = places.next().unwrap_or_default();
         print_recovery_key(&key, &place);
-    } else {
-        remove_stale_recovery(&env, &recovery_path);
     }
     if o.evm_key.is_some()
         && let Some(p) = places.next()
     {
         log::info!(
-            "exported an evm-key sealed by user:{kmk_name}: {}; point EVMKEY in /etc/sysconfig/evm at it",
-            p.display()
+            "exported an evm-key sealed by user:{kmk_name}: {}{}",
+            p.display(),
+            if o.write_config {
+                ", named by EVMKEY in the configuration"
+            } else {
+                "; point EVMKEY in /etc/sysconfig/evm at it"
+            }
         );
     }
     if o.write_config {
@@ -566,6 +596,79 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     }
     say_rebuild_initramfs();
     Ok(())
+}
+
+/// How `seal` puts its files in place. When the boot reads what it
+/// replaces (the kmk blob at MASTERKEY, or at the path --write-config
+/// names, and the evm-key at EVMKEY) and an old set is there to fall back
+/// to, beside the old files with a switch of the configuration, so no
+/// crash leaves a new kmk with the old evm-key or the old configuration;
+/// on a first seal, in place.
+fn commit_order(
+    env: &super::Env,
+    o: &SealOptions,
+    output: &str,
+    existing: Option<&[u8]>,
+    pcrs: &PcrSelection,
+    sealed: &seal::Sealed,
+) -> Result<commit::Order, CommandError> {
+    let s = &env.settings;
+    let root = &env.root;
+    let failed = |m: String| CommandError::failed(m).nothing_written();
+    let evm = o.evm_key.as_deref();
+    let parent = o.sealing.parent.unwrap_or(s.tpm.parent);
+    let config = |masterkey: &str, evm_key: Option<&str>| {
+        config_text(env, existing, masterkey, evm_key, pcrs, parent, sealed)
+            .map(|(text, _)| text.into_bytes())
+    };
+    let reads_blob = o.write_config || same_place(root, output, &s.masterkey.value);
+    let reads_evm = evm.is_some_and(|e| o.write_config || same_place(root, e, &s.evm_key.value));
+    let old_set = root.exists(&s.masterkey.value) || root.exists(&s.evm_key.value);
+    let final_config = match o.write_config {
+        true => Some(config(output, evm).map_err(failed)?),
+        false => None,
+    };
+    if !(reads_blob || reads_evm) || !old_set {
+        return Ok(commit::Order::InPlace {
+            config: final_config,
+        });
+    }
+    let cmdline = |source: &crate::config::Source| {
+        matches!(
+            source,
+            crate::config::Source::Cmdline(_) | crate::config::Source::CmdlineEmpty(_)
+        )
+    };
+    let fixed: Vec<String> = [
+        (reads_blob, "MASTERKEY", &s.masterkey),
+        (reads_evm, "EVMKEY", &s.evm_key),
+    ]
+    .into_iter()
+    .filter(|(read, _, setting)| *read && cmdline(&setting.source))
+    .map(|(_, name, setting)| format!("{name} ({})", setting.source))
+    .collect();
+    if !fixed.is_empty() {
+        log::warn!(
+            "{} comes from the kernel command line, which the configuration cannot switch: the files are renamed over the old ones one after another, and a crash between two renames leaves a new kmk beside old files",
+            fixed.join(" and ")
+        );
+        return Ok(commit::Order::InPlace {
+            config: final_config,
+        });
+    }
+    let side_blob = format!("{output}{}", commit::SIDE);
+    let side_evm = evm.map(|e| format!("{e}{}", commit::SIDE));
+    let side_evm = side_evm.as_deref().filter(|_| reads_evm);
+    let side_config = match o.write_config {
+        true => config(&side_blob, side_evm),
+        false => config_update::name_files(existing, reads_blob.then_some(&side_blob), side_evm)
+            .map(String::into_bytes)
+            .map_err(|e| format!("update {}: {e}", root.display_path(CONFIG_PATH).display())),
+    };
+    Ok(commit::Order::Switch {
+        side_config: side_config.map_err(failed)?,
+        config: final_config.or_else(|| existing.map(<[u8]>::to_vec)),
+    })
 }
 
 /// After a new blob (seal, reseal): a host-only initramfs pins the blob's
@@ -607,24 +710,6 @@ fn print_recovery_key(key: &Secret, file: &std::path::Path) {
         Err(e) => log::error!(
             "could not print the recovery key ({e}): {} opens with a key nobody has; run `integrity-loader reseal --recovery-key` for a new one",
             file.display()
-        ),
-    }
-}
-
-/// A recovery file of the kmk just replaced would open the old kmk.
-fn remove_stale_recovery(env: &super::Env, path: &str) {
-    let Ok(place) = env.root.resolve_planned(path) else {
-        return;
-    };
-    match std::fs::remove_file(&place) {
-        Ok(()) => log::info!(
-            "removed {}: it opened the kmk this seal replaced (--recovery-key makes one for the new kmk)",
-            place.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => log::warn!(
-            "cannot remove {} ({e}): it opens the kmk this seal replaced, not the new one; remove it",
-            place.display()
         ),
     }
 }

@@ -149,7 +149,7 @@ impl Staged {
 /// with it; not a cargo feature: a plain `cargo test` would skip the test.
 /// Release builds have no such variable.
 #[cfg(debug_assertions)]
-fn crash_point() {
+pub(super) fn crash_point() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static RENAMES: AtomicUsize = AtomicUsize::new(0);
     let n = RENAMES.fetch_add(1, Ordering::SeqCst) + 1;
@@ -159,7 +159,7 @@ fn crash_point() {
     }
 }
 #[cfg(not(debug_assertions))]
-fn crash_point() {}
+pub(super) fn crash_point() {}
 
 impl Drop for Staged {
     fn drop(&mut self) {

@@ -8,8 +8,8 @@
 //! them.
 
 use super::{
-    CONFIG_PATH, config_text, labelled_evm_key, log_parent, open_tpm, opens_evm_key, output,
-    owner_auth, pcrs_to_seal, pin_source, read_config, record_pin, values_to_seal,
+    CONFIG_PATH, commit, config_text, labelled_evm_key, log_parent, open_tpm, opens_evm_key,
+    output, owner_auth, pcrs_to_seal, pin_source, read_config, record_pin, values_to_seal,
 };
 use crate::cli::{Options, SealingOptions};
 use crate::commands::{CommandError, setup};
@@ -21,7 +21,7 @@ use crate::steps::kmk_tpm2;
 use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, Fields};
 use crate::tpm::pcr::PcrSelection;
-use crate::tpm::{parent_pin, pcr_lock, seal, unseal};
+use crate::tpm::{pcr_lock, policy_authorize, seal, unseal};
 use std::time::Instant;
 
 /// The kmk loaded in --keyring, when there is one; why not otherwise.
@@ -52,6 +52,15 @@ fn from_blob(env: &crate::commands::Env, tpm: &mut Tpm) -> Result<Secret, String
         pinned_name: env.settings.tpm.parent_name.as_ref().map(|p| &p.value),
         public: env.settings.tpm.parent_public.as_deref(),
     };
+    if let Some((key, entries)) = kmk_tpm2::signed_policy(&ctx, path, &blob)? {
+        return policy_authorize::unseal(tpm, &blob, parent, &pcrs, &key, &entries).map_err(|e| {
+            format!(
+                "unseal {} under {:#010x} with a signed policy: {e}",
+                shown.display(),
+                blob.parent
+            )
+        });
+    }
     unseal::unseal(tpm, &blob, parent, &pcrs).map_err(|e| {
         let locked = match (&e, env.settings.tpm.pcr_lock) {
             (unseal::UnsealError::PcrMismatch { values, .. }, Some(lock)) => values
@@ -122,10 +131,10 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
             s.masterkey_type.source
         )));
     }
-    // A reseal interrupted after its switch left MASTERKEY naming the side
+    // A run interrupted after its switch left MASTERKEY naming the side
     // blob: read from there, write to the place.
     let current = s.masterkey.value.clone();
-    let blob_path = current.strip_suffix(SIDE).unwrap_or(&current).to_string();
+    let blob_path = commit::place_of(&current).to_string();
     if blob_path.ends_with(".pub") {
         return Err(CommandError::usage(format!(
             "MASTERKEY={blob_path} ({}) is a tpm2-tools .pub/.priv pair, and reseal writes a TSS2 key file: set MASTERKEY to a .pem path, keep the kmk loaded (DROP_KMK=no) and reseal from the keyring",
@@ -134,18 +143,43 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
     }
     let pcrs = pcrs_to_seal(s, o)?;
     let parent = o.parent.unwrap_or(s.tpm.parent);
-    let values = values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?;
-    let recovery_path = format!("{blob_path}{}", recovery::SUFFIX);
-    let side = format!("{blob_path}{SIDE}");
-    let side_recovery = format!("{side}{}", recovery::SUFFIX);
-    let paths = [
-        blob_path.as_str(),
-        CONFIG_PATH,
-        &recovery_path,
-        &side,
-        &side_recovery,
-    ];
-    output::check(&env.root, &paths, true).map_err(CommandError::usage)?;
+    let signed_by = policy_key(&env.root, &current);
+    let policy = match &signed_by {
+        Some(key) if !o.plain_pcrs => {
+            if !o.pcr_values.is_empty() {
+                return Err(CommandError::usage(format!(
+                    "--pcr-value has no meaning for a kmk sealed to PCR policies signed by the key of fingerprint {} ({}): it is sealed to that key's policy again, and whatever values the key signs unseal it; add --plain-pcrs to seal it to PCR values instead",
+                    crate::hex::encode(&key.fingerprint()),
+                    env.root
+                        .display_path(format!("{current}{}", policy_authorize::PCRPKEY_SUFFIX))
+                        .display()
+                )));
+            }
+            seal::Policy::Authorized(key.policy())
+        }
+        _ => seal::Policy::Pcr(values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?),
+    };
+    // A move out of an interrupted seal's switch: EVMKEY of our file
+    // names the evm-key beside its place.
+    let evm_move = match (
+        &s.evm_key.source,
+        s.evm_key.value.strip_suffix(commit::SIDE),
+    ) {
+        (crate::config::Source::File { path, .. }, Some(place))
+            if !path.ends_with(crate::config::EVM_CONFIG.trim_start_matches('/')) =>
+        {
+            Some(place.to_string())
+        }
+        _ => None,
+    };
+    let mut paths = vec![blob_path.clone(), CONFIG_PATH.to_string()];
+    for c in commit::COMPANIONS {
+        paths.push(format!("{blob_path}{c}"));
+    }
+    paths.extend(commit::side_files(&blob_path, evm_move.as_deref()));
+    paths.extend(evm_move.clone());
+    let path_refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    output::check(&env.root, &path_refs, true).map_err(CommandError::usage)?;
     let existing_config = read_config(&env).map_err(CommandError::usage)?;
     let owner_auth = owner_auth(o).map_err(CommandError::usage)?;
 
@@ -218,15 +252,35 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
             accept_new_key: true,
         },
         owner_auth: owner_auth.expose(),
-        values,
+        policy,
+        signed_by: signed_by
+            .filter(|_| !o.plain_pcrs)
+            .map(|_| current.as_str()),
         recovery_key: o.recovery_key,
         existing_config: existing_config.as_deref(),
+        current: &current,
+        evm_move: evm_move.as_deref(),
         start,
     };
     seal_and_replace(&env, &mut tpm, &tcti, kmk, job, |_, _| Ok(()))
         .map_err(CommandError::failed)?;
     super::say_rebuild_initramfs();
     Ok(())
+}
+
+/// The key of the signed PCR policies the blob at `path` is sealed to
+/// (`seal --authorized-by`), from the `.pcrpkey` beside it.
+fn policy_key(root: &crate::rootfs::Root, path: &str) -> Option<policy_authorize::PolicyKey> {
+    let pem = root
+        .read(
+            &format!("{path}{}", policy_authorize::PCRPKEY_SUFFIX),
+            64 * 1024,
+        )
+        .ok()?;
+    let key = policy_authorize::PolicyKey::from_pem(&pem).ok()?;
+    let bytes = root.read(path, 64 * 1024).ok()?;
+    let blob = keyfile::parse_tss2(&bytes).ok()?;
+    policy_authorize::seals_to(&blob, &key).then_some(key)
 }
 
 /// What a reseal seals and where.
@@ -236,17 +290,25 @@ struct Job<'a> {
     parent: u32,
     rule: seal::PinRule<'a>,
     owner_auth: &'a [u8],
-    values: seal::Values,
+    policy: seal::Policy,
+    /// The blob whose `.pcrpkey` and `.pcrsig` go with the new one (it is
+    /// sealed to the same signed policies).
+    signed_by: Option<&'a str>,
     recovery_key: bool,
     existing_config: Option<&'a [u8]>,
+    /// MASTERKEY as configured: the blob's place, or beside it after an
+    /// interrupted switch; its companions are carried from there.
+    current: &'a str,
+    /// EVMKEY's place, when the configuration names the evm-key beside it.
+    evm_move: Option<&'a str>,
     start: Instant,
 }
 
 /// The core of `reseal` and of the boot's AUTO_RESEAL: seals `kmk` again
-/// and replaces the blob (with a new recovery file when asked, and the
-/// configuration when it no longer says what the blob is) all or none.
-/// `before_write` runs between the seal and the writes (the boot locks its
-/// PCR there): an error from it writes nothing.
+/// and replaces the blob (with its recovery file and signed-policy files,
+/// and the configuration when it no longer says what the blob is) through
+/// `commit`. `before_write` runs between the seal and the writes (the boot
+/// locks its PCR there): an error from it writes nothing.
 fn seal_and_replace(
     env: &crate::commands::Env,
     tpm: &mut Tpm,
@@ -258,112 +320,155 @@ fn seal_and_replace(
     let s = &env.settings;
     let (parent, pcrs) = (job.parent, job.pcrs);
     let pin = s.tpm.parent_name.as_ref();
-    let sealed = seal::reseal_kmk(tpm, parent, job.rule, job.owner_auth, pcrs, job.values, kmk)
+    let sealed = seal::reseal_kmk(tpm, parent, job.rule, job.owner_auth, pcrs, job.policy, kmk)
         .map_err(|e| {
             format!(
                 "seal the kmk again under {parent:#010x} with {tcti}: {e}{}; nothing was written",
                 pin_source(&e, pin)
             )
         })?;
-    let parent_name = parent_pin::name_hex(&sealed.parent_name);
     log_parent(&sealed, parent, pin, &env.run_dir);
     before_write(tpm, &sealed).map_err(|m| format!("{m}; nothing was written"))?;
 
-    let recovery_path = format!("{}{}", job.blob_path, recovery::SUFFIX);
-    let recovery = match job.recovery_key.then(|| super::recovery_file(&sealed.kmk)) {
-        Some(Ok(r)) => Some(r),
-        Some(Err(e)) => return Err(e.to_string()),
-        None => None,
+    let blob_path = job.blob_path;
+    let side = format!("{blob_path}{}", commit::SIDE);
+    let file = |suffix: &str, bytes: Vec<u8>, mode: u32| commit::File {
+        path: format!("{blob_path}{suffix}"),
+        side: format!("{side}{suffix}"),
+        bytes,
+        mode,
+    };
+    // Files beside the current blob that go with the new one as they are.
+    let carry = |suffix: &str| match env
+        .root
+        .read(&format!("{}{suffix}", job.current), 64 * 1024)
+    {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(format!("read {e}; nothing was written")),
     };
     let pem = keyfile::encode_tss2_pem(&sealed.blob, Fields::Kernel).into_bytes();
-    let config_naming = |masterkey: &str| {
+    let mut files = vec![file("", pem, 0o600)];
+    let recovery = match job.recovery_key.then(|| super::recovery_file(&sealed.kmk)) {
+        Some(Ok((key, text))) => {
+            files.push(file(recovery::SUFFIX, text, 0o600));
+            Some(key)
+        }
+        Some(Err(e)) => return Err(e.to_string()),
+        None => {
+            if let Some(text) = carry(recovery::SUFFIX)? {
+                files.push(file(recovery::SUFFIX, text, 0o600));
+            }
+            None
+        }
+    };
+    let mut stale = Vec::new();
+    let signed = [
+        (policy_authorize::PCRPKEY_SUFFIX, 0o644),
+        (policy_authorize::PCRSIG_SUFFIX, 0o644),
+    ];
+    for (suffix, mode) in signed {
+        match job.signed_by {
+            Some(_) => {
+                if let Some(bytes) = carry(suffix)? {
+                    files.push(file(suffix, bytes, mode));
+                }
+            }
+            None => stale.push(commit::Stale {
+                path: format!("{blob_path}{suffix}"),
+                why: "the kmk is sealed again to PCR values, not to the policies its key signs"
+                    .into(),
+            }),
+        }
+    }
+    if let Some(evm) = job.evm_move {
+        let at = format!("{evm}{}", commit::SIDE);
+        let bytes = env
+            .root
+            .read(&at, 64 * 1024)
+            .map_err(|e| format!("read the evm-key {e}; nothing was written"))?;
+        files.push(commit::File {
+            path: evm.to_string(),
+            side: at,
+            bytes,
+            mode: 0o600,
+        });
+    }
+    let config_naming = |masterkey: &str, evm_key: Option<&str>| {
         config_text(
             env,
             job.existing_config,
             masterkey,
+            evm_key,
             pcrs,
             parent,
-            &parent_name,
             &sealed,
         )
         .map_err(|m| format!("{m}; nothing was written"))
     };
-    let (config, config_says_it) = config_naming(job.blob_path)?;
-    let side = switches_config(s, parent, &sealed.parent_name, pcrs)
-        .then(|| format!("{}{SIDE}", job.blob_path));
-    if let Some(side) = &side {
-        // The old configuration cannot load the new blob (another storage
-        // key or PCR set) nor the new one the old, so no order of renames
-        // over the old files keeps a pair that loads. The new blob (with a
-        // recovery file) goes beside the old and the configuration
-        // switches to it in one rename; then they move to their places.
-        let side_recovery = format!("{side}{}", recovery::SUFFIX);
-        let carried = match &recovery {
-            Some((_, text)) => Some(text.clone()),
-            None => match env.root.read(&recovery_path, recovery::FILE_LIMIT) {
-                Ok(b) => Some(b),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(format!("read recovery file {e}; nothing was written")),
-            },
-        };
-        let (side_config, _) = config_naming(side)?;
-        let mut files = vec![(side.as_str(), pem.clone(), 0o600)];
-        if let Some(text) = carried {
-            files.push((side_recovery.as_str(), text, 0o600));
+    let (config, config_says_it) = config_naming(blob_path, job.evm_move)?;
+    // The old configuration cannot load the new blob (another storage key
+    // or PCR set) nor the new one the old: beside, then switched.
+    let switched = switches_config(s, parent, &sealed.parent_name, pcrs);
+    let order = if switched {
+        let side_evm = job.evm_move.map(|e| format!("{e}{}", commit::SIDE));
+        let (side_config, _) = config_naming(&side, side_evm.as_deref())?;
+        commit::Order::Switch {
+            side_config: side_config.into_bytes(),
+            config: Some(config.into_bytes()),
         }
-        files.push((CONFIG_PATH, side_config.into_bytes(), 0o644));
-        output::replace_all(&env.root, &files, true).map_err(|m| {
+    } else {
+        // The blob alone when the configuration already says all this:
+        // one rename, so a crash leaves the old blob or the new.
+        commit::Order::InPlace {
+            config: (!config_says_it).then(|| config.into_bytes()),
+        }
+    };
+    let config_at = files.len();
+    let set = commit::Set {
+        files,
+        stale,
+        order,
+        leftovers: commit::side_files(blob_path, job.evm_move.or(Some(&s.evm_key.value))),
+    };
+    let places = set.commit(&env.root, true).map_err(|e| match e {
+        commit::CommitError::Old(m) if switched => {
             format!("{m}; the kmk is sealed again, but the configuration still names the old blob")
-        })?;
-    }
-    // The blob alone when the configuration already says all this: one
-    // rename, so a crash leaves the old blob or the new, both good.
-    let mut files = vec![(job.blob_path, pem, 0o600)];
-    let key = recovery.map(|(key, text)| {
-        files.push((recovery_path.as_str(), text, 0o600));
-        key
-    });
-    if !config_says_it || side.is_some() {
-        files.push((CONFIG_PATH, config.into_bytes(), 0o644));
-    }
-    let places = output::replace_all(&env.root, &files, true).map_err(|m| match &side {
-        Some(side) => {
-            if let Some(key) = &key {
+        }
+        commit::CommitError::Old(m) => m,
+        commit::CommitError::Switched(m) => {
+            if let Some(key) = &recovery {
                 let place = env.root.display_path(format!("{side}{}", recovery::SUFFIX));
                 super::print_recovery_key(key, &place);
             }
-            format!(
-                "{m}; the kmk is sealed again, but not moved to {}: the configuration names {side}, where it is, and the next boot loads it from there: run reseal again to finish the move",
-                job.blob_path
-            )
+            format!("{m}: run reseal again to finish the move to {blob_path}")
         }
-        None => m,
     })?;
+    if let Some(p) = places.get(config_at) {
+        log::info!("wrote {}", p.display());
+    }
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         log::info!(
-            "sealed the same {}-byte kmk again to {pcrs} under {parent:#010x}: {} ({} ms)",
+            "sealed the same {}-byte kmk again to {}{pcrs} under {parent:#010x}: {} ({} ms)",
             sealed.kmk.len(),
+            if job.signed_by.is_some() {
+                "the signed policies over "
+            } else {
+                ""
+            },
             p.display(),
             job.start.elapsed().as_millis()
         );
     }
-    if let Some(key) = key {
+    if let Some(key) = recovery {
         let place = places.next().unwrap_or_default();
         super::print_recovery_key(&key, &place);
     }
-    if let Some(p) = places.next() {
-        log::info!("wrote {}", p.display());
-    }
     super::note_tpm_option(s);
-    remove_side_files(env, job.blob_path);
     record_pin(env, &sealed.parent_name);
     Ok(())
 }
-
-/// Where a reseal that moves the kmk to another storage key or PCR set
-/// puts the new blob until the configuration names it (MASTERKEY + this).
-const SIDE: &str = ".next";
 
 /// Whether the configuration as it is cannot load a blob sealed under
 /// `parent` (Name `name`) to `pcrs`: another handle, pinned key or PCR set
@@ -385,25 +490,6 @@ fn switches_config(
             .as_ref()
             .is_some_and(|p| p.value.as_slice() != name)
         || PcrSelection::parse(&s.tpm.pcrs.value).ok().as_ref() != Some(pcrs)
-}
-
-/// The blob and recovery file a reseal put beside MASTERKEY, once the
-/// configuration no longer names them (this run's, or one a crash left).
-fn remove_side_files(env: &crate::commands::Env, blob_path: &str) {
-    let side = format!("{blob_path}{SIDE}");
-    for path in [format!("{side}{}", recovery::SUFFIX), side] {
-        let Ok(place) = env.root.resolve_planned(&path) else {
-            continue;
-        };
-        match std::fs::remove_file(&place) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => log::warn!(
-                "cannot remove {} ({e}): nothing reads it any more; remove it",
-                place.display()
-            ),
-        }
-    }
 }
 
 /// AUTO_RESEAL: after the recovery key opened the kmk in this boot (and
@@ -469,6 +555,12 @@ pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), St
         }
         Err(e) => return Err(format!("read the storage key at {parent:#010x}: {e}")),
     }
+    if let Some(key) = policy_key(ctx.root, blob_path) {
+        return Err(format!(
+            "the kmk is sealed to PCR policies signed by the key of fingerprint {}: sign this boot's PCR values with it (`integrity-loader sign-policy`) instead",
+            crate::hex::encode(&key.fingerprint())
+        ));
+    }
     let lock = s.tpm.pcr_lock;
     let job = Job {
         blob_path,
@@ -480,11 +572,14 @@ pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), St
             accept_new_key: false,
         },
         owner_auth: &[],
-        values: seal::Values::Current {
+        policy: seal::Policy::Pcr(seal::Values::Current {
             lock: lock.filter(|l| pcrs.indices().any(|p| p == *l)),
-        },
+        }),
+        signed_by: None,
         recovery_key: false,
         existing_config: existing_config.as_deref(),
+        current: blob_path,
+        evm_move: None,
         start,
     };
     seal_and_replace(&env, &mut tpm, &tcti, kmk, job, |tpm, sealed| {
