@@ -184,10 +184,7 @@ pub struct Key {
 
 #[derive(Debug, Clone)]
 enum KeyKind {
-    Rsa {
-        modulus: Vec<u8>,
-        exponent: Vec<u8>,
-    },
+    Rsa(RsaKey),
     P256(Box<p256::ecdsa::VerifyingKey>),
     /// The kernel may use it, this audit cannot (another curve): every
     /// signature by it is reported as unverifiable.
@@ -207,10 +204,7 @@ pub fn key_from_cert(der: &[u8], key_id_hex: &str, source: String) -> Result<Key
         (crate::x509::OID_RSA, _) => {
             let (modulus, exponent) =
                 cert::rsa_public_key(spki.key).map_err(|e| format!("parse certificate: {e}"))?;
-            KeyKind::Rsa {
-                modulus: modulus.to_vec(),
-                exponent: exponent.to_vec(),
-            }
+            KeyKind::Rsa(RsaKey::new(modulus, exponent))
         }
         (crate::x509::OID_EC, Some(crate::x509::OID_P256)) => {
             let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.key)
@@ -257,22 +251,14 @@ pub fn verify(keys: &[Key], sig: &SigV2, digest: &[u8]) -> Result<(), SigFailure
 
 fn verify_with(key: &Key, sig: &SigV2, digest: &[u8]) -> Result<(), SigFailure> {
     match &key.kind {
-        KeyKind::Rsa { modulus, exponent } => {
+        KeyKind::Rsa(rsa) => {
             let prefix = digest_info(sig.algo)
                 .ok_or_else(|| SigFailure::Unsupported(format!("hash algorithm {}", sig.algo)))?;
-            let em = rsa_public(modulus, exponent, sig.sig).ok_or_else(|| {
-                SigFailure::Unsupported(format!("RSA key of {} bytes", modulus.len()))
-            })?;
-            // EM = 00 01 FF..FF 00 || DigestInfo || H, at least 8 bytes of FF.
-            let t_len = prefix.len() + digest.len();
-            let ps_len = em.len().checked_sub(t_len + 3).ok_or(SigFailure::Invalid)?;
-            let mut expected = Vec::with_capacity(em.len());
-            expected.extend_from_slice(&[0x00, 0x01]);
-            expected.resize(2 + ps_len, 0xff);
-            expected.push(0x00);
-            expected.extend_from_slice(prefix);
-            expected.extend_from_slice(digest);
-            if ps_len >= 8 && em == expected {
+            let mut em = [0u8; MAX_RSA_BYTES];
+            let em = rsa
+                .public(sig.sig, &mut em)
+                .ok_or_else(|| SigFailure::Unsupported(format!("RSA key of {} bytes", rsa.len)))?;
+            if emsa_pkcs1_v15_matches(em, prefix, digest) {
                 Ok(())
             } else {
                 Err(SigFailure::Invalid)
@@ -289,33 +275,125 @@ fn verify_with(key: &Key, sig: &SigV2, digest: &[u8]) -> Result<(), SigFailure> 
     }
 }
 
-/// `s^e mod n` as n.len() big-endian bytes; `None` for unsupported sizes,
-/// an even modulus, or a signature not below the modulus.
-fn rsa_public(modulus: &[u8], exponent: &[u8], sig: &[u8]) -> Option<Vec<u8>> {
-    match modulus.len() {
-        256 => power::<{ U2048::LIMBS }>(modulus, exponent, sig),
-        384 => power::<{ U3072::LIMBS }>(modulus, exponent, sig),
-        512 => power::<{ U4096::LIMBS }>(modulus, exponent, sig),
-        _ => None,
+/// EM = 00 01 FF..FF 00 || DigestInfo || H, with at least 8 bytes of FF
+/// (RFC 8017 §9.2), compared in place.
+fn emsa_pkcs1_v15_matches(em: &[u8], prefix: &[u8], digest: &[u8]) -> bool {
+    let t_len = prefix.len() + digest.len();
+    let Some(ps_len) = em.len().checked_sub(t_len + 3) else {
+        return false;
+    };
+    let Some((head, rest)) = em.split_first_chunk::<2>() else {
+        return false;
+    };
+    let (ps, rest) = rest.split_at(ps_len.min(rest.len()));
+    let Some((&zero, t)) = rest.split_first() else {
+        return false;
+    };
+    ps_len >= 8
+        && *head == [0x00, 0x01]
+        && ps.iter().all(|&b| b == 0xff)
+        && zero == 0x00
+        && t.get(..prefix.len()) == Some(prefix)
+        && t.get(prefix.len()..) == Some(digest)
+}
+
+/// The largest modulus verified here (RSA-4096), in bytes.
+const MAX_RSA_BYTES: usize = 512;
+
+/// An RSA public key ready to verify with: the Montgomery parameters (a
+/// division of 2^(2k) by the modulus) are computed once per key, not per
+/// signature.
+#[derive(Debug, Clone)]
+struct RsaKey {
+    /// The modulus length in bytes, for reports.
+    len: usize,
+    exponent: u64,
+    /// `None` for other sizes, an even modulus or an exponent over 64
+    /// bits: every signature by the key is unverifiable here.
+    params: Option<RsaParams>,
+}
+
+#[derive(Debug, Clone)]
+enum RsaParams {
+    R2048(Box<FixedMontyParams<{ U2048::LIMBS }>>),
+    R3072(Box<FixedMontyParams<{ U3072::LIMBS }>>),
+    R4096(Box<FixedMontyParams<{ U4096::LIMBS }>>),
+}
+
+impl RsaKey {
+    fn new(modulus: &[u8], exponent: &[u8]) -> RsaKey {
+        let mut e = [0u8; 8];
+        let exponent = match e.get_mut(8usize.saturating_sub(exponent.len())..) {
+            Some(tail) if exponent.len() <= 8 => {
+                tail.copy_from_slice(exponent);
+                Some(u64::from_be_bytes(e))
+            }
+            _ => None,
+        };
+        let params = exponent.and_then(|_| match modulus.len() {
+            256 => monty_params::<{ U2048::LIMBS }>(modulus).map(RsaParams::R2048),
+            384 => monty_params::<{ U3072::LIMBS }>(modulus).map(RsaParams::R3072),
+            512 => monty_params::<{ U4096::LIMBS }>(modulus).map(RsaParams::R4096),
+            _ => None,
+        });
+        RsaKey {
+            len: modulus.len(),
+            exponent: exponent.unwrap_or(0),
+            params,
+        }
+    }
+
+    /// `s^e mod n` as the modulus' length of big-endian bytes in `out`;
+    /// `None` when the key is unsupported or the signature is not below
+    /// the modulus.
+    fn public<'a>(&self, sig: &[u8], out: &'a mut [u8; MAX_RSA_BYTES]) -> Option<&'a [u8]> {
+        match self.params.as_ref()? {
+            RsaParams::R2048(p) => power(p, self.exponent, sig, out),
+            RsaParams::R3072(p) => power(p, self.exponent, sig, out),
+            RsaParams::R4096(p) => power(p, self.exponent, sig, out),
+        }
     }
 }
 
-fn power<const LIMBS: usize>(modulus: &[u8], exponent: &[u8], sig: &[u8]) -> Option<Vec<u8>> {
-    if modulus.len() != LIMBS * Limb::BYTES || sig.len() != modulus.len() || exponent.len() > 8 {
+fn monty_params<const LIMBS: usize>(modulus: &[u8]) -> Option<Box<FixedMontyParams<LIMBS>>> {
+    if modulus.len() != LIMBS * Limb::BYTES {
         return None;
     }
-    let n_int = Uint::<LIMBS>::from_be_slice(modulus);
+    let n = Odd::new(Uint::<LIMBS>::from_be_slice(modulus)).into_option()?;
+    Some(Box::new(FixedMontyParams::new_vartime(n)))
+}
+
+/// Left-to-right square and multiply, variable time in the exponent and
+/// the signature, both public: for e = 65537, 16 squarings and one
+/// multiplication (crypto-bigint's `pow_vartime` first builds a table of
+/// 15 powers for its 4-bit windows, more than the whole exponent costs).
+fn power<'a, const LIMBS: usize>(
+    params: &FixedMontyParams<LIMBS>,
+    exponent: u64,
+    sig: &[u8],
+    out: &'a mut [u8; MAX_RSA_BYTES],
+) -> Option<&'a [u8]> {
+    if sig.len() != LIMBS * Limb::BYTES {
+        return None;
+    }
     let s = Uint::<LIMBS>::from_be_slice(sig);
-    if s >= n_int {
+    if s >= *params.modulus().as_ref() {
         return None;
     }
-    let n = Odd::new(n_int).into_option()?;
-    let params = FixedMontyParams::new_vartime(n);
-    let mut e = [0u8; 8];
-    e.get_mut(8 - exponent.len()..)?.copy_from_slice(exponent);
-    let e = crypto_bigint::U64::from_be_slice(&e);
-    let m = FixedMontyForm::new(&s, &params).pow_vartime(&e).retrieve();
-    Some(m.to_be_bytes().as_ref().to_vec())
+    let base = FixedMontyForm::new(&s, params);
+    let mut z = FixedMontyForm::one(params);
+    if exponent != 0 {
+        z = base;
+        for bit in (0..63 - exponent.leading_zeros()).rev() {
+            z = z.square();
+            if exponent >> bit & 1 == 1 {
+                z = z.mul(&base);
+            }
+        }
+    }
+    let out = out.get_mut(..sig.len())?;
+    out.copy_from_slice(z.retrieve().to_be_bytes().as_ref());
+    Some(out)
 }
 
 #[cfg(test)]
@@ -345,6 +423,165 @@ mod tests {
         ));
         assert!(matches!(parse_ima(&[0x03, 3, 4]), ImaValue::Other(_)));
         assert!(matches!(parse_ima(&[]), ImaValue::Other(_)));
+    }
+
+    fn openssl(args: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl must be installed (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    // Keys of each supported size (and e = 3) made by openssl, PKCS#1 v1.5
+    // signatures made by openssl: they verify, and a changed digest, a
+    // changed signature, a signature not below the modulus and another
+    // key id do not.
+    #[test]
+    fn rsa_signatures_by_openssl() {
+        let dir = std::env::temp_dir().join(format!("il-audit-rsa-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        std::fs::write(p("data"), b"the file's content").unwrap();
+        let digest = sha2::Sha256::digest(b"the file's content").to_vec();
+        for (bits, e) in [
+            (2048, "65537"),
+            (2048, "3"),
+            (3072, "65537"),
+            (4096, "65537"),
+        ] {
+            let key = p(&format!("{bits}-{e}.pem"));
+            let der = p(&format!("{bits}-{e}.der"));
+            openssl(&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                &format!("rsa_keygen_bits:{bits}"),
+                "-pkeyopt",
+                &format!("rsa_keygen_pubexp:{e}"),
+                "-out",
+                &key,
+            ]);
+            openssl(&[
+                "req", "-x509", "-new", "-key", &key, "-subj", "/CN=t", "-days", "1", "-outform",
+                "DER", "-out", &der,
+            ]);
+            let signature = openssl(&["dgst", "-sha256", "-sign", &key, &p("data")]);
+            assert_eq!(signature.len(), bits / 8);
+            let cert = std::fs::read(&der).unwrap();
+            let keys = [key_from_cert(&cert, "0a0b0c0d", der.clone()).unwrap()];
+            let sig = SigV2 {
+                algo: ALGO_SHA256,
+                key_id: [0x0a, 0x0b, 0x0c, 0x0d],
+                sig: &signature,
+            };
+            assert_eq!(verify(&keys, &sig, &digest), Ok(()), "{bits} bits, e = {e}");
+            let mut other = digest.clone();
+            other[31] ^= 1;
+            assert_eq!(verify(&keys, &sig, &other), Err(SigFailure::Invalid));
+            let sha1 = SigV2 {
+                algo: ALGO_SHA1,
+                ..sig.clone()
+            };
+            assert_eq!(
+                verify(&keys, &sha1, &digest[..20]),
+                Err(SigFailure::Invalid)
+            );
+            let mut changed = signature.clone();
+            changed[bits / 8 - 1] ^= 1;
+            let bad = SigV2 {
+                sig: &changed,
+                ..sig.clone()
+            };
+            assert_eq!(verify(&keys, &bad, &digest), Err(SigFailure::Invalid));
+            let high = vec![0xff; bits / 8];
+            let high = SigV2 {
+                sig: &high,
+                ..sig.clone()
+            };
+            assert!(matches!(
+                verify(&keys, &high, &digest),
+                Err(SigFailure::Unsupported(_))
+            ));
+            let short = SigV2 {
+                sig: &signature[1..],
+                ..sig.clone()
+            };
+            assert!(matches!(
+                verify(&keys, &short, &digest),
+                Err(SigFailure::Unsupported(_))
+            ));
+            let stranger = SigV2 {
+                key_id: [1, 2, 3, 4],
+                ..sig.clone()
+            };
+            assert_eq!(
+                verify(&keys, &stranger, &digest),
+                Err(SigFailure::UnknownKey([1, 2, 3, 4]))
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // The square and multiply agrees with crypto-bigint's windowed
+    // exponentiation for exponents of every shape, 0 and 1 included.
+    #[test]
+    fn power_agrees_with_pow_vartime() {
+        let modulus: Vec<u8> = (0..256u32).map(|i| (i * 151 + 7) as u8 | 0x81).collect();
+        let params = monty_params::<{ U2048::LIMBS }>(&modulus).unwrap();
+        let mut base = modulus.clone();
+        base[0] = 0x12;
+        for e in [0u64, 1, 2, 3, 17, 65537, 0x8000_0001, u64::MAX] {
+            let mut out = [0u8; MAX_RSA_BYTES];
+            let ours = power(&params, e, &base, &mut out).unwrap().to_vec();
+            let s = U2048::from_be_slice(&base);
+            let theirs = FixedMontyForm::new(&s, &params)
+                .pow_vartime(&crypto_bigint::U64::from_u64(e))
+                .retrieve();
+            assert_eq!(ours, theirs.to_be_bytes().as_ref(), "e = {e}");
+        }
+        // Not below the modulus, another length, an even modulus.
+        let mut out = [0u8; MAX_RSA_BYTES];
+        assert!(power(&params, 3, &modulus, &mut out).is_none());
+        assert!(power(&params, 3, &base[1..], &mut out).is_none());
+        let mut even = modulus.clone();
+        even[255] &= 0xfe;
+        assert!(monty_params::<{ U2048::LIMBS }>(&even).is_none());
+        assert!(monty_params::<{ U3072::LIMBS }>(&modulus).is_none());
+        // An exponent over 64 bits or a size not supported: no parameters.
+        assert!(RsaKey::new(&modulus, &[1; 9]).params.is_none());
+        assert!(RsaKey::new(&modulus[1..], &[1, 0, 1]).params.is_none());
+        assert_eq!(RsaKey::new(&modulus, &[1, 0, 1]).exponent, 65537);
+    }
+
+    #[test]
+    fn pkcs1_v15_encoding() {
+        let prefix = digest_info(ALGO_SHA256).unwrap();
+        let digest = [7u8; 32];
+        let mut em = vec![0x00, 0x01];
+        em.resize(256 - 32 - prefix.len() - 1, 0xff);
+        em.push(0);
+        em.extend_from_slice(prefix);
+        em.extend_from_slice(&digest);
+        assert!(emsa_pkcs1_v15_matches(&em, prefix, &digest));
+        for i in [0, 1, 2, 200, 204, 205, 255] {
+            let mut bad = em.clone();
+            bad[i] ^= 0x40;
+            assert!(!emsa_pkcs1_v15_matches(&bad, prefix, &digest), "byte {i}");
+        }
+        // At least 8 bytes of padding.
+        let short = [&[0u8, 1][..], &[0xff; 7], &[0], prefix, &digest].concat();
+        assert!(!emsa_pkcs1_v15_matches(&short, prefix, &digest));
+        let eight = [&[0u8, 1][..], &[0xff; 8], &[0], prefix, &digest].concat();
+        assert!(emsa_pkcs1_v15_matches(&eight, prefix, &digest));
+        assert!(!emsa_pkcs1_v15_matches(&em[..40], prefix, &digest));
+        assert!(!emsa_pkcs1_v15_matches(&[], prefix, &digest));
     }
 
     #[test]
