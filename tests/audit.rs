@@ -176,6 +176,43 @@ fn text_report_and_exit_codes() {
     assert!(out.contains("ima-policy:1:"), "{out}");
 }
 
+/// The walker hands files to the workers in batches: directories of more
+/// files than a batch, and of fewer, are each audited once and whole, with
+/// one worker and with two.
+#[test]
+fn every_file_once_across_batches() {
+    let f = Fixture::new("audit-batches");
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "appraise func=FILE_CHECK fowner=0\n",
+    );
+    let mut names = Vec::new();
+    for (dir, n) in [("/big", 200), ("/small", 3), ("/big/sub", 64)] {
+        for i in 0..n {
+            let path = format!("{dir}/f{i}");
+            let p = f.write(&path, format!("{path}\n"));
+            if i % 2 == 0 {
+                hash(&p, "sha256");
+            }
+            names.push((path, i % 2 == 0));
+        }
+    }
+    for jobs in ["1", "2"] {
+        let (code, json) = audit(&f, &["--jobs", jobs, "--json", "--all", "--limit", "1000"]);
+        assert_eq!(code, 1, "{json}");
+        // The policy file itself is there too, unlabelled.
+        assert!(json.contains("\"files\":268,"), "{json}");
+        for (path, labelled) in &names {
+            let want = if *labelled { "pass_hash" } else { "no_ima" };
+            assert_eq!(verdict_of(&json, path), want, "{path}, --jobs {jobs}");
+            // Listed once, and once more among the denied.
+            let times = if *labelled { 1 } else { 2 };
+            let listed = json.matches(&format!("\"path\":\"{path}\",")).count();
+            assert_eq!(listed, times, "{path}, --jobs {jobs}");
+        }
+    }
+}
+
 #[test]
 fn lsm_conditions_are_counted_apart() {
     let f = Fixture::new("audit-lsm");

@@ -42,6 +42,11 @@ const VIRTUAL_FS: &[(u64, &str)] = &[
 /// Largest xattr value read; RSA-4096 signatures are 521 bytes.
 const XATTR_MAX: usize = 8192;
 const CHUNK: usize = 64 * 1024;
+/// Files handed to a worker at a time, and batches queued: one wake-up
+/// per batch rather than per file (a file at a time, the walker and a
+/// worker woke each other for every file), at most 4,096 paths waiting.
+const BATCH: usize = 64;
+const QUEUED_BATCHES: usize = 64;
 
 #[derive(Debug, Default)]
 pub struct FsInfo {
@@ -270,7 +275,7 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
         root: o.root.clone(),
         mmap_rules: rules::uses_mmap(&inputs.rules),
     };
-    let (tx, rx) = mpsc::sync_channel::<(PathBuf, Arc<FsInfo>)>(4096);
+    let (tx, rx) = mpsc::sync_channel::<(Vec<PathBuf>, Arc<FsInfo>)>(QUEUED_BATCHES);
     let rx = Mutex::new(rx);
     let done = AtomicU64::new(0);
     let progress = !o.quiet && !o.json && std::io::stderr().is_terminal();
@@ -293,11 +298,13 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
                             Ok(r) => r.recv(),
                             Err(_) => break,
                         };
-                        let Ok((path, fs)) = next else { break };
-                        if let Some((entry, rule)) = check_file(&shared, &path, &fs) {
-                            t.add(entry, rule);
+                        let Ok((paths, fs)) = next else { break };
+                        for path in paths {
+                            if let Some((entry, rule)) = check_file(&shared, &path, &fs) {
+                                t.add(entry, rule);
+                            }
+                            done.fetch_add(1, Ordering::Relaxed);
                         }
-                        done.fetch_add(1, Ordering::Relaxed);
                     }
                     t
                 })
@@ -333,6 +340,7 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
                     continue;
                 }
             };
+            let mut batch = Vec::with_capacity(BATCH);
             for entry in entries {
                 let entry = match entry {
                     Ok(e) => e,
@@ -345,8 +353,12 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
                     Ok(t) if t.is_dir() => stack.push(entry.path()),
                     Ok(t) if t.is_file() => {
                         walked += 1;
-                        if tx.send((entry.path(), info.clone())).is_err() {
-                            break;
+                        batch.push(entry.path());
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send((full, info.clone())).is_err() {
+                                break;
+                            }
                         }
                     }
                     Ok(_) => {}
@@ -360,6 +372,10 @@ pub fn walk(o: &AuditOptions, inputs: &Inputs) -> Tally {
                         if o.relabel { "done" } else { "checked" }
                     );
                 }
+            }
+            // The directory's last files; an error means no worker is left.
+            if !batch.is_empty() && tx.send((batch, info.clone())).is_err() {
+                break;
             }
         }
         drop(tx);
@@ -469,7 +485,9 @@ fn is_elf(head: &[u8]) -> bool {
 /// `fgetxattr`: `Ok(None)` when the file has none (or the filesystem no
 /// xattrs).
 fn fgetxattr(file: &File, name: &std::ffi::CStr) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; XATTR_MAX];
+    // On the stack: an 8 KiB allocation per call made musl's malloc map
+    // and unmap memory for a good share of the files.
+    let mut buf = [0u8; XATTR_MAX];
     // SAFETY: an open descriptor, a NUL-terminated name and a buffer of
     // buf.len() writable bytes, of which the kernel writes at most that many.
     let n = unsafe {
@@ -481,10 +499,7 @@ fn fgetxattr(file: &File, name: &std::ffi::CStr) -> std::io::Result<Option<Vec<u
         )
     };
     match usize::try_from(n) {
-        Ok(n) => {
-            buf.truncate(n);
-            Ok(Some(buf))
-        }
+        Ok(n) => Ok(Some(buf.get(..n).unwrap_or_default().to_vec())),
         Err(_) => {
             let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
