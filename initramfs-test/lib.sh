@@ -246,6 +246,10 @@ make_base_root() {
         [[ $a == busybox ]] || ln -sf busybox "$r/bin/$a"
     done
     install -m 0755 "$IL_TEST_DIR/agent/init-agent" "$r/sbin/init-agent"
+    # The VMs boot init=/sbin/init-agent; /sbin/init is there for what
+    # reads the default (the initramfs-tools hook's check --audit-boot,
+    # with the build host's command line).
+    ln -s init-agent "$r/sbin/init"
     echo "il-test" > "$r/etc/hostname"
     # systemd's switch-root refuses a root without os-release.
     printf '%s\n' 'ID=integrity-loader-test' 'NAME="integrity-loader VM test root"' > "$r/etc/os-release"

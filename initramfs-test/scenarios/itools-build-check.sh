@@ -4,7 +4,12 @@
 # A root whose /etc/integrity-loader.conf has an unknown key. mkinitramfs
 # with our hook must fail (as update-initramfs then does), print the
 # check's report naming the file and line, and say how to fix it. Then the
-# same root with the line removed must build. No VM is booted.
+# same root with the line removed must build. Then the hook's --audit-boot,
+# as the dracut module's host-only check: the same root with a policy that
+# appraises executables, whose /bin/sh (busybox) has no security.ima, must
+# fail the build naming /bin/sh, unless this host's /proc/cmdline (which
+# the check reads for the next boot) says the kernel does not enforce. No
+# VM is booted.
 
 scenario() {
     new_root
@@ -22,4 +27,20 @@ scenario() {
 
     sed -i '/^NO_SUCH_KEY=/d' "$ROOT/etc/integrity-loader.conf"
     itools_initramfs > /dev/null
+
+    echo 'appraise func=BPRM_CHECK' | put /etc/sysconfig/ima-policy
+    log=$S/mkinitramfs-unsigned-sh.log
+    with_kernel_tree env INTEGRITY_LOADER_ROOT="$ROOT" INTEGRITY_LOADER_BIN="$BIN" \
+        mkinitramfs -d "$ITOOLS_CONF" -o "$S/unsigned-sh.img" "$KVER" > "$log" 2>&1
+    local rc=$?
+    if grep -Eq '(^| )ima_appraise=(fix|log|off)( |$)' /proc/cmdline; then
+        ((rc == 0)) || fail "mkinitramfs failed though /proc/cmdline does not enforce appraisal ($log)"
+        return 0
+    fi
+    ((rc != 0)) || fail "mkinitramfs succeeded with a root whose /bin/sh the kernel would refuse ($log)"
+    grep -q "E: integrity-loader:  *shell  */bin/sh -> /bin/busybox: denied: no security.ima" "$log" \
+        || fail "mkinitramfs's output lacks the boot-file audit's line for /bin/sh ($log)"
+    grep -q "E: integrity-loader:  *boot files: the kernel would refuse .*/bin/sh -> /bin/busybox" "$log" \
+        || fail "mkinitramfs's output does not name /bin/sh among the files the kernel would refuse ($log)"
+    grep -q "E: .*hooks/integrity-loader failed" "$log" || fail "mkinitramfs did not fail because of the hook ($log)"
 }
