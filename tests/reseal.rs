@@ -612,3 +612,91 @@ fn a_seal_of_a_new_kmk_crashed_at_any_rename_leaves_the_old_set_or_the_new() {
         r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
     }
 }
+
+#[test]
+fn a_reseal_after_an_interrupted_one_crashed_at_any_rename_leaves_files_that_load() {
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f) = provisioned("reseal-after-switch", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    tpm.provision_primary_with(
+        "rsa2048",
+        "0x81000002",
+        &[
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
+        ],
+    );
+    // A move to another storage key cut short right after its switch: the
+    // configuration names the blob beside its place.
+    let out = f
+        .command(&["reseal", "--parent", "0x81000002", "--pcrs", "sha256:7"])
+        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "2")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),
+        "{conf}"
+    );
+    let before = files_of(&f.root());
+    // The next run moves to another PCR set: the old configuration cannot
+    // load its blob, so it goes beside too, and not over the blob in use.
+    let args = ["reseal", "--pcrs", "sha256:0,7"];
+    let mut crashed = 0;
+    for n in 1.. {
+        next_boot(&mut tpm, &f);
+        restore(&f, &before);
+        let out = f
+            .command(&args)
+            .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            break;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(nix::sys::signal::Signal::SIGABRT as i32),
+            "crash point {n}: {stderr}"
+        );
+        crashed = n;
+        next_boot(&mut tpm, &f);
+        let r = f.run(&["load"]);
+        assert_eq!(
+            r.code,
+            0,
+            "after a crash at rename {n}: {}\n{}",
+            r.output(),
+            fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap()
+        );
+        r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+        let r = f.run(&args);
+        assert_eq!(r.code, 0, "reseal again after rename {n}: {}", r.output());
+        let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+        assert!(
+            conf.contains(&format!("MASTERKEY=/{BLOB}\n"))
+                && conf.contains("TPM2_PCRS=sha256:0,7\n")
+                && !conf.contains(".next"),
+            "after rename {n}: {conf}"
+        );
+        next_boot(&mut tpm, &f);
+        assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+    }
+    // Beside (.next2), the switch, in place, the switch back.
+    assert_eq!(crashed, 4, "crash points");
+    let left: Vec<_> = files_of(&f.root())
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.to_string_lossy().contains(".next"))
+        .collect();
+    assert!(left.is_empty(), "side files left: {left:?}");
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}

@@ -411,15 +411,17 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
     output::check(&env.root, &target_refs, force).map_err(CommandError::usage)?;
-    // Where they may wait while the configuration switches: leftovers of
-    // an interrupted run are replaced.
+    // Where they may wait while the configuration switches (the side
+    // names not in use): leftovers of an interrupted run are replaced.
+    let side_blob = commit::side_of(&output, &s.masterkey.value);
+    let side = |path: &str| match path.strip_prefix(output.as_str()) {
+        Some(companion) => format!("{side_blob}{companion}"),
+        None => commit::side_of(path, &s.evm_key.value),
+    };
     let sides: Vec<String> = targets
         .iter()
         .filter(|t| t.as_str() != CONFIG_PATH)
-        .map(|t| match t.strip_prefix(output.as_str()) {
-            Some(companion) => format!("{output}{}{companion}", commit::SIDE),
-            None => format!("{t}{}", commit::SIDE),
-        })
+        .map(|t| side(t))
         .collect();
     let side_refs: Vec<&str> = sides.iter().map(String::as_str).collect();
     output::check(&env.root, &side_refs, true).map_err(CommandError::usage)?;
@@ -482,17 +484,11 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
         false => None,
     };
     // Blobs are private; the configuration stays readable (check as a user).
-    let file = |path: &str, bytes: Vec<u8>, mode: u32| {
-        let side = match path.strip_prefix(output.as_str()) {
-            Some(companion) => format!("{output}{}{companion}", commit::SIDE),
-            None => format!("{path}{}", commit::SIDE),
-        };
-        commit::File {
-            path: path.to_string(),
-            side,
-            bytes,
-            mode,
-        }
+    let file = |path: &str, bytes: Vec<u8>, mode: u32| commit::File {
+        path: path.to_string(),
+        side: side(path),
+        bytes,
+        mode,
     };
     let mut files = vec![file(&output, pem.into_bytes(), 0o600)];
     if let Some(key) = &authorized_by {
@@ -529,11 +525,9 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     };
     let places = set.commit(&env.root, force).map_err(|e| {
         if let (commit::CommitError::Switched(_), Some(key)) = (&e, &key) {
-            let place = env.root.display_path(format!(
-                "{output}{}{}",
-                commit::SIDE,
-                crate::recovery::SUFFIX
-            ));
+            let place = env
+                .root
+                .display_path(format!("{side_blob}{}", crate::recovery::SUFFIX));
             print_recovery_key(key, &place);
         }
         CommandError::failed(match e {
@@ -656,8 +650,8 @@ fn commit_order(
             config: final_config,
         });
     }
-    let side_blob = format!("{output}{}", commit::SIDE);
-    let side_evm = evm.map(|e| format!("{e}{}", commit::SIDE));
+    let side_blob = commit::side_of(output, &s.masterkey.value);
+    let side_evm = evm.map(|e| commit::side_of(e, &s.evm_key.value));
     let side_evm = side_evm.as_deref().filter(|_| reads_evm);
     let side_config = match o.write_config {
         true => config(&side_blob, side_evm),
