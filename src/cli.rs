@@ -291,7 +291,8 @@ removes MASTERKEY.pcrpkey and .pcrsig.
 seal and reseal replace files the boot reads together so that a crash
 leaves the old set or the new: where they must, the new files go to
 PATH.next first (PATH.next2 while the configuration names a PATH.next)
-and the configuration switches to them in one rename.
+and the configuration switches to them in one rename. Temp files a crash
+cut short (.NAME.tmpPID, of a process gone) go at the next run.
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.

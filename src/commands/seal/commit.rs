@@ -89,6 +89,14 @@ impl Set {
             order,
             leftovers,
         } = self;
+        // Temp files a crash cut short, of every file this commit may write
+        // or removes as a leftover.
+        let mut owned: Vec<&str> = vec![CONFIG_PATH];
+        for f in &files {
+            owned.extend([f.path.as_str(), f.side.as_str()]);
+        }
+        owned.extend(leftovers.iter().map(String::as_str));
+        output::remove_stale_temps(root, &owned);
         let mut places = Vec::new();
         match order {
             Order::InPlace { config } => {
