@@ -270,8 +270,9 @@ Options of seal:
                     OUTPUT.pcrsig (sign-policy)
 
 Options of sign-policy (offline; systemd's .pcrsig JSON):
-  --key FILE        the ECDSA P-256 private key to sign with (PKCS#8 or
-                    SEC1 PEM; read from FILE, never logged)
+  --key FILE        the private key to sign with: ECDSA P-256 (PKCS#8 or
+                    SEC1 PEM) or RSA 2048/3072/4096 (PKCS#8 or PKCS#1
+                    PEM); read from FILE, never logged
   --pcrs SPEC       PCRs of the policy (default TPM2_PCRS)
   --pcr-value N=HEX the value of PCR N to approve, for each of --pcrs
                     (default: the TPM's current values)
