@@ -270,8 +270,9 @@ Options of seal:
                     OUTPUT.pcrsig (sign-policy)
 
 Options of sign-policy (offline; systemd's .pcrsig JSON):
-  --key FILE        the ECDSA P-256 private key to sign with (PKCS#8 or
-                    SEC1 PEM; read from FILE, never logged)
+  --key FILE        the private key to sign with: ECDSA P-256 (PKCS#8 or
+                    SEC1 PEM) or RSA 2048/3072/4096 (PKCS#8 or PKCS#1
+                    PEM); read from FILE, never logged
   --pcrs SPEC       PCRs of the policy (default TPM2_PCRS)
   --pcr-value N=HEX the value of PCR N to approve, for each of --pcrs
                     (default: the TPM's current values)
@@ -290,7 +291,9 @@ removes MASTERKEY.pcrpkey and .pcrsig.
 
 seal and reseal replace files the boot reads together so that a crash
 leaves the old set or the new: where they must, the new files go to
-PATH.next first and the configuration switches to them in one rename.
+PATH.next first (PATH.next2 while the configuration names a PATH.next)
+and the configuration switches to them in one rename. Temp files a crash
+cut short (.NAME.tmpPID, of a process gone) go at the next run.
 
 Exit status: 0 every configured step succeeded, 1 a step failed,
 2 usage or configuration error.

@@ -612,3 +612,166 @@ fn a_seal_of_a_new_kmk_crashed_at_any_rename_leaves_the_old_set_or_the_new() {
         r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
     }
 }
+
+#[test]
+fn a_reseal_after_an_interrupted_one_crashed_at_any_rename_leaves_files_that_load() {
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f) = provisioned("reseal-after-switch", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    tpm.provision_primary_with(
+        "rsa2048",
+        "0x81000002",
+        &[
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|decrypt",
+        ],
+    );
+    // A move to another storage key cut short right after its switch: the
+    // configuration names the blob beside its place.
+    let out = f
+        .command(&["reseal", "--parent", "0x81000002", "--pcrs", "sha256:7"])
+        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "2")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),
+        "{conf}"
+    );
+    let before = files_of(&f.root());
+    // The next run moves to another PCR set: the old configuration cannot
+    // load its blob, so it goes beside too, and not over the blob in use.
+    let args = ["reseal", "--pcrs", "sha256:0,7"];
+    let mut crashed = 0;
+    for n in 1.. {
+        next_boot(&mut tpm, &f);
+        restore(&f, &before);
+        let out = f
+            .command(&args)
+            .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            break;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(nix::sys::signal::Signal::SIGABRT as i32),
+            "crash point {n}: {stderr}"
+        );
+        crashed = n;
+        next_boot(&mut tpm, &f);
+        let r = f.run(&["load"]);
+        assert_eq!(
+            r.code,
+            0,
+            "after a crash at rename {n}: {}\n{}",
+            r.output(),
+            fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap()
+        );
+        r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
+        let r = f.run(&args);
+        assert_eq!(r.code, 0, "reseal again after rename {n}: {}", r.output());
+        let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+        assert!(
+            conf.contains(&format!("MASTERKEY=/{BLOB}\n"))
+                && conf.contains("TPM2_PCRS=sha256:0,7\n")
+                && !conf.contains(".next"),
+            "after rename {n}: {conf}"
+        );
+        next_boot(&mut tpm, &f);
+        assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+    }
+    // Beside (.next2), the switch, in place, the switch back.
+    assert_eq!(crashed, 4, "crash points");
+    let left: Vec<_> = files_of(&f.root())
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.to_string_lossy().contains(".next"))
+        .collect();
+    assert!(left.is_empty(), "side files left: {left:?}");
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}
+
+/// The temp files (`.NAME.tmpPID`) under the root.
+fn temp_files(f: &Fixture) -> Vec<String> {
+    files_of(&f.root())
+        .into_iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.') && n.contains(".tmp"))
+        .collect()
+}
+
+#[test]
+fn temp_files_a_crash_left_are_removed_by_the_next_run() {
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f) = provisioned("reseal-temps", "DROP_KMK=no\n");
+    let evm_blob = fs::read(f.root().join(EVM)).unwrap();
+    // Cut short after the first rename: the recovery file and the
+    // configuration were staged, never renamed.
+    let args = ["reseal", "--pcrs", "sha256:7", "--recovery-key"];
+    let out = f
+        .command(&args)
+        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left = temp_files(&f);
+    assert!(
+        left.iter()
+            .any(|n| n.starts_with(".kmk-tpm2.pem.next.recovery.tmp"))
+            && left
+                .iter()
+                .any(|n| n.starts_with(".integrity-loader.conf.tmp")),
+        "{left:?}"
+    );
+    // Not ours: another file's temp name, and a symlink by one of ours.
+    let keys = f.root().join("etc/keys");
+    fs::write(keys.join(".notes.tmp1"), "mine").unwrap();
+    std::os::unix::fs::symlink(
+        "evm.blob",
+        keys.join(format!(".kmk-tpm2.pem.tmp{}", out_of_range_pid())),
+    )
+    .unwrap();
+    next_boot(&mut tpm, &f);
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let r = f.run(&args);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("a temp file of a run cut short");
+    let left = temp_files(&f);
+    assert_eq!(
+        left,
+        [
+            format!(".kmk-tpm2.pem.tmp{}", out_of_range_pid()),
+            ".notes.tmp1".to_string()
+        ],
+        "{left:?}"
+    );
+    assert_eq!(fs::read(keys.join(".notes.tmp1")).unwrap(), b"mine");
+    next_boot(&mut tpm, &f);
+    assert_boot_opens_the_old_evm_key(&f, &evm_blob);
+}
+
+/// A PID no process has (above the largest the kernel gives).
+fn out_of_range_pid() -> u32 {
+    let max: u32 = fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    max + 1
+}

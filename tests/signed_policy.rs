@@ -204,10 +204,11 @@ fn signed_values_unseal_new_signed_values_need_no_reseal_unsigned_do_not() {
 }
 
 /// A `.pcrsig` made with openssl alone, as systemd-measure makes one
-/// (RSA PKCS#1 v1.5 over SHA-256 of the policy digest), is read.
+/// (RSA PKCS#1 v1.5 over SHA-256 of the policy digest), is read; and
+/// `sign-policy` signs with the RSA key as openssl does.
 #[test]
 fn an_rsa_key_and_a_pcrsig_signed_with_openssl_unseal() {
-    let (tpm, f, private, _) = sealed("signed-rsa", true);
+    let (tpm, f, private, public) = sealed("signed-rsa", true);
     let pcrs = PcrSelection::parse("sha256:7,11").unwrap();
     let values: Vec<[u8; 32]> = [7, 11].iter().map(|n| unhex(&pcr(&tpm, *n))).collect();
     let pol = seal::pcr_policy(&pcrs, &values);
@@ -230,11 +231,40 @@ fn an_rsa_key_and_a_pcrsig_signed_with_openssl_unseal() {
     );
     fs::write(sigfile(&f), json).unwrap();
     load_opens_evm(&f);
-    // sign-policy refuses an RSA private key with a way out.
-    let out = f.dir.join("rsa.pcrsig").display().to_string();
-    let r = f.run(&["sign-policy", "--key", &private, "--output", &out]);
-    assert_eq!(r.code, 2, "{}", r.output());
-    r.assert_contains("sign-policy signs with ECDSA P-256 keys only");
+    // sign-policy signs with the same key, PKCS#8 (openssl 3's genrsa) and
+    // PKCS#1 (`-traditional`, systemd-measure's usual): openssl verifies
+    // the signature, it is openssl's own (PKCS#1 v1.5 is deterministic),
+    // and the TPM takes it at the boot's unseal.
+    let pkcs1 = f.dir.join("policy.rsa.key").display().to_string();
+    openssl(&["rsa", "-in", &private, "-traditional", "-out", &pkcs1]);
+    assert!(
+        fs::read_to_string(&pkcs1)
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    let openssl_sig = fs::read(&sig_file).unwrap();
+    for key in [&private, &pkcs1] {
+        fs::remove_file(sigfile(&f)).unwrap();
+        let r = f.run(&["sign-policy", "--key", key, "--output", &sigfile(&f)]);
+        assert_eq!(r.code, 0, "{key}: {}", r.output());
+        assert!(!r.output().contains("PRIVATE KEY"), "{}", r.output());
+        let entries = pcrsig::parse(&fs::read(sigfile(&f)).unwrap()).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].pol, pol);
+        assert_eq!(entries[0].sig, openssl_sig, "{key}");
+        let ours = f.dir.join("ours.sig").display().to_string();
+        fs::write(&ours, &entries[0].sig).unwrap();
+        openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            &public,
+            "-signature",
+            &ours,
+            &pol_file.display().to_string(),
+        ]);
+        load_opens_evm(&f);
+    }
 }
 
 /// Our key Name and PolicyAuthorize digest are those tpm2-tools compute

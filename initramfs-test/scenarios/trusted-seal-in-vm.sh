@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# trusted kmk provisioned in the VM: boot 1 runs `integrity-loader seal --type trusted`, boot 2 loads it
+# trusted kmk provisioned in the VM: boot 1 runs `integrity-loader seal --type trusted`, boot 2 loads it, boot 3 replaces it (side files, switch), boot 4 loads the new one
 #
 # On the kernel with trusted keys (build-kernel). The installed system
 # (the binary in /usr/bin, certificates, policy, EVMKEY in
@@ -48,5 +48,37 @@ SNIPPET
         "the PCR-bound trusted kmk loaded"
     expect_loader_log 'loaded evm-key \(32 bytes, sealed by trusted:kmk\)' "the evm-key sealed by trusted:kmk"
     expect_loader_log 'every configured step succeeded' "success"
+    expect_no_oops
+    failed && return 0
+
+    # Boot 3 (provisioning again): a new kmk and evm-key over the old, as
+    # after a lost evm-key. The boot reads both, so they go beside the old
+    # ones (.next), the configuration switches to them, then they move in
+    # place (src/commands/seal/commit.rs, as a tpm2 seal; tests/reseal.rs
+    # crashes that code at each rename on the host, which has no trusted
+    # keys).
+    cat > "$S/replace-provision" << 'SNIPPET'
+echo "AGENT: provisioning: a new trusted kmk over the old"
+old=$(sha256sum < /etc/keys/kmk-trusted.blob)
+/usr/bin/integrity-loader seal --type trusted --pcrs sha256:11 \
+    --evm-key /etc/keys/evm-trusted.blob --write-config --replace-kmk-and-orphan-labels \
+    || bad "the second integrity-loader seal --type trusted failed (status $?)"
+[ "$old" != "$(sha256sum < /etc/keys/kmk-trusted.blob)" ] || bad "the blob was not replaced"
+if grep -q '\.next' /etc/integrity-loader.conf; then bad "the configuration still names a side file"; fi
+if ls -a /etc/keys | grep -qE '\.next|\.tmp'; then bad "a side or temp file is left in /etc/keys"; fi
+ls -la /etc/keys | sed 's/^/AGENT:   /'
+SNIPPET
+    debugfs -w -R "write $S/replace-provision /etc/agent-provision" "$S/root.img" > /dev/null 2>&1
+    boot_vm "$initrd" --kernel trusted --tpm --persist --log replace
+    expect_agent_pass "boot 3 (a new kmk over the old)"
+    expect_loader_log 'the new files went beside the old ones first' "the switch through the side files"
+    expect_loader_log 'the kernel made a trusted kmk kmk under 0x81000001, bound to sha256:11' "the second seal line"
+    failed && return 0
+
+    boot_vm "$initrd" --kernel trusted --tpm --log load-new
+    expect_agent_pass "boot 4 (the new set)"
+    expect_loader_log 'kmk: done: loaded trusted key kmk \(PCR-bound, TPM2_PCRS=sha256:11\) from .*/etc/keys/kmk-trusted.blob' \
+        "the new trusted kmk loaded"
+    expect_loader_log 'loaded evm-key \(32 bytes, sealed by trusted:kmk\)' "the new evm-key"
     expect_no_oops
 }

@@ -17,6 +17,7 @@ pub mod policy_authorize;
 pub mod public;
 pub mod rc;
 pub(crate) mod rsa;
+pub(crate) mod rsa_sign;
 pub mod seal;
 pub mod tcti;
 pub mod transport;

@@ -207,9 +207,16 @@ pub fn a_hash(approved_policy: &[u8; 32]) -> [u8; 32] {
     Sha256::digest(approved_policy).into()
 }
 
-/// A P-256 private key (PKCS#8 `PRIVATE KEY` or SEC1 `EC PRIVATE KEY` PEM).
+/// A private key that signs PCR policies: ECDSA P-256 (PKCS#8 `PRIVATE
+/// KEY` or SEC1 `EC PRIVATE KEY` PEM) or RSA (PKCS#8, or PKCS#1 `RSA
+/// PRIVATE KEY`, as systemd-measure's keys usually are).
 pub struct SigningKey {
-    key: p256::ecdsa::SigningKey,
+    key: Signer,
+}
+
+enum Signer {
+    Ecdsa(p256::ecdsa::SigningKey),
+    Rsa(Box<super::rsa_sign::RsaPrivateKey>),
 }
 
 impl fmt::Debug for SigningKey {
@@ -258,6 +265,13 @@ fn sec1_scalar(der: &[u8]) -> Option<&[u8]> {
 impl SigningKey {
     pub fn from_pem(pem: &[u8]) -> Result<SigningKey, String> {
         let text = String::from_utf8_lossy(pem);
+        if text.contains("-----BEGIN RSA PRIVATE KEY-----") {
+            let der = Zeroizing::new(
+                crate::pem::decode(pem, "RSA PRIVATE KEY", crate::pem::Layout::Lenient)
+                    .map_err(|e| format!("not a PEM RSA private key: {e:?}"))?,
+            );
+            return SigningKey::rsa(&der);
+        }
         let scalar: Zeroizing<Vec<u8>> = if text.contains("-----BEGIN EC PRIVATE KEY-----") {
             let der = Zeroizing::new(
                 crate::pem::decode(pem, "EC PRIVATE KEY", crate::pem::Layout::Lenient)
@@ -292,7 +306,10 @@ impl SigningKey {
                 return Err(bad.into());
             };
             if oid == OID_RSA {
-                return Err("an RSA private key: sign-policy signs with ECDSA P-256 keys only; sign with `systemd-measure sign` (its .pcrsig is read as is) or make a P-256 key (openssl ecparam -name prime256v1 -genkey)".into());
+                let (0x04, inner, _) = tlv(rest).ok_or(bad)? else {
+                    return Err(bad.into());
+                };
+                return SigningKey::rsa(inner);
             }
             if oid != OID_EC_PUBLIC_KEY
                 || tlv(params).map(|(t, c, _)| (t, c)) != Some((0x06, OID_PRIME256V1))
@@ -306,12 +323,26 @@ impl SigningKey {
         };
         let key = p256::ecdsa::SigningKey::from_slice(&scalar)
             .map_err(|_| "the private scalar is not a valid P-256 key".to_string())?;
-        Ok(SigningKey { key })
+        Ok(SigningKey {
+            key: Signer::Ecdsa(key),
+        })
     }
 
-    /// Its public key, as `openssl ec -pubout` writes it.
+    /// From a PKCS#1 RSAPrivateKey.
+    fn rsa(der: &[u8]) -> Result<SigningKey, String> {
+        let key = super::rsa_sign::RsaPrivateKey::from_pkcs1(der)?;
+        Ok(SigningKey {
+            key: Signer::Rsa(Box::new(key)),
+        })
+    }
+
+    /// Its public key, as `openssl pkey -pubout` writes it.
     pub fn public(&self) -> Result<PolicyKey, String> {
-        let point = self.key.verifying_key().to_sec1_point(false);
+        let key = match &self.key {
+            Signer::Ecdsa(key) => key,
+            Signer::Rsa(key) => return PolicyKey::from_spki(&key.spki()),
+        };
+        let point = key.verifying_key().to_sec1_point(false);
         let mut alg = Writer::new();
         alg.u8(0x06).u8(7).bytes(OID_EC_PUBLIC_KEY);
         alg.u8(0x06).u8(8).bytes(OID_PRIME256V1);
@@ -323,11 +354,15 @@ impl SigningKey {
         PolicyKey::from_spki(spki.as_slice())
     }
 
-    /// A DER ECDSA signature over `digest` (already SHA-256).
+    /// A signature over `digest` (already SHA-256): DER ECDSA, or
+    /// RSASSA-PKCS1-v1_5 (verified before it is returned).
     pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, String> {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
-        let sig: p256::ecdsa::Signature = self
-            .key
+        let key = match &self.key {
+            Signer::Ecdsa(key) => key,
+            Signer::Rsa(key) => return key.sign_sha256(digest),
+        };
+        let sig: p256::ecdsa::Signature = key
             .sign_prehash(digest)
             .map_err(|_| "ECDSA signing failed".to_string())?;
         Ok(sig.to_der().as_bytes().to_vec())

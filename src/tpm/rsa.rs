@@ -192,6 +192,17 @@ fn mgf1_xor(seed: &[u8], out: &mut [u8]) {
     }
 }
 
+/// `x^e mod n` for a 2048-, 3072- or 4096-bit modulus `n`, as `n.len()`
+/// big-endian octets (`sign-policy` verifies its RSA signatures with it).
+pub(super) fn public_power(n: &[u8], e: u32, x: &[u8]) -> Option<Vec<u8>> {
+    match n.len() {
+        256 => power::<{ U2048::LIMBS }>(n, e, x),
+        384 => power::<{ U3072::LIMBS }>(n, e, x),
+        512 => power::<{ crypto_bigint::U4096::LIMBS }>(n, e, x),
+        _ => None,
+    }
+}
+
 /// `em^e mod n` as `n.len()` big-endian octets. The exponent is public and
 /// handled in variable time; the base (the encoded salt) is not. `em` is
 /// below `n` because it starts with a zero octet and `n` has its top bit set.

@@ -17,9 +17,12 @@ use crate::rootfs::Root;
 use std::path::PathBuf;
 
 /// Where a file of the new set waits while the configuration names it:
-/// the blob at MASTERKEY + this (its companions after it), the evm-key at
-/// EVMKEY + this.
-pub const SIDE: &str = ".next";
+/// the blob at MASTERKEY + one of these (its companions after it), the
+/// evm-key at EVMKEY + one. The second is for a run after one interrupted
+/// past its switch, whose configuration still names files at the first:
+/// writing over those would leave, at a crash before the next switch, a
+/// blob the configuration in force does not match.
+pub const SIDES: [&str; 2] = [".next", ".next2"];
 
 /// The largest file of a set (a blob, an evm-key, a configuration), read
 /// back to see whether it changes.
@@ -86,6 +89,14 @@ impl Set {
             order,
             leftovers,
         } = self;
+        // Temp files a crash cut short, of every file this commit may write
+        // or removes as a leftover.
+        let mut owned: Vec<&str> = vec![CONFIG_PATH];
+        for f in &files {
+            owned.extend([f.path.as_str(), f.side.as_str()]);
+        }
+        owned.extend(leftovers.iter().map(String::as_str));
+        output::remove_stale_temps(root, &owned);
         let mut places = Vec::new();
         match order {
             Order::InPlace { config } => {
@@ -217,16 +228,36 @@ fn remove_side_files(root: &Root, paths: &[String]) {
 /// `path` without the side suffix a run interrupted after its switch left
 /// in the configuration.
 pub fn place_of(path: &str) -> &str {
-    path.strip_suffix(SIDE).unwrap_or(path)
+    SIDES
+        .iter()
+        .rev()
+        .find_map(|s| path.strip_suffix(s))
+        .unwrap_or(path)
+}
+
+/// Where the file for `place` waits: beside it, under a name the
+/// configuration (which names `configured` now) does not read.
+pub fn side_of(place: &str, configured: &str) -> String {
+    let [first, second] = SIDES;
+    let side = format!("{place}{first}");
+    if side == configured {
+        format!("{place}{second}")
+    } else {
+        side
+    }
 }
 
 /// The side files of a kmk blob at `blob` and its companions, and of an
-/// evm-key at `evm_key`: what an interrupted run may have left.
+/// evm-key at `evm_key`, under either side name: what an interrupted run
+/// may have left.
 pub fn side_files(blob: &str, evm_key: Option<&str>) -> Vec<String> {
-    let side = format!("{blob}{SIDE}");
-    let mut v: Vec<String> = COMPANIONS.iter().map(|c| format!("{side}{c}")).collect();
-    v.push(side);
-    v.extend(evm_key.map(|e| format!("{e}{SIDE}")));
+    let mut v = Vec::new();
+    for s in SIDES {
+        let side = format!("{blob}{s}");
+        v.extend(COMPANIONS.iter().map(|c| format!("{side}{c}")));
+        v.push(side);
+        v.extend(evm_key.map(|e| format!("{e}{s}")));
+    }
     v
 }
 
@@ -236,3 +267,29 @@ pub const COMPANIONS: [&str; 3] = [
     crate::tpm::policy_authorize::PCRPKEY_SUFFIX,
     crate::tpm::policy_authorize::PCRSIG_SUFFIX,
 ];
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_side_name_is_never_the_one_in_use() {
+        assert_eq!(side_of("/k.pem", "/k.pem"), "/k.pem.next");
+        assert_eq!(side_of("/k.pem", "/other.pem.next"), "/k.pem.next");
+        assert_eq!(side_of("/k.pem", "/k.pem.next"), "/k.pem.next2");
+        assert_eq!(side_of("/k.pem", "/k.pem.next2"), "/k.pem.next");
+        for path in ["/k.pem", "/k.pem.next", "/k.pem.next2"] {
+            assert_eq!(place_of(path), "/k.pem");
+        }
+        let sides = side_files("/k.pem", Some("/e"));
+        for want in [
+            "/k.pem.next",
+            "/k.pem.next2.recovery",
+            "/e.next",
+            "/e.next2",
+        ] {
+            assert!(sides.iter().any(|s| s == want), "{want}: {sides:?}");
+        }
+    }
+}

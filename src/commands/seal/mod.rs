@@ -411,15 +411,17 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
     output::check(&env.root, &target_refs, force).map_err(CommandError::usage)?;
-    // Where they may wait while the configuration switches: leftovers of
-    // an interrupted run are replaced.
+    // Where they may wait while the configuration switches (the side
+    // names not in use): leftovers of an interrupted run are replaced.
+    let side_blob = commit::side_of(&output, &s.masterkey.value);
+    let side = |path: &str| match path.strip_prefix(output.as_str()) {
+        Some(companion) => format!("{side_blob}{companion}"),
+        None => commit::side_of(path, &s.evm_key.value),
+    };
     let sides: Vec<String> = targets
         .iter()
         .filter(|t| t.as_str() != CONFIG_PATH)
-        .map(|t| match t.strip_prefix(output.as_str()) {
-            Some(companion) => format!("{output}{}{companion}", commit::SIDE),
-            None => format!("{t}{}", commit::SIDE),
-        })
+        .map(|t| side(t))
         .collect();
     let side_refs: Vec<&str> = sides.iter().map(String::as_str).collect();
     output::check(&env.root, &side_refs, true).map_err(CommandError::usage)?;
@@ -482,17 +484,11 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
         false => None,
     };
     // Blobs are private; the configuration stays readable (check as a user).
-    let file = |path: &str, bytes: Vec<u8>, mode: u32| {
-        let side = match path.strip_prefix(output.as_str()) {
-            Some(companion) => format!("{output}{}{companion}", commit::SIDE),
-            None => format!("{path}{}", commit::SIDE),
-        };
-        commit::File {
-            path: path.to_string(),
-            side,
-            bytes,
-            mode,
-        }
+    let file = |path: &str, bytes: Vec<u8>, mode: u32| commit::File {
+        path: path.to_string(),
+        side: side(path),
+        bytes,
+        mode,
     };
     let mut files = vec![file(&output, pem.into_bytes(), 0o600)];
     if let Some(key) = &authorized_by {
@@ -519,7 +515,25 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
                 .into(),
         });
     }
-    let order = commit_order(&env, o, &output, existing_config.as_deref(), &pcrs, &sealed)?;
+    let commit = Commit {
+        output: &output,
+        evm: o.evm_key.as_deref(),
+        write_config: o.write_config,
+        existing: existing_config.as_deref(),
+        fixed_blob: None,
+    };
+    let order = commit_order(&env, commit, |masterkey, evm_key| {
+        config_text(
+            &env,
+            existing_config.as_deref(),
+            masterkey,
+            evm_key,
+            &pcrs,
+            parent,
+            &sealed,
+        )
+        .map(|(text, _)| text.into_bytes())
+    })?;
     let switched = matches!(order, commit::Order::Switch { .. });
     let set = commit::Set {
         files,
@@ -529,11 +543,9 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     };
     let places = set.commit(&env.root, force).map_err(|e| {
         if let (commit::CommitError::Switched(_), Some(key)) = (&e, &key) {
-            let place = env.root.display_path(format!(
-                "{output}{}{}",
-                commit::SIDE,
-                crate::recovery::SUFFIX
-            ));
+            let place = env
+                .root
+                .display_path(format!("{side_blob}{}", crate::recovery::SUFFIX));
             print_recovery_key(key, &place);
         }
         CommandError::failed(match e {
@@ -598,33 +610,35 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// How `seal` puts its files in place. When the boot reads what it
-/// replaces (the kmk blob at MASTERKEY, or at the path --write-config
-/// names, and the evm-key at EVMKEY) and an old set is there to fall back
-/// to, beside the old files with a switch of the configuration, so no
-/// crash leaves a new kmk with the old evm-key or the old configuration;
-/// on a first seal, in place.
-fn commit_order(
+/// How `seal` (both types) puts its files in place. When the boot reads
+/// what it replaces (the kmk blob at MASTERKEY, or at the path
+/// --write-config names, and the evm-key at EVMKEY) and an old set is
+/// there to fall back to, beside the old files with a switch of the
+/// configuration, so no crash leaves a new kmk with the old evm-key or the
+/// old configuration; on a first seal, in place. `config` is the
+/// configuration --write-config writes naming a blob and an evm-key;
+/// `fixed_blob`, why the configuration cannot name the blob elsewhere.
+pub(super) struct Commit<'a> {
+    pub output: &'a str,
+    pub evm: Option<&'a str>,
+    pub write_config: bool,
+    pub existing: Option<&'a [u8]>,
+    pub fixed_blob: Option<String>,
+}
+
+pub(super) fn commit_order(
     env: &super::Env,
-    o: &SealOptions,
-    output: &str,
-    existing: Option<&[u8]>,
-    pcrs: &PcrSelection,
-    sealed: &seal::Sealed,
+    c: Commit,
+    config: impl Fn(&str, Option<&str>) -> Result<Vec<u8>, String>,
 ) -> Result<commit::Order, CommandError> {
     let s = &env.settings;
     let root = &env.root;
     let failed = |m: String| CommandError::failed(m).nothing_written();
-    let evm = o.evm_key.as_deref();
-    let parent = o.sealing.parent.unwrap_or(s.tpm.parent);
-    let config = |masterkey: &str, evm_key: Option<&str>| {
-        config_text(env, existing, masterkey, evm_key, pcrs, parent, sealed)
-            .map(|(text, _)| text.into_bytes())
-    };
-    let reads_blob = o.write_config || same_place(root, output, &s.masterkey.value);
-    let reads_evm = evm.is_some_and(|e| o.write_config || same_place(root, e, &s.evm_key.value));
+    let (output, evm, existing) = (c.output, c.evm, c.existing);
+    let reads_blob = c.write_config || same_place(root, output, &s.masterkey.value);
+    let reads_evm = evm.is_some_and(|e| c.write_config || same_place(root, e, &s.evm_key.value));
     let old_set = root.exists(&s.masterkey.value) || root.exists(&s.evm_key.value);
-    let final_config = match o.write_config {
+    let final_config = match c.write_config {
         true => Some(config(output, evm).map_err(failed)?),
         false => None,
     };
@@ -639,7 +653,7 @@ fn commit_order(
             crate::config::Source::Cmdline(_) | crate::config::Source::CmdlineEmpty(_)
         )
     };
-    let fixed: Vec<String> = [
+    let mut fixed: Vec<String> = [
         (reads_blob, "MASTERKEY", &s.masterkey),
         (reads_evm, "EVMKEY", &s.evm_key),
     ]
@@ -647,19 +661,20 @@ fn commit_order(
     .filter(|(read, _, setting)| *read && cmdline(&setting.source))
     .map(|(_, name, setting)| format!("{name} ({})", setting.source))
     .collect();
+    fixed.extend(c.fixed_blob.filter(|_| reads_blob));
     if !fixed.is_empty() {
         log::warn!(
-            "{} comes from the kernel command line, which the configuration cannot switch: the files are renamed over the old ones one after another, and a crash between two renames leaves a new kmk beside old files",
+            "{}, which the configuration cannot switch: the files are renamed over the old ones one after another, and a crash between two renames leaves a new kmk beside old files",
             fixed.join(" and ")
         );
         return Ok(commit::Order::InPlace {
             config: final_config,
         });
     }
-    let side_blob = format!("{output}{}", commit::SIDE);
-    let side_evm = evm.map(|e| format!("{e}{}", commit::SIDE));
+    let side_blob = commit::side_of(output, &s.masterkey.value);
+    let side_evm = evm.map(|e| commit::side_of(e, &s.evm_key.value));
     let side_evm = side_evm.as_deref().filter(|_| reads_evm);
-    let side_config = match o.write_config {
+    let side_config = match c.write_config {
         true => config(&side_blob, side_evm),
         false => config_update::name_files(existing, reads_blob.then_some(&side_blob), side_evm)
             .map(String::into_bytes)

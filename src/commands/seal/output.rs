@@ -169,6 +169,63 @@ impl Drop for Staged {
     }
 }
 
+/// Removes the temp files (`.NAME.tmpPID`, as `stage` names them) that
+/// runs a crash cut short left beside `paths`: regular files only (a
+/// symlink by that name is not one of ours), of processes gone. This run
+/// has staged nothing yet, so its own PID's are an earlier process's.
+pub fn remove_stale_temps(root: &Root, paths: &[&str]) {
+    for path in paths {
+        let Ok((dir, name)) = split(path) else {
+            continue;
+        };
+        let Ok(dir) = root.resolve_planned(dir) else {
+            continue;
+        };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let prefix = format!(".{name}.tmp");
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(pid) = file_name
+                .to_str()
+                .and_then(|n| n.strip_prefix(&prefix))
+                .and_then(|p| p.parse::<i32>().ok().filter(|n| n.to_string() == p))
+            else {
+                continue;
+            };
+            // The DirEntry's type is the lstat's: a symlink is not followed.
+            if !entry.file_type().is_ok_and(|t| t.is_file()) || !gone(pid) {
+                continue;
+            }
+            let temp = entry.path();
+            match fs::remove_file(&temp) {
+                Ok(()) => log::info!(
+                    "removed {}: a temp file of a run cut short (process {pid})",
+                    temp.display()
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!(
+                    "cannot remove {} ({e}), a temp file of a run cut short (process {pid}); remove it",
+                    temp.display()
+                ),
+            }
+        }
+    }
+}
+
+/// Whether process `pid`, which named a temp file, is gone (or is this
+/// one, which has none yet).
+fn gone(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    if u32::try_from(pid).is_ok_and(|p| p == std::process::id()) {
+        return true;
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
+}
+
 /// Stages every file, then renames them into place in order, and returns
 /// where they went. A failure while staging leaves the old files whole;
 /// one between renames is reported with what is in place.
@@ -262,6 +319,60 @@ mod tests {
             !dir.join("etc/new").exists(),
             "check must not create anything"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_temp_files_of_the_files_written_are_removed_and_nothing_else() {
+        let (dir, r) = root("temps");
+        let keys = dir.join("etc/keys");
+        // A process that is gone: a child already reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let alive = std::os::unix::process::parent_id();
+        let own = std::process::id();
+        let stale = [
+            format!(".k.pem.tmp{dead}"),
+            format!(".k.pem.next.tmp{dead}"),
+            format!(".k.pem.tmp{own}"),
+        ];
+        let kept = [
+            format!(".k.pem.tmp{alive}"),
+            format!(".k.pem.tmp0{dead}"),
+            format!(".k.pem.tmp{dead}x"),
+            format!(".other.tmp{dead}"),
+            format!("k.pem.tmp{dead}"),
+            ".k.pem.tmp".to_string(),
+        ];
+        for name in stale.iter().chain(&kept) {
+            fs::write(keys.join(name), "x").unwrap();
+        }
+        // A symlink by the name, and a directory: neither followed nor removed.
+        fs::write(dir.join("target"), "t").unwrap();
+        let link = format!(".e.tmp{dead}");
+        symlink(dir.join("target"), keys.join(&link)).unwrap();
+        fs::create_dir(keys.join(format!(".d.tmp{dead}"))).unwrap();
+        fs::write(keys.join(format!(".d.tmp{dead}/f")), "f").unwrap();
+        remove_stale_temps(
+            &r,
+            &[
+                "/etc/keys/k.pem",
+                "/etc/keys/k.pem.next",
+                "/etc/keys/e",
+                "/etc/keys/d",
+                "/etc/none/x",
+            ],
+        );
+        for name in &stale {
+            assert!(!keys.join(name).exists(), "{name} stays");
+        }
+        for name in &kept {
+            assert!(keys.join(name).exists(), "{name} went");
+        }
+        assert!(fs::symlink_metadata(keys.join(&link)).is_ok());
+        assert_eq!(fs::read(dir.join("target")).unwrap(), b"t");
+        assert!(keys.join(format!(".d.tmp{dead}/f")).exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 

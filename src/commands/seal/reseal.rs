@@ -161,14 +161,13 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
     };
     // A move out of an interrupted seal's switch: EVMKEY of our file
     // names the evm-key beside its place.
-    let evm_move = match (
-        &s.evm_key.source,
-        s.evm_key.value.strip_suffix(commit::SIDE),
-    ) {
-        (crate::config::Source::File { path, .. }, Some(place))
-            if !path.ends_with(crate::config::EVM_CONFIG.trim_start_matches('/')) =>
+    let evm_place = commit::place_of(&s.evm_key.value);
+    let evm_move = match &s.evm_key.source {
+        crate::config::Source::File { path, .. }
+            if evm_place != s.evm_key.value
+                && !path.ends_with(crate::config::EVM_CONFIG.trim_start_matches('/')) =>
         {
-            Some(place.to_string())
+            Some(evm_place.to_string())
         }
         _ => None,
     };
@@ -331,7 +330,8 @@ fn seal_and_replace(
     before_write(tpm, &sealed).map_err(|m| format!("{m}; nothing was written"))?;
 
     let blob_path = job.blob_path;
-    let side = format!("{blob_path}{}", commit::SIDE);
+    // Not over the side files an interrupted run's configuration names.
+    let side = commit::side_of(blob_path, job.current);
     let file = |suffix: &str, bytes: Vec<u8>, mode: u32| commit::File {
         path: format!("{blob_path}{suffix}"),
         side: format!("{side}{suffix}"),
@@ -381,15 +381,15 @@ fn seal_and_replace(
             }),
         }
     }
-    if let Some(evm) = job.evm_move {
-        let at = format!("{evm}{}", commit::SIDE);
+    let side_evm = job.evm_move.map(|e| commit::side_of(e, &s.evm_key.value));
+    if let (Some(evm), Some(side_evm)) = (job.evm_move, &side_evm) {
         let bytes = env
             .root
-            .read(&at, 64 * 1024)
+            .read(&s.evm_key.value, 64 * 1024)
             .map_err(|e| format!("read the evm-key {e}; nothing was written"))?;
         files.push(commit::File {
             path: evm.to_string(),
-            side: at,
+            side: side_evm.clone(),
             bytes,
             mode: 0o600,
         });
@@ -411,7 +411,6 @@ fn seal_and_replace(
     // or PCR set) nor the new one the old: beside, then switched.
     let switched = switches_config(s, parent, &sealed.parent_name, pcrs);
     let order = if switched {
-        let side_evm = job.evm_move.map(|e| format!("{e}{}", commit::SIDE));
         let (side_config, _) = config_naming(&side, side_evm.as_deref())?;
         commit::Order::Switch {
             side_config: side_config.into_bytes(),

@@ -6,7 +6,7 @@
 //! key), makes an evm-key sealed by it and exports that; the files go in
 //! place all or none. The kmk itself never leaves the kernel.
 
-use super::{CONFIG_PATH, config_update, output, setup};
+use super::{CONFIG_PATH, commit, config_update, output, setup};
 use crate::cli::{Options, SealOptions};
 use crate::commands::CommandError;
 use crate::config::{MasterKeyType, Settings};
@@ -28,7 +28,9 @@ fn no_trusted_keys() -> String {
 /// the running release's.
 fn default_output(s: &Settings, release: &str) -> String {
     if s.masterkey_type.value == MasterKeyType::Trusted {
-        s.masterkey.value.clone()
+        // A run interrupted after its switch left MASTERKEY naming the
+        // blob beside its place.
+        commit::place_of(&s.masterkey.value).to_string()
     } else if s.multikernel {
         release_path(release)
     } else {
@@ -203,6 +205,17 @@ pub(super) fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError
     }
     let target_refs: Vec<&str> = targets.iter().map(String::as_str).collect();
     output::check(&env.root, &target_refs, force).map_err(CommandError::usage)?;
+    // Where they may wait while the configuration switches.
+    let side_blob = commit::side_of(&output, &s.masterkey.value);
+    let side_evm = o
+        .evm_key
+        .as_deref()
+        .map(|e| commit::side_of(e, &s.evm_key.value));
+    let sides: Vec<&str> = [Some(side_blob.as_str()), side_evm.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    output::check(&env.root, &sides, true).map_err(CommandError::usage)?;
     let orphaned = super::orphans_labels(&env, o, &output).or_else(|| {
         // Per release, this release's blob may not exist yet while the one
         // evm-key of every release is sealed by the kmk of the others.
@@ -235,11 +248,8 @@ pub(super) fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError
         (Some(m), true) => log::warn!("{m}: replacing it, as --replace-kmk-and-orphan-labels asks"),
         (None, _) => {}
     }
-    let existing_config = if o.write_config {
-        super::read_config(&env).map_err(CommandError::usage)?
-    } else {
-        None
-    };
+    // Read without --write-config too: a switch rewrites it for a while.
+    let existing_config = super::read_config(&env).map_err(CommandError::usage)?;
     let owner_auth = super::owner_auth(&o.sealing).map_err(CommandError::usage)?;
     // Before the TPM: a kernel without the key type refuses at the type
     // lookup (ENODEV), ahead of the payload it would refuse anyway.
@@ -304,31 +314,83 @@ pub(super) fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError
         .map_err(CommandError::nothing_written)?;
 
     let pcr_text = pcrs.as_ref().map(ToString::to_string);
-    let config_text = match (o.write_config, existing_config) {
-        (false, _) => None,
-        (true, existing) => {
-            let kmk = config_update::TrustedKmk {
-                masterkey: (!per_release).then_some(output.as_str()),
-                pcrs: pcr_text.as_deref(),
-            };
-            let text = config_update::merge_trusted(existing.as_deref(), &kmk).map_err(|e| {
-                CommandError::failed(format!(
-                    "update {}: {e}",
-                    env.root.display_path(CONFIG_PATH).display()
-                ))
-                .nothing_written()
-            })?;
-            Some(text)
-        }
+    // The configuration --write-config writes, naming the blob at
+    // `masterkey`; EVMKEY only while the evm-key waits beside its place
+    // (the boot's EVMKEY stays /etc/sysconfig/evm's).
+    let config = |masterkey: &str, evm_key: Option<&str>| {
+        let kmk = config_update::TrustedKmk {
+            masterkey: (!per_release).then_some(masterkey),
+            pcrs: pcr_text.as_deref(),
+        };
+        let text = config_update::merge_trusted(existing_config.as_deref(), &kmk);
+        let text = match (text, evm_key) {
+            (Ok(t), Some(e)) if side_evm.as_deref() == Some(e) => {
+                config_update::name_files(Some(t.as_bytes()), None, Some(e))
+            }
+            (text, _) => text,
+        };
+        text.map(String::into_bytes).map_err(|e| {
+            format!(
+                "update {}: {e}",
+                env.root.display_path(CONFIG_PATH).display()
+            )
+        })
     };
-    let mut files = vec![(output.as_str(), blob, 0o600)];
-    if let (Some(path), Some(evm)) = (&o.evm_key, evm_blob) {
-        files.push((path.as_str(), evm, 0o600));
+    let mut files = vec![commit::File {
+        path: output.clone(),
+        side: side_blob.clone(),
+        bytes: blob,
+        mode: 0o600,
+    }];
+    if let (Some(path), Some(evm), Some(side)) = (&o.evm_key, evm_blob, &side_evm) {
+        files.push(commit::File {
+            path: path.clone(),
+            side: side.clone(),
+            bytes: evm,
+            mode: 0o600,
+        });
     }
-    if let Some(text) = config_text {
-        files.push((CONFIG_PATH, text.into_bytes(), 0o644));
+    let commit = super::Commit {
+        output: &output,
+        evm: o.evm_key.as_deref(),
+        write_config: o.write_config,
+        existing: existing_config.as_deref(),
+        // 97masterkey's per-release path is no MASTERKEY line to switch.
+        fixed_blob: per_release.then(|| {
+            format!("the blob {output} (MULTIKERNELMODE=YES: this release's, MASTERKEY unset)")
+        }),
+    };
+    let order = super::commit_order(&env, commit, config)?;
+    let switched = matches!(order, commit::Order::Switch { .. });
+    let set = commit::Set {
+        files,
+        stale: Vec::new(),
+        order,
+        leftovers: commit::side_files(&output, o.evm_key.as_deref()),
+    };
+    let places = set.commit(&env.root, force).map_err(|e| {
+        CommandError::failed(match e {
+            commit::CommitError::Old(m) => m,
+            // A trusted kmk cannot be sealed again, so no reseal finishes
+            // this: the set beside loads as it is.
+            commit::CommitError::Switched(m) => format!(
+                "{m}: to put them in place, copy {} to {output}{}, then set MASTERKEY (and EVMKEY) back to the places in {CONFIG_PATH} and remove the side files",
+                env.root.display_path(&side_blob).display(),
+                match (&o.evm_key, &side_evm) {
+                    (Some(e), Some(side)) => format!(
+                        " and {} to {e}",
+                        env.root.display_path(side).display()
+                    ),
+                    _ => String::new(),
+                }
+            ),
+        })
+    })?;
+    if switched {
+        log::info!(
+            "the new files went beside the old ones first, and the configuration switched to them in one rename, so a crash at any point left the old set or the new in force"
+        );
     }
-    let places = output::replace_all(&env.root, &files, force).map_err(CommandError::failed)?;
     let mut places = places.into_iter();
     if let Some(p) = places.next() {
         let bound = match &pcr_text {
