@@ -189,3 +189,30 @@ fn check_warns_what_a_verifier_misses() {
         r.output()
     );
 }
+
+#[test]
+fn the_boot_keeps_policy_advice_out_of_the_console() {
+    // Advice on the policy is `check`'s to give; the boot repeats it only
+    // with -v, since every line costs boot time on a serial console.
+    let f = Fixture::new("attest-boot");
+    dracut_setup(&f);
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "measure func=BPRM_CHECK\nappraise func=BPRM_CHECK\n",
+    );
+    let r = f.run(&["load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("ima-policy: done: wrote IMA policy");
+    for advice in ["KEY_CHECK` rule covers", "written rule by rule"] {
+        assert!(!r.output().contains(advice), "{}", r.output());
+    }
+    let f = Fixture::new("attest-boot-v");
+    dracut_setup(&f);
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        "measure func=BPRM_CHECK\nappraise func=BPRM_CHECK\n",
+    );
+    let r = f.run(&["-v", "load"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("no `measure func=KEY_CHECK` rule covers .ima or .evm");
+}

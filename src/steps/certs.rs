@@ -57,11 +57,15 @@ struct Candidate {
 /// from a directory stay bytes: they need not be UTF-8.
 pub(crate) fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<PathBuf>, String> {
     let s = ctx.settings;
-    let mut paths = Vec::new();
+    // Each path with where it resolves (walked once: the walk is a chain
+    // of lstat calls), to skip directories and read a file named twice once.
+    let mut found: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
     let dir = match target {
         Target::Evm => {
-            if super::present(ctx, &s.evm_x509.value)? {
-                paths.push(PathBuf::from(&s.evm_x509.value));
+            match ctx.root.resolve(&s.evm_x509.value) {
+                Ok(real) => found.push((PathBuf::from(&s.evm_x509.value), Some(real))),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.to_string()),
             }
             &s.evm_keys_dir.value
         }
@@ -83,18 +87,22 @@ pub(crate) fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<Path
                 );
                 continue;
             }
-            _ => paths.push(p),
+            Ok(real) => found.push((p, Some(real))),
+            // Reading it says what is wrong.
+            Err(_) => found.push((p, None)),
         }
     }
-    let mut seen = Vec::new();
-    paths.retain(|p| match ctx.root.resolve(p) {
-        Ok(real) if seen.contains(&real) => false,
-        Ok(real) => {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut paths = Vec::new();
+    for (p, real) in found {
+        if let Some(real) = real {
+            if seen.contains(&real) {
+                continue;
+            }
             seen.push(real);
-            true
         }
-        Err(_) => true,
-    });
+        paths.push(p);
+    }
     Ok(paths)
 }
 
@@ -244,7 +252,16 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
             }
             match keyring::add_key("asymmetric", None, c.cert.der(), ring) {
                 Ok(id) => {
-                    log::info!("loaded {desc} into {ring_name} (id {id})");
+                    // The console gets the file, the subject and the short
+                    // key id the kernel names the key by; -v the rest.
+                    log::info!(
+                        "loaded {} certificate {} (\"{}\", {}) into {ring_name}",
+                        target.label(),
+                        c.shown.display(),
+                        c.cert.subject(),
+                        short_key_id(c.cert.key_id())
+                    );
+                    log::debug!("{desc}: key {id} on {ring_name}");
                     loaded += 1;
                 }
                 Err(e) => failures.push(format!(
@@ -254,6 +271,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
             }
         }
     }
+    let mut locked_now = false;
     // A keyring this run created and nothing went into is undone.
     if let (Some(ring), true, 0) = (ring, created, loaded) {
         let _ = keyring::unlink(ring, ctx.keyring);
@@ -262,14 +280,29 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
         // userspace _ima/_evm take anything root adds, so once loaded they
         // are closed to later additions (a root process of the booted
         // system adding its own certificate, say).
-        if loaded + present > 0
-            && let Err(m) = lock(ring, ring_name)
-        {
-            failures.push(m);
+        if loaded + present > 0 {
+            match lock(ring, ring_name) {
+                Ok(newly) => locked_now = newly,
+                Err(m) => failures.push(m),
+            }
         }
     }
     count_into(facts, target, loaded + present);
-    finish(target, loaded, present, ring_name, failures, false)
+    let mut outcome = finish(target, loaded, present, ring_name, failures, false);
+    if locked_now {
+        outcome.message.push_str(&format!(
+            ", then locked {ring_name}: no key can be added until the next boot"
+        ));
+    }
+    outcome
+}
+
+/// The key id as the kernel's key description ends (`X509.rsa c164e733`):
+/// its last 8 hex digits.
+fn short_key_id(key_id: &str) -> &str {
+    key_id
+        .get(key_id.len().saturating_sub(8)..)
+        .unwrap_or(key_id)
 }
 
 fn count_into(facts: &mut Facts, target: Target, n: usize) {
@@ -311,11 +344,12 @@ fn is_locked(ring: KeySerial) -> bool {
 
 /// Refuses every later link into `ring` and takes away the write and
 /// setattr permissions, so that neither can be undone; view, read and search
-/// stay (the kernel searches the keyring when it appraises).
-fn lock(ring: KeySerial, ring_name: &str) -> Result<(), String> {
+/// stay (the kernel searches the keyring when it appraises). `Ok(true)`
+/// when this call locked it, `Ok(false)` when it was locked already.
+fn lock(ring: KeySerial, ring_name: &str) -> Result<bool, String> {
     use keyring::{PERM_LINK, PERM_POS_SHIFT, PERM_READ, PERM_SEARCH, PERM_USR_SHIFT, PERM_VIEW};
     if is_locked(ring) {
-        return Ok(());
+        return Ok(false);
     }
     match keyring::restrict_all_links(ring) {
         // EEXIST: restricted already (by an earlier run that could not set
@@ -336,8 +370,7 @@ fn lock(ring: KeySerial, ring_name: &str) -> Result<(), String> {
             keyring_errno_words(e)
         )
     })?;
-    log::info!("locked {ring_name}: no key can be added to it until the next boot");
-    Ok(())
+    Ok(true)
 }
 
 /// The `_evm`/`_ima` keyring under the target keyring, created if absent

@@ -90,8 +90,16 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             e.reason
         ));
     }
+    // Advice on the policy, not on this boot: `check` (run when a host-only
+    // initramfs is built, and by the admin) warns; the boot keeps it out of
+    // the console, where every character costs (a 115200-baud serial
+    // console prints ~11 per ms, and printk waits for it).
     for gap in grammar::attest::gaps(&policy, by_path) {
-        log::warn!("ima-policy: {}: {gap}", shown.display());
+        if ctx.dry_run {
+            log::warn!("ima-policy: {}: {gap}", shown.display());
+        } else {
+            log::debug!("ima-policy: {}: {gap}", shown.display());
+        }
     }
 
     let split = Split::of(&policy);
