@@ -98,6 +98,21 @@ mapfile -t dracut_vars < <(awk '/^### dracut.s files/ { on = 1; next } /^### / {
 m=$(missing_in "$man5" "${dracut_vars[@]}")
 check "every variable of README's dracut table is in $man5${m:+ (missing: $(echo $m))}" test -z "$m"
 
+# The names a new set waits under while the configuration switches to it
+# (commit.rs's SIDES): each is said in MASTERKEY's entry of the page and in
+# the README's MASTERKEY row.
+mapfile -t sides < <(sed -n 's/^pub const SIDES: .*= \[\(.*\)\];$/\1/p' src/commands/seal/commit.rs | grep -oE '"[^"]+"' | tr -d '"')
+((${#sides[@]} > 1)) || check "commit.rs's side names found (${#sides[@]})" false
+sides_missing() { # sides_missing TEXT: the side names TEXT lacks
+    local s
+    for s in "${sides[@]}"; do grep -qE -- "${s//./\\.}([^0-9a-z]|$)" <<< "$1" || echo "$s"; done
+}
+m=$(sides_missing "$(page "$man5" | awk '/^\.BI MASTERKEY=/ { on = 1; next } on && /^\.TP/ { exit } on')")
+check "every side name of commit.rs is in MASTERKEY of $man5${m:+ (missing: $(echo $m))}" test -z "$m"
+# shellcheck disable=SC2016 # backquotes of markdown, not a command
+m=$(sides_missing "$(grep -E '^\| `MASTERKEY` \|' README.md)")
+check "every side name of commit.rs is in MASTERKEY of README's table${m:+ (missing: $(echo $m))}" test -z "$m"
+
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 for p in "$man8" "$man5"; do
     check "$p carries version $version" grep -qE "^\.TH .*\"integrity-loader $version\"" "$p"
