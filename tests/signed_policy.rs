@@ -375,3 +375,55 @@ fn reseal_keeps_the_signed_policy_or_drops_it_when_asked() {
     );
     r.assert_contains("loaded evm-key (32 bytes, sealed by user:kmk)");
 }
+
+/// `sign-policy` writes its file as `seal` and `reseal` write theirs
+/// (`.NAME.tmpPID` beside it, renamed over it), so it removes what a run
+/// of any of them cut short left beside it, and they remove its leftovers.
+/// Offline: every value given, no TPM.
+#[test]
+fn sign_policy_removes_the_temp_files_a_run_cut_short_left() {
+    let f = Fixture::new("signed-temps");
+    let (private, _) = key_pair(&f, "policy", false);
+    let dir = f.root().join("etc/keys");
+    fs::create_dir_all(&dir).unwrap();
+    let sig = dir.join("kmk-tpm2.pem.pcrsig");
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = dir.join(format!(".kmk-tpm2.pem.pcrsig.tmp{dead}"));
+    // A live process's, and another file's: not ours to remove.
+    let live = dir.join(format!(".kmk-tpm2.pem.pcrsig.tmp{}", std::process::id()));
+    let other = dir.join(format!(".kmk-tpm2.pem.tmp{dead}"));
+    for p in [&stale, &live, &other] {
+        fs::write(p, "cut short").unwrap();
+    }
+    let r = f.run(&[
+        "sign-policy",
+        "--key",
+        &private,
+        "--pcrs",
+        "sha256:7",
+        "--pcr-value",
+        &format!("7={}", "00".repeat(32)),
+        "--output",
+        &sig.display().to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("a temp file of a run cut short");
+    assert!(!stale.exists());
+    assert!(live.exists() && other.exists());
+    let mut left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            format!(".kmk-tpm2.pem.pcrsig.tmp{}", std::process::id()),
+            format!(".kmk-tpm2.pem.tmp{dead}"),
+            "kmk-tpm2.pem.pcrsig".to_string()
+        ]
+    );
+    assert_eq!(pcrsig::parse(&fs::read(&sig).unwrap()).unwrap().len(), 1);
+}

@@ -11,8 +11,6 @@ use crate::tpm::pcr::PcrSelection;
 use crate::tpm::pcrsig;
 use crate::tpm::policy_authorize::{self, SigningKey};
 use crate::tpm::{client::Tpm, commands, tcti, transport};
-use std::io::Write;
-use std::path::Path;
 
 /// The values to approve: --pcr-value for each PCR of `pcrs`, else `None`.
 fn given_values(
@@ -52,27 +50,6 @@ fn current_values(
     let values =
         commands::pcr_read(&mut tpm, pcrs).map_err(|e| format!("read {pcrs} from {tcti}: {e}"))?;
     Ok(values.into_iter().map(|(_, v)| v).collect())
-}
-
-/// Writes `text` to `path` through a temporary file in its directory, so a
-/// reader sees the old file or the new one.
-fn replace(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 pub fn run(options: &Options, o: &SignPolicyOptions) -> Result<(), CommandError> {
@@ -129,8 +106,9 @@ pub fn run(options: &Options, o: &SignPolicyOptions) -> Result<(), CommandError>
         .map(|f| crate::hex::encode(&f))
         .unwrap_or_default();
     entries.push(entry);
-    replace(output, &pcrsig::encode(&entries))
-        .map_err(|e| CommandError::failed(format!("write {}: {e}", output.display())))?;
+    // As seal and reseal write theirs: their cleanup knows its temp files.
+    super::seal::output::replace_file(output, pcrsig::encode(&entries).as_bytes(), 0o644)
+        .map_err(|m| CommandError::failed(format!("write {}: {m}", output.display())))?;
     let shown: Vec<String> = pcrs
         .indices()
         .zip(&values)

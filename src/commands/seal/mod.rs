@@ -18,7 +18,7 @@ use std::time::Instant;
 
 mod commit;
 mod config_update;
-mod output;
+pub(super) mod output;
 pub(crate) mod reseal;
 mod trusted;
 

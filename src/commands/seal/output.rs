@@ -7,8 +7,10 @@
 //! with what is in place.
 
 use crate::rootfs::Root;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -100,6 +102,18 @@ pub fn stage(
     let dir = root
         .make_dirs(dir)
         .map_err(|e| format!("create the directory of {path}: {e}"))?;
+    stage_in(&dir, std::ffi::OsStr::new(name), bytes, mode, force)
+}
+
+/// `stage` into directory `dir` (made already): `.NAME.tmpPID`, created
+/// exclusively (never through a file or link already there) with `mode`.
+fn stage_in(
+    dir: &Path,
+    name: &OsStr,
+    bytes: &[u8],
+    mode: u32,
+    force: bool,
+) -> Result<Staged, String> {
     let place = dir.join(name);
     if !force && fs::symlink_metadata(&place).is_ok() {
         return Err(format!(
@@ -107,7 +121,7 @@ pub fn stage(
             place.display()
         ));
     }
-    let temp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let temp = dir.join(temp_name(name, std::process::id()));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -124,6 +138,35 @@ pub fn stage(
         .and_then(|()| file.sync_all())
         .map_err(|e| format!("write {}: {e}", staged.temp.display()))?;
     Ok(staged)
+}
+
+/// `.NAME.tmp`, to which the PID is added: the one name of a temp file
+/// beside NAME, which `remove_stale_temps` knows.
+fn temp_prefix(name: &OsStr) -> Vec<u8> {
+    [b".", name.as_bytes(), b".tmp"].concat()
+}
+
+fn temp_name(name: &OsStr, pid: u32) -> OsString {
+    let mut temp = temp_prefix(name);
+    temp.extend(pid.to_string().bytes());
+    OsString::from_vec(temp)
+}
+
+/// Replaces the file at `path`, a path of this system rather than one
+/// inside a root (sign-policy's --output), as a commit replaces its files:
+/// stale temps of it removed, a temp file beside it, renamed over it.
+/// Returns the place.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, String> {
+    let name = path
+        .file_name()
+        .filter(|_| !path.as_os_str().as_bytes().ends_with(b"/"))
+        .ok_or_else(|| format!("{}: names a directory, not a file", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    remove_stale_temps_in(dir, name);
+    stage_in(dir, name, bytes, mode, true)?.commit()
 }
 
 impl Staged {
@@ -181,35 +224,41 @@ pub fn remove_stale_temps(root: &Root, paths: &[&str]) {
         let Ok(dir) = root.resolve_planned(dir) else {
             continue;
         };
-        let Ok(entries) = fs::read_dir(&dir) else {
+        remove_stale_temps_in(&dir, OsStr::new(name));
+    }
+}
+
+/// `remove_stale_temps` for the file `name` in directory `dir`.
+fn remove_stale_temps_in(dir: &Path, name: &OsStr) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = temp_prefix(name);
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .as_bytes()
+            .strip_prefix(prefix.as_slice())
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .and_then(|p| p.parse::<i32>().ok().filter(|n| n.to_string() == p))
+        else {
             continue;
         };
-        let prefix = format!(".{name}.tmp");
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(pid) = file_name
-                .to_str()
-                .and_then(|n| n.strip_prefix(&prefix))
-                .and_then(|p| p.parse::<i32>().ok().filter(|n| n.to_string() == p))
-            else {
-                continue;
-            };
-            // The DirEntry's type is the lstat's: a symlink is not followed.
-            if !entry.file_type().is_ok_and(|t| t.is_file()) || !gone(pid) {
-                continue;
-            }
-            let temp = entry.path();
-            match fs::remove_file(&temp) {
-                Ok(()) => log::info!(
-                    "removed {}: a temp file of a run cut short (process {pid})",
-                    temp.display()
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => log::warn!(
-                    "cannot remove {} ({e}), a temp file of a run cut short (process {pid}); remove it",
-                    temp.display()
-                ),
-            }
+        // The DirEntry's type is the lstat's: a symlink is not followed.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || !gone(pid) {
+            continue;
+        }
+        let temp = entry.path();
+        match fs::remove_file(&temp) {
+            Ok(()) => log::info!(
+                "removed {}: a temp file of a run cut short (process {pid})",
+                temp.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!(
+                "cannot remove {} ({e}), a temp file of a run cut short (process {pid}); remove it",
+                temp.display()
+            ),
         }
     }
 }
@@ -373,6 +422,26 @@ mod tests {
         assert!(fs::symlink_metadata(keys.join(&link)).is_ok());
         assert_eq!(fs::read(dir.join("target")).unwrap(), b"t");
         assert!(keys.join(format!(".d.tmp{dead}/f")).exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_outside_a_root_is_replaced_as_a_commit_replaces_one() {
+        let (dir, _) = root("host");
+        let keys = dir.join("etc/keys");
+        fs::write(dir.join("target"), "t").unwrap();
+        symlink(dir.join("target"), keys.join("s.pcrsig")).unwrap();
+        let place = replace_file(&keys.join("s.pcrsig"), b"new", 0o644).unwrap();
+        assert_eq!(place, keys.join("s.pcrsig"));
+        // The link itself is replaced, its target left alone.
+        assert!(fs::symlink_metadata(&place).unwrap().is_file());
+        assert_eq!(fs::read(&place).unwrap(), b"new");
+        assert_eq!(fs::read(dir.join("target")).unwrap(), b"t");
+        assert_eq!(fs::read_dir(&keys).unwrap().count(), 1);
+        let e = replace_file(&keys.join(".."), b"x", 0o644).unwrap_err();
+        assert!(e.contains("names a directory"), "{e}");
+        let e = replace_file(Path::new("/"), b"x", 0o644).unwrap_err();
+        assert!(e.contains("names a directory"), "{e}");
         fs::remove_dir_all(&dir).unwrap();
     }
 
