@@ -413,6 +413,80 @@ fn auto_reseal_leaves_a_blob_the_initramfs_pins_alone() {
     assert_eq!(fs::read(f.root().join(BLOB)).unwrap(), blob);
 }
 
+/// The files under the root's /etc, with their bytes.
+fn etc_files(f: &Fixture) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![f.root().join("etc")];
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.push((p.clone(), fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A reseal cut short past its switch left the configuration naming the
+/// blob beside its place (MASTERKEY=...pem.next): AUTO_RESEAL does not
+/// finish that move at boot (a switch and renames; sealing over the file
+/// in force would do neither), writes nothing and says to run reseal,
+/// which finishes it.
+#[test]
+fn auto_reseal_leaves_a_move_cut_short_to_reseal() {
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f, key) = provisioned("recovery-auto-beside", "DROP_KMK=no\nAUTO_RESEAL=yes\n");
+    // Another PCR set: beside (blob, recovery file), the switch, crash.
+    let out = f
+        .command(&["reseal", "--pcrs", "sha256:7"])
+        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "3")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),
+        "{conf}"
+    );
+    assert!(f.root().join(format!("{BLOB}.next.recovery")).exists());
+    let before = etc_files(&f);
+    next_boot_pcrs_changed(&mut tpm, &f);
+    let r = load_answering(&f, &[&key]);
+    assert_eq!(r.code, 0, "{}\n{}", r.output(), r.transcript);
+    let out = r.output();
+    assert!(
+        out.contains(&format!(
+            "AUTO_RESEAL: not sealed again: MASTERKEY=/{BLOB}.next ({}:",
+            f.root().join("etc/integrity-loader.conf").display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("moving them there is `integrity-loader reseal`'s, not a boot's: run `integrity-loader reseal` once booted"),
+        "{out}"
+    );
+    assert_eq!(f.sfs_text("evm"), "1\n");
+    assert!(etc_files(&f) == before, "AUTO_RESEAL wrote files");
+    // reseal (the kmk this boot kept) moves the set into place.
+    let r = f.run(&["reseal"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("MASTERKEY=/{BLOB}\n")) && !conf.contains(".next"),
+        "{conf}"
+    );
+    next_boot_unseals_unasked(&mut tpm, &f);
+}
+
 /// A stand-in for systemd-ask-password: records its arguments, answers
 /// the Nth call with line N of `answers` (or sleeps, for `hang`).
 fn fake_agent(f: &Fixture, answers: &[&str], hang: bool) -> std::path::PathBuf {

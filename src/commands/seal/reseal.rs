@@ -159,18 +159,7 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
         }
         _ => seal::Policy::Pcr(values_to_seal(&env, o, &pcrs).map_err(CommandError::usage)?),
     };
-    // A move out of an interrupted seal's switch: EVMKEY of our file
-    // names the evm-key beside its place.
-    let evm_place = commit::place_of(&s.evm_key.value);
-    let evm_move = match &s.evm_key.source {
-        crate::config::Source::File { path, .. }
-            if evm_place != s.evm_key.value
-                && !path.ends_with(crate::config::EVM_CONFIG.trim_start_matches('/')) =>
-        {
-            Some(evm_place.to_string())
-        }
-        _ => None,
-    };
+    let evm_move = evm_move(s);
     let mut paths = vec![blob_path.clone(), CONFIG_PATH.to_string()];
     for c in commit::COMPANIONS {
         paths.push(format!("{blob_path}{c}"));
@@ -265,6 +254,21 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
         .map_err(CommandError::failed)?;
     super::say_rebuild_initramfs();
     Ok(())
+}
+
+/// EVMKEY's place, when EVMKEY of our file names the evm-key beside it (a
+/// seal interrupted past its switch).
+fn evm_move(s: &crate::config::Settings) -> Option<String> {
+    let place = commit::place_of(&s.evm_key.value);
+    match &s.evm_key.source {
+        crate::config::Source::File { path, .. }
+            if place != s.evm_key.value
+                && !path.ends_with(crate::config::EVM_CONFIG.trim_start_matches('/')) =>
+        {
+            Some(place.to_string())
+        }
+        _ => None,
+    }
 }
 
 /// The key of the signed PCR policies the blob at `path` is sealed to
@@ -497,7 +501,9 @@ fn switches_config(
 /// the next boot needs no key. `Err` says why not; nothing is written
 /// then. Never at boot: a blob the initramfs pins (it would refuse the
 /// new one next boot), a new storage key (a TPM clear is an admin's
-/// matter), a root mounted read-only.
+/// matter), a root mounted read-only, files a seal or reseal cut short
+/// past its switch left beside their places (the rest of that move is
+/// reseal's).
 pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), String> {
     let s = ctx.settings;
     let blob_path = s.masterkey.value.as_str();
@@ -505,6 +511,21 @@ pub(crate) fn at_boot(ctx: &crate::steps::Context, kmk: Secret) -> Result<(), St
         return Err(format!(
             "this initramfs pins the kmk blob (MASTERKEY_SHA256, {}) and would refuse a blob sealed now at the next boot, and the initramfs cannot be rebuilt from inside it",
             pin.source
+        ));
+    }
+    // Finishing a move takes a switch and the renames after it, and a
+    // boot does one reseal in place, nothing more.
+    let mut beside = Vec::new();
+    if commit::place_of(blob_path) != blob_path {
+        beside.push(format!("MASTERKEY={blob_path} ({})", s.masterkey.source));
+    }
+    if evm_move(s).is_some() {
+        beside.push(format!("EVMKEY={} ({})", s.evm_key.value, s.evm_key.source));
+    }
+    if !beside.is_empty() {
+        return Err(format!(
+            "{}: the configuration names the files a seal or reseal cut short past its switch left beside their places, and moving them there is `integrity-loader reseal`'s, not a boot's",
+            beside.join(" and ")
         ));
     }
     if blob_path.ends_with(".pub") {
