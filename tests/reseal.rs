@@ -458,6 +458,60 @@ fn seal_refuses_to_orphan_the_labels() {
     assert!(f.find("encrypted", "evm-key").is_none());
 }
 
+/// After a reseal cut short past its switch MASTERKEY names the blob
+/// beside its place: a seal over that place (where the configuration
+/// will name it) replaces the kmk as much as one over the file named now.
+#[test]
+fn seal_refuses_to_orphan_the_labels_after_a_move_cut_short() {
+    use std::os::unix::process::ExitStatusExt;
+    let (mut tpm, f) = provisioned("reseal-orphan-beside", "DROP_KMK=no\n");
+    let out = f
+        .command(&["reseal", "--pcrs", "sha256:7"])
+        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "2")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),
+        "{conf}"
+    );
+    let before = files_of(&f.root());
+    for args in [
+        vec!["seal", "--force"],
+        vec!["seal", "--force", "--output", "/etc/keys/kmk-tpm2.pem"],
+        vec!["seal", "--force", "--output", "/etc/keys/kmk-tpm2.pem.next"],
+    ] {
+        let r = f.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.output());
+        r.assert_contains("this seal would make a new kmk: it replaces");
+        r.assert_contains("add --replace-kmk-and-orphan-labels");
+        assert!(files_of(&f.root()) == before, "{args:?} wrote files");
+    }
+    // Asked by name: the new kmk in place, named there, nothing beside.
+    let r = f.run(&["seal", "--replace-kmk-and-orphan-labels"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("MASTERKEY=/{BLOB}\n")) && !conf.contains(".next"),
+        "{conf}"
+    );
+    let left: Vec<_> = files_of(&f.root())
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.to_string_lossy().contains(".next"))
+        .collect();
+    assert!(left.is_empty(), "side files left: {left:?}");
+    next_boot(&mut tpm, &f);
+    let r = f.run(&["load"]);
+    r.assert_contains("loaded user key kmk (32 bytes, unsealed by the TPM)");
+}
+
 #[test]
 fn seal_refuses_to_orphan_the_labels_of_a_user_kmk_too() {
     // dracut's user kmk and the evm-key sealed by it: a tpm2 kmk that the

@@ -160,19 +160,24 @@ fn orphans_labels(env: &super::Env, o: &SealOptions, output: &str) -> Option<Str
     let (evm, _, needs) = labelled_evm_key(env, true)?;
     let s = &env.settings;
     let kmk = &s.masterkey.value;
+    // After a run cut short past its switch the configuration names the
+    // files beside their places, and names the places again once the move
+    // is finished: either is the kmk's.
+    let names = |path: &str, configured: &str| {
+        same_place(&env.root, path, configured)
+            || same_place(&env.root, path, commit::place_of(configured))
+    };
     let mut what = Vec::new();
     if same_place(&env.root, output, kmk) {
         what.push(format!("it replaces {kmk}"));
+    } else if names(output, kmk) {
+        what.push(format!("it replaces {output}, where {kmk} goes"));
     } else if o.write_config {
         what.push(format!(
             "--write-config points the boot at {output} instead of {kmk}"
         ));
     }
-    if let Some(e) = o
-        .evm_key
-        .as_deref()
-        .filter(|e| same_place(&env.root, e, &evm))
-    {
+    if let Some(e) = o.evm_key.as_deref().filter(|e| names(e, &evm)) {
         what.push(format!("--evm-key replaces {e}"));
     }
     if what.is_empty() {
@@ -635,8 +640,18 @@ pub(super) fn commit_order(
     let root = &env.root;
     let failed = |m: String| CommandError::failed(m).nothing_written();
     let (output, evm, existing) = (c.output, c.evm, c.existing);
-    let reads_blob = c.write_config || same_place(root, output, &s.masterkey.value);
-    let reads_evm = evm.is_some_and(|e| c.write_config || same_place(root, e, &s.evm_key.value));
+    // The place of a file the configuration names beside it (a run cut
+    // short past its switch) is read once that move is finished: this one
+    // finishes it, naming the place.
+    let back = |path: &str, configured: &str| {
+        configured != commit::place_of(configured)
+            && same_place(root, path, commit::place_of(configured))
+    };
+    let blob_back = back(output, &s.masterkey.value);
+    let evm_back = evm.is_some_and(|e| back(e, &s.evm_key.value));
+    let reads_blob = c.write_config || blob_back || same_place(root, output, &s.masterkey.value);
+    let reads_evm =
+        evm.is_some_and(|e| c.write_config || evm_back || same_place(root, e, &s.evm_key.value));
     let old_set = root.exists(&s.masterkey.value) || root.exists(&s.evm_key.value);
     let final_config = match c.write_config {
         true => Some(config(output, evm).map_err(failed)?),
@@ -680,9 +695,27 @@ pub(super) fn commit_order(
             .map(String::into_bytes)
             .map_err(|e| format!("update {}: {e}", root.display_path(CONFIG_PATH).display())),
     };
+    let config = match final_config {
+        Some(text) => Some(text),
+        None if blob_back || evm_back => Some(
+            config_update::name_files(
+                existing,
+                blob_back.then_some(output),
+                evm.filter(|_| evm_back),
+            )
+            .map(String::into_bytes)
+            .map_err(|e| {
+                failed(format!(
+                    "update {}: {e}",
+                    root.display_path(CONFIG_PATH).display()
+                ))
+            })?,
+        ),
+        None => existing.map(<[u8]>::to_vec),
+    };
     Ok(commit::Order::Switch {
         side_config: side_config.map_err(failed)?,
-        config: final_config.or_else(|| existing.map(<[u8]>::to_vec)),
+        config,
     })
 }
 
