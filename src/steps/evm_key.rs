@@ -27,11 +27,17 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     }
     let path = &ctx.settings.evm_key.value;
     let shown = ctx.root.display_path(path);
-    if let Err(outcome) = super::require_input(ctx, StepId::EvmKey, path, "EVM key blob") {
-        return outcome;
-    }
+    // Read once: not there is "not configured" (or failed, if REQUIRE
+    // lists the step), anything else a failure.
     let bytes = match ctx.root.read(path, BLOB_LIMIT) {
         Ok(b) => b,
+        Err(e) if e.is_not_found() => {
+            return super::missing(
+                ctx,
+                StepId::EvmKey,
+                format!("no EVM key blob {}", shown.display()),
+            );
+        }
         Err(e) => return Outcome::failed(format!("read EVM key blob {e}")),
     };
     let blob = match encrypted_key::parse(&bytes) {
