@@ -64,6 +64,7 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, Config
     })?;
     let mut warnings = Vec::new();
     let mut typed = false;
+    let mut pins_parent = false;
     for a in parsed.iter() {
         let at = |m: String| error(path, Some(a.line), m);
         let source = Source::File {
@@ -139,6 +140,7 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, Config
             "TPM2_PARENT_NAME" => {
                 let name = parent_pin::parse_name_hex(&a.value)
                     .map_err(|e| at(format!("TPM2_PARENT_NAME: {e}")))?;
+                pins_parent = true;
                 match &settings.tpm.parent_name {
                     // The build copied it from the root: it was removed since.
                     None => warnings.push(format!(
@@ -212,11 +214,10 @@ pub fn apply(path: &Path, settings: &mut Settings) -> Result<Vec<String>, Config
         }
     }
     // A pins file from before the kmk type was pinned: a storage key pin
-    // means a tpm2 kmk, and no other kmk source may take its place.
-    if !typed
-        && settings.tpm.parent_name.is_some()
-        && settings.masterkey_type.value != MasterKeyType::Tpm2
-    {
+    // means a tpm2 kmk, and no other kmk source may take its place. The
+    // pin in this file, not a TPM2_PARENT_NAME the root's configuration
+    // has beside another kmk type.
+    if !typed && pins_parent && settings.masterkey_type.value != MasterKeyType::Tpm2 {
         warnings.push(format!(
             "MASTERKEYTYPE={} ({}), but the initramfs pins a storage key ({}), so the kmk can only be a tpm2 kmk: using tpm2",
             settings.masterkey_type.value.name(),
@@ -269,7 +270,11 @@ pub fn render(settings: &Settings, root: &Root) -> Result<Option<String>, String
         };
         lines.push(format!("RECOVERY_SHA256={pin}"));
     }
-    if let Some(pin) = &settings.tpm.parent_name {
+    // Only a tpm2 kmk is unsealed under the storage key; pinned for
+    // another type, it would make the boot take the kmk for a tpm2 one.
+    if kmk_type == MasterKeyType::Tpm2
+        && let Some(pin) = &settings.tpm.parent_name
+    {
         lines.push(format!(
             "TPM2_PARENT_NAME={}",
             parent_pin::name_hex(&pin.value)
@@ -455,6 +460,45 @@ mod tests {
         );
         let _ = std::fs::remove_file(p);
         let _ = std::fs::remove_file(q);
+    }
+
+    /// A user kmk beside a stray TPM2_PARENT_NAME (found by the config
+    /// fuzz target): the storage key is not pinned for it, and the pins
+    /// the build writes leave the boot's kmk a user kmk.
+    #[test]
+    fn a_storage_key_name_beside_a_user_kmk_is_not_pinned() {
+        let dir = std::env::temp_dir().join(format!("il-pins-userparent-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        let name = format!("000b{}", "c3".repeat(32));
+        std::fs::write(
+            dir.join("etc/integrity-loader.conf"),
+            format!("MASTERKEYTYPE=user\nTPM2_PARENT_NAME={name}\nTPM2_PCRLOCK=11\n"),
+        )
+        .unwrap();
+        let root = Root::new(&dir);
+        let resolve = || {
+            Settings::resolve(&ConfigInputs {
+                root: &root,
+                native_config: None,
+                cmdline: &crate::cmdline::Cmdline::parse(""),
+                kernel_release: "6.1.0-test",
+                stub_pcr: None,
+            })
+            .unwrap()
+        };
+        let s = resolve();
+        assert_eq!(s.masterkey_type.value, MasterKeyType::User);
+        // Nothing to pin for a user kmk: no type, no storage key.
+        assert_eq!(render(&s, &root).unwrap(), None);
+        // A pins file that pins no storage key itself leaves the type as
+        // the root configures it, whatever TPM2_PARENT_NAME the root has.
+        let p = pins_file("userparent", "FAILURE_ACTION=halt\n");
+        let mut t = resolve();
+        apply(&p, &mut t).unwrap();
+        assert_eq!(t.masterkey_type.value, MasterKeyType::User);
+        assert!(!t.drops_kmk());
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The kmk name the evm-key blob gives is what the build pins; a root
