@@ -396,20 +396,26 @@ mod tests {
     use super::*;
     use crate::config::{ConfigInputs, Settings};
 
+    /// The settings the configuration under `root` gives, with an empty
+    /// command line.
+    fn resolve(root: &Root) -> Settings {
+        Settings::resolve(&ConfigInputs {
+            root,
+            native_config: None,
+            cmdline: &crate::cmdline::Cmdline::parse(""),
+            kernel_release: "6.1.0-test",
+            stub_pcr: None,
+        })
+        .unwrap()
+    }
+
     /// The defaults, resolved over an empty root.
     fn settings() -> Settings {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("il-pins-root-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let s = Settings::resolve(&ConfigInputs {
-            root: &Root::new(&dir),
-            native_config: None,
-            cmdline: &crate::cmdline::Cmdline::parse(""),
-            kernel_release: "6.1.0-test",
-            stub_pcr: None,
-        })
-        .unwrap();
+        let s = resolve(&Root::new(&dir));
         let _ = std::fs::remove_dir_all(&dir);
         s
     }
@@ -476,24 +482,14 @@ mod tests {
         )
         .unwrap();
         let root = Root::new(&dir);
-        let resolve = || {
-            Settings::resolve(&ConfigInputs {
-                root: &root,
-                native_config: None,
-                cmdline: &crate::cmdline::Cmdline::parse(""),
-                kernel_release: "6.1.0-test",
-                stub_pcr: None,
-            })
-            .unwrap()
-        };
-        let s = resolve();
+        let s = resolve(&root);
         assert_eq!(s.masterkey_type.value, MasterKeyType::User);
         // Nothing to pin for a user kmk: no type, no storage key.
         assert_eq!(render(&s, &root).unwrap(), None);
         // A pins file that pins no storage key itself leaves the type as
         // the root configures it, whatever TPM2_PARENT_NAME the root has.
         let p = pins_file("userparent", "FAILURE_ACTION=halt\n");
-        let mut t = resolve();
+        let mut t = resolve(&root);
         apply(&p, &mut t).unwrap();
         assert_eq!(t.masterkey_type.value, MasterKeyType::User);
         assert!(!t.drops_kmk());
@@ -520,21 +516,11 @@ mod tests {
             std::fs::write(dir.join("etc/keys/evm-key"), text).unwrap();
         };
         let root = Root::new(&dir);
-        let resolve = || {
-            Settings::resolve(&ConfigInputs {
-                root: &root,
-                native_config: None,
-                cmdline: &crate::cmdline::Cmdline::parse(""),
-                kernel_release: "6.1.0-test",
-                stub_pcr: None,
-            })
-            .unwrap()
-        };
         evm("trusted:kmk");
-        let text = render(&resolve(), &root).unwrap().unwrap();
+        let text = render(&resolve(&root), &root).unwrap().unwrap();
         assert!(text.lines().any(|l| l == "KMK_NAME=kmk"), "{text}");
         evm("trusted:other");
-        let mut edited = resolve();
+        let mut edited = resolve(&root);
         assert_eq!(edited.kmk_name, "other");
         let p = pins_file("blobname", &text);
         apply(&p, &mut edited).unwrap();
