@@ -42,3 +42,23 @@ pub(crate) mod steps;
 pub mod sysconfig;
 pub mod tpm;
 pub mod x509;
+
+/// What unit tests of several modules share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Runs openssl, the independent implementation tests check our
+    /// crypto against; its stdout. A failure fails the test with its stderr.
+    #[allow(clippy::expect_used)]
+    pub fn openssl(args: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl must be installed (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+}

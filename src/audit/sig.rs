@@ -425,18 +425,7 @@ mod tests {
         assert!(matches!(parse_ima(&[]), ImaValue::Other(_)));
     }
 
-    fn openssl(args: &[&str]) -> Vec<u8> {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl must be installed (apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
+    use crate::test_support::openssl;
 
     // Keys of each supported size (and e = 3) made by openssl, PKCS#1 v1.5
     // signatures made by openssl: they verify, and a changed digest, a

@@ -296,20 +296,8 @@ fn parse_pkcs1(bytes: &[u8]) -> Result<[&[u8]; 9], der::DerError> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
-    fn openssl(args: &[&str]) -> Vec<u8> {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl must be installed (apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
+    use crate::test_support::openssl;
 
     fn pkcs1_der(pem_path: &str) -> Vec<u8> {
         openssl(&["rsa", "-in", pem_path, "-traditional", "-outform", "DER"])
