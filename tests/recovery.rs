@@ -438,20 +438,10 @@ fn etc_files(f: &Fixture) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 /// which finishes it.
 #[test]
 fn auto_reseal_leaves_a_move_cut_short_to_reseal() {
-    use std::os::unix::process::ExitStatusExt;
     let (mut tpm, f, key) = provisioned("recovery-auto-beside", "DROP_KMK=no\nAUTO_RESEAL=yes\n");
     // Another PCR set: beside (blob, recovery file), the switch, crash.
-    let out = f
-        .command(&["reseal", "--pcrs", "sha256:7"])
-        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "3")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::sys::signal::Signal::SIGABRT as i32),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    f.run_crashing_after_rename(&["reseal", "--pcrs", "sha256:7"], 3)
+        .expect("the run reaches rename 3");
     let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
     assert!(
         conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),

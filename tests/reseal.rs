@@ -296,7 +296,6 @@ fn restore(f: &Fixture, files: &[(std::path::PathBuf, Vec<u8>)]) {
 
 #[test]
 fn a_crash_between_the_renames_leaves_files_that_load() {
-    use std::os::unix::process::ExitStatusExt;
     // A move to another storage key and PCR set, with a new recovery key:
     // blob, recovery file and configuration all change, and the old
     // configuration cannot load the new blob nor the new the old.
@@ -324,20 +323,9 @@ fn a_crash_between_the_renames_leaves_files_that_load() {
     for n in 1.. {
         next_boot(&mut tpm, &f);
         restore(&f, &before);
-        let out = f
-            .command(&args)
-            .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() {
+        if f.run_crashing_after_rename(&args, n).is_none() {
             break;
         }
-        assert_eq!(
-            out.status.signal(),
-            Some(nix::sys::signal::Signal::SIGABRT as i32),
-            "crash point {n}: {stderr}"
-        );
         crashed = n;
         // The next boot loads a kmk that opens the old evm-key...
         next_boot(&mut tpm, &f);
@@ -463,19 +451,9 @@ fn seal_refuses_to_orphan_the_labels() {
 /// will name it) replaces the kmk as much as one over the file named now.
 #[test]
 fn seal_refuses_to_orphan_the_labels_after_a_move_cut_short() {
-    use std::os::unix::process::ExitStatusExt;
     let (mut tpm, f) = provisioned("reseal-orphan-beside", "DROP_KMK=no\n");
-    let out = f
-        .command(&["reseal", "--pcrs", "sha256:7"])
-        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "2")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::sys::signal::Signal::SIGABRT as i32),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    f.run_crashing_after_rename(&["reseal", "--pcrs", "sha256:7"], 2)
+        .expect("the run reaches rename 2");
     let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
     assert!(
         conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),
@@ -556,7 +534,6 @@ fn configured(f: &Fixture) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn a_seal_of_a_new_kmk_crashed_at_any_rename_leaves_the_old_set_or_the_new() {
-    use std::os::unix::process::ExitStatusExt;
     let (mut tpm, f) = provisioned("seal-renames", "DROP_KMK=no\n");
     let old_blob = fs::read(f.root().join(BLOB)).unwrap();
     let old_evm = fs::read(f.root().join(EVM)).unwrap();
@@ -592,20 +569,9 @@ fn a_seal_of_a_new_kmk_crashed_at_any_rename_leaves_the_old_set_or_the_new() {
         for n in 1.. {
             next_boot(&mut tpm, &f);
             restore(&f, &before);
-            let out = f
-                .command(args)
-                .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            if out.status.success() {
+            if f.run_crashing_after_rename(args, n).is_none() {
                 break;
             }
-            assert_eq!(
-                out.status.signal(),
-                Some(nix::sys::signal::Signal::SIGABRT as i32),
-                "{args:?} crash point {n}: {stderr}"
-            );
             crashed = n;
             // The old kmk with the old evm-key, or the new with the new.
             let (blob, evm) = configured(&f);
@@ -669,7 +635,6 @@ fn a_seal_of_a_new_kmk_crashed_at_any_rename_leaves_the_old_set_or_the_new() {
 
 #[test]
 fn a_reseal_after_an_interrupted_one_crashed_at_any_rename_leaves_files_that_load() {
-    use std::os::unix::process::ExitStatusExt;
     let (mut tpm, f) = provisioned("reseal-after-switch", "DROP_KMK=no\n");
     let evm_blob = fs::read(f.root().join(EVM)).unwrap();
     tpm.provision_primary_with(
@@ -682,17 +647,11 @@ fn a_reseal_after_an_interrupted_one_crashed_at_any_rename_leaves_files_that_loa
     );
     // A move to another storage key cut short right after its switch: the
     // configuration names the blob beside its place.
-    let out = f
-        .command(&["reseal", "--parent", "0x81000002", "--pcrs", "sha256:7"])
-        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "2")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::sys::signal::Signal::SIGABRT as i32),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    f.run_crashing_after_rename(
+        &["reseal", "--parent", "0x81000002", "--pcrs", "sha256:7"],
+        2,
+    )
+    .expect("the run reaches rename 2");
     let conf = fs::read_to_string(f.root().join("etc/integrity-loader.conf")).unwrap();
     assert!(
         conf.contains(&format!("MASTERKEY=/{BLOB}.next\n")),
@@ -706,20 +665,9 @@ fn a_reseal_after_an_interrupted_one_crashed_at_any_rename_leaves_files_that_loa
     for n in 1.. {
         next_boot(&mut tpm, &f);
         restore(&f, &before);
-        let out = f
-            .command(&args)
-            .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() {
+        if f.run_crashing_after_rename(&args, n).is_none() {
             break;
         }
-        assert_eq!(
-            out.status.signal(),
-            Some(nix::sys::signal::Signal::SIGABRT as i32),
-            "crash point {n}: {stderr}"
-        );
         crashed = n;
         next_boot(&mut tpm, &f);
         let r = f.run(&["load"]);
@@ -766,23 +714,13 @@ fn temp_files(f: &Fixture) -> Vec<String> {
 
 #[test]
 fn temp_files_a_crash_left_are_removed_by_the_next_run() {
-    use std::os::unix::process::ExitStatusExt;
     let (mut tpm, f) = provisioned("reseal-temps", "DROP_KMK=no\n");
     let evm_blob = fs::read(f.root().join(EVM)).unwrap();
     // Cut short after the first rename: the recovery file and the
     // configuration were staged, never renamed.
     let args = ["reseal", "--pcrs", "sha256:7", "--recovery-key"];
-    let out = f
-        .command(&args)
-        .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", "1")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::sys::signal::Signal::SIGABRT as i32),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    f.run_crashing_after_rename(&args, 1)
+        .expect("the run reaches rename 1");
     let left = temp_files(&f);
     assert!(
         left.iter()

@@ -242,6 +242,28 @@ impl Fixture {
             .env_remove("NEWROOT");
         cmd
     }
+
+    /// Runs `args` with the debug build's crash hook set to abort right
+    /// after rename `n`: `None` when the run finished without reaching it,
+    /// else its stderr, once it is checked that the hook's abort ended it.
+    pub fn run_crashing_after_rename(&self, args: &[&str], n: usize) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        let out = self
+            .command(args)
+            .env("INTEGRITY_LOADER_CRASH_AFTER_RENAME", n.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            return None;
+        }
+        assert_eq!(
+            out.status.signal(),
+            Some(nix::sys::signal::Signal::SIGABRT as i32),
+            "{args:?} crash point {n}: {stderr}"
+        );
+        Some(stderr)
+    }
 }
 
 /// A finished command as a `Run`.
