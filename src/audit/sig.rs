@@ -193,10 +193,7 @@ enum KeyKind {
 
 /// The key of a DER certificate (already through `x509::intake`).
 pub fn key_from_cert(der: &[u8], key_id_hex: &str, source: String) -> Result<Key, String> {
-    let tail = key_id_hex
-        .get(key_id_hex.len().saturating_sub(8)..)
-        .unwrap_or_default();
-    let key_id: [u8; 4] = crate::hex::decode(tail)
+    let key_id: [u8; 4] = crate::hex::decode(crate::x509::short_key_id(key_id_hex))
         .map_err(|_| format!("key id {key_id_hex} is not 4 bytes or more"))?;
     let parsed = cert::parse(der).map_err(|e| format!("parse certificate: {e}"))?;
     let spki = &parsed.public_key;

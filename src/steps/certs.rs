@@ -259,7 +259,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                         target.label(),
                         c.shown.display(),
                         c.cert.subject(),
-                        short_key_id(c.cert.key_id())
+                        x509::short_key_id(c.cert.key_id())
                     );
                     log::debug!("{desc}: key {id} on {ring_name}");
                     loaded += 1;
@@ -295,14 +295,6 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
         ));
     }
     outcome
-}
-
-/// The key id as the kernel's key description ends (`X509.rsa c164e733`):
-/// its last 8 hex digits.
-fn short_key_id(key_id: &str) -> &str {
-    key_id
-        .get(key_id.len().saturating_sub(8)..)
-        .unwrap_or(key_id)
 }
 
 fn count_into(facts: &mut Facts, target: Target, n: usize) {

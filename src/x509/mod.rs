@@ -15,6 +15,14 @@ pub mod cert;
 mod der;
 mod pem;
 mod refusal;
+/// The last 8 hex digits of a key id: how the kernel's key description
+/// ends (`X509.rsa c164e733`) and the 4 bytes IMA/EVM signatures carry.
+pub fn short_key_id(key_id_hex: &str) -> &str {
+    key_id_hex
+        .get(key_id_hex.len().saturating_sub(8)..)
+        .unwrap_or(key_id_hex)
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
