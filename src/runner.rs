@@ -23,6 +23,30 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The steps by what became of them, for the run's summary line:
+    /// "done: kmk, evm-key; not configured: evm".
+    pub fn by_status(&self) -> String {
+        [
+            Status::Done,
+            Status::AlreadyDone,
+            Status::NotConfigured,
+            Status::Skipped,
+            Status::Failed,
+        ]
+        .into_iter()
+        .filter_map(|status| {
+            let steps: Vec<&str> = self
+                .results
+                .iter()
+                .filter(|r| r.outcome.status == status)
+                .map(|r| r.step.name())
+                .collect();
+            (!steps.is_empty()).then(|| format!("{}: {}", status.word(), steps.join(", ")))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+    }
+
     pub fn failed(&self) -> Vec<StepId> {
         self.results
             .iter()
@@ -142,8 +166,7 @@ fn log_outcome(step: StepId, outcome: &Outcome, duration: Duration) {
     match outcome.status {
         Status::Failed => log::error!("{line}"),
         Status::Skipped => log::warn!("{line}"),
-        Status::NotConfigured => log::info!("{line}"),
-        _ => log::info!("{line}"),
+        _ => log::info!(target: crate::logging::DETAIL, "{line}"),
     }
 }
 
@@ -210,6 +233,25 @@ mod tests {
             .find(|r| r.step == step)
             .unwrap()
             .outcome
+    }
+
+    #[test]
+    fn the_summary_names_each_step_under_what_became_of_it() {
+        let result = |step, outcome| StepResult { step, outcome };
+        let report = RunReport {
+            results: vec![
+                result(StepId::Kmk, Outcome::done("x")),
+                result(StepId::EvmKey, Outcome::not_configured("x")),
+                result(StepId::EvmCerts, Outcome::done("x")),
+                result(StepId::ImaPolicy, Outcome::already("x")),
+            ],
+            total: Duration::ZERO,
+        };
+        assert_eq!(
+            report.by_status(),
+            "done: kmk, evm-certs; already done: ima-policy; not configured: evm-key"
+        );
+        assert_eq!(RunReport::default().by_status(), "");
     }
 
     /// An edit to a conditional dependency in the plan changes what `check`

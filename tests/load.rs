@@ -2,6 +2,8 @@
 //! private session keyring, a fake securityfs.
 
 mod common;
+#[path = "common/kmsg.rs"]
+mod kmsg;
 use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -31,6 +33,85 @@ fn dracut_setup_loads_everything() {
     assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
     r.assert_contains("kmk: done");
     r.assert_contains("finished in");
+}
+
+/// The kernel log's records of one `load` with the kmsg sink, as (level,
+/// text).
+fn load_into_kmsg(f: &Fixture) -> (i32, Vec<(u8, String)>) {
+    let mut log = kmsg::Kmsg::from_now();
+    let child = f
+        .command(&["load"])
+        .env("INTEGRITY_LOADER_LOG", "kmsg")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run integrity-loader");
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let records = kmsg::own_records(&log.records(), pid);
+    (out.status.code().unwrap_or(-1), records)
+}
+
+/// Records the console prints at its default level (7: priorities 0-6).
+fn on_console(records: &[(u8, String)]) -> Vec<&str> {
+    records
+        .iter()
+        .filter(|(level, _)| *level < 7)
+        .map(|(_, text)| text.as_str())
+        .collect()
+}
+
+#[test]
+fn a_good_boot_puts_one_line_on_the_console_and_the_details_in_the_log() {
+    let f = Fixture::new("console-quiet");
+    dracut_setup(&f);
+    let (code, records) = load_into_kmsg(&f);
+    assert_eq!(code, 0, "{records:?}");
+    // printk waits for the console: on a serial one every character of
+    // detail would cost boot time. One summary line, naming the steps.
+    let console = on_console(&records);
+    assert_eq!(console.len(), 1, "{console:#?}");
+    assert!(
+        console[0].starts_with("finished in ")
+            && console[0].ends_with(
+                "every configured step succeeded (done: kmk, evm-key, evm-certs, ima-certs, ima-policy, evm, drop-keys)"
+            ),
+        "{console:?}"
+    );
+    // dmesg and the journal keep each step's result, at debug priority.
+    for detail in [
+        "kmk: done: loaded user key kmk-user",
+        "loaded EVM certificate",
+        "ima-policy: done: wrote IMA policy",
+        "drop-keys: done",
+    ] {
+        assert!(
+            records
+                .iter()
+                .any(|(level, text)| *level == 7 && text.contains(detail)),
+            "no debug record with {detail:?}: {records:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_step_reaches_the_console() {
+    let f = Fixture::new("console-failed");
+    dracut_setup(&f);
+    f.write("/etc/sysconfig/ima-policy", "measure func=NOPE\n");
+    let (code, records) = load_into_kmsg(&f);
+    assert_eq!(code, 1, "{records:?}");
+    let console = on_console(&records);
+    assert!(
+        console
+            .iter()
+            .any(|l| l.starts_with("ima-policy: FAILED: ") && l.contains("invalid func value")),
+        "{console:#?}"
+    );
+    // What went well stays detail even in a failed run.
+    assert!(
+        !console.iter().any(|l| l.starts_with("kmk: done")),
+        "{console:#?}"
+    );
 }
 
 #[test]

@@ -13,6 +13,8 @@
 //! prompt's terminal, and it starts no other program.
 
 mod common;
+#[path = "common/kmsg.rs"]
+mod kmsg;
 #[path = "common/pty.rs"]
 mod pty;
 #[path = "common/swtpm.rs"]
@@ -20,9 +22,8 @@ mod swtpm;
 
 use common::*;
 use integrity_loader::keyring;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
+use kmsg::Kmsg;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use swtpm::Swtpm;
@@ -173,38 +174,6 @@ fn the_scanner_finds_every_form_of_a_secret() {
 
 // ------------------------------------------------------ running the loader
 
-/// /dev/kmsg from the current end: the records written from now on.
-struct Kmsg(File);
-
-impl Kmsg {
-    fn from_now() -> Kmsg {
-        let mut f = OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-            .open("/dev/kmsg")
-            .expect("read /dev/kmsg (needs root)");
-        f.seek(SeekFrom::End(0)).unwrap();
-        Kmsg(f)
-    }
-
-    /// Every record since `from_now` (or the last call), raw.
-    fn records(&mut self) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match self.0.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => out.push(buf[..n].to_vec()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                // EPIPE: records were overwritten while we read; go on.
-                Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,
-                Err(e) => panic!("read /dev/kmsg: {e}"),
-            }
-        }
-        out
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sink {
     Stderr,
@@ -232,11 +201,9 @@ impl Output {
 
     /// This run's own records in the kernel log.
     fn own_records(&self) -> Vec<String> {
-        let tag = format!("integrity-loader[{}]: ", self.pid);
-        self.kmsg
-            .iter()
-            .map(|r| String::from_utf8_lossy(r).into_owned())
-            .filter_map(|r| r.split_once(&tag).map(|(_, m)| m.trim_end().to_string()))
+        kmsg::own_records(&self.kmsg, self.pid)
+            .into_iter()
+            .map(|(_, text)| text)
             .collect()
     }
 

@@ -25,6 +25,7 @@ pub fn run(options: &Options, o: &LoadOptions) -> Result<(), CommandError> {
         }
     };
     log::info!(
+        target: crate::logging::DETAIL,
         "{} {}: root {}, securityfs {}, keyring {}",
         crate::logging::TAG,
         env!("CARGO_PKG_VERSION"),
@@ -61,7 +62,11 @@ fn run_locked(env: &super::Env, lsm_rules: bool) -> Result<(), CommandError> {
     let failed = report.failed();
     let ms = crate::logging::Ms(report.total);
     if failed.is_empty() {
-        log::info!("finished in {ms} ms: every configured step succeeded");
+        // The run's one line on the console; each step's own is detail.
+        log::info!(
+            "finished in {ms} ms: every configured step succeeded ({})",
+            report.by_status()
+        );
         Ok(())
     } else {
         let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();

@@ -209,7 +209,9 @@ pub fn setup(
     let securityfs = SecurityFs::new(sfs_dir);
     if is_default && mount_securityfs {
         match securityfs.mount_default_if_needed() {
-            Ok(true) => log::info!("mounted securityfs on {}", securityfs.dir().display()),
+            Ok(true) => {
+                log::info!(target: crate::logging::DETAIL, "mounted securityfs on {}", securityfs.dir().display())
+            }
             Ok(false) => {}
             Err(e) => log::warn!(
                 "cannot mount securityfs on {}: {}",

@@ -153,7 +153,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                     log::warn!("{} certificate {}: {w}", target.label(), shown.display());
                 }
                 if let Some(first) = candidates.iter().find(|c| c.cert.der() == cert.der()) {
-                    log::info!(
+                    log::info!(target: crate::logging::DETAIL,
                         "{} certificate {} is the same as {}; loading it once",
                         target.label(),
                         shown.display(),
@@ -192,7 +192,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
 
     if ctx.dry_run {
         for c in &candidates {
-            log::info!(
+            log::info!(target: crate::logging::DETAIL,
                 "would load {} certificate {}: subject \"{}\", key id {} ({})",
                 target.label(),
                 c.shown.display(),
@@ -240,7 +240,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                 .iter()
                 .any(|d| d.ends_with(&format!(": {}", c.cert.key_id())))
             {
-                log::info!("{desc}: already on {ring_name}");
+                log::info!(target: crate::logging::DETAIL, "{desc}: already on {ring_name}");
                 present += 1;
                 continue;
             }
@@ -254,7 +254,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                 Ok(id) => {
                     // The console gets the file, the subject and the short
                     // key id the kernel names the key by; -v the rest.
-                    log::info!(
+                    log::info!(target: crate::logging::DETAIL,
                         "loaded {} certificate {} (\"{}\", {}) into {ring_name}",
                         target.label(),
                         c.shown.display(),

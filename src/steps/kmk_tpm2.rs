@@ -236,12 +236,12 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
                 ));
             }
         };
-        log::info!(
+        log::info!(target: crate::logging::DETAIL,
             "locked PCR {pcr} (extended with SHA-256 of \"{}\"): the kmk cannot be unsealed again until the next boot",
             pcr_lock::LOCK_EVENT_TEXT
         );
         match log.and_then(|l| l.append(pcr, &pcr_lock::lock_digest(), pcr_lock::LOCK_EVENT_TEXT)) {
-            Ok(()) => log::info!(
+            Ok(()) => log::info!(target: crate::logging::DETAIL,
                 "recorded the extend of PCR {pcr} in systemd's measure log {}",
                 log_path.display()
             ),
