@@ -6,6 +6,8 @@
 //! file once. Not in the initramfs binary: see the README.
 
 mod boot;
+mod elf;
+mod ldso;
 mod relabel;
 mod report;
 mod rules;
