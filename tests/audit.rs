@@ -367,6 +367,7 @@ fn check_audit_boot_refuses_a_root_whose_init_would_be_denied() {
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains("shell           /bin/sh: cannot be found: ");
     r.assert_contains("root/bin/sh: no such file");
+    r.assert_contains("boot files: /bin/sh cannot be found or read: ");
 
     // The next boot labels files: nothing is refused.
     f.set_cmdline("root=/dev/vda ima_appraise=fix evm=fix\n");
@@ -471,6 +472,9 @@ fn check_audit_boot_refuses_an_unsigned_library_the_init_needs() {
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains(
         "library         libtinfo.so.6: cannot be found: needed by /bin/bash, not in /lib/x86_64-linux-gnu,",
+    );
+    r.assert_contains(
+        "boot files: libtinfo.so.6 cannot be found or read: the next boot would fail",
     );
 }
 

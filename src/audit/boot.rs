@@ -391,14 +391,14 @@ pub fn run(
         "boot files of {root} (init={init}, EVM {}):",
         if inputs.evm_on { "on" } else { "off" }
     );
-    let mut bad = Vec::new();
+    let (mut bad, mut unusable) = (Vec::new(), Vec::new());
     for b in &files {
         let shown = match &b.resolved {
             Ok(r) if *r != b.name => format!("{} -> {r}", b.name),
             Ok(r) => r.clone(),
             Err(e) => {
                 println!("  {:<15} {}: {e}", b.role, b.name);
-                bad.push(b.name.clone());
+                unusable.push(b.name.clone());
                 continue;
             }
         };
@@ -409,7 +409,7 @@ pub fn run(
             .and_then(|r| listed.iter().find(|l| l.path == *r));
         let Some(l) = entry else {
             println!("  {:<15} {shown}: not a regular file", b.role);
-            bad.push(b.name.clone());
+            unusable.push(b.name.clone());
             continue;
         };
         let mut line = format!("  {:<15} {shown}: {}", b.role, l.verdict.words());
@@ -424,18 +424,26 @@ pub fn run(
             bad.push(shown);
         }
     }
-    if bad.is_empty() {
+    if bad.is_empty() && unusable.is_empty() {
         println!("boot files: none would be denied");
-        Ok(())
-    } else {
+        return Ok(());
+    }
+    if !unusable.is_empty() {
+        println!(
+            "boot files: {} cannot be found or read: the next boot would fail; install \
+             or repair them in the root",
+            unusable.join(", ")
+        );
+    }
+    if !bad.is_empty() {
         println!(
             "boot files: the kernel would refuse {}: the next boot would fail; label them \
              (evmctl ima_sign, or boot once with ima_appraise=fix evm=fix and run \
              integrity-loader relabel) before enforcing",
             bad.join(", ")
         );
-        Err(CommandError::reported())
     }
+    Err(CommandError::reported())
 }
 
 #[cfg(test)]
