@@ -71,6 +71,7 @@ pub fn boot_files(root: &Path, init: &str) -> Vec<BootFile> {
         out: Vec::new(),
         conf: ldso::conf_dirs(root),
         dynamics: HashMap::new(),
+        real_dirs: HashMap::new(),
         unreadable: HashSet::new(),
         missing: HashSet::new(),
         full: false,
@@ -126,6 +127,9 @@ struct Walk<'a> {
     out: Vec<BootFile>,
     /// ld.so.conf's directories.
     conf: Vec<String>,
+    /// Search directories resolved inside the root, each once: a hostile
+    /// RUNPATH may hold many `..`.
+    real_dirs: HashMap<String, Option<String>>,
     /// Dynamic sections read, by path on the root.
     dynamics: HashMap<String, Result<Option<Dynamic>, ElfError>>,
     /// Unreadable objects and missing names already listed.
@@ -263,7 +267,14 @@ impl Walk<'_> {
                     // working directory).
                     ldso::resolve_path(self.root, &format!("/{name}")).map(|r| (name.clone(), r))
                 } else {
-                    ldso::find(self.root, name, dirs.iter().map(String::as_str))
+                    let (root, cache) = (self.root, &mut self.real_dirs);
+                    let real_dir = |d: &str| {
+                        cache
+                            .entry(d.to_string())
+                            .or_insert_with(|| ldso::resolve_path(root, d))
+                            .clone()
+                    };
+                    ldso::find(root, name, dirs.iter().map(String::as_str), real_dir)
                 };
                 let Some((candidate, real)) = found else {
                     let who = objs.get(i).map_or(exe, |o| o.path.as_str());

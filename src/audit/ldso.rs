@@ -202,18 +202,20 @@ pub fn search_path(value: &str, origin: &str) -> Vec<String> {
 /// Where the loader finds `name` in `dirs`: the first candidate that is a
 /// regular file and not ELF of another class or machine (which the loader
 /// skips); one that is not ELF at all ends the search, as it does the
-/// loader's. The candidate's path as the loader opens it, and the path it
-/// resolves to.
+/// loader's. `real_dir`: a directory resolved inside the root
+/// (`resolve_path`, which the caller may cache). The candidate's path as
+/// the loader opens it, and the path it resolves to.
 pub fn find<'a>(
     root: &Path,
     name: &str,
     dirs: impl IntoIterator<Item = &'a str>,
+    mut real_dir: impl FnMut(&str) -> Option<String>,
 ) -> Option<(String, String)> {
     if name.is_empty() || name == "." || name == ".." {
         return None;
     }
     for dir in dirs {
-        let Some(real_dir) = resolve_path(root, dir) else {
+        let Some(real_dir) = real_dir(dir) else {
             continue;
         };
         let candidate = format!("{}/{name}", dir.trim_end_matches('/'));
@@ -372,14 +374,15 @@ mod tests {
         put(&root, "/b/libx.so", &elf::synthetic(&[], None, None));
         put(&root, "/c/libx.so", b"not elf");
         std::fs::create_dir_all(root.join("d/libx.so")).unwrap();
-        let find_in = |dirs: &[&str]| find(&root, "libx.so", dirs.iter().copied());
+        let real = |d: &str| resolve_path(&root, d);
+        let find_in = |dirs: &[&str]| find(&root, "libx.so", dirs.iter().copied(), real);
         assert_eq!(
             find_in(&["/none", "/a", "/b", "/c"]).unwrap().0,
             "/b/libx.so"
         );
         assert_eq!(find_in(&["/d", "/c", "/b"]).unwrap().0, "/c/libx.so");
         assert_eq!(find_in(&["/a", "/d"]), None);
-        assert_eq!(find(&root, "..", ["/a"]), None);
+        assert_eq!(find(&root, "..", ["/a"], real), None);
         assert!(musl_reserved("libc.so") && musl_reserved("libc.musl-x86_64.so.1"));
         assert!(musl_reserved("libpthread.so.0") && !musl_reserved("libcrypt.so.1"));
         let _ = std::fs::remove_dir_all(&root);
