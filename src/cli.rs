@@ -218,7 +218,7 @@ Options:
                     boot checked, unless --repin
   --audit-boot      (check) when the policy appraises and the command line
                     has no ima_appraise=fix|log|off: also audit the files
-                    the boot needs (init, /bin/sh, loader, libc, systemd)
+                    the boot needs (init, /bin/sh, systemd, loader, libs)
                     with integrity-audit --boot-files; fail if the kernel
                     would refuse one (host-only initramfs builds pass it)
   --run-dir DIR     this boot's records, such as the PCR values the kmk

@@ -367,6 +367,7 @@ fn check_audit_boot_refuses_a_root_whose_init_would_be_denied() {
     assert_eq!(r.code, 1, "{}", r.output());
     r.assert_contains("shell           /bin/sh: cannot be found: ");
     r.assert_contains("root/bin/sh: no such file");
+    r.assert_contains("boot files: /bin/sh cannot be found or read: ");
 
     // The next boot labels files: nothing is refused.
     f.set_cmdline("root=/dev/vda ima_appraise=fix evm=fix\n");
@@ -387,6 +388,94 @@ fn check_audit_boot_refuses_a_root_whose_init_would_be_denied() {
     let r = f.run(&["check", "--audit-boot"]);
     assert_eq!(r.code, 0, "{}", r.output());
     r.assert_contains("not audited, no rule of the IMA policy /etc/sysconfig/ima-policy appraises");
+}
+
+/// The boot needs every library its executables need, not only libc: with
+/// a policy that appraises mapped executable code, an unsigned libtinfo
+/// (which bash needs, found as `ldd /bin/bash` finds it) fails the boot
+/// audit, named, where before only init, sh, the loader and libc were
+/// looked at and the audit passed.
+#[test]
+fn check_audit_boot_refuses_an_unsigned_library_the_init_needs() {
+    let f = Fixture::new("audit-boot-libs");
+    common::dracut_setup(&f);
+    f.write(
+        "/etc/sysconfig/ima-policy",
+        format!(
+            "{}appraise func=MMAP_CHECK mask=MAY_EXEC appraise_type=imasig\n",
+            common::POLICY
+        ),
+    );
+    f.set_cmdline("root=/dev/vda init=/bin/bash\n");
+    // bash and what the host's loader maps for it, copied into the root.
+    let ldd = Command::new("ldd").arg("/bin/bash").output().unwrap();
+    let mut libs = Vec::new();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [name, "=>", path, _] => libs.push((name.to_string(), path.to_string())),
+            [path, _] if path.starts_with('/') => libs.push(("loader".into(), path.to_string())),
+            _ => {}
+        }
+    }
+    let names: Vec<&str> = libs.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"libtinfo.so.6") && names.contains(&"libc.so.6"),
+        "{names:?}"
+    );
+    let copy = |from: &str, to: &str, mode: u32| {
+        let p = f.write(to, std::fs::read(from).unwrap());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    };
+    let bash = copy("/bin/bash", "/bin/bash", 0o755);
+    std::os::unix::fs::symlink("bash", f.root().join("bin/sh")).unwrap();
+    let mut tinfo = None;
+    let mut signed = vec![bash];
+    for (name, path) in &libs {
+        // The loader at the path bash names; libraries mode 0644: only the
+        // MMAP_CHECK rule covers them.
+        let (to, mode) = match name.as_str() {
+            "loader" => (path.clone(), 0o755),
+            _ => (format!("/lib/x86_64-linux-gnu/{name}"), 0o644),
+        };
+        let p = copy(path, &to, mode);
+        if name == "libtinfo.so.6" {
+            tinfo = Some(p);
+        } else {
+            signed.push(p);
+        }
+    }
+    for p in &signed {
+        evm_sign(p, &["--imasig"], "rsa2048");
+    }
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    for line in [
+        "init            /bin/bash: passes: IMA signature verifies",
+        "libc            /lib/x86_64-linux-gnu/libc.so.6: passes",
+        "library         /lib/x86_64-linux-gnu/libtinfo.so.6: denied: no security.ima",
+        "the kernel would refuse /lib/x86_64-linux-gnu/libtinfo.so.6: ",
+        "check FAILED",
+    ] {
+        r.assert_contains(line);
+    }
+    evm_sign(&tinfo.unwrap(), &["--imasig"], "rsa2048");
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    r.assert_contains("library         /lib/x86_64-linux-gnu/libtinfo.so.6: passes");
+    r.assert_contains("boot files: none would be denied");
+
+    // A library bash needs that is not there is named with who needs it.
+    std::fs::remove_file(f.root().join("lib/x86_64-linux-gnu/libtinfo.so.6")).unwrap();
+    let r = f.run(&["check", "--audit-boot"]);
+    assert_eq!(r.code, 1, "{}", r.output());
+    r.assert_contains(
+        "library         libtinfo.so.6: cannot be found: needed by /bin/bash, not in /lib/x86_64-linux-gnu,",
+    );
+    r.assert_contains(
+        "boot files: libtinfo.so.6 cannot be found or read: the next boot would fail",
+    );
 }
 
 /// Without integrity-audit beside it, `check --audit-boot` fails saying so.

@@ -33,7 +33,7 @@ _integrity_loader_bin() {
 # else the running system). A broken setup fails the build here rather than
 # the boot later. --audit-boot: when the policy appraises and the kernel
 # command line (/proc/cmdline) has no ima_appraise=fix, the files the boot
-# needs (init, /bin/sh, loader, libc, systemd) must pass appraisal too
+# needs (init, /bin/sh, systemd, loader, libraries) must pass appraisal too
 # (integrity-audit --boot-files, beside the binary). Prints the check's
 # report through derror on failure.
 _integrity_loader_host_check() {

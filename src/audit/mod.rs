@@ -6,6 +6,8 @@
 //! file once. Not in the initramfs binary: see the README.
 
 mod boot;
+mod elf;
+mod ldso;
 mod relabel;
 mod report;
 mod rules;
@@ -36,8 +38,9 @@ Options:
   --root DIR        root to audit (default /); its /etc gives the settings
   --limit N         list at most N denied files (default: all)
   --boot-files      only the files the next boot needs (the init the
-                    command line names, /bin/sh, their loader and libc,
-                    systemd), resolved inside the root; skipped when the
+                    command line names, /bin/sh, systemd, their loader
+                    and the libraries they need), resolved inside the
+                    root as the loader would; skipped when the
                     policy appraises nothing or the command line has
                     ima_appraise=fix|log|off (check --audit-boot runs it)
   --json            one JSON object on stdout instead of text
