@@ -6,7 +6,7 @@
 //! file once. Not in the initramfs binary: see the README.
 
 mod boot;
-mod elf;
+pub mod elf;
 mod ldso;
 mod relabel;
 mod report;
