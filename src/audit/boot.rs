@@ -443,7 +443,7 @@ pub fn run(
         println!(
             "boot files: {} cannot be found or read: the next boot would fail; install \
              or repair them in the root",
-            unusable.join(", ")
+            first_few(&unusable)
         );
     }
     if !bad.is_empty() {
@@ -451,10 +451,24 @@ pub fn run(
             "boot files: the kernel would refuse {}: the next boot would fail; label them \
              (evmctl ima_sign, or boot once with ima_appraise=fix evm=fix and run \
              integrity-loader relabel) before enforcing",
-            bad.join(", ")
+            first_few(&bad)
         );
     }
     Err(CommandError::reported())
+}
+
+/// The summary's list: a whole system's libraries unsigned would make a
+/// line of thousands of characters, in the build's error output too; each
+/// file has its own line above.
+fn first_few(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!(
+            "{} and {more} more (listed above)",
+            names.get(..SHOWN).unwrap_or_default().join(", ")
+        ),
+        _ => names.join(", "),
+    }
 }
 
 #[cfg(test)]
@@ -462,6 +476,17 @@ pub fn run(
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn the_summary_names_the_first_five() {
+        let names: Vec<String> = (1..=7).map(|i| format!("/lib/l{i}.so")).collect();
+        assert_eq!(
+            first_few(&names),
+            "/lib/l1.so, /lib/l2.so, /lib/l3.so, /lib/l4.so, /lib/l5.so and 2 more (listed above)"
+        );
+        assert_eq!(first_few(&names[..5]), names[..5].join(", "));
+        assert_eq!(first_few(&names[..1]), "/lib/l1.so");
+    }
 
     #[test]
     fn resolves_inside_the_root() {
