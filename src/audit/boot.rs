@@ -47,7 +47,7 @@ pub fn script_interp(head: &[u8]) -> Option<String> {
 
 fn read_head(path: &Path) -> Vec<u8> {
     let mut head = Vec::new();
-    if let Ok(f) = std::fs::File::open(path) {
+    if let Ok(f) = super::walk::open_regular(path) {
         let _ = f.take(ELF_HEAD).read_to_end(&mut head);
     }
     head
@@ -173,7 +173,7 @@ impl Walk<'_> {
         if let Some(d) = self.dynamics.get(path) {
             return d.clone();
         }
-        let d = match std::fs::File::open(self.root.join(path.trim_start_matches('/'))) {
+        let d = match super::walk::open_regular(&self.root.join(path.trim_start_matches('/'))) {
             Ok(f) => elf::dynamic(&f),
             Err(e) => Err(ElfError::Io(e.to_string().to_lowercase())),
         };
@@ -623,6 +623,44 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// A FIFO where the boot's shell, a library or ld.so.conf should be is
+    /// listed, not opened and waited on: a host-only build must not hang
+    /// on what the root holds.
+    #[test]
+    fn fifos_on_the_root_are_not_waited_on() {
+        let root = usr_merged_root("fifo");
+        put(
+            &root,
+            "/sbin/init",
+            &exe(&["libfifo.so.1", "libc.so.6"], None, None),
+        );
+        let fifo = |path: &str| {
+            let p = root.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        };
+        fifo("/bin/sh");
+        fifo("/usr/lib/x86_64-linux-gnu/libfifo.so.1");
+        fifo("/etc/ld.so.conf");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let walked = root.clone();
+        std::thread::spawn(move || tx.send(boot_files(&walked, "/sbin/init")).unwrap());
+        let files = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("boot_files waited on a FIFO");
+        let shell = files.iter().find(|b| b.role == "shell").unwrap();
+        assert_eq!(shell.resolved.as_deref(), Ok("/bin/sh"));
+        let fifo_lib = files.iter().find(|b| b.name == "libfifo.so.1").unwrap();
+        assert!(
+            fifo_lib
+                .resolved
+                .as_ref()
+                .is_err_and(|e| e.contains("cannot be found")),
+            "{fifo_lib:?}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// The libraries the executables need, transitively: through RUNPATH

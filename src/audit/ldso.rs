@@ -57,7 +57,7 @@ impl Conf<'_> {
             return;
         };
         let mut bytes = Vec::new();
-        let Ok(f) = std::fs::File::open(self.root.join(real.trim_start_matches('/'))) else {
+        let Ok(f) = super::walk::open_regular(&self.root.join(real.trim_start_matches('/'))) else {
             return;
         };
         if f.take(MAX_CONF_SIZE).read_to_end(&mut bytes).is_err() {
@@ -222,12 +222,9 @@ pub fn find<'a>(
         let Ok(real) = resolve(root, &format!("{}/{name}", real_dir.trim_end_matches('/'))) else {
             continue;
         };
-        let Ok(mut f) = std::fs::File::open(root.join(real.trim_start_matches('/'))) else {
+        let Ok(mut f) = super::walk::open_regular(&root.join(real.trim_start_matches('/'))) else {
             continue;
         };
-        if !f.metadata().is_ok_and(|m| m.is_file()) {
-            continue;
-        }
         let mut head = [0u8; 20];
         let n = read_some(&mut f, &mut head);
         if elf::class(head.get(..n).unwrap_or_default()) == Class::Foreign {

@@ -541,7 +541,7 @@ fn check_file(s: &Shared, path: &Path, fs: &FsInfo) -> Option<(Listed, Option<us
         with_mmap.push(Access::MmapExec);
         let alt = rules::decide(rules, &with_mmap, &subject);
         if alt != coverage {
-            let mut f = match open(path) {
+            let mut f = match open_regular(path) {
                 Ok(f) => f,
                 Err(e) => return fail(e),
             };
@@ -570,7 +570,7 @@ fn check_file(s: &Shared, path: &Path, fs: &FsInfo) -> Option<(Listed, Option<us
             // it label the file if the rule matches.
             if s.o.relabel
                 && file.is_none()
-                && let Err(e) = open(path)
+                && let Err(e) = open_regular(path)
             {
                 return fail(e);
             }
@@ -583,7 +583,7 @@ fn check_file(s: &Shared, path: &Path, fs: &FsInfo) -> Option<(Listed, Option<us
     let rule = rules.get(rule_index)?;
     let mut f = match file {
         Some(f) => f,
-        None => match open(path) {
+        None => match open_regular(path) {
             Ok(f) => f,
             Err(e) => return fail(e),
         },
@@ -674,13 +674,16 @@ fn read_protected(f: &File) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
     Ok((values, has_ima))
 }
 
-fn open(path: &Path) -> std::io::Result<File> {
+/// `path` opened for reading if it is a regular file: O_NONBLOCK so that
+/// a FIFO on the root does not wait for a writer, O_NOFOLLOW so that a
+/// symlink put in its place is not followed out of the root.
+pub(super) fn open_regular(path: &Path) -> std::io::Result<File> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)?;
     if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("no longer a regular file"));
+        return Err(std::io::Error::other("not a regular file"));
     }
     Ok(f)
 }
