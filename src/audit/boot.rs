@@ -265,7 +265,11 @@ impl Walk<'_> {
                 let found = if name.contains('/') {
                     // A path: taken as it is, from the root (the boot's
                     // working directory).
-                    ldso::resolve_path(self.root, &format!("/{name}")).map(|r| (name.clone(), r))
+                    ldso::resolve_path(self.root, &format!("/{name}")).map(|real| ldso::Found {
+                        candidate: name.clone(),
+                        real,
+                        hwcaps: Vec::new(),
+                    })
                 } else {
                     let (root, cache) = (self.root, &mut self.real_dirs);
                     let real_dir = |d: &str| {
@@ -274,9 +278,10 @@ impl Walk<'_> {
                             .or_insert_with(|| ldso::resolve_path(root, d))
                             .clone()
                     };
-                    ldso::find(root, name, dirs.iter().map(String::as_str), real_dir)
+                    // musl's loader has no glibc-hwcaps.
+                    ldso::find(root, name, dirs.iter().map(String::as_str), real_dir, !musl)
                 };
-                let Some((candidate, real)) = found else {
+                let Some(found) = found else {
                     let who = objs.get(i).map_or(exe, |o| o.path.as_str());
                     if self.missing.insert(name.clone()) {
                         self.push(BootFile {
@@ -290,12 +295,15 @@ impl Walk<'_> {
                     }
                     continue;
                 };
-                self.add(role, &candidate, &real, false);
-                if paths.insert(real.clone()) {
-                    let (obj, needed, soname) = self.load(&real, role, Some(i));
-                    known.extend(soname);
-                    objs.push(obj);
-                    queue.push(needed);
+                let builds = std::iter::once((found.candidate, found.real)).chain(found.hwcaps);
+                for (candidate, real) in builds {
+                    self.add(role, &candidate, &real, false);
+                    if paths.insert(real.clone()) {
+                        let (obj, needed, soname) = self.load(&real, role, Some(i));
+                        known.extend(soname);
+                        objs.push(obj);
+                        queue.push(needed);
+                    }
                 }
             }
             i += 1;
@@ -623,6 +631,41 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// A glibc-hwcaps build of a library is what a CPU of its level loads:
+    /// it is audited beside the plain one.
+    #[test]
+    fn glibc_hwcaps_builds_are_boot_files_too() {
+        let root = usr_merged_root("hwcaps");
+        put(
+            &root,
+            "/sbin/init",
+            &exe(&["libfoo.so.1", "libc.so.6"], None, None),
+        );
+        put(&root, "/bin/sh", &exe(&["libc.so.6"], None, None));
+        let foo = lib(&["libc.so.6"], Some("libfoo.so.1"), None);
+        put(&root, "/usr/lib/x86_64-linux-gnu/libfoo.so.1", &foo);
+        put(
+            &root,
+            "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libfoo.so.1",
+            &foo,
+        );
+        let files = boot_files(&root, "/sbin/init");
+        let libraries: Vec<&str> = files
+            .iter()
+            .filter(|b| b.role == "library")
+            .filter_map(|b| b.resolved.as_deref().ok())
+            .collect();
+        assert_eq!(
+            libraries,
+            [
+                "/usr/lib/x86_64-linux-gnu/libfoo.so.1",
+                "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libfoo.so.1"
+            ],
+            "{files:#?}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// A FIFO where the boot's shell, a library or ld.so.conf should be is

@@ -1,6 +1,7 @@
 //! Where the dynamic loader looks for a library, inside a root: the
 //! needing object's DT_RUNPATH (or DT_RPATH), the directories of the root's
-//! /etc/ld.so.conf and the files it includes, then the default directories.
+//! /etc/ld.so.conf and the files it includes, then the default directories,
+//! each with glibc's glibc-hwcaps subdirectories.
 //! The root's files are hostile: what is read of them is bounded.
 
 use super::boot::resolve;
@@ -199,40 +200,81 @@ pub fn search_path(value: &str, origin: &str) -> Vec<String> {
         .collect()
 }
 
+/// glibc's loader (2.33 and later) looks in these subdirectories of each
+/// search directory first, those the CPU supports, best first.
+const HWCAPS: &[&str] = &[
+    "glibc-hwcaps/x86-64-v4",
+    "glibc-hwcaps/x86-64-v3",
+    "glibc-hwcaps/x86-64-v2",
+];
+
+/// A library as the loader finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The path as the loader opens it, and the path it resolves to.
+    pub candidate: String,
+    pub real: String,
+    /// The glibc-hwcaps builds of it the loader takes instead on a CPU of
+    /// that level (in the directory where it was found, or before), as
+    /// (candidate, real). Which one a boot takes depends on its CPU, so
+    /// all of them matter.
+    pub hwcaps: Vec<(String, String)>,
+}
+
 /// Where the loader finds `name` in `dirs`: the first candidate that is a
 /// regular file and not ELF of another class or machine (which the loader
 /// skips); one that is not ELF at all ends the search, as it does the
 /// loader's. `real_dir`: a directory resolved inside the root
-/// (`resolve_path`, which the caller may cache). The candidate's path as
-/// the loader opens it, and the path it resolves to.
+/// (`resolve_path`, which the caller may cache). With glibc (`hwcaps`),
+/// the glibc-hwcaps builds met on the way too; alone they are found only
+/// on a CPU of their level, so the first of them stands for the library
+/// when there is no plain build.
 pub fn find<'a>(
     root: &Path,
     name: &str,
     dirs: impl IntoIterator<Item = &'a str>,
     mut real_dir: impl FnMut(&str) -> Option<String>,
-) -> Option<(String, String)> {
+    hwcaps: bool,
+) -> Option<Found> {
     if name.is_empty() || name == "." || name == ".." {
         return None;
     }
+    let mut variants: Vec<(String, String)> = Vec::new();
     for dir in dirs {
         let Some(real_dir) = real_dir(dir) else {
             continue;
         };
-        let candidate = format!("{}/{name}", dir.trim_end_matches('/'));
-        let Ok(real) = resolve(root, &format!("{}/{name}", real_dir.trim_end_matches('/'))) else {
-            continue;
-        };
-        let Ok(mut f) = super::walk::open_regular(&root.join(real.trim_start_matches('/'))) else {
-            continue;
-        };
-        let mut head = [0u8; 20];
-        let n = read_some(&mut f, &mut head);
-        if elf::class(head.get(..n).unwrap_or_default()) == Class::Foreign {
-            continue;
+        let (dir, real_dir) = (dir.trim_end_matches('/'), real_dir.trim_end_matches('/'));
+        for sub in HWCAPS.iter().filter(|_| hwcaps) {
+            if let Some(real) = candidate(root, &format!("{real_dir}/{sub}/{name}")) {
+                variants.push((format!("{dir}/{sub}/{name}"), real));
+            }
         }
-        return Some((candidate, real));
+        if let Some(real) = candidate(root, &format!("{real_dir}/{name}")) {
+            return Some(Found {
+                candidate: format!("{dir}/{name}"),
+                real,
+                hwcaps: variants,
+            });
+        }
     }
-    None
+    let mut variants = variants.into_iter();
+    let (candidate, real) = variants.next()?;
+    Some(Found {
+        candidate,
+        real,
+        hwcaps: variants.collect(),
+    })
+}
+
+/// `path` (on the root) resolved, if the loader would take it: a regular
+/// file, not ELF of another class or machine.
+fn candidate(root: &Path, path: &str) -> Option<String> {
+    let real = resolve(root, path).ok()?;
+    let mut f = super::walk::open_regular(&root.join(real.trim_start_matches('/'))).ok()?;
+    let mut head = [0u8; 20];
+    let n = read_some(&mut f, &mut head);
+    (elf::class(head.get(..n).unwrap_or_default()) != Class::Foreign).then_some(real)
 }
 
 fn read_some(f: &mut std::fs::File, buf: &mut [u8]) -> usize {
@@ -363,6 +405,39 @@ mod tests {
     }
 
     #[test]
+    fn glibc_hwcaps_builds_met_on_the_way_are_found_too() {
+        let root = temp("hwcaps");
+        let lib = elf::synthetic(&[], None, None);
+        put(&root, "/a/glibc-hwcaps/x86-64-v2/libx.so", &lib);
+        put(&root, "/b/glibc-hwcaps/x86-64-v4/libx.so", &lib);
+        put(&root, "/b/libx.so", &lib);
+        put(&root, "/c/glibc-hwcaps/x86-64-v3/libx.so", &lib);
+        let mut foreign = lib.clone();
+        foreign[4] = 1; // 32-bit: the loader skips it
+        put(&root, "/b/glibc-hwcaps/x86-64-v3/libx.so", &foreign);
+        let real = |d: &str| resolve_path(&root, d);
+        let found = find(&root, "libx.so", ["/a", "/b", "/c"], real, true).unwrap();
+        assert_eq!(found.candidate, "/b/libx.so");
+        let hwcaps: Vec<&str> = found.hwcaps.iter().map(|(c, _)| c.as_str()).collect();
+        // Those before the plain build, not those after it (/c).
+        assert_eq!(
+            hwcaps,
+            [
+                "/a/glibc-hwcaps/x86-64-v2/libx.so",
+                "/b/glibc-hwcaps/x86-64-v4/libx.so"
+            ]
+        );
+        // musl's loader has none.
+        let plain = find(&root, "libx.so", ["/a", "/b"], real, false).unwrap();
+        assert!(plain.hwcaps.is_empty() && plain.candidate == "/b/libx.so");
+        // Only hwcaps builds: the first stands for the library.
+        let only = find(&root, "libx.so", ["/c"], real, true).unwrap();
+        assert_eq!(only.candidate, "/c/glibc-hwcaps/x86-64-v3/libx.so");
+        assert!(only.hwcaps.is_empty());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn finds_skipping_other_classes() {
         let root = temp("find");
         let mut foreign = elf::synthetic(&[], None, None);
@@ -372,14 +447,17 @@ mod tests {
         put(&root, "/c/libx.so", b"not elf");
         std::fs::create_dir_all(root.join("d/libx.so")).unwrap();
         let real = |d: &str| resolve_path(&root, d);
-        let find_in = |dirs: &[&str]| find(&root, "libx.so", dirs.iter().copied(), real);
+        let find_in = |dirs: &[&str]| find(&root, "libx.so", dirs.iter().copied(), real, true);
         assert_eq!(
-            find_in(&["/none", "/a", "/b", "/c"]).unwrap().0,
+            find_in(&["/none", "/a", "/b", "/c"]).unwrap().candidate,
             "/b/libx.so"
         );
-        assert_eq!(find_in(&["/d", "/c", "/b"]).unwrap().0, "/c/libx.so");
+        assert_eq!(
+            find_in(&["/d", "/c", "/b"]).unwrap().candidate,
+            "/c/libx.so"
+        );
         assert_eq!(find_in(&["/a", "/d"]), None);
-        assert_eq!(find(&root, "..", ["/a"], real), None);
+        assert_eq!(find(&root, "..", ["/a"], real, true), None);
         assert!(musl_reserved("libc.so") && musl_reserved("libc.musl-x86_64.so.1"));
         assert!(musl_reserved("libpthread.so.0") && !musl_reserved("libcrypt.so.1"));
         let _ = std::fs::remove_dir_all(&root);
