@@ -280,7 +280,7 @@ mod tests {
             &[("etc/cmdline", b"only\n  \n"), ("proc/cmdline", b"")],
         ];
         for files in cases {
-            let base = crate::tpm::transport::testing::temp_dir("cmdline");
+            let base = crate::test_support::temp_dir("cmdline");
             for (path, bytes) in *files {
                 let path = base.join(path);
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -298,7 +298,7 @@ mod tests {
             std::fs::remove_dir_all(&base).unwrap();
         }
         // Without dracut installed, what its loops give by hand.
-        let base = crate::tpm::transport::testing::temp_dir("cmdline");
+        let base = crate::test_support::temp_dir("cmdline");
         std::fs::create_dir_all(base.join("etc/cmdline.d")).unwrap();
         std::fs::create_dir_all(base.join("proc")).unwrap();
         std::fs::write(base.join("etc/cmdline.d/1.conf"), " a=1 \nb").unwrap();

@@ -61,4 +61,26 @@ pub(crate) mod test_support {
         );
         out.stdout
     }
+
+    /// A fresh absolute directory under the temp dir, unique per process and call.
+    #[allow(clippy::unwrap_used)]
+    pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("integrity-loader-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    /// Writes `bytes` to `path` (absolute, as seen on the root) under
+    /// `root`, making its directories.
+    #[allow(clippy::unwrap_used)]
+    pub fn put(root: &std::path::Path, path: &str, bytes: &[u8]) {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
 }

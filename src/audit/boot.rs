@@ -483,6 +483,7 @@ fn first_few(names: &[String]) -> String {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::test_support::{put, temp_dir};
     use std::os::unix::fs::symlink;
 
     #[test]
@@ -560,19 +561,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("il-boot-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn put(root: &Path, path: &str, bytes: &[u8]) {
-        let p = root.join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-
     fn lib(needed: &[&str], soname: Option<&str>, runpath: Option<&str>) -> Vec<u8> {
         elf::Synthetic {
             needed,
@@ -597,7 +585,7 @@ mod tests {
     /// A merged-/usr root with its loader and libc (which needs the
     /// loader by its soname, as glibc's does).
     fn usr_merged_root(name: &str) -> PathBuf {
-        let root = temp(name);
+        let root = temp_dir(&format!("boot-{name}"));
         std::fs::create_dir_all(root.join("usr/lib/x86_64-linux-gnu")).unwrap();
         symlink("usr/lib", root.join("lib")).unwrap();
         std::fs::create_dir_all(root.join("lib64")).unwrap();

@@ -303,24 +303,12 @@ pub fn musl_reserved(name: &str) -> bool {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::test_support::{put, temp_dir};
     use std::os::unix::fs::symlink;
-
-    fn temp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("il-ldso-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn put(root: &Path, path: &str, bytes: &[u8]) {
-        let p = root.join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
 
     #[test]
     fn reads_ld_so_conf_and_its_includes() {
-        let root = temp("conf");
+        let root = temp_dir("ldso-conf");
         put(
             &root,
             "/etc/ld.so.conf",
@@ -349,7 +337,7 @@ mod tests {
             ]
         );
         // Missing: none. Binary junk and a huge file: bounded, no panic.
-        assert!(conf_dirs(&temp("none")).is_empty());
+        assert!(conf_dirs(&temp_dir("ldso-none")).is_empty());
         let mut junk: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
         junk.extend_from_slice(b"\n/opt/late\n");
         put(&root, "/etc/ld.so.conf", &junk);
@@ -381,7 +369,7 @@ mod tests {
             search_path("$ORIGIN/../lib:${ORIGIN}:rel:/x/$LIB:/abs:", "/usr/bin"),
             ["/usr/bin/../lib", "/usr/bin", "/abs"]
         );
-        let root = temp("dots");
+        let root = temp_dir("ldso-dots");
         std::fs::create_dir_all(root.join("usr/lib64/sub")).unwrap();
         std::fs::create_dir_all(root.join("opt/real/bin")).unwrap();
         // `..` after a symlink goes up from where the link leads.
@@ -406,7 +394,7 @@ mod tests {
 
     #[test]
     fn glibc_hwcaps_builds_met_on_the_way_are_found_too() {
-        let root = temp("hwcaps");
+        let root = temp_dir("ldso-hwcaps");
         let lib = elf::synthetic(&[], None, None);
         put(&root, "/a/glibc-hwcaps/x86-64-v2/libx.so", &lib);
         put(&root, "/b/glibc-hwcaps/x86-64-v4/libx.so", &lib);
@@ -439,7 +427,7 @@ mod tests {
 
     #[test]
     fn finds_skipping_other_classes() {
-        let root = temp("find");
+        let root = temp_dir("ldso-find");
         let mut foreign = elf::synthetic(&[], None, None);
         foreign[4] = 1; // 32-bit
         put(&root, "/a/libx.so", &foreign);

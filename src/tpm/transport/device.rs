@@ -266,6 +266,7 @@ impl Transport for DeviceTransport {
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::test_support::temp_dir;
 
     fn fifo(dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);

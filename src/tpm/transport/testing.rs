@@ -8,8 +8,6 @@ use crate::tpm::tcti::{self, Tcti};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -45,17 +43,6 @@ pub fn assert_random_16(response: &[u8]) {
     assert_eq!(&response[2..6], &28u32.to_be_bytes(), "size");
     assert_eq!(&response[6..10], &[0, 0, 0, 0], "rc");
     assert_eq!(&response[10..12], &[0, 16], "randomBytes.size");
-}
-
-/// A fresh absolute directory under the temp dir, unique per process and call.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("integrity-loader-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.canonicalize().unwrap()
 }
 
 /// A fake TPM server; the connection stays open until this drops.

@@ -65,6 +65,7 @@ pub(super) fn connect_unix(
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use crate::test_support::temp_dir;
     use crate::tpm::transport::SocketTransport;
 
     /// A unix listener that does not accept and whose backlog is full makes
