@@ -264,6 +264,20 @@ impl Fixture {
         );
         Some(stderr)
     }
+
+    /// A `reseal` (or `seal`) cut short by the crash hook right after rename
+    /// `n`, once it has switched the configuration: checks that
+    /// /etc/integrity-loader.conf now names `MASTERKEY=/<blob>.next`, the
+    /// blob the run wrote beside `blob` (a path under the root, no leading /).
+    pub fn crash_past_the_switch(&self, args: &[&str], n: usize, blob: &str) {
+        self.run_crashing_after_rename(args, n)
+            .unwrap_or_else(|| panic!("the run reaches rename {n}"));
+        let conf = fs::read_to_string(self.root().join("etc/integrity-loader.conf")).unwrap();
+        assert!(
+            conf.contains(&format!("MASTERKEY=/{blob}.next\n")),
+            "{conf}"
+        );
+    }
 }
 
 /// A finished command as a `Run`.
