@@ -223,6 +223,7 @@ fn power<const LIMBS: usize>(modulus: &[u8], exponent: u32, em: &[u8]) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::openssl;
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -318,40 +319,34 @@ bhIXCAr9jk4oRemSHVloCTk627rEANn1289GW9acv+aVOTC7wB51f/NG5v+8P8TB\n\
     fn openssl_decrypt(dir: &std::path::Path, pem_path: &std::path::Path, ct: &[u8]) -> Vec<u8> {
         let ct_path = dir.join("ct");
         std::fs::write(&ct_path, ct).unwrap();
-        let out = std::process::Command::new("openssl")
-            .args(["pkeyutl", "-decrypt", "-inkey"])
-            .arg(pem_path)
-            .arg("-in")
-            .arg(&ct_path)
-            .args([
-                "-pkeyopt",
-                "rsa_padding_mode:oaep",
-                "-pkeyopt",
-                "rsa_oaep_md:sha256",
-                "-pkeyopt",
-                "rsa_mgf1_md:sha256",
-                "-pkeyopt",
-                "rsa_oaep_label:53454352455400",
-            ])
-            .output()
-            .expect("openssl must be installed (apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl could not decrypt: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        openssl(&[
+            "pkeyutl",
+            "-decrypt",
+            "-inkey",
+            pem_path.to_str().unwrap(),
+            "-in",
+            ct_path.to_str().unwrap(),
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+            "-pkeyopt",
+            "rsa_oaep_label:53454352455400",
+        ])
     }
 
     /// The modulus of the RSA key in `pem_path`, as openssl prints it.
     fn openssl_modulus(pem_path: &std::path::Path) -> Vec<u8> {
-        let out = std::process::Command::new("openssl")
-            .args(["rsa", "-noout", "-modulus", "-in"])
-            .arg(pem_path)
-            .output()
-            .expect("openssl must be installed (apt-get install openssl)");
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
+        let out = openssl(&[
+            "rsa",
+            "-noout",
+            "-modulus",
+            "-in",
+            pem_path.to_str().unwrap(),
+        ]);
+        let text = String::from_utf8(out).unwrap();
         hex(text.trim().strip_prefix("Modulus=").unwrap())
     }
 
@@ -364,19 +359,15 @@ bhIXCAr9jk4oRemSHVloCTk627rEANn1289GW9acv+aVOTC7wB51f/NG5v+8P8TB\n\
         let pem_2048 = dir.join("2048.pem");
         std::fs::write(&pem_2048, KAT_KEY).unwrap();
         let pem_3072 = dir.join("3072.pem");
-        let made = std::process::Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:3072",
-                "-out",
-            ])
-            .arg(&pem_3072)
-            .output()
-            .expect("openssl must be installed (apt-get install openssl)");
-        assert!(made.status.success());
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:3072",
+            "-out",
+            pem_3072.to_str().unwrap(),
+        ]);
         for (bits, pem) in [(2048, &pem_2048), (3072, &pem_3072)] {
             let modulus = openssl_modulus(pem);
             assert_eq!(
