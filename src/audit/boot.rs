@@ -76,10 +76,10 @@ pub fn boot_files(root: &Path, init: &str) -> Vec<BootFile> {
         missing: HashSet::new(),
         full: false,
     };
-    w.add("init", init, init, false);
-    w.add("shell", "/bin/sh", "/bin/sh", false);
+    w.add("init", init, false);
+    w.add("shell", "/bin/sh", false);
     for name in SYSTEMD {
-        w.add("systemd", name, name, true);
+        w.add("systemd", name, true);
     }
     // What each executable names (interpreter, loader, libraries), and
     // the same for the interpreters as the list grows.
@@ -94,9 +94,9 @@ pub fn boot_files(root: &Path, init: &str) -> Vec<BootFile> {
         }
         let head = read_head(&root.join(path.trim_start_matches('/')));
         if let Some(interp) = script_interp(&head) {
-            w.add("interpreter", &interp, &interp, false);
+            w.add("interpreter", &interp, false);
         } else if let Some(interp) = elf::interp(&head) {
-            w.add("dynamic loader", &interp, &interp, false);
+            w.add("dynamic loader", &interp, false);
             w.libraries(&path, role, &interp);
         }
     }
@@ -147,13 +147,18 @@ impl Walk<'_> {
         }
     }
 
-    /// `path` resolved, listed under `name` unless already listed; an
-    /// optional file is left out when it cannot be resolved.
-    fn add(&mut self, role: &'static str, name: &str, path: &str, optional: bool) {
-        let resolved = resolve(self.root, path).map_err(|e| format!("cannot be found: {e}"));
+    /// `name` resolved and listed unless already listed; an optional file
+    /// is left out when it cannot be resolved.
+    fn add(&mut self, role: &'static str, name: &str, optional: bool) {
+        let resolved = resolve(self.root, name).map_err(|e| format!("cannot be found: {e}"));
         if optional && resolved.is_err() {
             return;
         }
+        self.list(role, name, resolved);
+    }
+
+    /// `name`, resolved to `resolved`, listed unless already listed.
+    fn list(&mut self, role: &'static str, name: &str, resolved: Result<String, String>) {
         if self
             .out
             .iter()
@@ -297,7 +302,8 @@ impl Walk<'_> {
                 };
                 let builds = std::iter::once((found.candidate, found.real)).chain(found.hwcaps);
                 for (candidate, real) in builds {
-                    self.add(role, &candidate, &real, false);
+                    // Found resolved: not walked again.
+                    self.list(role, &candidate, Ok(real.clone()));
                     if paths.insert(real.clone()) {
                         let (obj, needed, soname) = self.load(&real, role, Some(i));
                         known.extend(soname);
