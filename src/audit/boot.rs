@@ -294,7 +294,7 @@ impl Walk<'_> {
                             name: name.clone(),
                             resolved: Err(format!(
                                 "cannot be found: needed by {who}, not in {}",
-                                shorten(&dirs)
+                                first_of(&dirs, 12, "")
                             )),
                         });
                     }
@@ -343,19 +343,16 @@ impl Walk<'_> {
     }
 }
 
-/// A list of directories for a message: the first ones, and how many more.
-fn shorten(dirs: &[String]) -> String {
-    const SHOWN: usize = 12;
-    let mut s = dirs
-        .iter()
-        .take(SHOWN)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if dirs.len() > SHOWN {
-        s.push_str(&format!(" and {} more", dirs.len() - SHOWN));
+/// A list for a message: its first `shown` items, then how many more
+/// (and `more_note` after that count).
+fn first_of(items: &[String], shown: usize, more_note: &str) -> String {
+    match items.len().checked_sub(shown) {
+        Some(more) if more > 0 => format!(
+            "{} and {more} more{more_note}",
+            items.get(..shown).unwrap_or_default().join(", ")
+        ),
+        _ => items.join(", "),
     }
-    s
 }
 
 /// Why the next boot's kernel would not deny anything, when it would not:
@@ -475,14 +472,7 @@ pub fn run(
 /// line of thousands of characters, in the build's error output too; each
 /// file has its own line above.
 fn first_few(names: &[String]) -> String {
-    const SHOWN: usize = 5;
-    match names.len().checked_sub(SHOWN) {
-        Some(more) if more > 0 => format!(
-            "{} and {more} more (listed above)",
-            names.get(..SHOWN).unwrap_or_default().join(", ")
-        ),
-        _ => names.join(", "),
-    }
+    first_of(names, 5, " (listed above)")
 }
 
 #[cfg(test)]
