@@ -33,6 +33,7 @@ pub mod pem;
 pub mod pins;
 pub(crate) mod plan;
 pub(crate) mod random;
+pub(crate) mod rcu;
 pub mod recovery;
 pub mod rootfs;
 pub(crate) mod runner;

@@ -74,6 +74,15 @@ impl SecurityFs {
         self.dir.join("evm")
     }
 
+    /// `/sys/kernel/rcu_expedited` beside `/sys/kernel/security` (see
+    /// [`crate::rcu`]); a stand-in securityfs has its own sibling.
+    pub fn rcu_knob(&self) -> PathBuf {
+        self.dir
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join(crate::rcu::KNOB)
+    }
+
     pub fn policy_path(&self) -> PathBuf {
         self.dir.join("ima").join("policy")
     }
@@ -126,7 +135,10 @@ impl SecurityFs {
             .custom_flags(nix::libc::O_CLOEXEC)
             .open(self.policy_path())
             .map_err(|e| errno(&e))?;
-        Ok(PolicyWriter { file })
+        Ok(PolicyWriter {
+            file,
+            rcu_knob: self.rcu_knob(),
+        })
     }
 
     /// Whether the policy file still has a write bit. A kernel with
@@ -156,6 +168,14 @@ pub struct RunLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
 /// An open policy file: one rule (or one path) per `write()`.
 pub struct PolicyWriter {
     file: File,
+    rcu_knob: PathBuf,
+}
+
+/// How the kernel took the rules in when the policy file was closed.
+pub struct Published {
+    pub took: std::time::Duration,
+    /// The grace period the kernel waits for was expedited ([`crate::rcu`]).
+    pub expedited: bool,
 }
 
 impl PolicyWriter {
@@ -173,11 +193,19 @@ impl PolicyWriter {
         }
     }
 
-    /// Closes the file; the kernel applies the rules on close. No fsync:
-    /// securityfs has none (EINVAL), the kernel answers each rule's
-    /// write() itself, and on a stand-in file it only cost milliseconds.
-    pub fn finish(self) -> Result<(), Errno> {
+    /// Closes the file; the kernel applies the rules on close, after an RCU
+    /// grace period, which is expedited for it. No fsync: securityfs has
+    /// none (EINVAL), the kernel answers each rule's write() itself, and on
+    /// a stand-in file it only cost milliseconds.
+    pub fn finish(self) -> Result<Published, Errno> {
         use std::os::fd::IntoRawFd;
-        nix::unistd::close(self.file.into_raw_fd())
+        let start = std::time::Instant::now();
+        let fd = self.file.into_raw_fd();
+        let (closed, expedited) = crate::rcu::expedited(&self.rcu_knob, || nix::unistd::close(fd));
+        closed?;
+        Ok(Published {
+            took: start.elapsed(),
+            expedited,
+        })
     }
 }

@@ -114,6 +114,38 @@ fn a_failed_step_reaches_the_console() {
     );
 }
 
+/// The kernel waits for an RCU grace period before it takes a policy in;
+/// the loader expedites it through the `rcu_expedited` knob beside
+/// securityfs's mount point, and leaves the knob as it found it.
+#[test]
+fn the_policy_close_expedites_rcu_and_puts_the_knob_back() {
+    let f = Fixture::new("rcu");
+    dracut_setup(&f);
+    let knob = f.dir.join("rcu_expedited");
+    fs::write(&knob, "0\n").unwrap();
+    let r = f.run(&["load", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert_eq!(f.sfs_text("ima/policy"), POLICY_RULES);
+    r.assert_contains("(its RCU grace period expedited through rcu_expedited)");
+    assert_eq!(fs::read_to_string(&knob).unwrap(), "0\n");
+
+    // An admin's rcupdate.rcu_expedited=1 stays.
+    let g = Fixture::new("rcu-admin");
+    dracut_setup(&g);
+    fs::write(g.dir.join("rcu_expedited"), "1\n").unwrap();
+    let r = g.run(&["load", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.output());
+    assert!(
+        !r.output().contains("grace period expedited"),
+        "{}",
+        r.output()
+    );
+    assert_eq!(
+        fs::read_to_string(g.dir.join("rcu_expedited")).unwrap(),
+        "1\n"
+    );
+}
+
 #[test]
 fn second_run_changes_nothing() {
     let f = Fixture::new("twice");

@@ -362,13 +362,23 @@ fn write(
             }
         }
     }
-    writer.finish().map_err(|e| {
+    let published = writer.finish().map_err(|e| {
         Outcome::failed(format!(
             "close {}: {}",
             ctx.securityfs.policy_path().display(),
             e.desc()
         ))
-    })
+    })?;
+    log::debug!(
+        "the kernel took the rules in on close in {} ms{}",
+        crate::logging::Ms(published.took),
+        if published.expedited {
+            " (its RCU grace period expedited through rcu_expedited)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }
 
 /// `load --lsm-rules`, once the LSM has loaded its policy: writes what the
