@@ -94,11 +94,13 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     // initramfs is built, and by the admin) warns; the boot keeps it out of
     // the console, where every character costs (a 115200-baud serial
     // console prints ~11 per ms, and printk waits for it).
-    for gap in grammar::attest::gaps(&policy, by_path) {
-        if ctx.dry_run {
-            log::warn!("ima-policy: {}: {gap}", shown.display());
-        } else {
-            log::debug!("ima-policy: {}: {gap}", shown.display());
+    if ctx.dry_run || log::log_enabled!(log::Level::Debug) {
+        for gap in grammar::attest::gaps(&policy, by_path) {
+            if ctx.dry_run {
+                log::warn!("ima-policy: {}: {gap}", shown.display());
+            } else {
+                log::debug!("ima-policy: {}: {gap}", shown.display());
+            }
         }
     }
 
@@ -157,8 +159,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         return failed;
     }
     let record = ctx.run_dir.join(RECORD_FILE);
-    let recorded = std::fs::create_dir_all(ctx.run_dir)
-        .and_then(|()| std::fs::write(&record, now.normal_form()));
+    let recorded = record_load(ctx, || now.normal_form());
     let mut tail = tail;
     if placement == Placement::Split {
         // Without CONFIG_IMA_WRITE_POLICY the file is gone now, and with it
@@ -428,16 +429,16 @@ pub fn run_later(ctx: &Context) -> Outcome {
         Err(failed) => return failed,
     };
     let split = Split::of(&policy);
-    let (rules, by_path, record) = match placement {
+    let (rules, by_path, loaded) = match placement {
         Placement::Later => {
             let by_path = match ctx.settings.policy_write {
                 PolicyWrite::Path => true,
                 PolicyWrite::Rules => false,
                 PolicyWrite::Auto => has_ima_signature(&real),
             };
-            (policy.clone(), by_path, policy.normal_form())
+            (policy.clone(), by_path, policy.clone())
         }
-        _ => (split.later(), false, split.in_kernel_order().normal_form()),
+        _ => (split.later(), false, split.in_kernel_order()),
     };
     if rules.normal_form().as_bytes() != body {
         return Outcome::failed(format!(
@@ -456,7 +457,7 @@ pub fn run_later(ctx: &Context) -> Outcome {
         }
         return e;
     }
-    let _ = std::fs::write(ctx.run_dir.join(RECORD_FILE), record);
+    let _ = record_load(ctx, || loaded.normal_form());
     let _ = std::fs::remove_file(&file);
     Outcome::done(format!(
         "wrote {} rule(s) of IMA policy {} after the LSM's policy load ({})",
@@ -468,6 +469,19 @@ pub fn run_later(ctx: &Context) -> Outcome {
             "appended to the rules the initramfs wrote"
         }
     ))
+}
+
+/// Records this boot's load in the run directory for `already_loaded`,
+/// where the kernel keeps its policy file (CONFIG_IMA_WRITE_POLICY).
+/// Without it (Debian) the kernel removed the file on close: that absence
+/// tells a second load, and the record (the policy's normal form, and a
+/// file on /run) is not made.
+fn record_load(ctx: &Context, normal_form: impl FnOnce() -> String) -> std::io::Result<()> {
+    if !ctx.securityfs.policy_path().exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(ctx.run_dir)
+        .and_then(|()| std::fs::write(ctx.run_dir.join(RECORD_FILE), normal_form()))
 }
 
 /// Why the policy counts as loaded already, if it does. What the kernel
@@ -512,14 +526,15 @@ fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Opti
         });
     }
     let record = ctx.run_dir.join(RECORD_FILE);
-    let normal = policy.normal_form();
-    let recorded = std::fs::File::open(&record)
-        .and_then(|f| {
-            let mut text = Vec::new();
-            f.take(normal.len() as u64 + 1).read_to_end(&mut text)?;
-            Ok(text)
-        })
-        .is_ok_and(|r| r == normal.as_bytes());
+    // The record first: before a first load there is none, and the normal
+    // form need not be computed.
+    let recorded = std::fs::File::open(&record).is_ok_and(|f| {
+        let normal = policy.normal_form();
+        let mut text = Vec::new();
+        f.take(normal.len() as u64 + 1)
+            .read_to_end(&mut text)
+            .is_ok_and(|_| text == normal.as_bytes())
+    });
     match (recorded, in_kernel) {
         (true, Some(true)) => Some(format!(
             "the IMA policy from {} is already loaded (the kernel shows its rules, {} records this boot's load)",
