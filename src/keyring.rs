@@ -365,14 +365,8 @@ pub fn read(id: KeySerial) -> Result<Vec<u8>, Errno> {
 /// are in no process keyring, so as keyutils' `%keyring:` syntax does, we
 /// look them up in /proc/keys (root sees them: they grant the owner view).
 pub fn find_system_keyring(name: &str) -> Option<KeySerial> {
-    use std::io::Read;
-    // /proc/keys has no size: read_to_string alone would start with a 32-byte
-    // read and double from there, and each read walks the key tree again.
-    let mut text = String::with_capacity(16 * 1024);
-    std::fs::File::open("/proc/keys")
-        .ok()?
-        .read_to_string(&mut text)
-        .ok()?;
+    let file = std::fs::File::open("/proc/keys").ok()?;
+    let text = String::from_utf8(crate::rootfs::read_sizeless(file, u64::MAX).ok()?).ok()?;
     proc_keys_lookup(&text, name)
 }
 

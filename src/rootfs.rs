@@ -443,14 +443,23 @@ fn read_full(mut file: File, buf: &mut [u8]) -> Result<usize, FileErrorKind> {
 /// Reads a file whose size the kernel does not report, refusing more than
 /// `limit` bytes.
 fn read_unsized(file: File, limit: usize) -> Result<Vec<u8>, FileErrorKind> {
-    let mut buf = Vec::new();
     let bound = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(bound)
-        .read_to_end(&mut buf)
-        .map_err(|e| FileErrorKind::Io(io_errno(&e)))?;
+    let buf = read_sizeless(file, bound).map_err(|e| FileErrorKind::Io(io_errno(&e)))?;
     if buf.len() > limit {
         return Err(FileErrorKind::LongerThan { limit });
     }
+    Ok(buf)
+}
+
+/// Reads a file that reports no size (procfs, sysfs, securityfs) to its
+/// end, at most `bound` bytes. The buffer starts at 16 KiB (or the bound):
+/// `read_to_end` into an empty one starts with a 32-byte read and doubles,
+/// and each read of a seq_file (/proc/keys, /proc/cmdline) walks the
+/// kernel's list again.
+pub fn read_sizeless(file: File, bound: u64) -> std::io::Result<Vec<u8>> {
+    let first = usize::try_from(bound.min(16 * 1024)).unwrap_or(0);
+    let mut buf = Vec::with_capacity(first);
+    file.take(bound).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
