@@ -429,16 +429,16 @@ pub fn run_later(ctx: &Context) -> Outcome {
         Err(failed) => return failed,
     };
     let split = Split::of(&policy);
-    let (rules, by_path, loaded) = match placement {
+    let (rules, by_path) = match placement {
         Placement::Later => {
             let by_path = match ctx.settings.policy_write {
                 PolicyWrite::Path => true,
                 PolicyWrite::Rules => false,
                 PolicyWrite::Auto => has_ima_signature(&real),
             };
-            (policy.clone(), by_path, policy.clone())
+            (policy.clone(), by_path)
         }
-        _ => (split.later(), false, split.in_kernel_order()),
+        _ => (split.later(), false),
     };
     if rules.normal_form().as_bytes() != body {
         return Outcome::failed(format!(
@@ -457,7 +457,11 @@ pub fn run_later(ctx: &Context) -> Outcome {
         }
         return e;
     }
-    let _ = record_load(ctx, || loaded.normal_form());
+    // What the kernel holds now: the whole policy, or both parts in order.
+    let _ = record_load(ctx, || match placement {
+        Placement::Later => rules.normal_form(),
+        _ => split.in_kernel_order().normal_form(),
+    });
     let _ = std::fs::remove_file(&file);
     Outcome::done(format!(
         "wrote {} rule(s) of IMA policy {} after the LSM's policy load ({})",
