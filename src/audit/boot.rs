@@ -495,8 +495,7 @@ mod tests {
 
     #[test]
     fn resolves_inside_the_root() {
-        let dir = std::env::temp_dir().join(format!("il-boot-resolve-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = temp_dir("boot-resolve");
         std::fs::create_dir_all(dir.join("usr/lib/systemd")).unwrap();
         std::fs::create_dir_all(dir.join("sbin")).unwrap();
         std::fs::write(dir.join("usr/lib/systemd/systemd"), b"x").unwrap();
@@ -528,8 +527,7 @@ mod tests {
 
     #[test]
     fn a_script_init_brings_its_interpreter_and_that_one_its_loader() {
-        let dir = std::env::temp_dir().join(format!("il-boot-files-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = temp_dir("boot-files");
         for d in ["sbin", "bin", "lib64", "lib/x86_64-linux-gnu"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
