@@ -68,13 +68,13 @@ const FILE_LIMIT: u64 = 64 * 1024;
 /// be read adds nothing, as the shell's redirect then fails. Lets the hook
 /// pass `--cmdline dracut` instead of running `getcmdline` into a file.
 pub fn dracut_text(base: &std::path::Path) -> Vec<u8> {
-    let mut conf: Vec<std::path::PathBuf> = std::fs::read_dir(base.join("etc/cmdline.d"))
-        .map(|dir| {
-            dir.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.as_os_str().as_encoded_bytes().ends_with(b".conf"))
-                .collect()
-        })
-        .unwrap_or_default();
+    let dir = base.join("etc/cmdline.d");
+    let mut conf: Vec<std::path::PathBuf> = crate::dir::names(&dir, crate::rootfs::MAX_DIR_ENTRIES)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| name.as_encoded_bytes().ends_with(b".conf"))
+        .map(|name| dir.join(name))
+        .collect();
     conf.sort_by(|a, b| {
         a.as_os_str()
             .as_encoded_bytes()

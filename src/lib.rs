@@ -14,6 +14,7 @@
 // Every unsafe block says why it is sound, tests included.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod arena;
 pub mod audit;
 pub mod base64;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod cmdline;
 pub mod commands;
 pub mod config;
 pub(crate) mod der;
+pub(crate) mod dir;
 pub mod efi;
 pub mod encrypted_key;
 pub(crate) mod evm;

@@ -381,26 +381,22 @@ impl Root {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let entries = match fs::read_dir(&real) {
-            Ok(e) => e,
+        let names = match crate::dir::names(&real, MAX_DIR_ENTRIES) {
+            Ok(names) => names,
             Err(e) if e.raw_os_error() == Some(libc_enotdir()) => {
                 return Err(self.error(path, FileErrorKind::NotDirectory));
             }
             Err(e) => return Err(self.error(path, FileErrorKind::Io(io_errno(&e)))),
         };
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| self.error(path, FileErrorKind::Io(io_errno(&e))))?;
-            if names.len() == MAX_DIR_ENTRIES {
-                return Err(self.error(
-                    path,
-                    FileErrorKind::TooManyEntries {
-                        limit: MAX_DIR_ENTRIES,
-                    },
-                ));
-            }
-            names.push(entry.file_name());
+        if names.len() > MAX_DIR_ENTRIES {
+            return Err(self.error(
+                path,
+                FileErrorKind::TooManyEntries {
+                    limit: MAX_DIR_ENTRIES,
+                },
+            ));
         }
+        let mut names = names;
         names.sort();
         Ok(Some(names))
     }
