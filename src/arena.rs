@@ -11,10 +11,12 @@
 //!
 //! Freed memory is not reused, except the last block, which is given back
 //! (a `Vec` built and dropped in turn) or grown in place (a `Vec` or
-//! `String` growing at the top). A secret is zeroized by its owner's `Drop`
-//! before its block comes here, as with any allocator. When the arena is
-//! full, or for a block it cannot hold, the C library serves, and frees
-//! what it served: an unexpected large input costs memory, never
+//! `String` growing at the top). Every block is zeroed when it is freed,
+//! and a block that moves on growing is zeroed where it was: a buffer that
+//! held a secret and grew (a key file read into a `Vec`) leaves no copy
+//! behind, where a C allocator would leave freed blocks as they were. When
+//! the arena is full, or for a block it cannot hold, the C library serves,
+//! and frees what it served: an unexpected large input costs memory, never
 //! correctness. The installed system's commands, which walk whole file
 //! systems, keep the C library's allocator.
 
@@ -117,7 +119,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
             Some(ptr) => {
-                // A given-back block may have been written: zero it.
+                // Freed blocks are zeroed already; this does not lean on it.
                 // SAFETY: `bump` gave `layout.size()` bytes at `ptr`.
                 unsafe { ptr.write_bytes(0, layout.size()) };
                 ptr
@@ -128,6 +130,8 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller gives back a live block of this layout.
+        unsafe { ptr.write_bytes(0, layout.size()) };
         if self.owns(ptr) {
             // Only the last block comes back; the others stay used.
             self.move_top(ptr, layout.size(), 0);
@@ -143,6 +147,10 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
         if self.move_top(ptr, layout.size(), new_size) {
+            if new_size < layout.size() {
+                // SAFETY: the tail given back was part of the live block.
+                unsafe { ptr.add(new_size).write_bytes(0, layout.size() - new_size) };
+            }
             return ptr;
         }
         // SAFETY: the caller guarantees a valid size for this alignment.
@@ -150,7 +158,8 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
         // SAFETY: a non-zero size, as the caller guarantees.
         let new = unsafe { self.alloc(new_layout) };
         if !new.is_null() {
-            // SAFETY: both blocks are live, distinct and at least this long.
+            // SAFETY: both blocks are live, distinct and at least this long;
+            // `dealloc` zeroes the old one.
             unsafe {
                 std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
                 self.dealloc(ptr, layout);
@@ -235,6 +244,35 @@ mod tests {
             assert_eq!(*out.add(199), 5);
             arena.dealloc(out, layout(4000, 8));
             arena.dealloc(big, layout(1000, 8));
+        }
+    }
+
+    #[test]
+    fn freed_and_moved_blocks_are_zeroed_where_they_were() {
+        let arena: Box<Arena<4096>> = Box::default();
+        // SAFETY: blocks used within their sizes; the freed ones are only
+        // read back through the arena's own memory, which stays mapped.
+        unsafe {
+            let secret = arena.alloc(layout(32, 8));
+            secret.write_bytes(0x5a, 32);
+            let _above = arena.alloc(layout(8, 8));
+            // Freed below the top: not reused, but zeroed.
+            arena.dealloc(secret, layout(32, 8));
+            assert!((0..32).all(|i| *secret.add(i) == 0));
+            // Grown where it cannot grow in place: moved, the old place zeroed.
+            let key = arena.alloc(layout(16, 8));
+            key.write_bytes(0x77, 16);
+            let _above = arena.alloc(layout(8, 8));
+            let moved = arena.realloc(key, layout(16, 8), 64);
+            assert_ne!(moved, key);
+            assert!((0..16).all(|i| *moved.add(i) == 0x77));
+            assert!((0..16).all(|i| *key.add(i) == 0));
+            // Shrunk in place: the tail given back is zeroed.
+            let last = arena.alloc(layout(64, 8));
+            last.write_bytes(0x11, 64);
+            assert_eq!(arena.realloc(last, layout(64, 8), 16), last);
+            assert!((16..64).all(|i| *last.add(i) == 0));
+            assert!((0..16).all(|i| *last.add(i) == 0x11));
         }
     }
 
