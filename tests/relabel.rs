@@ -218,10 +218,16 @@ fn loader_runs_the_sibling_binary() {
     let lone = f.dir.join("bin/integrity-loader");
     std::fs::create_dir_all(lone.parent().unwrap()).unwrap();
     std::fs::copy(LOADER, &lone).unwrap();
-    let out = Command::new(&lone)
-        .args(["relabel", "-q"])
-        .output()
-        .unwrap();
+    // Another test's child forked while the copy was open for writing holds
+    // it until its exec: ETXTBSY for that moment.
+    let out = loop {
+        match Command::new(&lone).args(["relabel", "-q"]).output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let looked = f.dir.join("bin/integrity-audit");
