@@ -41,6 +41,7 @@ pub mod rootfs;
 pub(crate) mod runner;
 pub mod secret;
 pub(crate) mod securityfs;
+pub mod startup;
 pub(crate) mod steps;
 pub mod sysconfig;
 pub mod tpm;
