@@ -337,7 +337,8 @@ pub struct ConfigInputs<'a> {
 
 #[derive(Clone)]
 struct ConfigFile {
-    path: PathBuf,
+    /// Where the file is, for messages.
+    path: String,
     vars: Assignments,
 }
 
@@ -347,7 +348,7 @@ impl ConfigFile {
             (
                 a,
                 Source::File {
-                    path: self.path.clone(),
+                    path: PathBuf::from(&self.path),
                     line: a.line,
                 },
             )
@@ -356,7 +357,7 @@ impl ConfigFile {
 
     fn error(&self, a: &Assignment, message: String) -> ConfigError {
         ConfigError {
-            place: format!("{}:{}", self.path.display(), a.line),
+            place: format!("{}:{}", self.path, a.line),
             message,
         }
     }
@@ -370,9 +371,9 @@ fn read_config(root: &Root, path: &str) -> Result<Option<ConfigFile>, ConfigErro
     }
 }
 
-fn parse_config(path: PathBuf, bytes: &[u8]) -> Result<ConfigFile, ConfigError> {
+fn parse_config(path: String, bytes: &[u8]) -> Result<ConfigFile, ConfigError> {
     let vars = sysconfig::parse(bytes).map_err(|e| ConfigError {
-        place: format!("{}:{}:{}", path.display(), e.line, e.column),
+        place: format!("{}:{}:{}", path, e.line, e.column),
         message: e.kind.to_string(),
     })?;
     Ok(ConfigFile { path, vars })
@@ -414,14 +415,14 @@ fn read_native(inputs: &ConfigInputs) -> Result<Option<ConfigFile>, ConfigError>
                     place: path.display().to_string(),
                     message: format!("cannot read the --config file: {}", e.kind),
                 })?;
-            Some(parse_config(path.to_path_buf(), &bytes)?)
+            Some(parse_config(path.to_string_lossy().into_owned(), &bytes)?)
         }
         None => read_config(inputs.root, NATIVE_CONFIG)?,
     };
     if let Some(n) = &native {
         if let Some(line) = n.vars.first_crowded_line() {
             return Err(ConfigError {
-                place: format!("{}:{line}", n.path.display()),
+                place: format!("{}:{line}", n.path),
                 message: "one setting per line in this file (seal --write-config rewrites it line by line): put each on a line of its own".to_string(),
             });
         }
@@ -925,7 +926,7 @@ impl Settings {
                     f.as_ref().is_some_and(|f| {
                         error
                             .place
-                            .strip_prefix(&*f.path.to_string_lossy())
+                            .strip_prefix(f.path.as_str())
                             .is_some_and(|rest| rest.starts_with(':'))
                     })
                 });

@@ -9,9 +9,7 @@
 
 #![cfg_attr(not(test), no_main)]
 
-use integrity_loader::{commands, logging, startup};
-use std::ffi::{c_char, c_int};
-use std::io::Write;
+use integrity_loader::{commands, logging};
 
 /// A boot on the demo root allocates 36 KiB in all; the arena leaves ample
 /// room (its untouched pages cost nothing), and past it the C library
@@ -23,7 +21,9 @@ static ALLOCATOR: integrity_loader::arena::Arena<{ 1024 * 1024 }> =
 /// The C entry point: musl's start calls it with the process's arguments.
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    use integrity_loader::startup;
+    use std::io::Write;
     startup::prepare_process();
     // SAFETY: argc and argv as the C runtime passes them.
     let code = match unsafe { startup::arguments(argc, argv) } {
@@ -35,7 +35,7 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     };
     // std's exit path flushed stdout; a C return does not.
     let _ = std::io::stdout().flush();
-    c_int::from(code)
+    std::ffi::c_int::from(code)
 }
 
 #[cfg_attr(test, allow(dead_code))]

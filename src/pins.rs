@@ -306,7 +306,7 @@ pub fn render(settings: &Settings, root: &Root) -> Result<Option<String>, String
 
 /// Checks a recovery file read from `shown` against the initramfs's pins:
 /// with the kmk pinned, only the recovery file pinned beside it counts.
-pub fn check_recovery(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn check_recovery(settings: &Settings, shown: &str, bytes: &[u8]) -> Result<(), String> {
     if settings.masterkey_sha256.is_none() {
         return Ok(());
     }
@@ -315,18 +315,17 @@ pub fn check_recovery(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result
         Some(pin) if pin.value == Some(digest) => Ok(()),
         Some(pin) if pin.value.is_none() => Err(format!(
             "recovery file {} is not used: the initramfs pins the kmk and no recovery file ({}); if you made the recovery key since, rebuild the initramfs (dracut -f)",
-            shown.display(),
-            pin.source
+            shown, pin.source
         )),
         Some(pin) => Err(format!(
             "recovery file {} is not the one the initramfs pins (SHA-256 {}, {}): it was replaced since the initramfs was built; if you made a new recovery key, rebuild the initramfs (dracut -f)",
-            shown.display(),
+            shown,
             crate::hex::encode(&digest),
             pin.source
         )),
         None => Err(format!(
             "recovery file {} is not used: the initramfs pins the kmk but not a recovery file; rebuild the initramfs (dracut -f)",
-            shown.display()
+            shown
         )),
     }
 }
@@ -334,7 +333,7 @@ pub fn check_recovery(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result
 /// Checks the kmk blob read from `path` against the initramfs's pin of
 /// it: a blob sealed by someone else (under the same storage key, say)
 /// would unseal to a kmk they know.
-pub fn check_blob(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn check_blob(settings: &Settings, shown: &str, bytes: &[u8]) -> Result<(), String> {
     let Some(pin) = &settings.masterkey_sha256 else {
         return Ok(());
     };
@@ -344,7 +343,7 @@ pub fn check_blob(settings: &Settings, shown: &Path, bytes: &[u8]) -> Result<(),
     }
     Err(format!(
         "kmk blob {} is not the one the initramfs pins (SHA-256 {}, pinned {} at {}): it was replaced since the initramfs was built; if you sealed the kmk again, rebuild the initramfs (dracut -f)",
-        shown.display(),
+        shown,
         crate::hex::encode(&digest),
         crate::hex::encode(&pin.value),
         pin.source
@@ -589,7 +588,7 @@ mod tests {
         assert_eq!(edited.failure_action, FailureAction::Halt);
         assert_eq!(edited.required, built.required);
         assert!(edited.tpm.parent_name.is_some());
-        let shown = std::path::Path::new("/etc/keys/kmk.pem");
+        let shown = "/etc/keys/kmk.pem";
         assert!(check_blob(&edited, shown, b"sealed blob").is_ok());
         let e = check_blob(&edited, shown, b"my own blob").unwrap_err();
         assert!(e.contains("is not the one the initramfs pins"), "{e}");

@@ -696,16 +696,13 @@ pub fn at_boot(
     if bound.is_zero() {
         return Some(Err(format!(
             "{why}; a recovery key exists ({}), but RECOVERY_TIMEOUT=0 says never to ask for it",
-            shown.display()
+            shown
         )));
     }
     let wrapped = match parse(&bytes) {
         Ok(w) => w,
         Err(m) => {
-            return Some(Err(format!(
-                "{why}; and recovery file {}: {m}",
-                shown.display()
-            )));
+            return Some(Err(format!("{why}; and recovery file {}: {m}", shown)));
         }
     };
     let why_asked = "the TPM did not unseal the kernel master key (the PCR values changed, the storage key is gone, or there is no TPM)";
@@ -716,10 +713,10 @@ pub fn at_boot(
         via = format!("through {}", agent.display());
         log::warn!(
             "{why}; asking for the recovery key of {} {via} ({TRIES} tries within {} s)",
-            shown.display(),
+            shown,
             bound.as_secs()
         );
-        let id = format!("integrity-loader:{}", shown.display());
+        let id = format!("integrity-loader:{}", shown);
         match ask_agent(&agent, &id, bound, |key| wrapped.unwrap(key)) {
             Ok(a) => asked = Some(Ok(a)),
             Err(m) => log::warn!("{m}; asking on the console instead"),
@@ -735,7 +732,7 @@ pub fn at_boot(
             let left = bound.saturating_sub(start.elapsed());
             log::warn!(
                 "{why}; asking for the recovery key of {} on {tty} ({TRIES} tries within {} s)",
-                shown.display(),
+                shown,
                 left.as_secs()
             );
             via = format!("on {tty}");
@@ -746,7 +743,7 @@ pub fn at_boot(
         Ok(Asked::Key(kmk)) => Ok(kmk),
         Ok(Asked::Wrong(n)) => Err(format!(
             "{why}; and {n} recovery keys given {via} did not open {}",
-            shown.display()
+            shown
         )),
         Ok(Asked::TimedOut) => Err(format!(
             "{why}; and no recovery key was given {via} within RECOVERY_TIMEOUT ({} s)",
@@ -755,7 +752,7 @@ pub fn at_boot(
         Ok(Asked::NoAnswer) => Err(format!(
             "{why}; and no recovery key was given {via} (closed, or cancelled)"
         )),
-        Err(m) => Err(format!("{why}; and recovery file {}: {m}", shown.display())),
+        Err(m) => Err(format!("{why}; and recovery file {}: {m}", shown)),
     })
 }
 

@@ -124,15 +124,24 @@ impl Root {
     }
 
     /// Where `path` (absolute, as written in the configuration) is on this
-    /// machine, without following anything: for messages.
-    pub fn display_path(&self, path: impl AsRef<Path>) -> PathBuf {
+    /// machine, without following anything: for messages. Text, not a
+    /// `Path`: a name that is not UTF-8 shows U+FFFD as `Path::display`
+    /// shows it, without `display`'s padding support, whose code a boot's
+    /// every message would otherwise run (see BENCHMARKS.md).
+    pub fn display_path(&self, path: impl AsRef<Path>) -> String {
         let path = path.as_ref();
-        self.dir.join(path.strip_prefix("/").unwrap_or(path))
+        let path = path.strip_prefix("/").unwrap_or(path);
+        let mut shown = self.dir.as_os_str().to_string_lossy().into_owned();
+        if !shown.ends_with('/') && !path.as_os_str().is_empty() {
+            shown.push('/');
+        }
+        shown.push_str(&path.as_os_str().to_string_lossy());
+        shown
     }
 
     fn error(&self, path: &Path, kind: FileErrorKind) -> FileError {
         FileError {
-            path: self.display_path(path),
+            path: self.display_path(path).into(),
             kind,
         }
     }
@@ -629,10 +638,13 @@ mod tests {
         let path = Path::new("/etc/keys").join(name);
         assert_eq!(root.read_path(&path, 10).unwrap(), b"cert");
         assert!(root.resolve(&path).is_ok());
+        // Messages show it as Path::display shows it.
+        let shown = root.display_path(&path);
         assert_eq!(
-            root.display_path(&path),
-            t.path().join("etc/keys").join(name)
+            shown,
+            t.path().join("etc/keys").join(name).display().to_string()
         );
+        assert!(shown.ends_with("/etc/keys/caf\u{fffd}.der"), "{shown}");
     }
 
     #[test]

@@ -235,9 +235,8 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
     let rules = match env.root.read(&policy_path, 8 * 1024 * 1024) {
         Ok(text) => {
             let shown = env.root.display_path(&policy_path);
-            let policy = crate::ima_policy::parse(&text).map_err(|e| {
-                format!("{}:{}:{}: {}", shown.display(), e.line, e.column, e.reason)
-            })?;
+            let policy = crate::ima_policy::parse(&text)
+                .map_err(|e| format!("{}:{}:{}: {}", shown, e.line, e.column, e.reason))?;
             rules::appraise_rules(&policy)
         }
         // The boot files of a root without a policy: nothing is appraised,
@@ -254,7 +253,7 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
     let mut load_keys = |target| -> Result<Vec<sig::Key>, String> {
         let mut keys = Vec::new();
         for path in certs::configured_paths(&ctx, target)? {
-            let shown = env.root.display_path(&path).display().to_string();
+            let shown = env.root.display_path(&path).to_string();
             let bytes = match env.root.read_path(&path, crate::x509::MAX_INPUT_LEN) {
                 Ok(b) => b,
                 Err(e) => {

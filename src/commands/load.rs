@@ -29,8 +29,9 @@ pub fn run(options: &Options, o: &LoadOptions) -> Result<(), CommandError> {
         "{} {}: root {}, securityfs {}, keyring {}",
         crate::logging::TAG,
         env!("CARGO_PKG_VERSION"),
-        env.root.dir().display(),
-        env.securityfs.dir().display(),
+        // Lossy text as `display` shows it, without running its padding code.
+        env.root.dir().to_string_lossy(),
+        env.securityfs.dir().to_string_lossy(),
         env.keyring_spec
     );
     let _lock = match env.securityfs.lock(std::time::Duration::from_secs(60)) {

@@ -105,7 +105,7 @@ fn print_tpm2_kmk(env: &super::Env) {
     };
     println!(
         "kmk (tpm2): {}, sealed under {:#010x}",
-        env.root.display_path(path).display(),
+        env.root.display_path(path),
         blob.parent
     );
     let pcrs = match crate::steps::kmk_tpm2::pcr_selection(&ctx, &blob) {
@@ -118,10 +118,7 @@ fn print_tpm2_kmk(env: &super::Env) {
     println!("  PCR set: {pcrs}");
     let recovery = format!("{path}{}", crate::recovery::SUFFIX);
     if env.root.exists(&recovery) {
-        println!(
-            "  recovery key: yes ({})",
-            env.root.display_path(&recovery).display()
-        );
+        println!("  recovery key: yes ({})", env.root.display_path(&recovery));
     } else {
         println!("  recovery key: none (`integrity-loader reseal --recovery-key` makes one)");
     }

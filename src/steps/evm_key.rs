@@ -32,17 +32,13 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     let bytes = match ctx.root.read(path, BLOB_LIMIT) {
         Ok(b) => b,
         Err(e) if e.is_not_found() => {
-            return super::missing(
-                ctx,
-                StepId::EvmKey,
-                format!("no EVM key blob {}", shown.display()),
-            );
+            return super::missing(ctx, StepId::EvmKey, format!("no EVM key blob {}", shown));
         }
         Err(e) => return Outcome::failed(format!("read EVM key blob {e}")),
     };
     let blob = match encrypted_key::parse(&bytes) {
         Ok(b) => b,
-        Err(e) => return Outcome::failed(format!("EVM key blob {}: {e}", shown.display())),
+        Err(e) => return Outcome::failed(format!("EVM key blob {}: {e}", shown)),
     };
     let header = &blob.header;
     // As the blob names it: the kernel key type (a tpm2 kmk is a `user` key).
@@ -72,7 +68,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                     "an evm-key sealed by {} is already in keyring {} (id {id}), but {} is sealed by {}; not enabling EVM with a key this configuration did not name",
                     b.header.master(),
                     ctx.keyring_spec,
-                    shown.display(),
+                    shown,
                     header.master()
                 )),
                 None => Outcome::failed(format!(
@@ -91,7 +87,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         // The kmk is not loaded in `check`: compare names with the configuration.
         if ctx.root.exists(&ctx.settings.masterkey.value) && header.master() != kmk {
             return Outcome::failed(master_mismatch(
-                &shown.display().to_string(),
+                &shown.to_string(),
                 header,
                 &kmk,
                 ctx.settings,
@@ -102,7 +98,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             "would load evm-key ({} bytes, sealed by {}) from {}",
             header.data_len,
             header.master(),
-            shown.display()
+            shown
         ));
     }
 
@@ -115,7 +111,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         Ok(None) => {
             let mut m = format!(
                 "EVM key blob {} is sealed by {}, which is not loaded in keyring {}",
-                shown.display(),
+                shown,
                 header.master(),
                 ctx.keyring_spec
             );
@@ -151,13 +147,13 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                 "loaded evm-key ({} bytes, sealed by {}) from {} into {} (id {id})",
                 header.data_len,
                 header.master(),
-                shown.display(),
+                shown,
                 ctx.keyring_spec
             ))
         }
         Err(e) => Outcome::failed(format!(
             "load evm-key from {}: {}",
-            shown.display(),
+            shown,
             match e {
                 Errno::EINVAL => format!(
                     "the kernel could not decrypt it with {} (EINVAL): the blob was sealed by another master key of that name, or it is damaged",

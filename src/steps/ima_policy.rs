@@ -37,11 +37,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     let (text, real) = match ctx.root.read_at(std::path::Path::new(path), POLICY_LIMIT) {
         Ok(t) => t,
         Err(e) if e.is_not_found() => {
-            return super::missing(
-                ctx,
-                StepId::ImaPolicy,
-                format!("no IMA policy {}", shown.display()),
-            );
+            return super::missing(ctx, StepId::ImaPolicy, format!("no IMA policy {}", shown));
         }
         Err(e) => return Outcome::failed(format!("read IMA policy {e}")),
     };
@@ -56,15 +52,13 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         policy_appraises: policy.appraise_rule_count() > 0,
         policy_needs_signatures: policy.requires_signatures(),
     };
-    if let Err(skipped) = runner::gate(ctx, StepId::ImaPolicy, input, &shown.display().to_string())
-    {
+    if let Err(skipped) = runner::gate(ctx, StepId::ImaPolicy, input, &shown.to_string()) {
         return skipped;
     }
     if policy.requires_signatures() && facts.ima_certs == 0 {
         return Outcome::failed(format!(
             "{} has appraise rules that need signatures, but no IMA key is loaded: writing it would make every signed file unreadable and the machine unbootable. Not writing it; put the signing certificate in {}",
-            shown.display(),
-            ctx.settings.ima_keys_dir.value
+            shown, ctx.settings.ima_keys_dir.value
         ));
     }
 
@@ -84,10 +78,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if by_path && let Err(e) = policy.check_by_path() {
         return Outcome::failed(format!(
             "{}:{}:{}: {}; no rule was written",
-            shown.display(),
-            e.line,
-            e.column,
-            e.reason
+            shown, e.line, e.column, e.reason
         ));
     }
     // Advice on the policy, not on this boot: `check` (run when a host-only
@@ -97,9 +88,9 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if ctx.dry_run || log::log_enabled!(log::Level::Debug) {
         for gap in grammar::attest::gaps(&policy, by_path) {
             if ctx.dry_run {
-                log::warn!("ima-policy: {}: {gap}", shown.display());
+                log::warn!("ima-policy: {}: {gap}", shown);
             } else {
-                log::debug!("ima-policy: {}: {gap}", shown.display());
+                log::debug!("ima-policy: {}: {gap}", shown);
             }
         }
     }
@@ -115,7 +106,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             }
             let what = format!(
                 "the whole IMA policy {} for after the LSM's policy load ({LATER_UNIT} writes it {}): it has {}; {why}; until then the kernel keeps its boot policy",
-                shown.display(),
+                shown,
                 how(rules),
                 split.describe()
             );
@@ -151,7 +142,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if ctx.dry_run {
         return Outcome::done(format!(
             "would write IMA policy {} {}{tail}",
-            shown.display(),
+            shown,
             how(now.rules().len())
         ));
     }
@@ -168,7 +159,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             return Outcome::failed(format!(
                 "wrote the first {} rules of IMA policy {}, but the kernel then removed {} (it has no CONFIG_IMA_WRITE_POLICY): the {} rule(s) waiting for the LSM's policy cannot be written this boot; set IMA_LSM_RULES=later to write the whole policy after the LSM's policy load",
                 now.rules().len(),
-                shown.display(),
+                shown,
                 ctx.securityfs.policy_path().display(),
                 later.rules().len()
             ));
@@ -179,7 +170,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     }
     Outcome::done(format!(
         "wrote IMA policy {} {}; {} appraise rule(s){}{}{tail}",
-        shown.display(),
+        shown,
         how(now.rules().len()),
         now.appraise_rule_count(),
         if now.requires_signatures() {
@@ -278,7 +269,7 @@ fn kernel_appends(root: &Root) -> Option<(bool, String)> {
         let on = text
             .split(|&b| b == b'\n')
             .any(|l| l == b"CONFIG_IMA_WRITE_POLICY=y");
-        Some((on, root.display_path(&path).display().to_string()))
+        Some((on, root.display_path(&path).to_string()))
     })
 }
 
@@ -309,7 +300,7 @@ fn write(
     ctx: &Context,
     policy: &grammar::Policy,
     by_path: Option<&Path>,
-    shown: &Path,
+    shown: &str,
 ) -> Result<(), Outcome> {
     let mut writer = match ctx.securityfs.open_policy() {
         Ok(w) => w,
@@ -337,7 +328,7 @@ fn write(
         if let Err(e) = writer.write_unit(real.as_os_str().as_bytes()) {
             return Err(Outcome::failed(format!(
                 "the kernel refused IMA policy {} written by path: {}",
-                shown.display(),
+                shown,
                 match e {
                     Errno::EACCES =>
                         "its signature does not verify against the IMA keyring (EACCES)".to_string(),
@@ -355,11 +346,7 @@ fn write(
                     Errno::EINVAL => "the kernel rejected this rule (EINVAL); it drops the whole update, so no rule of this policy is active".to_string(),
                     e => format!("{} ({e}); no rule of this policy is active", e.desc()),
                 };
-                return Err(Outcome::failed(format!(
-                    "{}:{}: {why}",
-                    shown.display(),
-                    rule.line
-                )));
+                return Err(Outcome::failed(format!("{}:{}: {why}", shown, rule.line)));
             }
         }
     }
@@ -443,7 +430,7 @@ pub fn run_later(ctx: &Context) -> Outcome {
     if rules.normal_form().as_bytes() != body {
         return Outcome::failed(format!(
             "{} no longer gives the rules the initramfs left in {} (changed since the boot?); nothing written: reboot to load the policy",
-            shown.display(),
+            shown,
             file.display()
         ));
     }
@@ -466,7 +453,7 @@ pub fn run_later(ctx: &Context) -> Outcome {
     Outcome::done(format!(
         "wrote {} rule(s) of IMA policy {} after the LSM's policy load ({})",
         rules.rules().len(),
-        shown.display(),
+        shown,
         if placement == Placement::Later {
             "the whole policy"
         } else {
@@ -500,7 +487,7 @@ fn record_load(ctx: &Context, normal_form: impl FnOnce() -> String) -> std::io::
 ///   says this boot's load wrote them.
 ///
 /// The read-back is compared in the kernel's normal form (`Policy::is_shown_in`).
-fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Option<String> {
+fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &str) -> Option<String> {
     let file = ctx.securityfs.policy_path();
     if !file.exists() {
         return Some(format!(
@@ -516,13 +503,13 @@ fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Opti
         return Some(match in_kernel {
             Some(true) => format!(
                 "the IMA policy from {} is already loaded (the kernel shows its rules)",
-                shown.display()
+                shown
             ),
             _ => format!(
                 "{} is read-only: the kernel already has a custom policy this boot and takes no other{}",
                 file.display(),
                 if in_kernel == Some(false) {
-                    format!("; it does not show the rules of {}", shown.display())
+                    format!("; it does not show the rules of {}", shown)
                 } else {
                     String::new()
                 }
@@ -542,12 +529,12 @@ fn already_loaded(ctx: &Context, policy: &grammar::Policy, shown: &Path) -> Opti
     match (recorded, in_kernel) {
         (true, Some(true)) => Some(format!(
             "the IMA policy from {} is already loaded (the kernel shows its rules, {} records this boot's load)",
-            shown.display(),
+            shown,
             record.display()
         )),
         (true, None) => Some(format!(
             "the IMA policy from {} is already loaded ({} records this boot's load; the kernel does not show its policy)",
-            shown.display(),
+            shown,
             record.display()
         )),
         _ => None,
@@ -565,14 +552,11 @@ fn has_ima_signature(real: &Path) -> bool {
 }
 
 /// The policy file's rules, or the step's failure naming file:line:column.
-fn parse(text: &[u8], shown: &Path) -> Result<grammar::Policy, Outcome> {
+fn parse(text: &[u8], shown: &str) -> Result<grammar::Policy, Outcome> {
     grammar::parse(text).map_err(|e| {
         Outcome::failed(format!(
             "{}:{}:{}: {}; no rule was written",
-            shown.display(),
-            e.line,
-            e.column,
-            e.reason
+            shown, e.line, e.column, e.reason
         ))
     })
 }

@@ -69,9 +69,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
                     };
                     return Outcome::done(format!(
                         "would unseal user key {name} from {} with {} ({}), storage key {pin}{lock}",
-                        shown.display(),
-                        s.tpm.tcti.value,
-                        s.tpm.pcrs.value
+                        shown, s.tpm.tcti.value, s.tpm.pcrs.value
                     ));
                 }
                 Err(message) => {
@@ -147,10 +145,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         } else {
             String::new()
         };
-        return Outcome::done(format!(
-            "would load {what} from {}{session}",
-            shown.display()
-        ));
+        return Outcome::done(format!("would load {what} from {}{session}", shown));
     }
     // Recorded before the load: the kernel extends the PCR as it loads, and
     // a later run of this boot must find the record if it finds the PCR
@@ -175,15 +170,14 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
             facts.kmk_recovered = recovered;
             Outcome::done(format!(
                 "loaded {what} from {} into {} (id {id})",
-                shown.display(),
-                ctx.keyring_spec
+                shown, ctx.keyring_spec
             ))
         }
         Err(e) => {
             if pcrlock.is_some() {
                 let _ = std::fs::remove_file(ctx.run_dir.join(TRUSTED_PCRLOCK_RECORD));
             }
-            Outcome::failed(format!("load {what} from {}: {e}", shown.display()))
+            Outcome::failed(format!("load {what} from {}: {e}", shown))
         }
     }
 }
@@ -246,7 +240,7 @@ fn user_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
         .read_secret(path, USER_PAYLOAD_MAX)
         .map_err(|e| format!("read master key {e}"))?;
     if key.is_empty() {
-        return Err(format!("master key file {} is empty", shown.display()));
+        return Err(format!("master key file {} is empty", shown));
     }
     Ok(key)
 }
@@ -262,18 +256,18 @@ fn trusted_payload(ctx: &Context, path: &str) -> Result<Secret, String> {
     let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let hex = first_line.trim_ascii();
     if hex.is_empty() {
-        return Err(format!("trusted key blob {} is empty", shown.display()));
+        return Err(format!("trusted key blob {} is empty", shown));
     }
     if let Some(pos) = hex.iter().position(|b| !b.is_ascii_hexdigit()) {
         return Err(format!(
             "trusted key blob {} is not hex (offset {pos}); export it with `keyctl pipe <id>`",
-            shown.display()
+            shown
         ));
     }
     if hex.len() % 2 != 0 || hex.len() > TRUSTED_HEX_MAX {
         return Err(format!(
             "trusted key blob {} has {} hex digits; a blob is an even number of at most {TRUSTED_HEX_MAX}",
-            shown.display(),
+            shown,
             hex.len()
         ));
     }

@@ -33,7 +33,7 @@ pub fn read_blob(ctx: &Context, path: &str) -> Result<SealedBlob, String> {
             .read(&private_path, BLOB_LIMIT)
             .map_err(|e| format!("read sealed kmk {e}"))?;
         let mut blob = keyfile::parse_tpm2_tools(&public, &private)
-            .map_err(|e| format!("sealed kmk {}: {e}", shown.display()))?;
+            .map_err(|e| format!("sealed kmk {}: {e}", shown))?;
         blob.parent = ctx.settings.tpm.parent;
         Ok(blob)
     } else {
@@ -42,7 +42,7 @@ pub fn read_blob(ctx: &Context, path: &str) -> Result<SealedBlob, String> {
             .read(path, BLOB_LIMIT)
             .map_err(|e| format!("read sealed kmk {e}"))?;
         crate::pins::check_blob(ctx.settings, &shown, &bytes)?;
-        keyfile::parse_tss2(&bytes).map_err(|e| format!("sealed kmk {}: {e}", shown.display()))
+        keyfile::parse_tss2(&bytes).map_err(|e| format!("sealed kmk {}: {e}", shown))
     }
 }
 
@@ -93,13 +93,13 @@ pub fn signed_policy(
         .root
         .read(&key_path, BLOB_LIMIT)
         .map_err(|e| format!("read the PCR policy key {e}"))?;
-    let key = PolicyKey::from_pem(&pem)
-        .map_err(|m| format!("PCR policy key {}: {m}", key_shown.display()))?;
+    let key =
+        PolicyKey::from_pem(&pem).map_err(|m| format!("PCR policy key {}: {m}", key_shown))?;
     if !policy_authorize::seals_to(blob, &key) {
         // Left from an earlier seal: the TPM decides by the blob's policy.
         log::warn!(
             "{} is not the key the sealed kmk's policy names; ignored (remove it)",
-            key_shown.display()
+            key_shown
         );
         return Ok(None);
     }
@@ -108,11 +108,11 @@ pub fn signed_policy(
     let bytes = ctx.root.read(&sig_path, BLOB_LIMIT).map_err(|e| {
         format!(
             "the kmk is sealed to PCR policies signed by the key in {}, but there is no signed policy to unseal it with: read {e}; write one with `integrity-loader sign-policy --key PRIVATE.pem --output {}`",
-            key_shown.display(),
-            sig_shown.display()
+            key_shown,
+            sig_shown
         )
     })?;
-    let entries = pcrsig::parse(&bytes).map_err(|e| format!("{}: {e}", sig_shown.display()))?;
+    let entries = pcrsig::parse(&bytes).map_err(|e| format!("{}: {e}", sig_shown))?;
     Ok(Some((key, entries)))
 }
 
@@ -160,16 +160,14 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
             other => {
                 return format!(
                     "unseal the kmk from {} under {:#010x} with {tcti}: {other}",
-                    shown.display(),
-                    blob.parent
+                    shown, blob.parent
                 );
             }
         };
         if let Some(m) = locked_this_boot(ctx, &e) {
             return format!(
                 "unseal the kmk from {} under {:#010x} with {tcti}: {m}",
-                shown.display(),
-                blob.parent
+                shown, blob.parent
             );
         }
         let pin_source = match (&e, pin) {
@@ -186,8 +184,7 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
         };
         format!(
             "unseal the kmk from {} under {:#010x} with {tcti}: {e}{pin_source}",
-            shown.display(),
-            blob.parent
+            shown, blob.parent
         )
     })?;
     if let Some(p) = pin
@@ -232,7 +229,7 @@ pub fn payload(ctx: &Context, path: &str) -> Result<Option<Secret>, String> {
                 let _ = std::fs::remove_file(&record);
                 return Err(format!(
                     "unsealed the kmk from {}, but could not lock PCR {pcr} ({e}); not loading it, as any later process of this boot could unseal it again (TPM2_PCRLOCK=no loads it without the lock)",
-                    shown.display()
+                    shown
                 ));
             }
         };

@@ -172,7 +172,7 @@ pub fn require_input(ctx: &Context, step: StepId, path: &str, what: &str) -> Res
         Ok(false) => Err(missing(
             ctx,
             step,
-            format!("no {what} {}", ctx.root.display_path(path).display()),
+            format!("no {what} {}", ctx.root.display_path(path)),
         )),
         Err(m) => Err(Outcome::failed(m)),
     }

@@ -185,9 +185,9 @@ fn orphans_labels(env: &super::Env, o: &SealOptions, output: &str) -> Option<Str
     }
     Some(format!(
         "the evm-key blob {} (EVMKEY, {}) is sealed by {needs}, the kmk of {} ({}), and this seal would make a new kmk: {}. The evm-key could never be opened again, so every EVM HMAC made with it (the labels of the files) becomes unverifiable, and an appraise policy refuses the files until the whole system is labelled again",
-        env.root.display_path(&evm).display(),
+        env.root.display_path(&evm),
         s.evm_key.source,
-        env.root.display_path(kmk).display(),
+        env.root.display_path(kmk),
         s.masterkey.source,
         what.join(" and ")
     ))
@@ -345,12 +345,8 @@ fn config_text(
         pcr_values: &crate::tpm::pcr_lock::values_text(&sealed.values),
         evm_key,
     };
-    let text = config_update::merge(existing, &kmk).map_err(|e| {
-        format!(
-            "update {}: {e}",
-            env.root.display_path(CONFIG_PATH).display()
-        )
-    })?;
+    let text = config_update::merge(existing, &kmk)
+        .map_err(|e| format!("update {}: {e}", env.root.display_path(CONFIG_PATH)))?;
     let same = existing.is_some_and(|e| config_update::already_says(e, &kmk));
     Ok((text, same))
 }
@@ -585,7 +581,7 @@ pub fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError> {
     }
     if let Some(key) = key {
         let place = places.next().unwrap_or_default();
-        print_recovery_key(&key, &place);
+        print_recovery_key(&key, &place.to_string_lossy());
     }
     if o.evm_key.is_some()
         && let Some(p) = places.next()
@@ -693,7 +689,7 @@ pub(super) fn commit_order(
         true => config(&side_blob, side_evm),
         false => config_update::name_files(existing, reads_blob.then_some(&side_blob), side_evm)
             .map(String::into_bytes)
-            .map_err(|e| format!("update {}: {e}", root.display_path(CONFIG_PATH).display())),
+            .map_err(|e| format!("update {}: {e}", root.display_path(CONFIG_PATH))),
     };
     let config = match final_config {
         Some(text) => Some(text),
@@ -704,12 +700,7 @@ pub(super) fn commit_order(
                 evm.filter(|_| evm_back),
             )
             .map(String::into_bytes)
-            .map_err(|e| {
-                failed(format!(
-                    "update {}: {e}",
-                    root.display_path(CONFIG_PATH).display()
-                ))
-            })?,
+            .map_err(|e| failed(format!("update {}: {e}", root.display_path(CONFIG_PATH))))?,
         ),
         None => existing.map(<[u8]>::to_vec),
     };
@@ -741,7 +732,7 @@ fn recovery_file(kmk: &Secret) -> Result<(Secret, Vec<u8>), CommandError> {
 }
 
 /// The recovery key, once, on stdout: the only place it ever goes.
-fn print_recovery_key(key: &Secret, file: &std::path::Path) {
+fn print_recovery_key(key: &Secret, file: &str) {
     use std::io::Write;
     let shown = crate::recovery::format_key(key);
     let mut out = std::io::stdout().lock();
@@ -753,11 +744,11 @@ fn print_recovery_key(key: &Secret, file: &std::path::Path) {
     match printed {
         Ok(()) => log::info!(
             "wrote the kmk wrapped under the recovery key (Argon2id): {}; a boot the TPM cannot unseal the kmk for asks for the key on the console",
-            file.display()
+            file
         ),
         Err(e) => log::error!(
             "could not print the recovery key ({e}): {} opens with a key nobody has; run `integrity-loader reseal --recovery-key` for a new one",
-            file.display()
+            file
         ),
     }
 }

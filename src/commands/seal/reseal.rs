@@ -56,8 +56,7 @@ fn from_blob(env: &crate::commands::Env, tpm: &mut Tpm) -> Result<Secret, String
         return policy_authorize::unseal(tpm, &blob, parent, &pcrs, &key, &entries).map_err(|e| {
             format!(
                 "unseal {} under {:#010x} with a signed policy: {e}",
-                shown.display(),
-                blob.parent
+                shown, blob.parent
             )
         });
     }
@@ -76,7 +75,7 @@ fn from_blob(env: &crate::commands::Env, tpm: &mut Tpm) -> Result<Secret, String
         };
         format!(
             "unseal {} under {:#010x}: {e}{}",
-            shown.display(),
+            shown,
             blob.parent,
             locked.unwrap_or_default()
         )
@@ -91,15 +90,11 @@ fn from_recovery_key(env: &crate::commands::Env, blob_path: &str) -> Result<Secr
     let bytes = match env.root.read(&path, recovery::FILE_LIMIT) {
         Ok(b) => b,
         Err(e) if e.is_not_found() => {
-            return Err(format!(
-                "no recovery key ({} does not exist)",
-                shown.display()
-            ));
+            return Err(format!("no recovery key ({} does not exist)", shown));
         }
         Err(e) => return Err(format!("read recovery file {e}")),
     };
-    let wrapped =
-        recovery::parse(&bytes).map_err(|m| format!("recovery file {}: {m}", shown.display()))?;
+    let wrapped = recovery::parse(&bytes).map_err(|m| format!("recovery file {}: {m}", shown))?;
     let tty =
         std::env::var("INTEGRITY_LOADER_RECOVERY_TTY").unwrap_or_else(|_| "/dev/tty".to_string());
     let bound = std::time::Duration::from_secs(300);
@@ -112,12 +107,12 @@ fn from_recovery_key(env: &crate::commands::Env, blob_path: &str) -> Result<Secr
         Ok(recovery::Asked::Key(k)) => Ok(k),
         Ok(recovery::Asked::Wrong(n)) => Err(format!(
             "{n} recovery keys given on {tty} did not open {}",
-            shown.display()
+            shown
         )),
         Ok(recovery::Asked::TimedOut | recovery::Asked::NoAnswer) => {
             Err(format!("no recovery key was given on {tty}"))
         }
-        Err(m) => Err(format!("recovery file {}: {m}", shown.display())),
+        Err(m) => Err(format!("recovery file {}: {m}", shown)),
     }
 }
 
@@ -152,7 +147,6 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
                     crate::hex::encode(&key.fingerprint()),
                     env.root
                         .display_path(format!("{current}{}", policy_authorize::PCRPKEY_SUFFIX))
-                        .display()
                 )));
             }
             seal::Policy::Authorized(key.policy())
@@ -181,10 +175,7 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
             format!("user key {} in keyring {}", s.kmk_name, env.keyring_spec),
         ),
         Err(not_loaded) => match from_blob(&env, &mut tpm) {
-            Ok(k) => (
-                k,
-                format!("{}, unsealed", env.root.display_path(&current).display()),
-            ),
+            Ok(k) => (k, format!("{}, unsealed", env.root.display_path(&current))),
             Err(not_unsealed) => match from_recovery_key(&env, &current) {
                 Ok(k) => (k, "the recovery key".to_string()),
                 Err(no_recovery) => {
@@ -204,25 +195,25 @@ pub fn run(options: &Options, o: &SealingOptions) -> Result<(), CommandError> {
         Some((path, bytes, needs)) => {
             let shown = env.root.display_path(path);
             match opens_evm_key(&kmk, &s.kmk_name, bytes) {
-                Ok(true) => log::info!("it opens the evm-key blob {} ({needs})", shown.display()),
+                Ok(true) => log::info!("it opens the evm-key blob {} ({needs})", shown),
                 Ok(false) => {
                     return Err(CommandError::failed(format!(
                         "the kmk from {source} does not open the evm-key blob {} ({needs}): it is not the kmk the labels hang on, so sealing it would lose them; nothing was sealed or written",
-                        shown.display()
+                        shown
                     )));
                 }
                 Err(m) => {
                     return Err(CommandError::failed(format!(
                         "{m}; nothing was sealed or written"
                     ))
-                    .context(format_args!("evm-key blob {}", shown.display())));
+                    .context(format_args!("evm-key blob {}", shown)));
                 }
             }
         }
         None => log::warn!(
             "no evm-key blob sealed by user:{} at EVMKEY ({}): cannot check that this kmk is the one the labels hang on",
             s.kmk_name,
-            env.root.display_path(&s.evm_key.value).display()
+            env.root.display_path(&s.evm_key.value)
         ),
     }
 
@@ -466,7 +457,7 @@ fn seal_and_replace(
     }
     if let Some(key) = recovery {
         let place = places.next().unwrap_or_default();
-        super::print_recovery_key(&key, &place);
+        super::print_recovery_key(&key, &place.to_string_lossy());
     }
     super::note_tpm_option(s);
     record_pin(env, &sealed.parent_name);

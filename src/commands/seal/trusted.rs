@@ -236,7 +236,7 @@ pub(super) fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError
         };
         Some(format!(
             "with MULTIKERNELMODE=YES one evm-key serves every release and every release's blob must hold its kmk: the evm-key blob {} is sealed by {needs}, and this seal would make a new kmk for release {release} ({output}), {lost}",
-            env.root.display_path(&evm).display()
+            env.root.display_path(&evm)
         ))
     });
     match (orphaned, o.orphan_labels) {
@@ -329,12 +329,8 @@ pub(super) fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError
             }
             (text, _) => text,
         };
-        text.map(String::into_bytes).map_err(|e| {
-            format!(
-                "update {}: {e}",
-                env.root.display_path(CONFIG_PATH).display()
-            )
-        })
+        text.map(String::into_bytes)
+            .map_err(|e| format!("update {}: {e}", env.root.display_path(CONFIG_PATH)))
     };
     let mut files = vec![commit::File {
         path: output.clone(),
@@ -375,11 +371,11 @@ pub(super) fn run(options: &Options, o: &SealOptions) -> Result<(), CommandError
             // this: the set beside loads as it is.
             commit::CommitError::Switched(m) => format!(
                 "{m}: to put them in place, copy {} to {output}{}, then set MASTERKEY (and EVMKEY) back to the places in {CONFIG_PATH} and remove the side files",
-                env.root.display_path(&side_blob).display(),
+                env.root.display_path(&side_blob),
                 match (&o.evm_key, &side_evm) {
                     (Some(e), Some(side)) => format!(
                         " and {} to {e}",
-                        env.root.display_path(side).display()
+                        env.root.display_path(side)
                     ),
                     _ => String::new(),
                 }
