@@ -23,7 +23,9 @@ pub struct Ms(pub std::time::Duration);
 
 impl std::fmt::Display for Ms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tenths = self.0.as_micros().saturating_add(50) / 100;
+        // u64, not the u128 of as_micros: one integer formatter fewer.
+        let micros = u64::try_from(self.0.as_micros()).unwrap_or(u64::MAX);
+        let tenths = micros.saturating_add(50) / 100;
         write!(f, "{}.{}", tenths / 10, tenths % 10)
     }
 }
@@ -33,7 +35,8 @@ pub struct Secs(pub std::time::Duration);
 
 impl std::fmt::Display for Secs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let tenths = self.0.as_millis().saturating_add(50) / 100;
+        let millis = u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX);
+        let tenths = millis.saturating_add(50) / 100;
         match tenths % 10 {
             0 if self.0.subsec_millis() == 0 => write!(f, "{}s", self.0.as_secs()),
             t => write!(f, "{}.{t}s", tenths / 10),

@@ -47,7 +47,7 @@ impl Target {
 
 /// A configured certificate file, read and checked.
 struct Candidate {
-    shown: PathBuf,
+    shown: String,
     cert: Certificate,
 }
 
@@ -83,7 +83,7 @@ pub(crate) fn configured_paths(ctx: &Context, target: Target) -> Result<Vec<Path
                 log::warn!(
                     "{} certificate {}: skipped, a symlink to a file the root does not have",
                     target.label(),
-                    ctx.root.display_path(&p).display()
+                    ctx.root.display_path(&p)
                 );
                 continue;
             }
@@ -150,14 +150,14 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
         match x509::intake(&bytes) {
             Ok(cert) => {
                 for w in cert.warnings() {
-                    log::warn!("{} certificate {}: {w}", target.label(), shown.display());
+                    log::warn!("{} certificate {}: {w}", target.label(), shown);
                 }
                 if let Some(first) = candidates.iter().find(|c| c.cert.der() == cert.der()) {
                     log::info!(target: crate::logging::DETAIL,
                         "{} certificate {} is the same as {}; loading it once",
                         target.label(),
-                        shown.display(),
-                        first.shown.display()
+                        shown,
+                        first.shown
                     );
                     continue;
                 }
@@ -167,19 +167,15 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                     log::warn!(
                         "{} certificate {} has the subject and key id of {}; the kernel would keep only one of them, so loading {} only",
                         target.label(),
-                        shown.display(),
-                        first.shown.display(),
-                        first.shown.display()
+                        shown,
+                        first.shown,
+                        first.shown
                     );
                     continue;
                 }
                 candidates.push(Candidate { shown, cert });
             }
-            Err(e) => failures.push(format!(
-                "{} certificate {}: {e}",
-                target.label(),
-                shown.display()
-            )),
+            Err(e) => failures.push(format!("{} certificate {}: {e}", target.label(), shown)),
         }
     }
 
@@ -195,7 +191,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
             log::info!(target: crate::logging::DETAIL,
                 "would load {} certificate {}: subject \"{}\", key id {} ({})",
                 target.label(),
-                c.shown.display(),
+                c.shown,
                 c.cert.subject(),
                 c.cert.key_id(),
                 c.cert.key_type()
@@ -226,13 +222,19 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
     let mut loaded = 0;
     let mut present = 0;
     if let Some(ring) = ring {
-        let locked = system.is_none() && is_locked(ring);
-        let existing = existing_key_ids(ring);
+        // A keyring this run created is neither locked nor holding keys:
+        // no need to ask the kernel (two keyctl calls and a describe each).
+        let locked = !created && system.is_none() && is_locked(ring);
+        let existing = if created {
+            Vec::new()
+        } else {
+            existing_key_ids(ring)
+        };
         for c in &candidates {
             let desc = format!(
                 "{} certificate {}: subject \"{}\", key id {}",
                 target.label(),
-                c.shown.display(),
+                c.shown,
                 c.cert.subject(),
                 c.cert.key_id()
             );
@@ -257,7 +259,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
                     log::info!(target: crate::logging::DETAIL,
                         "loaded {} certificate {} (\"{}\", {}) into {ring_name}",
                         target.label(),
-                        c.shown.display(),
+                        c.shown,
                         c.cert.subject(),
                         x509::short_key_id(c.cert.key_id())
                     );
@@ -281,7 +283,7 @@ pub fn run(ctx: &Context, facts: &mut Facts, target: Target) -> Outcome {
         // are closed to later additions (a root process of the booted
         // system adding its own certificate, say).
         if loaded + present > 0 {
-            match lock(ring, ring_name) {
+            match lock(ring, ring_name, created) {
                 Ok(newly) => locked_now = newly,
                 Err(m) => failures.push(m),
             }
@@ -337,10 +339,11 @@ fn is_locked(ring: KeySerial) -> bool {
 /// Refuses every later link into `ring` and takes away the write and
 /// setattr permissions, so that neither can be undone; view, read and search
 /// stay (the kernel searches the keyring when it appraises). `Ok(true)`
-/// when this call locked it, `Ok(false)` when it was locked already.
-fn lock(ring: KeySerial, ring_name: &str) -> Result<bool, String> {
+/// when this call locked it, `Ok(false)` when it was locked already (never
+/// so when this run `created` it).
+fn lock(ring: KeySerial, ring_name: &str, created: bool) -> Result<bool, String> {
     use keyring::{PERM_LINK, PERM_POS_SHIFT, PERM_READ, PERM_SEARCH, PERM_USR_SHIFT, PERM_VIEW};
-    if is_locked(ring) {
+    if !created && is_locked(ring) {
         return Ok(false);
     }
     match keyring::restrict_all_links(ring) {
