@@ -18,6 +18,7 @@ pub mod arena;
 pub mod audit;
 pub mod base64;
 pub mod cli;
+pub mod clock;
 pub mod cmdline;
 pub mod commands;
 pub mod config;

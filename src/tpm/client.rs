@@ -9,8 +9,9 @@ use super::crypto;
 use super::rc::ResponseCode;
 use super::transport::{Transport, TransportError};
 use super::wire::{Reader, Truncated, Writer};
+use crate::clock::Instant;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Session attributes (TPMA_SESSION).

@@ -10,7 +10,6 @@
 //! critical extensions (left to the kernel).
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 pub mod cert;
 mod der;
 mod pem;
@@ -415,10 +414,7 @@ fn kernel_parses_signature(oid: &str) -> bool {
 }
 
 fn unix_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
+    crate::clock::unix_seconds()
 }
 
 /// A time as x509-parser shows an `ASN1Time` ("Jan  1 00:00:00 2021

@@ -2,6 +2,7 @@
 //! one deadline, and the refusal to reuse a channel a failure left mid-way.
 
 use super::{HEADER, MAX_MESSAGE, TransportError, deadline, size_field};
+use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -10,7 +11,7 @@ use std::fs::File;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Waits until `fd` is ready for `events`; false when the deadline passed.
 pub(super) fn wait_fd(

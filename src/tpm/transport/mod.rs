@@ -29,7 +29,8 @@ pub use recording::Recording;
 pub use socket::SocketTransport;
 
 use super::tcti::Tcti;
-use std::time::{Duration, Instant};
+use crate::clock::Instant;
+use std::time::Duration;
 
 /// How long one command may take, from sending it to the last response byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

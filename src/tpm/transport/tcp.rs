@@ -3,10 +3,11 @@
 use super::TransportError;
 use super::error::errno_of;
 use super::resolve::resolve;
+use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use std::io;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(super) fn connect_tcp(
     tpm: &Tcti,

@@ -2,6 +2,7 @@
 
 use super::TransportError;
 use super::channel::wait_fd;
+use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use nix::errno::Errno;
 use nix::poll::PollFlags;
@@ -9,7 +10,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(super) fn connect_unix(
     tpm: &Tcti,
