@@ -905,10 +905,10 @@ impl Settings {
             let [masterkey_file, evm_file, ima_file] = &dracut;
             let error = match Settings::resolve_files(
                 inputs,
-                masterkey_file.clone(),
-                evm_file.clone(),
-                ima_file.clone(),
-                native.clone(),
+                masterkey_file,
+                evm_file,
+                ima_file,
+                &native,
             ) {
                 Ok(settings) => {
                     return Ok(Settings {
@@ -940,17 +940,17 @@ impl Settings {
 
     fn resolve_files(
         inputs: &ConfigInputs,
-        masterkey_file: Option<ConfigFile>,
-        evm_file: Option<ConfigFile>,
-        ima_file: Option<ConfigFile>,
-        native: Option<ConfigFile>,
+        masterkey_file: &Option<ConfigFile>,
+        evm_file: &Option<ConfigFile>,
+        ima_file: &Option<ConfigFile>,
+        native: &Option<ConfigFile>,
     ) -> Result<Settings, ConfigError> {
         let cmdline = inputs.cmdline;
-        let mk = masterkey_settings(inputs, &masterkey_file, &native)?;
-        let evm = evm_settings(cmdline, &evm_file, &native)?;
-        let (kmk_name, kmk_name_source) = kmk_name(inputs.root, &native, &mk, &evm.key);
-        let (ima_policy, ima_keys_dir) = ima_settings(&ima_file);
-        let n = native_settings(&native, inputs.stub_pcr)?;
+        let mk = masterkey_settings(inputs, masterkey_file, native)?;
+        let evm = evm_settings(cmdline, evm_file, native)?;
+        let (kmk_name, kmk_name_source) = kmk_name(inputs.root, native, &mk, &evm.key);
+        let (ima_policy, ima_keys_dir) = ima_settings(ima_file);
+        let n = native_settings(native, inputs.stub_pcr)?;
         let settings = Settings {
             masterkey_type: mk.kmk_type,
             masterkey: mk.path,
@@ -958,7 +958,7 @@ impl Settings {
             kmk_name,
             kmk_name_source,
             trusted_pcrlock: n.trusted_pcrlock,
-            tpm: tpm_settings(&native, inputs.stub_pcr)?,
+            tpm: tpm_settings(native, inputs.stub_pcr)?,
             evm_key: evm.key,
             evm_x509: evm.x509,
             evm_keys_dir: evm.keys_dir,

@@ -129,13 +129,13 @@ impl Root {
     /// shows it, without `display`'s padding support, whose code a boot's
     /// every message would otherwise run (see BENCHMARKS.md).
     pub fn display_path(&self, path: impl AsRef<Path>) -> String {
-        let path = path.as_ref();
-        let path = path.strip_prefix("/").unwrap_or(path);
+        let path = path.as_ref().as_os_str().to_string_lossy();
+        let path = path.trim_start_matches('/');
         let mut shown = self.dir.as_os_str().to_string_lossy().into_owned();
-        if !shown.ends_with('/') && !path.as_os_str().is_empty() {
+        if !shown.ends_with('/') && !path.is_empty() {
             shown.push('/');
         }
-        shown.push_str(&path.as_os_str().to_string_lossy());
+        shown.push_str(path);
         shown
     }
 
