@@ -92,12 +92,11 @@ pub fn dracut_text(base: &std::path::Path) -> Vec<u8> {
 
 /// `while read -r _line || [ -n "$_line" ]; do V="$V $_line"; done < path`.
 fn append_lines(out: &mut Vec<u8>, path: &std::path::Path) {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(FILE_LIMIT).read_to_end(&mut bytes));
-    if read.is_err() {
+    let Ok(mut bytes) =
+        std::fs::File::open(path).and_then(|f| crate::rootfs::read_sizeless(f, FILE_LIMIT))
+    else {
         return;
-    }
+    };
     // The shell's `read` drops NUL bytes.
     bytes.retain(|b| *b != 0);
     let complete = bytes.last() == Some(&b'\n');

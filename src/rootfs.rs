@@ -457,14 +457,29 @@ fn read_unsized(file: File, limit: usize) -> Result<Vec<u8>, FileErrorKind> {
 }
 
 /// Reads a file that reports no size (procfs, sysfs, securityfs) to its
-/// end, at most `bound` bytes. The buffer starts at 16 KiB (or the bound):
-/// `read_to_end` into an empty one starts with a 32-byte read and doubles,
-/// and each read of a seq_file (/proc/keys, /proc/cmdline) walks the
-/// kernel's list again.
-pub fn read_sizeless(file: File, bound: u64) -> std::io::Result<Vec<u8>> {
-    let first = usize::try_from(bound.min(16 * 1024)).unwrap_or(0);
-    let mut buf = Vec::with_capacity(first);
-    file.take(bound).read_to_end(&mut buf)?;
+/// end, at most `bound` bytes. The buffer starts at 16 KiB (or the bound)
+/// and doubles: each read of a seq_file (/proc/keys, /proc/cmdline) walks
+/// the kernel's list again, and `read_to_end` into an empty buffer starts
+/// with a 32-byte read (its code, besides, is a boot's only use of it).
+pub fn read_sizeless(mut file: File, bound: u64) -> std::io::Result<Vec<u8>> {
+    let bound = usize::try_from(bound).unwrap_or(usize::MAX);
+    let mut buf = vec![0u8; bound.min(16 * 1024)];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            if filled == bound {
+                break;
+            }
+            buf.resize(filled.saturating_mul(2).clamp(1, bound), 0);
+        }
+        match file.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
     Ok(buf)
 }
 
@@ -645,6 +660,24 @@ mod tests {
             t.path().join("etc/keys").join(name).display().to_string()
         );
         assert!(shown.ends_with("/etc/keys/caf\u{fffd}.der"), "{shown}");
+    }
+
+    #[test]
+    fn sizeless_reads_stop_at_the_end_or_the_bound() {
+        let (t, _) = tree();
+        let big: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let path = t.path().join("big");
+        fs::write(&path, &big).unwrap();
+        let read = |bound| read_sizeless(File::open(&path).unwrap(), bound).unwrap();
+        // Past the first 16 KiB buffer, to the end.
+        assert_eq!(read(1 << 20), big);
+        // Cut at the bound, below and above the first buffer.
+        assert_eq!(read(20_000), big[..20_000]);
+        assert_eq!(read(100), big[..100]);
+        assert_eq!(read(0), b"");
+        // procfs reports no size and is read all the same.
+        let cmdline = read_sizeless(File::open("/proc/self/cmdline").unwrap(), 4096).unwrap();
+        assert!(!cmdline.is_empty());
     }
 
     #[test]

@@ -100,11 +100,11 @@ impl SecurityFs {
     /// The current EVM state (the lock bit is never visible). An empty file
     /// reads as 0, for test trees.
     pub fn read_evm(&self) -> Result<u32, Errno> {
-        let mut text = String::new();
-        File::open(self.evm_path())
-            .and_then(|f| f.take(64).read_to_string(&mut text))
+        let bytes = File::open(self.evm_path())
+            .and_then(|f| crate::rootfs::read_sizeless(f, 64))
             .map_err(|e| errno(&e))?;
-        let t = text.trim();
+        // Bytes that are not text fail as read_to_string failed on them.
+        let t = std::str::from_utf8(&bytes).map_err(|_| Errno::EIO)?.trim();
         if t.is_empty() {
             return Ok(0);
         }
