@@ -80,14 +80,16 @@ pub fn dracut_text(base: &std::path::Path) -> Vec<u8> {
             .as_encoded_bytes()
             .cmp(b.as_os_str().as_encoded_bytes())
     });
-    let mut parts: [Vec<u8>; 3] = Default::default();
-    let [etc_d, etc, proc] = &mut parts;
+    // getcmdline's three variables, joined by a space each.
+    let mut text = Vec::new();
     for path in &conf {
-        append_lines(etc_d, path);
+        append_lines(&mut text, path);
     }
-    append_lines(etc, &base.join("etc/cmdline"));
-    append_lines(proc, &base.join("proc/cmdline"));
-    parts.join(&b' ')
+    text.push(b' ');
+    append_lines(&mut text, &base.join("etc/cmdline"));
+    text.push(b' ');
+    append_lines(&mut text, &base.join("proc/cmdline"));
+    text
 }
 
 /// `while read -r _line || [ -n "$_line" ]; do V="$V $_line"; done < path`.
