@@ -146,11 +146,15 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
             // SAFETY: `System` served it; the caller's contract passes on.
             return unsafe { System.realloc(ptr, layout, new_size) };
         }
+        if new_size <= layout.size() {
+            // Shrunk where it is: the tail is zeroed, and given back when
+            // the block is the last one.
+            // SAFETY: the tail was part of the live block.
+            unsafe { ptr.add(new_size).write_bytes(0, layout.size() - new_size) };
+            self.move_top(ptr, layout.size(), new_size);
+            return ptr;
+        }
         if self.move_top(ptr, layout.size(), new_size) {
-            if new_size < layout.size() {
-                // SAFETY: the tail given back was part of the live block.
-                unsafe { ptr.add(new_size).write_bytes(0, layout.size() - new_size) };
-            }
             return ptr;
         }
         // SAFETY: the caller guarantees a valid size for this alignment.
@@ -267,12 +271,21 @@ mod tests {
             assert_ne!(moved, key);
             assert!((0..16).all(|i| *moved.add(i) == 0x77));
             assert!((0..16).all(|i| *key.add(i) == 0));
-            // Shrunk in place: the tail given back is zeroed.
+            // Shrunk in place, last or not: the tail is zeroed (and given
+            // back when last).
             let last = arena.alloc(layout(64, 8));
             last.write_bytes(0x11, 64);
+            let used = arena.used();
             assert_eq!(arena.realloc(last, layout(64, 8), 16), last);
+            assert_eq!(arena.used(), used - 48);
             assert!((16..64).all(|i| *last.add(i) == 0));
             assert!((0..16).all(|i| *last.add(i) == 0x11));
+            let below = arena.alloc(layout(32, 8));
+            below.write_bytes(0x22, 32);
+            let _above = arena.alloc(layout(8, 8));
+            assert_eq!(arena.realloc(below, layout(32, 8), 8), below);
+            assert!((8..32).all(|i| *below.add(i) == 0));
+            assert!((0..8).all(|i| *below.add(i) == 0x22));
         }
     }
 
