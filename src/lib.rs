@@ -18,7 +18,6 @@ pub mod arena;
 pub mod audit;
 pub mod base64;
 pub mod cli;
-pub mod clock;
 pub mod cmdline;
 pub mod commands;
 pub mod config;

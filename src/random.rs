@@ -5,10 +5,10 @@
 //! real boot delay, so the first call that has to wait says so and for how
 //! long. Nothing weaker than the seeded generator is ever used.
 
-use crate::clock::Instant;
 use nix::errno::Errno;
 use nix::libc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 /// Set once a call found the generator seeded (or waited for it): later
 /// calls never wait, so they skip the probe.

@@ -7,7 +7,6 @@
 //! TPM does not unseal the kmk, the key is asked for through systemd's
 //! password agent in a systemd initramfs, on the console otherwise.
 
-use crate::clock::Instant;
 use crate::secret::Secret;
 use aes::Aes256;
 use cfb_mode::cipher::KeyIvInit;
@@ -16,7 +15,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use sha2::Sha256;
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The file beside the sealed kmk: MASTERKEY + this.
 pub const SUFFIX: &str = ".recovery";

@@ -5,11 +5,10 @@
 //! ones before a step, the conditional ones in [`gate`] once the step has
 //! read its input.
 
-use crate::clock::Instant;
 use crate::config::FailureAction;
 use crate::plan::{Conditions, StepId, When};
 use crate::steps::{self, Context, Facts, Outcome, Status};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct StepResult {

@@ -57,11 +57,11 @@ impl SecurityFs {
             .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_CLOEXEC)
             .open(&self.dir)
             .map_err(|e| errno(&e))?;
-        let deadline = crate::clock::Instant::now() + timeout;
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
                 Ok(locked) => return Ok(RunLock(locked)),
-                Err((back, Errno::EWOULDBLOCK)) if crate::clock::Instant::now() < deadline => {
+                Err((back, Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
                     dir = back;
                     std::thread::sleep(std::time::Duration::from_millis(20))
                 }
@@ -199,7 +199,7 @@ impl PolicyWriter {
     /// a stand-in file it only cost milliseconds.
     pub fn finish(self) -> Result<Published, Errno> {
         use std::os::fd::IntoRawFd;
-        let start = crate::clock::Instant::now();
+        let start = std::time::Instant::now();
         let fd = self.file.into_raw_fd();
         let (closed, expedited) = crate::rcu::expedited(&self.rcu_knob, || nix::unistd::close(fd));
         closed?;

@@ -6,7 +6,6 @@
 use super::rules::{self, Access, Coverage, Subject};
 use super::verdict::{self, Facts, Verdict};
 use super::{AuditOptions, Inputs, sig};
-use crate::clock::Instant;
 use crate::ima_policy::Func;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -16,7 +15,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Virtual filesystems (statfs f_type) that hold no files to appraise.
 const VIRTUAL_FS: &[(u64, &str)] = &[

@@ -92,7 +92,7 @@ fn run_locked(env: &super::Env, lsm_rules: bool) -> Result<(), CommandError> {
 /// `load --lsm-rules`: only the IMA policy rules left for after the LSM's
 /// policy load, logged as the step they belong to.
 fn run_lsm_rules(env: &super::Env, ctx: &crate::steps::Context) -> Result<(), CommandError> {
-    let start = crate::clock::Instant::now();
+    let start = std::time::Instant::now();
     let outcome = crate::steps::ima_policy::run_later(ctx);
     let ms = crate::logging::Ms(start.elapsed());
     let line = format!(

@@ -3,7 +3,6 @@
 //! over a salted and encrypted session; the secret becomes a `user` key.
 
 use super::{Context, Facts, Outcome};
-use crate::clock::Instant;
 use crate::keyring;
 use crate::secret::Secret;
 use crate::tpm::client::{self, StepBound, TpmError};
@@ -13,6 +12,7 @@ use crate::tpm::pcr::PcrSelection;
 use crate::tpm::policy_authorize::{self, AuthorizedError, PolicyKey};
 use crate::tpm::transport::TransportError;
 use crate::tpm::{measure_log, pcr_lock, pcrsig, tcti, unseal};
+use std::time::Instant;
 
 /// TPM key files are a few KiB at most.
 const BLOB_LIMIT: usize = 64 * 1024;

@@ -9,9 +9,8 @@ use super::crypto;
 use super::rc::ResponseCode;
 use super::transport::{Transport, TransportError};
 use super::wire::{Reader, Truncated, Writer};
-use crate::clock::Instant;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// Session attributes (TPMA_SESSION).

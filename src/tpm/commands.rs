@@ -106,7 +106,7 @@ pub fn start_salted_session(
     kind: SessionKind,
 ) -> Result<Session, TpmError> {
     const C: CommandCode = CommandCode::StartAuthSession;
-    let start = crate::clock::Instant::now();
+    let start = std::time::Instant::now();
     let (salt, encrypted_salt) = salt_for(salt_key, salt_public)?;
     let nonce_caller = crypto::random_bytes(32).map_err(|e| TpmError::Crypto(e.to_string()))?;
     tpm.stats.salt += start.elapsed();

@@ -10,14 +10,13 @@
 //! writer that finds it set knows an earlier one died midway, and leaves the
 //! log alone). Logging is a courtesy: its failures are warnings.
 
-use crate::clock::Instant;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const DEFAULT_PATH: &str = "/run/log/systemd/tpm2-measure.log";
 

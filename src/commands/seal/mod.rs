@@ -6,7 +6,6 @@
 
 use super::{CommandError, setup};
 use crate::cli::{Options, SealOptions, SealingOptions};
-use crate::clock::Instant;
 use crate::config::MasterKeyType;
 use crate::keyring;
 use crate::rootfs::Root;
@@ -15,6 +14,7 @@ use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, Fields};
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::{parent_pin, policy_authorize, seal, tcti, transport};
+use std::time::Instant;
 
 mod commit;
 mod config_update;

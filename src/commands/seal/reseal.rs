@@ -12,7 +12,6 @@ use super::{
     output, owner_auth, pcrs_to_seal, pin_source, read_config, record_pin, values_to_seal,
 };
 use crate::cli::{Options, SealingOptions};
-use crate::clock::Instant;
 use crate::commands::{CommandError, setup};
 use crate::config::MasterKeyType;
 use crate::keyring;
@@ -23,6 +22,7 @@ use crate::tpm::client::Tpm;
 use crate::tpm::keyfile::{self, Fields};
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::{pcr_lock, policy_authorize, seal, unseal};
+use std::time::Instant;
 
 /// The kmk loaded in --keyring, when there is one; why not otherwise.
 fn from_keyring(env: &crate::commands::Env) -> Result<Secret, String> {

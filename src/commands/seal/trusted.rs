@@ -8,13 +8,13 @@
 
 use super::{CONFIG_PATH, commit, config_update, output, setup};
 use crate::cli::{Options, SealOptions};
-use crate::clock::Instant;
 use crate::commands::CommandError;
 use crate::config::{MasterKeyType, Settings};
 use crate::keyring::{self, KeySerial};
 use crate::tpm::pcr::PcrSelection;
 use crate::tpm::seal;
 use nix::errno::Errno;
+use std::time::Instant;
 
 const DEFAULT_OUTPUT: &str = "/etc/keys/kmk-trusted.blob";
 

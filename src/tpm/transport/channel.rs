@@ -2,7 +2,6 @@
 //! one deadline, and the refusal to reuse a channel a failure left mid-way.
 
 use super::{HEADER, MAX_MESSAGE, TransportError, deadline, size_field};
-use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -11,7 +10,7 @@ use std::fs::File;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Waits until `fd` is ready for `events`; false when the deadline passed.
 pub(super) fn wait_fd(

@@ -4,13 +4,12 @@
 use super::channel::{Channel, Io};
 use super::error::{errno_of, words};
 use super::{HEADER, MAX_MESSAGE, Transport, TransportError, size_field};
-use crate::clock::Instant;
 use crate::tpm::tcti::{self, Tcti};
 use nix::errno::Errno;
 use std::fs::OpenOptions;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where sysfs names the class of each character device (`MAJ:MIN/subsystem`).
 const SYS_DEV_CHAR: &str = "/sys/dev/char";

@@ -29,8 +29,7 @@ pub use recording::Recording;
 pub use socket::SocketTransport;
 
 use super::tcti::Tcti;
-use crate::clock::Instant;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long one command may take, from sending it to the last response byte.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

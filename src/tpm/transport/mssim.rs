@@ -4,10 +4,9 @@
 use super::channel::{Channel, Io};
 use super::tcp::connect_tcp;
 use super::{Transport, TransportError, deadline, size_field};
-use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use nix::errno::Errno;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 // tpm2-tss `tss2_tcti_mssim.h`, ms-tpm-20-ref `TcpServer.c`.
 pub(super) const MS_SIM_POWER_ON: u32 = 1;

@@ -1,8 +1,8 @@
 //! A transport wrapper that records what crosses the bus.
 
 use super::{Transport, TransportError};
-use crate::clock::Instant;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 /// A transport that appends every command it sends and every response it
 /// receives, in order, to a shared buffer: what an observer of the bus would

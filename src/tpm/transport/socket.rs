@@ -5,10 +5,9 @@ use super::channel::{Channel, Io};
 use super::tcp::connect_tcp;
 use super::unix::connect_unix;
 use super::{Transport, TransportError, deadline};
-use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// swtpm's data channel, which takes raw TPM commands and answers raw
 /// responses. The connection is kept for the transport's life; swtpm serves

@@ -3,11 +3,10 @@
 use super::TransportError;
 use super::error::errno_of;
 use super::resolve::resolve;
-use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use std::io;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(super) fn connect_tcp(
     tpm: &Tcti,

@@ -2,7 +2,6 @@
 
 use super::TransportError;
 use super::channel::wait_fd;
-use crate::clock::Instant;
 use crate::tpm::tcti::Tcti;
 use nix::errno::Errno;
 use nix::poll::PollFlags;
@@ -10,7 +9,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(super) fn connect_unix(
     tpm: &Tcti,
