@@ -461,3 +461,23 @@ fn every_bad_input_is_refused_and_changes_nothing() {
         failures.join("\n\n")
     );
 }
+
+/// The boot binary reads argv itself (it starts without std's runtime): an
+/// argument that is not UTF-8 is a usage error naming it, not a panic, and
+/// nothing changes.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = Fixture::new("bad-utf8");
+    let before = f.snapshot();
+    let mut cmd = f.command(&["load"]);
+    cmd.arg("--config")
+        .arg(std::ffi::OsStr::from_bytes(b"/etc/caf\xe9.conf"));
+    // Counted from 1 after the program's name, as argv counts them.
+    let n = cmd.get_args().count();
+    let r = common::finished(cmd.output().unwrap());
+    assert_eq!(r.code, 2, "{}", r.output());
+    let said = format!("argument {n} is not UTF-8; no option takes such a value");
+    assert!(r.output().contains(&said), "{}", r.output());
+    assert_eq!(f.snapshot(), before);
+}
