@@ -1,13 +1,13 @@
 //! The boot binary's allocator: a bump arena first, the C library's malloc
 //! once it is full.
 //!
-//! `load` allocates a few hundred KiB in all and exits: its files are
-//! bounded, and nothing it frees needs to come back. A bump pointer serves
-//! that in a few instructions, where musl's mallocng runs some 1,700
-//! distinct instructions on a boot's first calls. That matters where the
-//! boot runs under an emulator that translates each new instruction once:
-//! ~3 ms of the hook under QEMU's TCG (BENCHMARKS.md). On hardware it is
-//! nothing either way.
+//! `load` allocates some 40 KiB in all and exits: its files are bounded,
+//! and nothing it frees needs to come back. A bump pointer serves that in a
+//! few instructions, where musl's mallocng runs some 1,700 distinct
+//! instructions on a boot's first calls. That matters where the boot runs
+//! under an emulator that translates each new instruction once: with the
+//! getdents64 reader (`dir`), 5.6 ms of the hook under QEMU's TCG
+//! (BENCHMARKS.md). On hardware it is nothing either way.
 //!
 //! Freed memory is not reused, except the last block, which is given back
 //! (a `Vec` built and dropped in turn) or grown in place (a `Vec` or

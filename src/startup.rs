@@ -2,9 +2,10 @@
 //!
 //! The boot binary is built `no_main` (see main.rs): std's runtime start
 //! installs a stack-overflow handler (an alternate signal stack: mmap,
-//! mprotect, sigaltstack and four sigactions) and a clean-up run at exit,
-//! some 450 instructions that a boot runs once and that an emulator
-//! translates once. What of it a boot needs is here.
+//! mprotect, sigaltstack and four sigactions) and a clean-up run at exit:
+//! some 530 instructions of ours and 700 of the kernel's that a boot runs
+//! once and an emulator translates once (BENCHMARKS.md). What of it a boot
+//! needs is here.
 
 use std::ffi::{CStr, c_char, c_int};
 
