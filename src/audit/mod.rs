@@ -253,7 +253,7 @@ pub fn inputs(o: &AuditOptions) -> Result<Inputs, Option<String>> {
     let mut load_keys = |target| -> Result<Vec<sig::Key>, String> {
         let mut keys = Vec::new();
         for path in certs::configured_paths(&ctx, target)? {
-            let shown = env.root.display_path(&path).to_string();
+            let shown = env.root.display_path(&path);
             let bytes = match env.root.read_path(&path, crate::x509::MAX_INPUT_LEN) {
                 Ok(b) => b,
                 Err(e) => {

@@ -86,12 +86,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
     if ctx.dry_run {
         // The kmk is not loaded in `check`: compare names with the configuration.
         if ctx.root.exists(&ctx.settings.masterkey.value) && header.master() != kmk {
-            return Outcome::failed(master_mismatch(
-                &shown.to_string(),
-                header,
-                &kmk,
-                ctx.settings,
-            ));
+            return Outcome::failed(master_mismatch(&shown, header, &kmk, ctx.settings));
         }
         facts.evm_key_ready = true;
         return Outcome::done(format!(

@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, facts: &mut Facts) -> Outcome {
         policy_appraises: policy.appraise_rule_count() > 0,
         policy_needs_signatures: policy.requires_signatures(),
     };
-    if let Err(skipped) = runner::gate(ctx, StepId::ImaPolicy, input, &shown.to_string()) {
+    if let Err(skipped) = runner::gate(ctx, StepId::ImaPolicy, input, &shown) {
         return skipped;
     }
     if policy.requires_signatures() && facts.ima_certs == 0 {
@@ -269,7 +269,7 @@ fn kernel_appends(root: &Root) -> Option<(bool, String)> {
         let on = text
             .split(|&b| b == b'\n')
             .any(|l| l == b"CONFIG_IMA_WRITE_POLICY=y");
-        Some((on, root.display_path(&path).to_string()))
+        Some((on, root.display_path(&path)))
     })
 }
 
