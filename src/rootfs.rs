@@ -390,7 +390,7 @@ impl Root {
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e),
         };
-        let names = match crate::dir::names(&real, MAX_DIR_ENTRIES) {
+        let mut names = match crate::dir::names(&real, MAX_DIR_ENTRIES) {
             Ok(names) => names,
             Err(e) if e.raw_os_error() == Some(libc_enotdir()) => {
                 return Err(self.error(path, FileErrorKind::NotDirectory));
@@ -405,7 +405,6 @@ impl Root {
                 },
             ));
         }
-        let mut names = names;
         names.sort();
         Ok(Some(names))
     }
