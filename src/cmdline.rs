@@ -69,7 +69,8 @@ const FILE_LIMIT: u64 = 64 * 1024;
 /// pass `--cmdline dracut` instead of running `getcmdline` into a file.
 pub fn dracut_text(base: &std::path::Path) -> Vec<u8> {
     let dir = base.join("etc/cmdline.d");
-    let mut conf: Vec<std::path::PathBuf> = crate::dir::names(&dir, crate::rootfs::MAX_DIR_ENTRIES)
+    // The initramfs's own directory, read whole as the shell's glob reads it.
+    let mut conf: Vec<std::path::PathBuf> = crate::dir::names(&dir, usize::MAX)
         .unwrap_or_default()
         .into_iter()
         .filter(|name| name.as_encoded_bytes().ends_with(b".conf"))
