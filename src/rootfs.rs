@@ -479,6 +479,8 @@ pub fn read_sizeless(mut file: File, bound: u64) -> std::io::Result<Vec<u8>> {
         }
     }
     buf.truncate(filled);
+    // A short file (most are) does not keep the 16 KiB.
+    buf.shrink_to_fit();
     Ok(buf)
 }
 
